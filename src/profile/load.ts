@@ -1,0 +1,122 @@
+// Resolves the values acmg installs: base -> profile -> each -f overlay -> each --set.
+// File reading lives here; merging, validation and --set parsing are pure modules.
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import yaml from 'js-yaml';
+import { usageError } from '../errors.js';
+import { closest } from './suggest.js';
+import { deepMerge, isPlainObject } from './merge.js';
+import { applySets, parseSetFlag } from './set-flag.js';
+import { validateDocument } from './validate.js';
+import type { AcmgOperator } from './schema.js';
+
+export const DEFAULT_PROFILE = 'acmg';
+const BASE_FILE = '_base.yaml';
+
+/** profiles/ next to the package root, found from this module (works from src/ and from dist/). */
+export function profilesDir(): string {
+  if (process.env.ACMG_PROFILES_DIR) return process.env.ACMG_PROFILES_DIR;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const candidate = join(dir, 'profiles');
+    if (existsSync(join(candidate, BASE_FILE))) return candidate;
+    dir = dirname(dir);
+  }
+  throw new Error('acmg installation is broken: profiles/ not found');
+}
+
+export interface ProfileInfo {
+  name: string;
+  description: string;
+}
+
+function readYamlFile(path: string, what: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw usageError(`cannot read ${what} "${path}": ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  return parseYamlDocument(text, `${what} "${path}"`);
+}
+
+export function parseYamlDocument(text: string, what: string): unknown {
+  let docs: unknown[];
+  try {
+    docs = yaml.loadAll(text).filter((d) => d !== null && d !== undefined);
+  } catch (e) {
+    const err = e as yaml.YAMLException;
+    const where = err.mark ? ` at line ${err.mark.line + 1}, column ${err.mark.column + 1}` : '';
+    throw usageError(`${what} is not valid YAML${where}: ${err.reason ?? err.message}`);
+  }
+  if (docs.length === 0) return {};
+  if (docs.length > 1) throw usageError(`${what} has ${docs.length} YAML documents; an overlay is one AcmgOperator document`);
+  if (!isPlainObject(docs[0])) throw usageError(`${what} must be a YAML mapping (an AcmgOperator document), not ${Array.isArray(docs[0]) ? 'a list' : JSON.stringify(docs[0])}`);
+  return docs[0];
+}
+
+export function listProfiles(): ProfileInfo[] {
+  const dir = profilesDir();
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml') && !f.startsWith('_'))
+    .sort()
+    .map((f) => {
+      const doc = readYamlFile(join(dir, f), 'profile') as Partial<AcmgOperator>;
+      return { name: f.slice(0, -'.yaml'.length), description: doc.metadata?.description ?? '' };
+    });
+}
+
+function loadProfileDoc(name: string): unknown {
+  const names = listProfiles().map((p) => p.name);
+  if (!names.includes(name)) {
+    const near = closest(name, names);
+    throw usageError(
+      `unknown profile "${name}"${near ? ` (did you mean "${near}"?)` : ''}`,
+      `available profiles: ${names.join(', ')} (see: acmg profile list)`,
+    );
+  }
+  return readYamlFile(join(profilesDir(), `${name}.yaml`), 'profile');
+}
+
+export interface ResolveRequest {
+  profile?: string;
+  files?: string[];
+  sets?: string[];
+}
+
+/** Overlays may be written with or without the apiVersion/kind/spec envelope (a bare spec). */
+function asOverlay(doc: unknown, what: string): Record<string, unknown> {
+  const d = doc as Record<string, unknown>;
+  if ('spec' in d || 'kind' in d || 'apiVersion' in d) {
+    if (d.kind !== undefined && d.kind !== 'AcmgOperator') throw usageError(`${what}: kind is "${String(d.kind)}"; expected AcmgOperator`);
+    return d;
+  }
+  return { spec: d };
+}
+
+export function resolveValues(req: ResolveRequest): AcmgOperator {
+  const overlays = (req.files ?? []).map((f) => asOverlay(readYamlFile(resolve(f), 'overlay file'), `overlay file "${f}"`));
+  const sets = (req.sets ?? []).map(parseSetFlag);
+  // --profile wins; otherwise the last overlay that names one (istioctl behaviour); otherwise the default.
+  const fromFiles = overlays.map((o) => (o.spec as Record<string, unknown> | undefined)?.profile).filter((p): p is string => typeof p === 'string');
+  const profileSet = sets.find((s) => s.path.length === 1 && s.path[0] === 'profile');
+  const profile = req.profile ?? (profileSet ? String(profileSet.value) : undefined) ?? fromFiles[fromFiles.length - 1] ?? DEFAULT_PROFILE;
+
+  let doc = deepMerge(readYamlFile(join(profilesDir(), BASE_FILE), 'base values'), loadProfileDoc(profile)) as Record<string, unknown>;
+  for (const o of overlays) doc = deepMerge(doc, o) as Record<string, unknown>;
+  doc = { ...doc, spec: applySets(doc.spec, sets) };
+  (doc.spec as Record<string, unknown>).profile = profile;
+  const metadata = (doc.metadata ?? {}) as Record<string, unknown>;
+  doc.metadata = { ...metadata, name: profile };
+
+  const problems = validateDocument(doc);
+  if (problems.length > 0) {
+    throw usageError(problems, 'fix the values above in your -f files or --set flags; `acmg profile dump` shows every valid field');
+  }
+  return doc as unknown as AcmgOperator;
+}
+
+export function loadProfile(name: string): AcmgOperator {
+  return resolveValues({ profile: name });
+}

@@ -1,0 +1,150 @@
+// Validates a merged AcmgOperator document against the schema. Collects every problem (one line
+// each, with its path) instead of stopping at the first, so a user fixes them all in one go.
+import { closest } from './suggest.js';
+import { documentSchema, type AcmgOperator, type Field, type StringFormat } from './schema.js';
+import { formatPath, type PathSegment } from './paths.js';
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const QUANTITY = /^[+-]?(\d+(\.\d*)?|\.\d+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|e[+-]?\d+)?$/;
+const DOMAIN = /^(auto|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$/;
+
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'list';
+  if (typeof v === 'object') return 'object';
+  return typeof v;
+}
+
+function show(v: unknown): string {
+  return typeof v === 'string' ? `"${v}"` : JSON.stringify(v);
+}
+
+export function checkStringFormat(value: string, format: StringFormat): string | undefined {
+  switch (format) {
+    case 'dns1123label':
+      if (value.length > 63 || !DNS1123_LABEL.test(value)) {
+        return `${show(value)} is not a valid DNS-1123 label: use at most 63 lowercase letters, digits and "-", starting and ending with a letter or digit`;
+      }
+      return undefined;
+    case 'dns1123subdomain':
+      if (value.length > 253 || !DNS1123_SUBDOMAIN.test(value)) {
+        return `${show(value)} is not a valid DNS-1123 subdomain: lowercase letters, digits, "-" and "."`;
+      }
+      return undefined;
+    case 'quantity':
+      return QUANTITY.test(value) ? undefined : `${show(value)} is not a Kubernetes quantity (for example 500m, 2, 256Mi, 1Gi)`;
+    case 'domain':
+      return DOMAIN.test(value) ? undefined : `${show(value)} is not a DNS domain (for example cluster.local) or "auto"`;
+    case 'image':
+      return value === '' ? 'must not be empty' : undefined;
+  }
+}
+
+export function validateAgainst(field: Field, value: unknown, path: PathSegment[], problems: string[]): void {
+  const at = formatPath(path) || '(document)';
+  switch (field.kind) {
+    case 'any':
+      return;
+    case 'object': {
+      if (typeName(value) !== 'object') {
+        problems.push(`${at}: expected an object, got ${typeName(value)} ${show(value)}`);
+        return;
+      }
+      for (const k of Object.keys(field.fields)) {
+        if ((value as Record<string, unknown>)[k] === undefined && !field.optional?.includes(k)) {
+          problems.push(`${formatPath([...path, k])}: missing (it has no default; was it set to null by an overlay?)`);
+        }
+      }
+      for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+        const sub = field.fields[k];
+        if (!sub) {
+          const near = closest(k, Object.keys(field.fields));
+          problems.push(`${formatPath([...path, k])}: unknown field${near ? ` (did you mean "${formatPath([...path, near])}"?)` : `; valid fields here: ${Object.keys(field.fields).sort().join(', ')}`}`);
+          continue;
+        }
+        validateAgainst(sub, v, [...path, k], problems);
+      }
+      return;
+    }
+    case 'map':
+      if (typeName(value) !== 'object') {
+        problems.push(`${at}: expected a map of key: value, got ${typeName(value)} ${show(value)}`);
+        return;
+      }
+      for (const [k, v] of Object.entries(value as Record<string, unknown>)) validateAgainst(field.values, v, [...path, k], problems);
+      return;
+    case 'array':
+      if (!Array.isArray(value)) {
+        problems.push(`${at}: expected a list, got ${typeName(value)} ${show(value)}`);
+        return;
+      }
+      value.forEach((v, i) => validateAgainst(field.items, v, [...path, i], problems));
+      return;
+    case 'string': {
+      if (typeof value !== 'string') {
+        problems.push(`${at}: expected a string, got ${typeName(value)} ${show(value)}${typeof value === 'number' || typeof value === 'boolean' ? ` (quote it: "${String(value)}")` : ''}`);
+        return;
+      }
+      const bad = field.format ? checkStringFormat(value, field.format) : undefined;
+      if (bad) problems.push(`${at}: ${bad}`);
+      return;
+    }
+    case 'integer':
+      if (typeof value !== 'number' || !Number.isInteger(value)) {
+        problems.push(`${at}: expected a whole number, got ${typeName(value)} ${show(value)}`);
+        return;
+      }
+      if ((field.min !== undefined && value < field.min) || (field.max !== undefined && value > field.max)) {
+        problems.push(`${at}: ${value} is out of range (${field.min ?? '-∞'}..${field.max ?? '∞'})`);
+      }
+      return;
+    case 'boolean':
+      if (typeof value !== 'boolean') problems.push(`${at}: expected true or false, got ${typeName(value)} ${show(value)}`);
+      return;
+    case 'enum':
+      if (typeof value !== 'string' || !field.values.includes(value)) {
+        const near = typeof value === 'string' ? closest(value, field.values) : undefined;
+        problems.push(`${at}: ${show(value)} is not one of ${field.values.join(', ')}${near ? ` (did you mean "${near}"?)` : ''}`);
+      }
+      return;
+  }
+}
+
+/** Rules that involve more than one field. */
+function crossFieldProblems(doc: AcmgOperator): string[] {
+  const problems: string[] = [];
+  const g = doc.spec.gateway;
+  const seenNames = new Map<string, number>();
+  const seenPorts = new Map<number, number>();
+  g.ports.forEach((p, i) => {
+    if (seenNames.has(p.name)) problems.push(`gateway.ports[${i}].name: "${p.name}" is already used by gateway.ports[${seenNames.get(p.name)}]`);
+    else seenNames.set(p.name, i);
+    if (seenPorts.has(p.port)) problems.push(`gateway.ports[${i}].port: ${p.port} is already used by gateway.ports[${seenPorts.get(p.port)}]`);
+    else seenPorts.set(p.port, i);
+    if (p.port === g.statusPort) problems.push(`gateway.ports[${i}].port: ${p.port} collides with gateway.statusPort`);
+  });
+  if (g.autoscaling.enabled && g.autoscaling.minReplicas > g.autoscaling.maxReplicas) {
+    problems.push(`gateway.autoscaling: minReplicas (${g.autoscaling.minReplicas}) is greater than maxReplicas (${g.autoscaling.maxReplicas})`);
+  }
+  if (g.podDisruptionBudget.enabled && !g.autoscaling.enabled && g.podDisruptionBudget.minAvailable >= g.replicas && g.replicas > 0) {
+    problems.push(`gateway.podDisruptionBudget.minAvailable (${g.podDisruptionBudget.minAvailable}) must be below gateway.replicas (${g.replicas}), or no gateway pod could ever be evicted`);
+  }
+  if (doc.spec.istioGateway.enabled && !g.enabled) {
+    problems.push('istioGateway.enabled: the Istio Gateway selects the acmg gateway pods; enable gateway.enabled too, or disable istioGateway');
+  }
+  if (doc.spec.migration.replacementSuffix !== '' && !/^-[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(doc.spec.migration.replacementSuffix)) {
+    problems.push(`migration.replacementSuffix: "${doc.spec.migration.replacementSuffix}" must start with "-" and continue as a DNS-1123 label (for example -acmg)`);
+  }
+  return problems;
+}
+
+/** Returns one line per problem; empty when the document is valid. Paths are relative to spec. */
+export function validateDocument(doc: unknown): string[] {
+  const problems: string[] = [];
+  validateAgainst(documentSchema, doc, [], problems);
+  // Report spec fields relative to spec (the paths --set uses).
+  const rel = problems.map((p) => p.replace(/^spec\./, '').replace(/"spec\./g, '"'));
+  if (rel.length > 0) return rel;
+  return crossFieldProblems(doc as AcmgOperator);
+}

@@ -1,0 +1,111 @@
+// The optional `acmg sync --watch` controller with least-privilege RBAC: exactly the verbs it uses.
+import type { Spec } from '../profile/schema.js';
+import { acmgLabels } from './labels.js';
+import type { K8sObject, RenderContext } from './types.js';
+
+export const CONTROLLER_HEALTH_PORT = 9440;
+
+export function renderController(spec: Spec, ctx: RenderContext): K8sObject[] {
+  const c = spec.controller;
+  const labels = acmgLabels('controller', ctx.version);
+  const selector = { app: c.name };
+  const ns = spec.namespace;
+  const clusterMeta = { name: c.name, labels };
+  const meta = { name: c.name, namespace: ns, labels };
+  const subject = [{ kind: 'ServiceAccount', name: c.name, namespace: ns }];
+  const dnsConfigMaps = [spec.dns.configMap, spec.dns.customConfigMap, `${spec.dns.configMap}-acmg-backup`].sort();
+  const image = `${c.image.hub}/${c.image.name}:${c.image.tag || ctx.version}`;
+  return [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: clusterMeta,
+      rules: [
+        // Desired state: VirtualServices bound to the acmg Gateway, and the Services they route to.
+        { apiGroups: ['networking.istio.io'], resources: ['gateways', 'virtualservices'], verbs: ['get', 'list', 'watch'] },
+        { apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'watch'] },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: clusterMeta,
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: c.name },
+      subjects: subject,
+    },
+    {
+      // The DNS ConfigMaps it writes, by name only.
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name: c.name, namespace: spec.dns.namespace, labels },
+      rules: [
+        { apiGroups: [''], resources: ['configmaps'], verbs: ['list', 'watch'] },
+        { apiGroups: [''], resources: ['configmaps'], resourceNames: dnsConfigMaps, verbs: ['get', 'patch', 'update'] },
+        { apiGroups: [''], resources: ['configmaps'], verbs: ['create'] },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: c.name, namespace: spec.dns.namespace, labels },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: c.name },
+      subjects: subject,
+    },
+    {
+      // In its own namespace: leader election, the gateway's ports, and acmg's state record.
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name: `${c.name}-self`, namespace: ns, labels },
+      rules: [
+        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [c.name], verbs: ['get', 'update'] },
+        { apiGroups: [''], resources: ['services'], resourceNames: [spec.gateway.name], verbs: ['patch'] },
+        { apiGroups: ['networking.istio.io'], resources: ['gateways'], resourceNames: [spec.istioGateway.name], verbs: ['patch'] },
+        { apiGroups: [''], resources: ['configmaps'], resourceNames: ['acmg-state'], verbs: ['get'] },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: `${c.name}-self`, namespace: ns, labels },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `${c.name}-self` },
+      subjects: subject,
+    },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: meta,
+      spec: {
+        replicas: c.replicas,
+        selector: { matchLabels: selector },
+        template: {
+          metadata: { labels: { ...labels, ...selector, 'sidecar.istio.io/inject': 'false' } },
+          spec: {
+            serviceAccountName: c.name,
+            containers: [
+              {
+                name: 'controller',
+                image,
+                imagePullPolicy: c.image.pullPolicy,
+                args: ['sync', '--watch', `--resync-period=${c.resyncPeriod}`, `--health-port=${CONTROLLER_HEALTH_PORT}`, '--leader-elect'],
+                env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } }],
+                ports: [{ name: 'health', containerPort: CONTROLLER_HEALTH_PORT, protocol: 'TCP' }],
+                livenessProbe: { httpGet: { path: '/healthz', port: CONTROLLER_HEALTH_PORT } },
+                readinessProbe: { httpGet: { path: '/readyz', port: CONTROLLER_HEALTH_PORT } },
+                resources: c.resources,
+                securityContext: {
+                  allowPrivilegeEscalation: false,
+                  capabilities: { drop: ['ALL'] },
+                  readOnlyRootFilesystem: true,
+                  runAsNonRoot: true,
+                  runAsUser: 65532,
+                },
+              },
+            ],
+          },
+        },
+      },
+    },
+  ];
+}

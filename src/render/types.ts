@@ -1,0 +1,25 @@
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  [k: string]: unknown;
+}
+
+/** A Kubernetes object as acmg renders and applies it. */
+export interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  [k: string]: unknown;
+}
+
+export interface RenderContext {
+  /** The cluster's DNS domain (resolved from the cluster when installing, cluster.local offline). */
+  clusterDomain: string;
+  /** acmg's version, stamped on every object. */
+  version: string;
+}
+
+export const objectKey = (o: Pick<K8sObject, 'apiVersion' | 'kind' | 'metadata'>): string =>
+  `${o.kind}/${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}`;

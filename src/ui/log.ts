@@ -1,0 +1,32 @@
+// Progress and diagnostics on stderr. Plain, timestamped lines when stderr is not a TTY (CI logs).
+import { palette } from './color.js';
+
+let verbosity = 0;
+export function setVerbosity(level: number): void {
+  verbosity = level;
+}
+
+function stamp(): string {
+  return process.stderr.isTTY ? '' : `${new Date().toISOString().slice(11, 19)} `;
+}
+
+export const log = {
+  info(msg: string): void {
+    process.stderr.write(`${stamp()}${msg}\n`);
+  },
+  step(msg: string): void {
+    process.stderr.write(`${stamp()}${palette().cyan('•')} ${msg}\n`);
+  },
+  ok(msg: string): void {
+    process.stderr.write(`${stamp()}${palette().green('✔')} ${msg}\n`);
+  },
+  warn(msg: string): void {
+    process.stderr.write(`${stamp()}${palette().yellow('warning:')} ${msg}\n`);
+  },
+  error(msg: string): void {
+    process.stderr.write(`${palette().red('error:')} ${msg}\n`);
+  },
+  debug(msg: string): void {
+    if (verbosity > 0) process.stderr.write(`${stamp()}${palette().gray(msg)}\n`);
+  },
+};

@@ -1,0 +1,87 @@
+import { join } from 'node:path';
+import { listProfiles, loadProfile, resolveValues } from '../../src/profile/load.js';
+import { offlineClusterDomain, renderManifests } from '../../src/render/index.js';
+import { toYaml, toYamlStream } from '../../src/ui/serialize.js';
+import { MANAGED_BY, COMPONENT, VERSION_LABEL } from '../../src/render/labels.js';
+import { expectGolden } from './golden.js';
+
+const fixture = (f: string) => join(process.cwd(), 'test', 'unit', 'fixtures', f);
+const render = (doc: ReturnType<typeof loadProfile>) =>
+  toYamlStream(renderManifests(doc, { clusterDomain: offlineClusterDomain(doc), version: '0.0.0-golden' }));
+
+describe('profiles', () => {
+  const names = listProfiles().map((p) => p.name);
+
+  test('the required profiles exist, each with a description', () => {
+    expect(names).toEqual(expect.arrayContaining(['acmg', 'minimal', 'demo', 'ha', 'empty']));
+    for (const p of listProfiles()) expect(p.description.length).toBeGreaterThan(10);
+  });
+
+  test.each(['acmg', 'minimal', 'demo', 'ha', 'empty'])('profile %s: values and manifests match golden files', (name) => {
+    const doc = loadProfile(name);
+    expectGolden(`profiles/${name}.values.yaml`, toYaml(doc));
+    expectGolden(`profiles/${name}.manifest.yaml`, render(doc));
+  });
+
+  test('empty renders nothing; ha renders PDB, HPA, anti-affinity and dedicated-node placement', () => {
+    expect(renderManifests(loadProfile('empty'), { clusterDomain: 'cluster.local', version: 't' })).toEqual([]);
+    const ha = renderManifests(loadProfile('ha'), { clusterDomain: 'cluster.local', version: 't' });
+    const kinds = ha.map((o) => o.kind);
+    expect(kinds).toEqual(expect.arrayContaining(['PodDisruptionBudget', 'HorizontalPodAutoscaler', 'Deployment', 'Service', 'Gateway']));
+    const dep = ha.find((o) => o.kind === 'Deployment') as any;
+    expect(dep.spec.replicas).toBeUndefined(); // the HPA owns the replica count
+    expect(dep.spec.template.spec.nodeSelector).toEqual({ 'acmg.io/gateway-node': 'true' });
+    expect(dep.spec.template.spec.tolerations[0].key).toBe('acmg.io/gateway-node');
+    expect(dep.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution).toHaveLength(1);
+    const hpa = ha.find((o) => o.kind === 'HorizontalPodAutoscaler') as any;
+    expect(hpa.spec.minReplicas).toBeGreaterThanOrEqual(3);
+  });
+
+  test('every rendered object carries the managed-by, component and version labels', () => {
+    for (const name of names) {
+      for (const o of renderManifests(resolveValues({ profile: name, sets: ['controller.enabled=true'] }), { clusterDomain: 'cluster.local', version: '9.9.9' })) {
+        expect(o.metadata.labels?.[MANAGED_BY]).toBe('acmg');
+        expect(o.metadata.labels?.[COMPONENT]).toMatch(/^(gateway|istio-gateway|controller)$/);
+        expect(o.metadata.labels?.[VERSION_LABEL]).toBe('9.9.9');
+      }
+    }
+  });
+
+  test('the gateway runs the proxy in router mode with readiness on the status port', () => {
+    const dep = renderManifests(loadProfile('acmg'), { clusterDomain: 'corp.local', version: 't' }).find((o) => o.kind === 'Deployment') as any;
+    const c = dep.spec.template.spec.containers[0];
+    expect(c.args.slice(0, 2)).toEqual(['proxy', 'router']);
+    expect(c.args).toContain('$(POD_NAMESPACE).svc.corp.local');
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/healthz/ready', port: 15021, scheme: 'HTTP' });
+  });
+
+  test('the Istio Gateway has one server per gateway port and selects the gateway pods', () => {
+    const objs = renderManifests(resolveValues({ files: [fixture('overlay-ports.yaml')] }), { clusterDomain: 'x', version: 't' });
+    const gw = objs.find((o) => o.kind === 'Gateway') as any;
+    const svc = objs.find((o) => o.kind === 'Service') as any;
+    expect(gw.spec.servers.map((s: any) => s.port.number)).toEqual([80, 9090, 5432]);
+    expect(gw.spec.servers.map((s: any) => s.port.protocol)).toEqual(['HTTP', 'GRPC', 'TCP']);
+    expect(gw.spec.selector).toEqual(svc.spec.selector);
+  });
+
+  test('overlays: golden output for a multi-port overlay with the controller, and a bare-spec overlay', () => {
+    const a = resolveValues({ files: [fixture('overlay-ports.yaml')], sets: ['gateway.autoscaling.enabled=true'] });
+    expectGolden('overlays/ports-controller.manifest.yaml', render(a));
+    const b = resolveValues({ files: [fixture('overlay-bare-spec.yaml')] });
+    expect(b.spec.profile).toBe('minimal');
+    expectGolden('overlays/bare-spec.manifest.yaml', render(b));
+  });
+
+  test('order of application: profile, then each -f in order, then each --set', () => {
+    const doc = resolveValues({ profile: 'demo', files: [fixture('overlay-ports.yaml')], sets: ['gateway.replicas=7'] });
+    expect(doc.spec.profile).toBe('demo');
+    expect(doc.spec.gateway.replicas).toBe(7); // --set beats the overlay's 4
+    expect(doc.spec.gateway.ports).toHaveLength(3); // the overlay's list replaced demo's
+    expect(doc.spec.namespace).toBe('acmg-system');
+  });
+
+  test('rendering is deterministic: the same bytes every run', () => {
+    const once = render(loadProfile('ha'));
+    for (let i = 0; i < 5; i++) expect(render(loadProfile('ha'))).toBe(once);
+  });
+});
