@@ -18,3 +18,25 @@ die() { log "error: $*"; exit 1; }
 
 # bin_path NAME VERSION -> path of the cached binary
 bin_path() { printf '%s/%s-%s/%s' "$BIN_CACHE" "$1" "$2" "$1"; }
+
+# Loopback ports of the local cluster (override any of them in the environment).
+ETCD_PORT="${ACMG_ETCD_PORT:-23790}"
+ETCD_PEER_PORT="${ACMG_ETCD_PEER_PORT:-23800}"
+APISERVER_PORT="${ACMG_APISERVER_PORT:-16443}"
+DNS_PORT="${ACMG_DNS_PORT:-10053}"
+# CoreDNS's "upstream": a stub on loopback answering NXDOMAIN, so nothing leaves this machine.
+DNS_UPSTREAM_PORT="${ACMG_DNS_UPSTREAM_PORT:-10054}"
+DNS_HEALTH_PORT="${ACMG_DNS_HEALTH_PORT:-18080}"
+DNS_READY_PORT="${ACMG_DNS_READY_PORT:-18181}"
+DNS_METRICS_PORT="${ACMG_DNS_METRICS_PORT:-19153}"
+KWOK_PORT="${ACMG_KWOK_PORT:-10247}"
+
+KUBECONFIG_PATH="$ACMG_CLUSTER_DIR/kubeconfig"
+PID_DIR="$ACMG_CLUSTER_DIR/pids"
+LOG_DIR="$ACMG_CLUSTER_DIR/logs"
+
+kubectl_local() { "$(bin_path kubectl "$KUBERNETES_VERSION")" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
+
+pid_alive() { [ -f "$PID_DIR/$1.pid" ] && kill -0 "$(cat "$PID_DIR/$1.pid")" 2>/dev/null; }
+
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok coredns coredns-sync)

@@ -1,2 +1,6 @@
-// Placeholder until the cluster harness lands: e2e tests start the local control plane here.
-export default async function globalSetup(): Promise<void> {}
+import { clusterUp } from './cluster.js';
+
+export default async function globalSetup(): Promise<void> {
+  const started = clusterUp();
+  process.env.ACMG_E2E_STARTED_CLUSTER = started ? '1' : '';
+}
