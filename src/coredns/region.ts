@@ -1,0 +1,127 @@
+// acmg's entries live in one delimited region. Adding or removing entries only ever rewrites that
+// region; removing the last entry removes the region and restores the original bytes exactly.
+// The begin marker carries a hash of the region's body, so a hand edit is detected, not overwritten.
+import { createHash } from 'node:crypto';
+
+export const REGION_BEGIN = '# acmg:begin';
+export const REGION_END = '# acmg:end';
+const NOTICE = 'managed by acmg, do not edit; see: acmg status';
+
+export interface DnsEntry {
+  /** Fully-qualified, lower case, without the trailing dot. */
+  fqdn: string;
+  ip: string;
+}
+
+export const hashBody = (body: string) => createHash('sha256').update(body).digest('hex').slice(0, 16);
+
+export function sortEntries(entries: DnsEntry[]): DnsEntry[] {
+  const byName = new Map<string, DnsEntry>();
+  for (const e of entries) byName.set(e.fqdn.toLowerCase().replace(/\.$/, ''), { fqdn: e.fqdn.toLowerCase().replace(/\.$/, ''), ip: e.ip });
+  return [...byName.values()].sort((a, b) => (a.fqdn < b.fqdn ? -1 : a.fqdn > b.fqdn ? 1 : 0));
+}
+
+export interface RenderOptions {
+  mechanism: 'hosts' | 'server-blocks';
+  ttl: number;
+  /** Indentation of the region's first-level lines (the block's directive indent). */
+  indent: string;
+  /** One indentation step inside nested blocks. */
+  step: string;
+  /** Server port for per-name blocks. */
+  port: number;
+}
+
+const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, (c) => (c === '.' ? '[.]' : `\\${c}`));
+
+/** The region's body lines (between the markers), already indented. */
+export function renderBody(entries: DnsEntry[], o: RenderOptions): string {
+  const sorted = sortEntries(entries);
+  const i1 = o.indent;
+  const i2 = o.indent + o.step;
+  const i3 = i2 + o.step;
+  if (o.mechanism === 'hosts') {
+    return [
+      `${i1}hosts {`,
+      ...sorted.map((e) => `${i2}${e.ip} ${e.fqdn}`),
+      `${i2}ttl ${o.ttl}`,
+      // PTR for the gateway IP must not list every migrated name.
+      `${i2}no_reverse`,
+      `${i2}fallthrough`,
+      `${i1}}`,
+      '',
+    ].join('\n');
+  }
+  return sorted
+    .map((e) =>
+      [
+        `${i1}${e.fqdn}:${o.port} {`,
+        // Names below the migrated name (for example SRV _port._proto.<name>) answer NXDOMAIN
+        // instead of failing: this block has no kubernetes plugin to ask.
+        `${i2}template ANY ANY ${e.fqdn} {`,
+        `${i3}match "^.+[.]${escapeRegex(e.fqdn)}[.]$"`,
+        `${i3}rcode NXDOMAIN`,
+        `${i3}fallthrough`,
+        `${i2}}`,
+        `${i2}hosts {`,
+        `${i3}${e.ip} ${e.fqdn}`,
+        `${i3}ttl ${o.ttl}`,
+        `${i3}no_reverse`,
+        `${i3}reload 0`,
+        `${i2}}`,
+        `${i1}}`,
+        '',
+      ].join('\n'),
+    )
+    .join('');
+}
+
+export function renderRegion(entries: DnsEntry[], o: RenderOptions): string {
+  const body = renderBody(entries, o);
+  return `${o.indent}${REGION_BEGIN} sha256=${hashBody(body)} ${o.mechanism} (${NOTICE})\n${body}${o.indent}${REGION_END}\n`;
+}
+
+export interface FoundRegion {
+  /** Offsets of the whole region (marker lines included) in the text. */
+  start: number;
+  end: number;
+  mechanism: 'hosts' | 'server-blocks';
+  entries: DnsEntry[];
+  /** The body no longer matches the hash in the begin marker: someone edited it by hand. */
+  tampered: boolean;
+  problem?: string;
+}
+
+const ENTRY_LINE = /^\s*([0-9a-fA-F.:]+)\s+([A-Za-z0-9._-]+)\s*$/;
+
+export function findRegion(text: string): FoundRegion | undefined {
+  const b = text.indexOf(REGION_BEGIN);
+  if (b < 0) return undefined;
+  const start = text.lastIndexOf('\n', b) + 1;
+  const beginLineEnd = text.indexOf('\n', b);
+  const e = text.indexOf(REGION_END, b + REGION_BEGIN.length);
+  const line = text.slice(0, b).split('\n').length;
+  if (beginLineEnd < 0 || e < 0) {
+    return { start, end: text.length, mechanism: 'hosts', entries: [], tampered: true, problem: `the acmg region starting on line ${line} has no "${REGION_END}" marker` };
+  }
+  const endLineEnd = text.indexOf('\n', e);
+  const end = endLineEnd < 0 ? text.length : endLineEnd + 1;
+  const header = text.slice(b, beginLineEnd);
+  const m = header.match(/sha256=([0-9a-f]+) (hosts|server-blocks)/);
+  const body = text.slice(beginLineEnd + 1, text.lastIndexOf('\n', e) + 1);
+  const mechanism = (m?.[2] as FoundRegion['mechanism']) ?? 'hosts';
+  const entries: DnsEntry[] = [];
+  for (const l of body.split('\n')) {
+    const em = l.match(ENTRY_LINE);
+    if (em) entries.push({ ip: em[1]!, fqdn: em[2]!.toLowerCase() });
+  }
+  const tampered = !m || m[1] !== hashBody(body) || text.indexOf(REGION_BEGIN, end) >= 0;
+  return {
+    start,
+    end,
+    mechanism,
+    entries: sortEntries(entries),
+    tampered,
+    problem: tampered ? `the acmg region on line ${line} was edited by hand (its content no longer matches the hash acmg wrote)` : undefined,
+  };
+}

@@ -1,0 +1,142 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { parseCorefile, serverBlocks } from '../../src/coredns/corefile.js';
+import { addEntries, readEntries, removeEntries, setEntries, type DnsConfig } from '../../src/coredns/engine.js';
+import { detectLayout, LayoutError } from '../../src/coredns/layout.js';
+import type { DnsEntry } from '../../src/coredns/region.js';
+import { expectGolden } from './golden.js';
+
+const corefile = (f: string) => readFileSync(join(process.cwd(), 'test', 'fixtures', 'corefiles', `${f}.Corefile`), 'utf8');
+const opts = { ttl: 5 };
+const GW = '10.96.200.1';
+const entry = (name: string, ns = 'default', domain = 'cluster.local'): DnsEntry => ({ fqdn: `${name}.${ns}.svc.${domain}`, ip: GW });
+const layoutOf = (cfg: DnsConfig, mode: 'auto' | 'corefile' | 'custom' = 'auto') => detectLayout({ corefile: cfg.corefile, custom: cfg.custom, mode, clusterDomain: 'auto' });
+
+describe('layout detection', () => {
+  test.each([
+    ['kubeadm', 'corefile', 'hosts', 'cluster.local'],
+    ['kind', 'corefile', 'hosts', 'cluster.local'],
+    ['eks', 'corefile', 'hosts', 'cluster.local'],
+    ['minikube', 'corefile', 'server-blocks', 'cluster.local'],
+    ['k3s', 'custom', 'server-blocks', 'cluster.local'],
+    ['aks', 'custom', 'hosts', 'cluster.local'],
+    ['stub-domains', 'corefile', 'hosts', 'cluster.local'],
+    ['custom-domain', 'corefile', 'hosts', 'corp.internal'],
+  ])('%s -> %s layout, %s mechanism, domain %s', (name, kind, mechanism, domain) => {
+    const l = layoutOf({ corefile: corefile(name) });
+    expect([l.kind, l.mechanism, l.clusterDomain, l.port]).toEqual([kind, mechanism, domain, 53]);
+  });
+
+  test('unsupported and ambiguous layouts are errors that say what was found', () => {
+    expect(() => layoutOf({ corefile: '.:53 {\n  forward . 1.1.1.1\n}\n' })).toThrow(/no server block in the Corefile uses the kubernetes plugin/);
+    expect(() => layoutOf({ corefile: '.:53 {\n  kubernetes cluster.local\n' })).toThrow(/malformed: line 1/);
+    expect(() => layoutOf({ corefile: corefile('kubeadm') }, 'custom')).toThrow(/imports nothing from coredns-custom/);
+    expect(() => detectLayout({ corefile: corefile('kubeadm'), mode: 'auto', clusterDomain: 'corp.internal' })).toThrow(/dns.clusterDomain is "corp.internal" but the kubernetes plugin serves cluster.local/);
+  });
+
+  test('a user .override that already uses hosts moves acmg to server blocks', () => {
+    const l = layoutOf({ corefile: corefile('aks'), custom: { 'mine.override': 'hosts {\n  1.2.3.4 a.example\n  fallthrough\n}\n' } });
+    expect([l.kind, l.mechanism, l.customKey]).toEqual(['custom', 'server-blocks', 'acmg.server']);
+  });
+});
+
+describe('entries in the Corefile layout', () => {
+  test('golden: the region acmg writes (hosts mechanism and server-block mechanism)', () => {
+    const a = { corefile: corefile('kubeadm') };
+    expectGolden('coredns/kubeadm-two-entries.Corefile', setEntries(a, layoutOf(a), [entry('reviews'), entry('helloworld')], opts).config.corefile);
+    const b = { corefile: corefile('minikube') };
+    expectGolden('coredns/minikube-one-entry.Corefile', setEntries(b, layoutOf(b), [entry('helloworld')], opts).config.corefile);
+  });
+
+  test.each(['kubeadm', 'kind', 'eks', 'minikube', 'stub-domains', 'custom-domain', 'no-trailing-newline', 'crlf'])('%s: add is idempotent, remove-all restores the original byte for byte', (name) => {
+    const original = { corefile: corefile(name) };
+    const layout = layoutOf(original);
+    const domain = layout.clusterDomain;
+    const once = addEntries(original, layout, [entry('helloworld', 'default', domain)], opts);
+    expect(once.changed).toBe(true);
+    const twice = addEntries(once.config, layout, [entry('helloworld', 'default', domain)], opts);
+    expect(twice.changed).toBe(false);
+    expect(twice.config.corefile).toBe(once.config.corefile);
+    expect(readEntries(once.config).entries).toEqual([entry('helloworld', 'default', domain)]);
+    const removed = removeEntries(once.config, layout, [`helloworld.default.svc.${domain}`], opts);
+    expect(removed.config.corefile).toBe(original.corefile);
+  });
+
+  test('the produced Corefile has one hosts plugin per server block at most', () => {
+    for (const name of ['kubeadm', 'minikube', 'eks']) {
+      const c = { corefile: corefile(name) };
+      const out = setEntries(c, layoutOf(c), [entry('a'), entry('b')], opts).config.corefile;
+      for (const b of serverBlocks(parseCorefile(out))) expect(b.block.directives.filter((d) => d.name === 'hosts').length).toBeLessThanOrEqual(1);
+    }
+  });
+
+  test('edits made outside the region survive add and remove', () => {
+    const c0 = { corefile: corefile('kubeadm') };
+    const layout = layoutOf(c0);
+    const c1 = addEntries(c0, layout, [entry('a')], opts).config;
+    const userEdited = { corefile: c1.corefile.replace('    loop\n', '    loop\n    log\n') };
+    const c2 = addEntries(userEdited, layout, [entry('b')], opts).config;
+    expect(c2.corefile).toContain('    log\n');
+    const c3 = removeEntries(c2, layout, ['a.default.svc.cluster.local', 'b.default.svc.cluster.local'], opts).config;
+    expect(c3.corefile).toBe(c0.corefile.replace('    loop\n', '    loop\n    log\n'));
+  });
+
+  test('a hand-edited region is detected and refused unless forced', () => {
+    const c0 = { corefile: corefile('kubeadm') };
+    const layout = layoutOf(c0);
+    const c1 = addEntries(c0, layout, [entry('a')], opts).config;
+    const tampered = { corefile: c1.corefile.replace(`${GW} a.default`, `10.1.1.1 a.default`) };
+    expect(() => addEntries(tampered, layout, [entry('b')], opts)).toThrow(LayoutError);
+    expect(() => addEntries(tampered, layout, [entry('b')], opts)).toThrow(/edited by hand/);
+    const forced = addEntries(tampered, layout, [entry('b')], { ...opts, force: true });
+    expect(readEntries(forced.config).entries.map((e) => e.fqdn)).toEqual(['a.default.svc.cluster.local', 'b.default.svc.cluster.local']);
+    expect(readEntries(forced.config).regions[0]!.region.tampered).toBe(false);
+  });
+
+  test('property: any sequence of adds and removes ends with exactly the expected entries, and empty means original', () => {
+    const name = fc.stringMatching(/^[a-z][a-z0-9-]{0,10}$/);
+    const op = fc.record({ add: fc.boolean(), names: fc.array(name, { minLength: 1, maxLength: 4 }) });
+    fc.assert(
+      fc.property(fc.constantFrom('kubeadm', 'minikube', 'stub-domains', 'no-trailing-newline'), fc.array(op, { maxLength: 12 }), (fixture, ops) => {
+        const original = { corefile: corefile(fixture) };
+        const layout = layoutOf(original);
+        let cfg: DnsConfig = original;
+        const model = new Set<string>();
+        for (const o of ops) {
+          const es = o.names.map((n) => entry(n));
+          cfg = (o.add ? addEntries(cfg, layout, es, opts) : removeEntries(cfg, layout, es.map((e) => e.fqdn), opts)).config;
+          for (const e of es) (o.add ? model.add(e.fqdn) : model.delete(e.fqdn));
+        }
+        expect(readEntries(cfg).entries.map((e) => e.fqdn)).toEqual([...model].sort());
+        cfg = setEntries(cfg, layout, [], opts).config;
+        expect(cfg.corefile).toBe(original.corefile);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('entries in the custom layout', () => {
+  test('k3s: writes coredns-custom acmg.server and never touches the Corefile', () => {
+    const c0: DnsConfig = { corefile: corefile('k3s') };
+    const layout = layoutOf(c0);
+    const c1 = addEntries(c0, layout, [entry('helloworld')], opts);
+    expect(c1.corefileChanged).toBe(false);
+    expect(Object.keys(c1.config.custom ?? {})).toEqual(['acmg.server']);
+    expectGolden('coredns/k3s-acmg.server', c1.config.custom!['acmg.server']!);
+    expect(() => parseCorefile(c1.config.custom!['acmg.server']!)).not.toThrow();
+    const c2 = removeEntries(c1.config, layout, ['helloworld.default.svc.cluster.local'], opts);
+    expect(c2.config.corefile).toBe(c0.corefile);
+    expect(c2.config.custom).toEqual({});
+  });
+
+  test('aks: writes acmg.override, keeps the user keys', () => {
+    const c0: DnsConfig = { corefile: corefile('aks'), custom: { 'log.override': 'log\n' } };
+    const layout = layoutOf(c0);
+    const c1 = addEntries(c0, layout, [entry('helloworld')], opts).config;
+    expect(Object.keys(c1.custom!).sort()).toEqual(['acmg.override', 'log.override']);
+    expect(c1.custom!['acmg.override']).toMatch(/^# acmg:begin .*\nhosts \{\n    10\.96\.200\.1 helloworld\.default\.svc\.cluster\.local\n/);
+    expect(removeEntries(c1, layout, ['helloworld.default.svc.cluster.local'], opts).config).toEqual(c0);
+  });
+});
