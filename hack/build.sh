@@ -69,8 +69,7 @@ GO
     (cd "$dir" && go mod tidy -e 2>&1 | grep -v '^go: finding\|^go: downloading' >&2 || true)
     [ -f "$dir/go.sum" ] || die "go mod tidy failed in $dir"
   fi
-  local kv="-X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=${KUBERNETES_VERSION#v}"
-  kv="${kv%%.*}"; kv="-X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=$(echo "${KUBERNETES_VERSION#v}" | cut -d. -f1) -X k8s.io/component-base/version.gitMinor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2) -X k8s.io/component-base/version.gitTreeState=clean"
+  local kv="-X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=$(echo "${KUBERNETES_VERSION#v}" | cut -d. -f1) -X k8s.io/component-base/version.gitMinor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2) -X k8s.io/component-base/version.gitTreeState=clean"
   for n in "${missing[@]}"; do
     local pkg v=$KUBERNETES_VERSION
     case $n in
@@ -90,13 +89,14 @@ build_kwok() {
   log "building kwok $KWOK_VERSION"
   local t0=$SECONDS gobin="$WORK/kwok-$KWOK_VERSION"
   mkdir -p "$gobin"
-  GOBIN="$gobin" go install -trimpath -ldflags "$LDFLAGS_STRIP" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" || die "building kwok failed"
+  GOBIN="$gobin" go install -trimpath -ldflags "$LDFLAGS_STRIP" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" 2> >(grep -v '^go: downloading' >&2) || die "building kwok failed"
   install_bin kwok "$KWOK_VERSION" "$gobin/kwok"
   log "built kwok in $((SECONDS - t0))s"
 }
 
+# COREDNS_KEY (lib.sh) includes a hash of hack/coredns/main.go: a change to the plugin set rebuilds.
 build_coredns() {
-  have coredns "$COREDNS_VERSION" && { log "coredns $COREDNS_VERSION: cached"; return; }
+  have coredns "$COREDNS_KEY" && { log "coredns $COREDNS_KEY: cached"; return; }
   log "building coredns $COREDNS_VERSION (plugin subset: hack/coredns/main.go)"
   local t0=$SECONDS dir="$WORK/coredns-$COREDNS_VERSION"
   mkdir -p "$dir"
@@ -106,7 +106,7 @@ build_coredns() {
   fi
   (cd "$dir" && go mod tidy -e >/dev/null 2>&1 || true)
   (cd "$dir" && go build -trimpath -ldflags "$LDFLAGS_STRIP" -o "$dir/coredns.out" .) || die "building coredns failed"
-  install_bin coredns "$COREDNS_VERSION" "$dir/coredns.out"
+  install_bin coredns "$COREDNS_KEY" "$dir/coredns.out"
   log "built coredns in $((SECONDS - t0))s"
 }
 

@@ -151,7 +151,7 @@ start coredns-sync env SYNC_SERVER="https://127.0.0.1:$APISERVER_PORT" SYNC_CA="
   DNS_PORT="$DNS_PORT" DNS_UPSTREAM_PORT="$DNS_UPSTREAM_PORT" DNS_HEALTH_PORT="$DNS_HEALTH_PORT" DNS_READY_PORT="$DNS_READY_PORT" DNS_METRICS_PORT="$DNS_METRICS_PORT" \
   node "$HACK_DIR/coredns-sync.mjs"
 wait_for "coredns-sync" 30 test -s "$COREDNS_DIR/Corefile"
-start coredns "$(BIN coredns "$COREDNS_VERSION")" -conf "$COREDNS_DIR/Corefile"
+start coredns "$(BIN coredns "$COREDNS_KEY")" -conf "$COREDNS_DIR/Corefile"
 wait_for coredns 60 curl -sf "http://127.0.0.1:$DNS_READY_PORT/ready"
 
 log "waiting for the simulated nodes and the coredns Deployment"

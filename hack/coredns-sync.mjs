@@ -36,7 +36,7 @@ const cfg = {
 const log = (m) => process.stderr.write(`${new Date().toISOString()} coredns-sync: ${m}\n`);
 
 /** The fixed translation rules (see the header). Depth-aware so only server-block keys change port. */
-export function translate(text) {
+export function translate(text, { main = false } = {}) {
   const lines = text.replaceAll('/etc/coredns/', `${cfg.out}/`).replaceAll('/etc/resolv.conf', `127.0.0.1:${cfg.upstreamPort}`).split('\n');
   const out = [];
   let depth = 0;
@@ -83,7 +83,7 @@ export function translate(text) {
     depth += opens - closes;
     if (inKubernetes >= 0 && depth < inKubernetes) inKubernetes = -1;
   }
-  out.push('', '# acmg harness: the "upstream" resolver, a loopback stub that knows no names.', `.:${cfg.upstreamPort} {`, '    bind 127.0.0.1', '    template ANY ANY {', '        rcode NXDOMAIN', '    }', '}', '');
+  if (main) out.push('', '# acmg harness: the "upstream" resolver, a loopback stub that knows no names.', `.:${cfg.upstreamPort} {`, '    bind 127.0.0.1', '    template ANY ANY {', '        rcode NXDOMAIN', '    }', '}', '');
   return out.join('\n');
 }
 
@@ -93,13 +93,13 @@ function writeAtomic(path, data) {
 }
 
 /** Mirrors one ConfigMap's keys into dir (keys removed from the ConfigMap are removed as files). */
-function mirror(dir, data, translateKey) {
+function mirror(dir, data, translateKey, opts = {}) {
   mkdirSync(dir, { recursive: true });
   const want = new Set(Object.keys(data ?? {}));
   for (const f of readdirSync(dir, { withFileTypes: true })) {
     if (f.isFile() && !want.has(f.name)) rmSync(join(dir, f.name));
   }
-  for (const [k, v] of Object.entries(data ?? {})) writeAtomic(join(dir, k), translateKey(k) ? translate(v) : v);
+  for (const [k, v] of Object.entries(data ?? {})) writeAtomic(join(dir, k), translateKey(k) ? translate(v, opts) : v);
 }
 
 const state = { main: undefined, custom: undefined };
@@ -109,7 +109,7 @@ function scheduleSync(immediate = false) {
   timer = setTimeout(() => {
     // Custom files first: when the main Corefile appears, what it imports is already there.
     mirror(join(cfg.out, 'custom'), state.custom, (k) => k.endsWith('.server') || k.endsWith('.override'));
-    mirror(cfg.out, state.main, (k) => k === 'Corefile');
+    mirror(cfg.out, state.main, (k) => k === 'Corefile', { main: true });
     log(`synced ${cfg.main} (${Object.keys(state.main ?? {}).length} keys) and ${cfg.custom} (${Object.keys(state.custom ?? {}).length} keys)`);
   }, immediate ? 0 : cfg.delayMs);
 }

@@ -35,6 +35,7 @@ KUBECONFIG_PATH="$ACMG_CLUSTER_DIR/kubeconfig"
 PID_DIR="$ACMG_CLUSTER_DIR/pids"
 LOG_DIR="$ACMG_CLUSTER_DIR/logs"
 
+COREDNS_KEY="$COREDNS_VERSION-$(sha256sum "$HACK_DIR/coredns/main.go" | cut -c1-8)"
 kubectl_local() { "$(bin_path kubectl "$KUBERNETES_VERSION")" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
 
 pid_alive() { [ -f "$PID_DIR/$1.pid" ] && kill -0 "$(cat "$PID_DIR/$1.pid")" 2>/dev/null; }

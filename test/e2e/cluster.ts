@@ -1,7 +1,6 @@
-// The one way e2e tests reach the local control plane (hack/). globalSetup starts it (or reuses a
-// running one); tests read its coordinates from here. There is no skip path: if the cluster cannot
-// start, globalSetup throws and the run fails.
-import { execFileSync, spawnSync } from 'node:child_process';
+// The one way e2e tests reach the local control plane (hack/), which global-setup.mjs starts (or
+// reuses): its coordinates, kubectl, and polling helpers.
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -24,19 +23,6 @@ export const kubeconfig = join(clusterDir, 'kubeconfig');
 export const dnsPort = Number(process.env.ACMG_DNS_PORT ?? 10053);
 export const dns = { host: '127.0.0.1', port: dnsPort };
 export const kubectlBin = join(cacheDir, 'bin', `kubectl-${versions().KUBERNETES_VERSION}`, 'kubectl');
-
-/** Runs cluster-up (idempotent). Returns true if it started a new cluster. */
-export function clusterUp(): boolean {
-  const wasUp = spawnSync('bash', [join(HACK, 'cluster-status.sh')], { stdio: 'ignore' }).status === 0;
-  if (wasUp) return false;
-  const r = spawnSync('bash', [join(HACK, 'cluster-up.sh')], { stdio: ['ignore', 'inherit', 'inherit'], env: process.env });
-  if (r.status !== 0) throw new Error(`hack/cluster-up.sh failed (exit ${r.status}); the e2e tests need the local control plane. See ${join(clusterDir, 'logs')}`);
-  return true;
-}
-
-export function clusterDown(): void {
-  spawnSync('bash', [join(HACK, 'cluster-down.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });
-}
 
 /** kubectl against the local cluster; throws with stderr on failure. */
 export function kubectl(args: string[], input?: string): string {

@@ -1,0 +1,280 @@
+// The only module that talks to the API server. client-node is imported lazily and used for one
+// thing: loading the kubeconfig and its auth (certs, tokens, exec plugins). Requests are plain
+// HTTPS so acmg controls content types (server-side apply), watches, and counts its requests.
+import https from 'node:https';
+import http from 'node:http';
+import { AcmgError, ExitCode } from '../errors.js';
+import { log } from '../ui/log.js';
+import { collectionPath, objectPath, resourceFor } from './resources.js';
+
+export interface ConnectOptions {
+  kubeconfig?: string;
+  context?: string;
+}
+
+export interface KObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; resourceVersion?: string; uid?: string; [k: string]: unknown };
+  [k: string]: any;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    message: string,
+    readonly method: string,
+    readonly path: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export const isNotFound = (e: unknown) => e instanceof ApiError && e.status === 404;
+export const isConflict = (e: unknown) => e instanceof ApiError && e.status === 409;
+
+interface RequestOptions {
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  contentType?: string;
+}
+
+export class Kube {
+  /** API requests sent by this process (benchmarks report it). */
+  requests = 0;
+  private agentOptions: https.RequestOptions = {};
+  private agent?: https.Agent;
+
+  private constructor(
+    readonly server: string,
+    readonly contextName: string,
+    private readonly applyAuth: (o: https.RequestOptions) => Promise<void>,
+  ) {}
+
+  static async connect(opts: ConnectOptions): Promise<Kube> {
+    const { KubeConfig } = await import('@kubernetes/client-node');
+    const kc = new KubeConfig();
+    try {
+      if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
+      else kc.loadFromDefault();
+    } catch (e) {
+      throw new AcmgError(ExitCode.Usage, `cannot load kubeconfig${opts.kubeconfig ? ` "${opts.kubeconfig}"` : ''}: ${(e as Error).message}`, 'pass --kubeconfig PATH or set KUBECONFIG');
+    }
+    if (opts.context) {
+      if (!kc.getContexts().some((c) => c.name === opts.context)) {
+        throw new AcmgError(ExitCode.Usage, `context "${opts.context}" is not in the kubeconfig (contexts: ${kc.getContexts().map((c) => c.name).join(', ') || 'none'})`, 'list them with: kubectl config get-contexts');
+      }
+      kc.setCurrentContext(opts.context);
+    }
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new AcmgError(ExitCode.Usage, 'the kubeconfig has no current cluster', 'pass --kubeconfig and --context');
+    const kube = new Kube(cluster.server.replace(/\/$/, ''), kc.getCurrentContext(), async (o) => {
+      await kc.applyToHTTPSOptions(o);
+    });
+    return kube;
+  }
+
+  private async options(): Promise<https.RequestOptions> {
+    if (!this.agent) {
+      const o: https.RequestOptions = {};
+      await this.applyAuth(o);
+      this.agentOptions = o;
+      this.agent = new https.Agent({ keepAlive: true, maxSockets: 32, ca: o.ca, cert: o.cert, key: o.key, rejectUnauthorized: o.rejectUnauthorized });
+    }
+    return { ...this.agentOptions, agent: this.agent };
+  }
+
+  private url(path: string, query?: RequestOptions['query']): URL {
+    const u = new URL(this.server + path);
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) u.searchParams.set(k, String(v));
+    return u;
+  }
+
+  async request<T = any>(method: string, path: string, ro: RequestOptions = {}): Promise<T> {
+    const base = await this.options();
+    const u = this.url(path, ro.query);
+    const body = ro.body === undefined ? undefined : typeof ro.body === 'string' ? ro.body : JSON.stringify(ro.body);
+    this.requests++;
+    log.debug(`${method} ${u.pathname}${u.search}`);
+    return new Promise<T>((resolve, reject) => {
+      const mod = u.protocol === 'http:' ? http : https;
+      const req = mod.request(
+        u,
+        {
+          ...base,
+          method,
+          headers: { ...(base.headers ?? {}), Accept: 'application/json', ...(body !== undefined ? { 'Content-Type': ro.contentType ?? 'application/json' } : {}) },
+          timeout: 30_000,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            const status = res.statusCode ?? 0;
+            let parsed: any;
+            try {
+              parsed = text ? JSON.parse(text) : undefined;
+            } catch {
+              parsed = undefined;
+            }
+            if (status >= 200 && status < 300) resolve(parsed as T);
+            else reject(new ApiError(status, parsed?.reason ?? String(status), parsed?.message ?? (text.slice(0, 200) || `HTTP ${status}`), method, u.pathname));
+          });
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`request timed out: ${method} ${u.pathname}`)));
+      req.on('error', (e) => reject(this.networkError(e)));
+      if (body !== undefined) req.write(body);
+      req.end();
+    });
+  }
+
+  networkError(e: Error): AcmgError {
+    return new AcmgError(ExitCode.Cluster, `cannot reach the API server at ${this.server} (context "${this.contextName}"): ${(e as NodeJS.ErrnoException).code ?? ''} ${e.message}`.replace(/\s+/g, ' ').trim(), 'check that the cluster is up and that --kubeconfig/--context point at it');
+  }
+
+  async get<T extends KObject = KObject>(apiVersion: string, kind: string, name: string, namespace?: string): Promise<T | undefined> {
+    try {
+      return await this.request<T>('GET', objectPath(resourceFor(apiVersion, kind), name, namespace));
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  async list<T extends KObject = KObject>(apiVersion: string, kind: string, opts: { namespace?: string; labelSelector?: string; fieldSelector?: string } = {}): Promise<{ items: T[]; resourceVersion: string }> {
+    const r = await this.request<{ items: T[]; metadata: { resourceVersion: string } }>('GET', collectionPath(resourceFor(apiVersion, kind), opts.namespace), {
+      query: { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector },
+    });
+    const items = (r.items ?? []).map((i) => ({ ...i, apiVersion, kind }));
+    return { items, resourceVersion: r.metadata?.resourceVersion ?? '' };
+  }
+
+  /** Server-side apply with field manager acmg. */
+  async apply<T extends KObject = KObject>(obj: KObject, opts: { dryRun?: boolean; force?: boolean } = {}): Promise<T> {
+    const r = resourceFor(obj.apiVersion, obj.kind);
+    return this.request<T>('PATCH', objectPath(r, obj.metadata.name, obj.metadata.namespace), {
+      body: obj,
+      contentType: 'application/apply-patch+yaml',
+      query: { fieldManager: 'acmg', force: opts.force ?? true, dryRun: opts.dryRun ? 'All' : undefined },
+    });
+  }
+
+  async create<T extends KObject = KObject>(obj: KObject, opts: { dryRun?: boolean } = {}): Promise<T> {
+    const r = resourceFor(obj.apiVersion, obj.kind);
+    return this.request<T>('POST', collectionPath(r, obj.metadata.namespace), { body: obj, query: { fieldManager: 'acmg', dryRun: opts.dryRun ? 'All' : undefined } });
+  }
+
+  /** PUT with the object's resourceVersion: fails with 409 if someone changed it meanwhile. */
+  async replace<T extends KObject = KObject>(obj: KObject, opts: { dryRun?: boolean } = {}): Promise<T> {
+    const r = resourceFor(obj.apiVersion, obj.kind);
+    return this.request<T>('PUT', objectPath(r, obj.metadata.name, obj.metadata.namespace), { body: obj, query: { fieldManager: 'acmg', dryRun: opts.dryRun ? 'All' : undefined } });
+  }
+
+  async mergePatch<T extends KObject = KObject>(apiVersion: string, kind: string, name: string, namespace: string | undefined, patch: unknown): Promise<T> {
+    return this.request<T>('PATCH', objectPath(resourceFor(apiVersion, kind), name, namespace), { body: patch, contentType: 'application/merge-patch+json', query: { fieldManager: 'acmg' } });
+  }
+
+  /** Deletes; returns false if it was already gone. */
+  async delete(apiVersion: string, kind: string, name: string, namespace?: string, opts: { dryRun?: boolean; propagation?: 'Foreground' | 'Background' } = {}): Promise<boolean> {
+    try {
+      await this.request('DELETE', objectPath(resourceFor(apiVersion, kind), name, namespace), {
+        body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: opts.propagation ?? 'Background' },
+        query: { dryRun: opts.dryRun ? 'All' : undefined },
+      });
+      return true;
+    } catch (e) {
+      if (isNotFound(e)) return false;
+      throw e;
+    }
+  }
+
+  /**
+   * Watches a collection from a resourceVersion; calls onEvent for each event until it returns true
+   * (done), the signal aborts, or the server ends the watch (then resolves false).
+   */
+  async watch(apiVersion: string, kind: string, opts: { namespace?: string; labelSelector?: string; fieldSelector?: string; resourceVersion?: string; timeoutSeconds?: number; signal?: AbortSignal }, onEvent: (type: string, obj: KObject) => boolean | void): Promise<boolean> {
+    const base = await this.options();
+    const u = this.url(collectionPath(resourceFor(apiVersion, kind), opts.namespace), {
+      watch: 1,
+      allowWatchBookmarks: true,
+      labelSelector: opts.labelSelector,
+      fieldSelector: opts.fieldSelector,
+      resourceVersion: opts.resourceVersion,
+      timeoutSeconds: opts.timeoutSeconds ?? 300,
+    });
+    this.requests++;
+    return new Promise<boolean>((resolve, reject) => {
+      const req = https.request(u, { ...base, method: 'GET', headers: { ...(base.headers ?? {}), Accept: 'application/json' } }, (res) => {
+        if ((res.statusCode ?? 0) >= 300) {
+          res.resume();
+          reject(new ApiError(res.statusCode ?? 0, 'WatchFailed', `watch ${u.pathname}: HTTP ${res.statusCode}`, 'GET', u.pathname));
+          return;
+        }
+        let buf = '';
+        let done = false;
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          if (done) return;
+          buf += chunk;
+          let nl: number;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, nl);
+            buf = buf.slice(nl + 1);
+            if (!line.trim()) continue;
+            const ev = JSON.parse(line) as { type: string; object: KObject };
+            if (ev.type === 'ERROR') {
+              done = true;
+              req.destroy();
+              reject(new ApiError((ev.object as any)?.code ?? 500, (ev.object as any)?.reason ?? 'WatchError', (ev.object as any)?.message ?? 'watch error', 'GET', u.pathname));
+              return;
+            }
+            if (ev.type === 'BOOKMARK') continue;
+            if (onEvent(ev.type, { ...ev.object, apiVersion, kind })) {
+              done = true;
+              req.destroy();
+              resolve(true);
+              return;
+            }
+          }
+        });
+        res.on('end', () => !done && resolve(false));
+        res.on('error', (e) => !done && reject(e));
+      });
+      opts.signal?.addEventListener('abort', () => {
+        req.destroy();
+        resolve(false);
+      });
+      req.on('error', (e) => reject(this.networkError(e)));
+      req.end();
+    });
+  }
+
+  async serverVersion(): Promise<{ gitVersion: string; major: string; minor: string }> {
+    return this.request('GET', '/version');
+  }
+}
+
+/** Retries fn on 409 Conflict (optimistic concurrency): fn must re-read what it modifies. */
+export async function retryOnConflict<T>(fn: () => Promise<T>, attempts = 8): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!isConflict(e) || i >= attempts) throw e;
+      await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** i) * (0.5 + Math.random())));
+    }
+  }
+}
+
+/** Turns API errors into user-facing errors with exit code 3 (or 2 for permission problems). */
+export function explainApiError(e: unknown): unknown {
+  if (!(e instanceof ApiError)) return e;
+  if (e.status === 401) return new AcmgError(ExitCode.Cluster, `the API server rejected the credentials (401) for ${e.method} ${e.path}`, 'refresh your kubeconfig credentials');
+  if (e.status === 403) return new AcmgError(ExitCode.Cluster, `permission denied (403): ${e.message}`, 'acmg needs the permissions listed by `acmg precheck`; ask a cluster admin');
+  return new AcmgError(ExitCode.Cluster, `API error ${e.status} ${e.reason} on ${e.method} ${e.path}: ${e.message}`);
+}
