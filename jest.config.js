@@ -7,6 +7,7 @@ const common = {
 };
 
 export default {
+  testTimeout: 180_000,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
     {
@@ -16,6 +17,7 @@ export default {
       globalSetup: '<rootDir>/test/e2e/global-setup.mjs',
       globalTeardown: '<rootDir>/test/e2e/global-teardown.mjs',
       slowTestThreshold: 60,
+      testTimeout: 180_000,
     },
   ],
 };

@@ -27,7 +27,7 @@ export class ApiError extends Error {
     readonly method: string,
     readonly path: string,
   ) {
-    super(message);
+    super(`${method} ${path}: ${message}`);
     this.name = 'ApiError';
   }
 }
@@ -105,7 +105,13 @@ export class Kube {
         {
           ...base,
           method,
-          headers: { ...(base.headers ?? {}), Accept: 'application/json', ...(body !== undefined ? { 'Content-Type': ro.contentType ?? 'application/json' } : {}) },
+          // An explicit Content-Length (never chunked): an early error response must not leave
+          // unread body bytes on a kept-alive connection, or the next request is garbled.
+          headers: {
+            ...(base.headers ?? {}),
+            Accept: 'application/json',
+            ...(body !== undefined ? { 'Content-Type': ro.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(body) } : {}),
+          },
           timeout: 30_000,
         },
         (res) => {
@@ -183,8 +189,7 @@ export class Kube {
   async delete(apiVersion: string, kind: string, name: string, namespace?: string, opts: { dryRun?: boolean; propagation?: 'Foreground' | 'Background' } = {}): Promise<boolean> {
     try {
       await this.request('DELETE', objectPath(resourceFor(apiVersion, kind), name, namespace), {
-        body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: opts.propagation ?? 'Background' },
-        query: { dryRun: opts.dryRun ? 'All' : undefined },
+        query: { propagationPolicy: opts.propagation ?? 'Background', dryRun: opts.dryRun ? 'All' : undefined },
       });
       return true;
     } catch (e) {

@@ -1,0 +1,160 @@
+// Reads and writes cluster DNS config (coredns / coredns-custom ConfigMaps) through the CoreDNS
+// engine: one read, one pure computation, one write guarded by resourceVersion, retried on conflict.
+// Before acmg's first change, the original is backed up in the cluster.
+import { AcmgError, ExitCode } from '../errors.js';
+import { readEntries, setEntries, type DnsConfig } from '../coredns/engine.js';
+import { detectLayout, LayoutError, type Layout } from '../coredns/layout.js';
+import { sortEntries, type DnsEntry } from '../coredns/region.js';
+import { acmgLabels } from '../render/labels.js';
+import { VERSION } from '../version.js';
+import { isConflict, retryOnConflict, type KObject, type Kube } from './client.js';
+
+export interface DnsSettings {
+  namespace: string;
+  configMap: string;
+  customConfigMap: string;
+  mode: 'auto' | 'corefile' | 'custom';
+  clusterDomain: string;
+  ttl: number;
+}
+
+export const backupName = (s: DnsSettings) => `${s.configMap}-acmg-backup`;
+
+export interface LoadedDns {
+  config: DnsConfig;
+  layout: Layout;
+  main: KObject;
+  custom?: KObject;
+}
+
+/** Says what the cluster has instead of CoreDNS, for a clear error. */
+async function describeMissingCoreDNS(kube: Kube, s: DnsSettings): Promise<AcmgError> {
+  const kubeDns = await kube.get('apps/v1', 'Deployment', 'kube-dns', s.namespace);
+  if (kubeDns) {
+    return new AcmgError(ExitCode.Usage, `cluster DNS is kube-dns (Deployment ${s.namespace}/kube-dns), not CoreDNS`, 'acmg supports CoreDNS (ConfigMap coredns with a Corefile); migrate the cluster to CoreDNS first (GKE: enable Cloud DNS or CoreDNS)');
+  }
+  return new AcmgError(ExitCode.Usage, `no CoreDNS configuration found: ConfigMap ${s.namespace}/${s.configMap} does not exist`, 'if CoreDNS uses another ConfigMap or namespace, set dns.configMap / dns.namespace');
+}
+
+export function layoutError(e: unknown): unknown {
+  return e instanceof LayoutError ? new AcmgError(ExitCode.Usage, e.message, e.hint) : e;
+}
+
+export async function loadDns(kube: Kube, s: DnsSettings): Promise<LoadedDns> {
+  const [main, custom] = await Promise.all([kube.get('v1', 'ConfigMap', s.configMap, s.namespace), kube.get('v1', 'ConfigMap', s.customConfigMap, s.namespace)]);
+  if (!main) throw await describeMissingCoreDNS(kube, s);
+  const corefile = main.data?.Corefile;
+  if (typeof corefile !== 'string') throw new AcmgError(ExitCode.Usage, `ConfigMap ${s.namespace}/${s.configMap} has no Corefile key (keys: ${Object.keys(main.data ?? {}).join(', ') || 'none'})`);
+  const config: DnsConfig = { corefile, custom: custom ? { ...(custom.data ?? {}) } : undefined };
+  try {
+    const layout = detectLayout({ corefile, custom: config.custom, mode: s.mode, clusterDomain: s.clusterDomain });
+    return { config, layout, main: { ...main, apiVersion: 'v1', kind: 'ConfigMap' }, custom: custom ? { ...custom, apiVersion: 'v1', kind: 'ConfigMap' } : undefined };
+  } catch (e) {
+    throw layoutError(e);
+  }
+}
+
+export async function currentDnsEntries(kube: Kube, s: DnsSettings): Promise<{ entries: DnsEntry[]; layout: Layout; tampered: string[] }> {
+  const d = await loadDns(kube, s);
+  const r = readEntries(d.config);
+  return { entries: r.entries, layout: d.layout, tampered: r.regions.filter((x) => x.region.tampered).map((x) => `${x.where}: ${x.region.problem}`) };
+}
+
+/** Creates the backup of the original DNS config once; an existing backup is the older original. */
+async function ensureBackup(kube: Kube, s: DnsSettings, d: LoadedDns): Promise<void> {
+  // A region already present means acmg changed DNS before: the backup exists or was removed on purpose.
+  if (readEntries(d.config).regions.length > 0) return;
+  const backup: KObject = {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: backupName(s), namespace: s.namespace, labels: acmgLabels('dns', VERSION), annotations: { 'acmg.io/backup-of': `${s.configMap},${s.customConfigMap}`, 'acmg.io/custom-existed': String(d.custom !== undefined) } },
+    data: { Corefile: d.config.corefile, ...(d.config.custom ? { 'custom.json': JSON.stringify(d.config.custom) } : {}) },
+  };
+  try {
+    await kube.create(backup);
+  } catch (e) {
+    if (!isConflict(e)) throw e; // 409 AlreadyExists: keep the older original
+  }
+}
+
+export interface DnsWriteResult {
+  changed: boolean;
+  layout: Layout;
+  before: DnsEntry[];
+  after: DnsEntry[];
+  /** ConfigMaps written (0 or 1 in every layout). */
+  writes: number;
+}
+
+/**
+ * Sets acmg's entries to mutate(current) in one write. Optimistic concurrency: the write carries the
+ * resourceVersion that was read; on 409 the whole read-compute-write runs again.
+ */
+export async function updateDnsEntries(kube: Kube, s: DnsSettings, mutate: (current: DnsEntry[]) => DnsEntry[], opts: { force?: boolean; dryRun?: boolean } = {}): Promise<DnsWriteResult> {
+  return retryOnConflict(async () => {
+    const d = await loadDns(kube, s);
+    const before = readEntries(d.config).entries;
+    const after = sortEntries(mutate(before));
+    let change;
+    try {
+      change = setEntries(d.config, d.layout, after, { ttl: s.ttl, force: opts.force });
+    } catch (e) {
+      throw layoutError(e);
+    }
+    if (!change.changed || opts.dryRun) return { changed: change.changed, layout: d.layout, before, after, writes: 0 };
+    await ensureBackup(kube, s, d);
+    let writes = 0;
+    if (change.corefileChanged) {
+      await kube.replace({ ...d.main, data: { ...(d.main.data ?? {}), Corefile: change.config.corefile } });
+      writes++;
+    }
+    if (change.customChanged) {
+      const data = change.config.custom ?? {};
+      if (d.custom) await kube.replace({ ...d.custom, data });
+      else await kube.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: s.customConfigMap, namespace: s.namespace, labels: acmgLabels('dns', VERSION) }, data });
+      writes++;
+    }
+    return { changed: true, layout: d.layout, before, after, writes };
+  });
+}
+
+/**
+ * Puts DNS back as it was before acmg: removes acmg's region and keys (restoring the original bytes);
+ * if a region was edited by hand, restores the backed-up original instead. Removes the backup and a
+ * coredns-custom ConfigMap acmg created.
+ */
+export async function restoreDns(kube: Kube, s: DnsSettings, opts: { dryRun?: boolean } = {}): Promise<{ changed: boolean; usedBackup: boolean }> {
+  const backup = await kube.get('v1', 'ConfigMap', backupName(s), s.namespace);
+  let usedBackup = false;
+  let changed = false;
+  await retryOnConflict(async () => {
+    const main = await kube.get('v1', 'ConfigMap', s.configMap, s.namespace);
+    if (!main) return;
+    const custom = await kube.get('v1', 'ConfigMap', s.customConfigMap, s.namespace);
+    const config: DnsConfig = { corefile: String(main.data?.Corefile ?? ''), custom: custom ? { ...(custom.data ?? {}) } : undefined };
+    const read = readEntries(config);
+    if (read.regions.length === 0) return;
+    let next: DnsConfig;
+    if (read.regions.some((r) => r.region.tampered) && backup) {
+      usedBackup = true;
+      next = { corefile: String(backup.data?.Corefile ?? config.corefile), custom: backup.data?.['custom.json'] ? JSON.parse(String(backup.data['custom.json'])) : config.custom && Object.fromEntries(Object.entries(config.custom).filter(([k]) => !/^acmg\./.test(k))) };
+    } else {
+      // Strip regions whatever the layout: set no entries with forced rewrite of a damaged region.
+      const layout = { kind: 'corefile', mechanism: 'hosts', clusterDomain: 'auto', port: 53, description: '' } as Layout;
+      next = setEntries(config, layout, [], { ttl: s.ttl, force: true }).config;
+    }
+    changed = true;
+    if (opts.dryRun) return;
+    if (next.corefile !== config.corefile) await kube.replace({ ...main, apiVersion: 'v1', kind: 'ConfigMap', data: { ...(main.data ?? {}), Corefile: next.corefile } });
+    if (custom && JSON.stringify(next.custom ?? {}) !== JSON.stringify(config.custom ?? {})) {
+      await kube.replace({ ...custom, apiVersion: 'v1', kind: 'ConfigMap', data: next.custom ?? {} });
+    }
+  });
+  if (!opts.dryRun) {
+    const custom = await kube.get('v1', 'ConfigMap', s.customConfigMap, s.namespace);
+    const createdByAcmg = custom?.metadata.labels?.['app.kubernetes.io/managed-by'] === 'acmg';
+    if (custom && createdByAcmg && Object.keys(custom.data ?? {}).length === 0) await kube.delete('v1', 'ConfigMap', s.customConfigMap, s.namespace);
+    if (backup) await kube.delete('v1', 'ConfigMap', backupName(s), s.namespace);
+  }
+  return { changed, usedBackup };
+}

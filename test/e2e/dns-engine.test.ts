@@ -1,0 +1,82 @@
+// The CoreDNS engine against the real API server and the real CoreDNS, on each supported layout:
+// entries answer the gateway IP (A, with matching names; AAAA without errors), removal restores the
+// original answer and a byte-identical Corefile.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { query } from '../../src/dns/client.js';
+import { Kube } from '../../src/kube/client.js';
+import { restoreDns, updateDnsEntries, type DnsSettings } from '../../src/kube/dns-store.js';
+import { HACK, ROOT, dns, eventually, kubeconfig, kubectl, kubectlJson } from './cluster.js';
+
+const PROPAGATION_MS = 20_000;
+const switchLayout = (name: string) => execFileSync('bash', [join(HACK, 'cluster-layout.sh'), name], { stdio: 'ignore' });
+const settings = (domain = 'auto'): DnsSettings => ({ namespace: 'kube-system', configMap: 'coredns', customConfigMap: 'coredns-custom', mode: 'auto', clusterDomain: domain, ttl: 5 });
+const answerOf = async (name: string, type: 'A' | 'AAAA' = 'A') => query(name, type, dns);
+
+describe('CoreDNS engine on real CoreDNS', () => {
+  let kube: Kube;
+  let helloIP: string;
+  let gatewayIP: string;
+
+  beforeAll(async () => {
+    kube = await Kube.connect({ kubeconfig });
+    await restoreDns(kube, settings());
+    kubectl(['apply', '--server-side', '-f', join(ROOT, 'samples/helloworld/helloworld.yaml')]);
+    kubectl(['apply', '--server-side', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'dns-engine-gw', namespace: 'istio-system' }, spec: { selector: { app: 'none' }, ports: [{ port: 5000 }] } }));
+    helloIP = kubectlJson(['-n', 'default', 'get', 'service', 'helloworld']).spec.clusterIP;
+    gatewayIP = kubectlJson(['-n', 'istio-system', 'get', 'service', 'dns-engine-gw']).spec.clusterIP;
+    expect(gatewayIP).not.toBe(helloIP);
+  });
+
+  // Whatever a test left behind (a failed assertion mid-way), put DNS back the way users would.
+  afterEach(async () => {
+    await restoreDns(kube, settings());
+  });
+
+  afterAll(() => {
+    kubectl(['-n', 'istio-system', 'delete', 'service', 'dns-engine-gw', '--ignore-not-found']);
+    switchLayout('kubeadm');
+  });
+
+  test.each([
+    ['kubeadm', 'cluster.local', 'corefile', 'hosts'],
+    ['k3s', 'cluster.local', 'custom', 'server-blocks'],
+    ['custom-domain', 'corp.internal', 'corefile', 'hosts'],
+  ])('layout %s (domain %s): %s layout, %s mechanism', async (layoutName, domain, kind, mechanism) => {
+    switchLayout(layoutName);
+    const fqdn = `helloworld.default.svc.${domain}`;
+    await eventually(`CoreDNS serving the ${layoutName} layout`, PROPAGATION_MS, async () => (await answerOf(fqdn)).answers[0]?.data === helloIP);
+    const originalCorefile: string = kubectlJson(['-n', 'kube-system', 'get', 'configmap', 'coredns']).data.Corefile;
+
+    const added = await updateDnsEntries(kube, settings(), (cur) => [...cur, { fqdn, ip: gatewayIP }]);
+    expect([added.layout.kind, added.layout.mechanism, added.layout.clusterDomain]).toEqual([kind, mechanism, domain]);
+    expect(added.writes).toBe(1);
+    const again = await updateDnsEntries(kube, settings(), (cur) => [...cur, { fqdn, ip: gatewayIP }]);
+    expect([again.changed, again.writes]).toEqual([false, 0]);
+
+    const { ms } = await eventually('the gateway IP', PROPAGATION_MS, async () => (await answerOf(fqdn)).answers[0]?.data === gatewayIP);
+    const a = await answerOf(fqdn);
+    expect(a.rcode).toBe('NOERROR');
+    expect(a.answers.map((x) => [x.name, x.type, x.data])).toEqual([[fqdn, 'A', gatewayIP]]);
+    const aaaa = await answerOf(fqdn, 'AAAA');
+    expect(aaaa.rcode).toBe('NOERROR');
+    expect(aaaa.answers).toEqual([]);
+    // Unrelated names resolve exactly as before.
+    expect((await answerOf(`kubernetes.default.svc.${domain}`)).answers[0]?.data).toBe('10.96.0.1');
+    expect((await answerOf(`dns-engine-gw.istio-system.svc.${domain}`)).answers[0]?.data).toBe(gatewayIP);
+    if (kind === 'custom') {
+      expect(kubectlJson(['-n', 'kube-system', 'get', 'configmap', 'coredns']).data.Corefile).toBe(originalCorefile);
+      expect(Object.keys(kubectlJson(['-n', 'kube-system', 'get', 'configmap', 'coredns-custom']).data)).toEqual(['acmg.server']);
+    }
+    // The original is backed up before the first change.
+    expect(kubectlJson(['-n', 'kube-system', 'get', 'configmap', 'coredns-acmg-backup']).data.Corefile).toBe(originalCorefile);
+
+    const removed = await updateDnsEntries(kube, settings(), (cur) => cur.filter((e) => e.fqdn !== fqdn));
+    expect(removed.after).toEqual([]);
+    await eventually('the original ClusterIP', PROPAGATION_MS, async () => (await answerOf(fqdn)).answers[0]?.data === helloIP);
+    expect(kubectlJson(['-n', 'kube-system', 'get', 'configmap', 'coredns']).data.Corefile).toBe(originalCorefile);
+    await restoreDns(kube, settings());
+    expect(kubectl(['-n', 'kube-system', 'get', 'configmap', '--no-headers', '-o', 'custom-columns=N:.metadata.name'])).not.toMatch(/acmg-backup/);
+    expect(ms).toBeLessThan(PROPAGATION_MS);
+  });
+});
