@@ -32,8 +32,12 @@ export interface QueryOptions {
 }
 
 export class DnsTimeoutError extends Error {
-  constructor(readonly server: string, readonly name: string, readonly ms: number) {
-    super(`no answer from ${server} for ${name} within ${ms} ms`);
+  constructor(
+    readonly server: string,
+    readonly question: string,
+    readonly ms: number,
+  ) {
+    super(`no answer from ${server} for ${question} within ${ms} ms`);
   }
 }
 
@@ -48,7 +52,7 @@ function toResponse(packet: dnsPacket.Packet, transport: 'udp' | 'tcp'): DnsResp
   const answers = (packet.answers ?? []).map((a) => ({
     name: a.name,
     type: a.type,
-    ttl: a.ttl ?? 0,
+    ttl: (a as { ttl?: number }).ttl ?? 0,
     data: typeof (a as { data?: unknown }).data === 'string' ? (a as { data: string }).data : JSON.stringify((a as { data?: unknown }).data),
   }));
   const flags = packet.flags ?? 0;
