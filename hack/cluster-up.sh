@@ -57,6 +57,8 @@ openssl req -x509 -new -newkey rsa:2048 -nodes -keyout "$PKI/ca.key" -subj "/CN=
 gen_cert apiserver "/CN=kube-apiserver" "IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
 gen_cert admin "/O=system:masters/CN=kubernetes-admin"
 gen_cert coredns "/CN=system:coredns"
+# kwok plays the kubelets: it serves port-forward (and exec) for the API server over TLS.
+gen_cert kwok "/CN=kwok-kubelet" "IP:127.0.0.1,DNS:localhost"
 openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
 openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
 
@@ -113,6 +115,7 @@ start kube-apiserver "$(KUBE_BIN kube-apiserver)" \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
   --service-cluster-ip-range=10.96.0.0/16 --authorization-mode=Node,RBAC --allow-privileged=true \
+  --kubelet-preferred-address-types=InternalIP --kubelet-client-certificate="$PKI/admin.crt" --kubelet-client-key="$PKI/admin.key" \
   --endpoint-reconciler-type=none --enable-priority-and-fairness=false --profiling=false \
   --storage-media-type=application/vnd.kubernetes.protobuf --watch-cache=true --v=1
 wait_for kube-apiserver 90 kubectl_local get --raw /readyz
@@ -129,7 +132,24 @@ start kube-controller-manager "$(KUBE_BIN kube-controller-manager)" --kubeconfig
 start kube-scheduler "$(KUBE_BIN kube-scheduler)" --kubeconfig="$KUBECONFIG_PATH" \
   --authentication-kubeconfig="$KUBECONFIG_PATH" --authorization-kubeconfig="$KUBECONFIG_PATH" \
   --leader-elect=false --bind-address=127.0.0.1 --secure-port=0 --kube-api-qps=500 --kube-api-burst=1000 --v=1
-start kwok "$(BIN kwok "$KWOK_VERSION")" --kubeconfig="$KUBECONFIG_PATH" \
+# Port-forwards to pods in kube-system, port 53, reach the harness's CoreDNS (DNS over TCP): the
+# API server's port-forward path that `acmg verify-dns` uses from outside a real cluster.
+cat > "$ACMG_CLUSTER_DIR/kwok.yaml" <<KWOK
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterPortForward
+metadata:
+  name: cluster-dns
+spec:
+  selector:
+    matchNamespaces: [kube-system]
+  forwards:
+    - ports: [53]
+      target:
+        address: 127.0.0.1
+        port: $DNS_PORT
+KWOK
+start kwok "$(BIN kwok "$KWOK_VERSION")" --kubeconfig="$KUBECONFIG_PATH" --config="$ACMG_CLUSTER_DIR/kwok.yaml" \
+  --node-port="$KWOK_PORT" --tls-cert-file="$PKI/kwok.crt" --tls-private-key-file="$PKI/kwok.key" \
   --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
   --manage-nodes-with-label-selector= --disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom \
   --disregard-status-with-label-selector= --cidr=10.244.0.1/16 --node-ip=127.0.0.1 \

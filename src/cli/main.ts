@@ -7,6 +7,12 @@ import { VERSION } from '../version.js';
 import { increase } from './common.js';
 import { registerCompletion } from './completion.js';
 import { registerManifest } from './manifest.js';
+import { registerInstall } from './install.js';
+import { registerMigrate } from './migrate.js';
+import { registerRollback } from './rollback.js';
+import { registerStatus } from './status.js';
+import { registerUninstall } from './uninstall.js';
+import { registerPrecheck } from './precheck.js';
 import { registerProfile } from './profile.js';
 
 export function buildProgram(): Command {
@@ -25,6 +31,12 @@ export function buildProgram(): Command {
       setVerbosity(Number(opts.verbose) || 0);
     });
 
+  registerPrecheck(program);
+  registerInstall(program);
+  registerMigrate(program);
+  registerRollback(program);
+  registerStatus(program);
+  registerUninstall(program);
   registerProfile(program);
   registerManifest(program);
   registerCompletion(program);

@@ -86,6 +86,20 @@ export class Kube {
     return { ...this.agentOptions, agent: this.agent };
   }
 
+  /** TLS and auth settings for other transports (the port-forward WebSocket). */
+  async connectionOptions(): Promise<https.RequestOptions> {
+    const { agent, ...rest } = await this.options();
+    void agent;
+    return rest;
+  }
+
+  /** A URL on the API server (wss:// for WebSockets). */
+  apiUrl(path: string, query?: RequestOptions['query'], websocket = false): URL {
+    const u = this.url(path, query);
+    if (websocket) u.protocol = u.protocol === 'http:' ? 'ws:' : 'wss:';
+    return u;
+  }
+
   private url(path: string, query?: RequestOptions['query']): URL {
     const u = new URL(this.server + path);
     for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) u.searchParams.set(k, String(v));

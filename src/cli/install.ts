@@ -1,0 +1,78 @@
+// acmg install: renders a profile and applies it; never changes how running services are reached.
+import type { Command } from 'commander';
+import { resolveValues } from '../profile/load.js';
+import { renderChecklist } from '../ui/checklist.js';
+import { palette } from '../ui/color.js';
+import { lineDiff, renderDiff } from '../ui/diff.js';
+import { parseDuration } from '../ui/duration.js';
+import { log } from '../ui/log.js';
+import { writeStdout } from '../ui/output.js';
+import { task } from '../ui/progress.js';
+import { confirm } from '../ui/prompt.js';
+import { toYaml } from '../ui/serialize.js';
+import { addValuesOptions, globals, withExamples, type ValuesOptions } from './common.js';
+
+interface InstallOptions extends ValuesOptions {
+  yes?: boolean;
+  dryRun?: boolean;
+  readinessTimeout: string;
+}
+
+export function registerInstall(program: Command): void {
+  withExamples(
+    addValuesOptions(program.command('install').description('install the centralized gateway, its Istio Gateway and DNS settings'))
+      .option('-y, --yes', 'do not ask for confirmation (required without a terminal)')
+      .option('--dry-run', 'show what would change against the live cluster (server-side dry run), change nothing')
+      .option('--readiness-timeout <duration>', 'how long to wait for the gateway to become Available', '5m')
+      .action(async (opts: InstallOptions, cmd: Command) => {
+        const timeoutMs = parseDuration(opts.readinessTimeout, '--readiness-timeout');
+        const doc = resolveValues({ profile: opts.profile, files: opts.filename, sets: opts.set });
+        const { connect } = await import('../ops/connect.js');
+        const { applyInstall, planInstall, planIsEmpty, precheckFailure } = await import('../ops/install.js');
+        const kube = await connect(globals(cmd));
+        const plan = await task('precheck and plan', () => planInstall(kube, doc));
+        if (plan.checks.some((c) => c.status === 'fail')) {
+          process.stderr.write(renderChecklist(plan.checks, process.stderr));
+          throw precheckFailure(plan.checks);
+        }
+        const c = palette();
+        const changes = plan.objects.filter((o) => o.action !== 'unchanged');
+        if (opts.dryRun) {
+          for (const p of changes) {
+            const label = `${p.object.kind} ${p.object.metadata.namespace ? `${p.object.metadata.namespace}/` : ''}${p.object.metadata.name}`;
+            const before = p.live ? toYaml(p.live).split('\n') : [];
+            const after = toYaml(p.after ?? p.object).split('\n');
+            writeStdout(renderDiff(lineDiff(before, after), p.live ? `live ${label}` : '/dev/null', `${p.action === 'create' ? 'new' : 'updated'} ${label}`, process.stdout));
+          }
+          for (const r of plan.prune) writeStdout(`--- live ${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}\n+++ /dev/null (pruned: the new values no longer render it)\n`);
+          log.info(planIsEmpty(plan) ? 'dry run: no changes' : `dry run: ${changes.length} object(s) to apply, ${plan.prune.length} to prune; nothing was changed`);
+          return;
+        }
+        if (planIsEmpty(plan)) {
+          log.ok(`acmg is already installed with these values (profile ${doc.spec.profile}); nothing to change`);
+          return;
+        }
+        log.info(`${c.bold('acmg install')} profile ${c.cyan(doc.spec.profile)} into namespace ${c.cyan(doc.spec.namespace)}:`);
+        for (const p of changes) log.info(`  ${p.action === 'create' ? c.green('+ create') : c.yellow('~ update')} ${p.object.kind} ${p.object.metadata.namespace ? `${p.object.metadata.namespace}/` : ''}${p.object.metadata.name}`);
+        for (const r of plan.prune) log.info(`  ${c.red('- prune ')} ${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`);
+        log.info('  Running services are not affected: only `acmg migrate` moves traffic.');
+        if (!(await confirm('Proceed with the install?', { yes: opts.yes }))) {
+          log.warn('install cancelled; nothing was changed');
+          return;
+        }
+        const r = await applyInstall(kube, plan, { readinessTimeoutMs: timeoutMs, task });
+        log.ok(`acmg ${doc.spec.profile} installed in ${doc.spec.namespace}: ${r.applied} object(s) applied${r.pruned ? `, ${r.pruned} pruned` : ''}`);
+        if (r.gatewayClusterIP) {
+          log.info(`  gateway ClusterIP: ${r.gatewayClusterIP}`);
+          log.info(`  gateway ports:     ${r.ports.map((p) => `${p.name}:${p.port}`).join(', ')}`);
+        }
+        log.info(`  next: acmg migrate SERVICE -n NAMESPACE --keep-service   (then: acmg verify-dns)`);
+      }),
+    [
+      'acmg install -y',
+      'acmg install --profile ha --set gateway.replicas=4 -y',
+      'acmg install -f values.yaml --dry-run',
+      'acmg install --profile demo --readiness-timeout 2m -y',
+    ],
+  );
+}

@@ -1,0 +1,102 @@
+// acmg migrate: move services onto the gateway (approach 1 --keep-service, approach 2 --replace-service).
+import type { Command } from 'commander';
+import { usageError } from '../errors.js';
+import type { StepName } from '../kube/state.js';
+import { palette } from '../ui/color.js';
+import { parseDuration } from '../ui/duration.js';
+import { log } from '../ui/log.js';
+import { printStructured, writeStdout, parseOutputFormat } from '../ui/output.js';
+import { task } from '../ui/progress.js';
+import { confirm } from '../ui/prompt.js';
+import { globals, withExamples } from './common.js';
+
+interface MigrateCliOptions {
+  namespace?: string;
+  all?: boolean;
+  selector?: string;
+  allNamespaces?: boolean;
+  keepService?: boolean;
+  replaceService?: boolean;
+  dryRun?: boolean;
+  restart?: boolean;
+  yes?: boolean;
+  rollback: boolean;
+  force?: boolean;
+  nameserver?: string;
+  dnsTimeout: string;
+  readinessTimeout: string;
+  output?: string;
+}
+
+const STEPS: StepName[] = ['gateway-ports', 'route', 'dns', 'injection-label'];
+
+export function registerMigrate(program: Command): void {
+  withExamples(
+    program
+      .command('migrate [service...]')
+      .description('move services\' traffic onto the centralized gateway (routes, DNS, sidecar injection off)')
+      .option('-n, --namespace <ns>', 'namespace of the services')
+      .option('--all', 'every Service in the namespace')
+      .option('-l, --selector <selector>', 'Services matching a label selector (all namespaces unless -n)')
+      .option('-A, --all-namespaces', 'every Service in every namespace (system and install namespaces excluded)')
+      .option('--keep-service', 'approach 1: keep the Service, move only the traffic')
+      .option('--replace-service', 'approach 2: a replacement Service carries the routes, the original is removed')
+      .option('--dry-run', 'print the plan (every object and label that would change, in order), change nothing')
+      .option('--restart', 'also restart the namespaces\' Deployments so their sidecars go')
+      .option('-y, --yes', 'do not ask for confirmation (required without a terminal)')
+      .option('--no-rollback', 'on failure, leave what was done (default: roll this run back)')
+      .option('--force', 'rewrite acmg\'s DNS region even if it was edited by hand')
+      .option('--nameserver <host:port>', 'verify DNS directly at this nameserver instead of through a port-forward')
+      .option('--dns-timeout <duration>', 'how long to wait for DNS to answer the gateway (CoreDNS reload)', '3m')
+      .option('--readiness-timeout <duration>', 'how long to wait for gateway endpoints and rollouts', '5m')
+      .option('-o, --output <format>', 'text | json (result summary on stdout)')
+      .action(async (services: string[], opts: MigrateCliOptions, cmd: Command) => {
+        if (Boolean(opts.keepService) === Boolean(opts.replaceService)) {
+          throw usageError(opts.keepService ? 'choose one approach: --keep-service or --replace-service, not both' : 'choose an approach: --keep-service (approach 1) or --replace-service (approach 2)', 'acmg migrate --help explains both');
+        }
+        const fmt = parseOutputFormat(opts.output, ['text', 'json'], 'text');
+        const approach = opts.keepService ? 'keep-service' : 'replace-service';
+        const dnsTimeoutMs = parseDuration(opts.dnsTimeout, '--dns-timeout');
+        const readinessTimeoutMs = parseDuration(opts.readinessTimeout, '--readiness-timeout');
+        const failAfter = process.env.ACMG_FAIL_AFTER as StepName | undefined;
+        if (failAfter && !STEPS.includes(failAfter)) throw usageError(`ACMG_FAIL_AFTER must be one of ${STEPS.join(', ')}`);
+        const { connect } = await import('../ops/connect.js');
+        const { applyMigration, planMigration } = await import('../ops/migrate.js');
+        const kube = await connect(globals(cmd));
+        const plan = await planMigration(kube, { services, namespace: opts.namespace, all: opts.all, selector: opts.selector, allNamespaces: opts.allNamespaces }, { approach, restart: opts.restart });
+        const c = palette();
+        for (const a of plan.alreadyMigrated) log.info(`${a} is already migrated (--${approach}): nothing to do for it`);
+        if (plan.candidates.length === 0) {
+          if (fmt === 'json') printStructured({ migrated: [], alreadyMigrated: plan.alreadyMigrated, gatewayIP: plan.gatewayIP }, 'json');
+          return;
+        }
+        if (opts.dryRun) {
+          writeStdout(`Plan (--${approach}, ${plan.candidates.length} service(s)):\n${plan.steps.map((s, i) => `  ${i + 1}. ${s}`).join('\n')}\n`);
+          log.info('dry run: nothing was changed');
+          return;
+        }
+        log.info(`${c.bold('acmg migrate')} --${approach}:`);
+        plan.steps.forEach((s, i) => log.info(`  ${i + 1}. ${s}`));
+        if (!(await confirm(`Migrate ${plan.candidates.length} service(s)?`, { yes: opts.yes }))) {
+          log.warn('migrate cancelled; nothing was changed');
+          return;
+        }
+        const { resolverFor } = await import('../ops/resolver-for.js');
+        const resolver = await resolverFor(kube, { nameserver: opts.nameserver, dnsNamespace: plan.install.values.dns.namespace });
+        try {
+          const r = await applyMigration(kube, plan, { approach, restart: opts.restart, noRollback: !opts.rollback, force: opts.force, dnsTimeoutMs, readinessTimeoutMs, resolver, task, failAfter });
+          log.ok(`migrated ${r.migrated.length} service(s) onto the gateway (${r.gatewayIP})`);
+          if (fmt === 'json') printStructured(r, 'json');
+          else log.info('  check with: acmg verify-dns   (status: acmg status)');
+        } finally {
+          await resolver.close();
+        }
+      }),
+    [
+      'acmg migrate helloworld -n default --keep-service -y',
+      'acmg migrate -n shop --all --replace-service --dry-run',
+      'acmg migrate -l acmg.io/migrate=true --keep-service --restart -y',
+      'acmg migrate helloworld -n default --keep-service --nameserver 10.96.0.10:53 -y',
+    ],
+  );
+}

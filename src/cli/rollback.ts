@@ -1,0 +1,59 @@
+// acmg rollback: undo migrations (also interrupted ones) in reverse order.
+import type { Command } from 'commander';
+import { usageError } from '../errors.js';
+import { parseDuration } from '../ui/duration.js';
+import { log } from '../ui/log.js';
+import { task } from '../ui/progress.js';
+import { confirm } from '../ui/prompt.js';
+import { globals, withExamples } from './common.js';
+
+export function registerRollback(program: Command): void {
+  withExamples(
+    program
+      .command('rollback [service...]')
+      .description('move migrated services back to their own Services and sidecars (reverse order)')
+      .option('-n, --namespace <ns>', 'namespace of the services (with names, or alone: all migrated there)')
+      .option('--all', 'every migrated service in every namespace')
+      .option('-y, --yes', 'do not ask for confirmation (required without a terminal)')
+      .option('--dry-run', 'print what would be rolled back, change nothing')
+      .option('--nameserver <host:port>', 'verify DNS directly at this nameserver instead of through a port-forward')
+      .option('--dns-timeout <duration>', 'how long to wait for DNS to answer the original addresses', '3m')
+      .action(async (services: string[], opts: { namespace?: string; all?: boolean; yes?: boolean; dryRun?: boolean; nameserver?: string; dnsTimeout: string }, cmd: Command) => {
+        const dnsTimeoutMs = parseDuration(opts.dnsTimeout, '--dns-timeout');
+        if (!opts.all && !opts.namespace) throw usageError('say what to roll back: SERVICE... -n NAMESPACE, -n NAMESPACE (all there), or --all');
+        if (opts.all && (opts.namespace || services.length)) throw usageError('--all rolls back everything; do not combine it with -n or service names');
+        const { connect } = await import('../ops/connect.js');
+        const { loadInstall, rollbackMigrations } = await import('../ops/migrate.js');
+        const { readState, migrationKey } = await import('../kube/state.js');
+        const kube = await connect(globals(cmd));
+        const install = await loadInstall(kube);
+        const st = await readState(kube, install.values.namespace);
+        let keys = Object.keys(st.migrations).sort();
+        if (services.length) {
+          const want = services.map((s) => migrationKey(opts.namespace!, s));
+          const unknown = want.filter((k) => !st.migrations[k]);
+          if (unknown.length) throw usageError(unknown.map((k) => `${k} is not migrated`), 'acmg status lists the migrated services');
+          keys = want;
+        } else if (opts.namespace) keys = keys.filter((k) => k.startsWith(`${opts.namespace}/`));
+        if (keys.length === 0) {
+          log.ok('no migrated services match: nothing to roll back');
+          return;
+        }
+        log.info(`roll back: ${keys.join(', ')}`);
+        if (opts.dryRun) {
+          log.info('dry run: nothing was changed');
+          return;
+        }
+        if (!(await confirm(`Roll back ${keys.length} service(s)?`, { yes: opts.yes }))) return;
+        const { resolverFor } = await import('../ops/resolver-for.js');
+        const resolver = await resolverFor(kube, { nameserver: opts.nameserver, dnsNamespace: install.values.dns.namespace });
+        try {
+          const done = await rollbackMigrations(kube, install, keys, { resolver, dnsTimeoutMs, task });
+          log.ok(`rolled back ${done.length} service(s)`);
+        } finally {
+          await resolver.close();
+        }
+      }),
+    ['acmg rollback helloworld -n default -y', 'acmg rollback -n shop -y', 'acmg rollback --all -y --nameserver 127.0.0.1:10053'],
+  );
+}

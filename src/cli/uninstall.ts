@@ -1,0 +1,71 @@
+import type { Command } from 'commander';
+import { palette } from '../ui/color.js';
+import { parseDuration } from '../ui/duration.js';
+import { log } from '../ui/log.js';
+import { task } from '../ui/progress.js';
+import { confirm } from '../ui/prompt.js';
+import { globals, withExamples } from './common.js';
+import { refText } from '../ops/objects.js';
+
+interface UninstallOptions {
+  purge?: boolean;
+  yes?: boolean;
+  dryRun?: boolean;
+  namespace?: string;
+  nameserver?: string;
+  dnsTimeout: string;
+}
+
+export function registerUninstall(program: Command): void {
+  withExamples(
+    program
+      .command('uninstall')
+      .description('remove acmg; with --purge also move migrated services back and restore the Corefile')
+      .option('--purge', 'roll back every migration, delete everything labelled as acmg\'s, restore cluster DNS')
+      .option('-y, --yes', 'do not ask for confirmation (required without a terminal)')
+      .option('--dry-run', 'print what would be removed, change nothing')
+      .option('-n, --namespace <ns>', 'install namespace (default: found from acmg\'s state)')
+      .option('--nameserver <host:port>', 'verify DNS directly at this nameserver instead of through a port-forward')
+      .option('--dns-timeout <duration>', 'how long to wait for DNS to answer the original addresses', '3m')
+      .action(async (opts: UninstallOptions, cmd: Command) => {
+        const dnsTimeoutMs = parseDuration(opts.dnsTimeout, '--dns-timeout');
+        const { connect } = await import('../ops/connect.js');
+        const { applyUninstall, planUninstall, uninstallIsEmpty } = await import('../ops/uninstall.js');
+        const kube = await connect(globals(cmd));
+        const plan = await planUninstall(kube, { purge: Boolean(opts.purge), namespaceHint: opts.namespace });
+        const c = palette();
+        if (uninstallIsEmpty(plan)) {
+          log.ok('acmg is not installed and nothing labelled as acmg\'s was found: nothing to do');
+          if (opts.purge && !opts.dryRun) {
+            const { restoreDns } = await import('../kube/dns-store.js');
+            const r = await restoreDns(kube, plan.dns);
+            if (r.changed) log.ok('removed leftover acmg DNS entries');
+          }
+          return;
+        }
+        log.info(`${c.bold(`acmg uninstall${plan.purge ? ' --purge' : ''}`)} (namespace ${plan.namespace}):`);
+        if (plan.purge && plan.migrated.length) log.info(`  ${c.yellow('↶ roll back')} ${plan.migrated.join(', ')}`);
+        for (const r of plan.objects) log.info(`  ${c.red('- delete')} ${refText(r)}`);
+        if (plan.purge) log.info(`  ${c.yellow('↶ restore')} cluster DNS configuration (${plan.dns.namespace}/${plan.dns.configMap})`);
+        // Refuses (exit 2) while services are migrated and --purge is not given.
+        if (!plan.purge && plan.migrated.length) await applyUninstall(kube, plan, { dnsTimeoutMs, task });
+        if (opts.dryRun) {
+          log.info('dry run: nothing was changed');
+          return;
+        }
+        if (!(await confirm(`Remove acmg${plan.purge ? ' and move every migrated service back' : ''}?`, { yes: opts.yes }))) {
+          log.warn('uninstall cancelled; nothing was changed');
+          return;
+        }
+        const { resolverFor } = await import('../ops/resolver-for.js');
+        const resolver = plan.purge && plan.migrated.length ? await resolverFor(kube, { nameserver: opts.nameserver, dnsNamespace: plan.dns.namespace }) : undefined;
+        try {
+          const r = await applyUninstall(kube, plan, { resolver, dnsTimeoutMs, task });
+          log.ok(`acmg removed: ${r.deleted} object(s) deleted${plan.purge ? `, cluster DNS ${r.dnsRestored ? 'restored' : 'was already as before'}` : ''}`);
+        } finally {
+          await resolver?.close();
+        }
+      }),
+    ['acmg uninstall -y', 'acmg uninstall --purge -y', 'acmg uninstall --purge --dry-run'],
+  );
+}

@@ -1,0 +1,44 @@
+// Keeps the gateway Service and the Istio Gateway listening on exactly the profile's ports plus
+// the ports of migrated services, as recorded in acmg's state. Converges under concurrent runs:
+// after applying, it re-reads the state and applies again if another run changed it meanwhile.
+import type { KObject, Kube } from '../kube/client.js';
+import { STATE_NAME, readState, type InstallRecord } from '../kube/state.js';
+import { renderManifests } from '../render/index.js';
+import { VERSION } from '../version.js';
+import { withEffectivePorts } from './gateway-ports.js';
+
+async function stateVersion(kube: Kube, ns: string): Promise<string | undefined> {
+  return (await kube.get('v1', 'ConfigMap', STATE_NAME, ns))?.metadata.resourceVersion;
+}
+
+export async function syncGatewayPorts(kube: Kube, install: InstallRecord): Promise<void> {
+  const ns = install.values.namespace;
+  for (let i = 0; i < 20; i++) {
+    const before = await stateVersion(kube, ns);
+    const state = await readState(kube, ns);
+    const spec = withEffectivePorts(install.values, state);
+    const objs = renderManifests({ apiVersion: 'acmg.io/v1alpha1', kind: 'AcmgOperator', metadata: {}, spec }, { clusterDomain: install.clusterDomain, version: VERSION });
+    for (const o of objs) {
+      if ((o.kind === 'Service' && o.metadata.name === spec.gateway.name) || o.kind === 'Gateway') await kube.apply(o as KObject);
+    }
+    if ((await stateVersion(kube, ns)) === before) return;
+  }
+}
+
+/** Waits until the gateway Service has ready endpoints serving every named port. */
+export async function waitForGatewayEndpoints(kube: Kube, install: InstallRecord, portNames: string[], timeoutMs: number): Promise<void> {
+  const ns = install.values.namespace;
+  const svc = install.values.gateway.name;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const slices = (await kube.list('discovery.k8s.io/v1', 'EndpointSlice', { namespace: ns, labelSelector: `kubernetes.io/service-name=${svc}` })).items;
+    const ready = slices.filter((s) => (s.endpoints ?? []).some((e: any) => e.conditions?.ready !== false));
+    const names = new Set(ready.flatMap((s) => (s.ports ?? []).map((p: any) => p.name)));
+    const missing = portNames.filter((n) => !names.has(n));
+    if (missing.length === 0) return;
+    if (Date.now() > deadline) {
+      throw new Error(`the gateway Service ${ns}/${svc} has no ready endpoints for port(s) ${missing.join(', ')} after ${Math.round(timeoutMs / 1000)}s`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}

@@ -1,0 +1,123 @@
+// acmg install: precheck -> plan (server-side dry run against the live cluster) -> confirm ->
+// apply in dependency order -> wait for the gateway by watching -> prune -> record.
+import { checkFailed, AcmgError, ExitCode } from '../errors.js';
+import { failed, type CheckResult } from '../check/types.js';
+import { runPrecheck } from '../check/precheck.js';
+import { ApiError, explainApiError, type KObject, type Kube } from '../kube/client.js';
+import { readState, updateState, type InstallRecord, type ObjectRef } from '../kube/state.js';
+import type { AcmgOperator } from '../profile/schema.js';
+import { renderManifests } from '../render/index.js';
+import type { K8sObject } from '../render/types.js';
+import { VERSION } from '../version.js';
+import { withEffectivePorts } from './gateway-ports.js';
+import { normalize, refKey, refOf, sameObject } from './objects.js';
+import { waitForDeployment } from './wait.js';
+
+export interface PlannedObject {
+  object: K8sObject;
+  action: 'create' | 'update' | 'unchanged';
+  live?: KObject;
+  /** What the object would be after apply (server-side dry run), for diffs. */
+  after?: KObject;
+}
+
+export interface InstallPlan {
+  doc: AcmgOperator;
+  clusterDomain: string;
+  objects: PlannedObject[];
+  prune: ObjectRef[];
+  createNamespace: boolean;
+  checks: CheckResult[];
+  previous?: InstallRecord;
+}
+
+export const planIsEmpty = (p: InstallPlan) => !p.createNamespace && p.prune.length === 0 && p.objects.every((o) => o.action === 'unchanged');
+
+export async function planInstall(kube: Kube, doc: AcmgOperator): Promise<InstallPlan> {
+  const pre = await runPrecheck(kube, doc);
+  const checks = pre.results;
+  if (failed(checks).length) return { doc, clusterDomain: '', objects: [], prune: [], createNamespace: false, checks };
+  const s = doc.spec;
+  const clusterDomain = pre.layout?.clusterDomain ?? (s.dns.clusterDomain === 'auto' ? 'cluster.local' : s.dns.clusterDomain);
+  const state = await readState(kube, s.namespace);
+  const spec = withEffectivePorts(s, state);
+  const rendered = renderManifests({ ...doc, spec }, { clusterDomain, version: VERSION });
+  const createNamespace = !(await kube.get('v1', 'Namespace', s.namespace));
+
+  const objects = await Promise.all(
+    rendered.map(async (object): Promise<PlannedObject> => {
+      const live = createNamespace ? undefined : await kube.get(object.apiVersion, object.kind, object.metadata.name, object.metadata.namespace);
+      if (!live) return { object, action: 'create' };
+      const after = await kube.apply(object as KObject, { dryRun: true });
+      return { object, action: sameObject(live, after) ? 'unchanged' : 'update', live: normalize(live), after: normalize(after) };
+    }),
+  );
+  const keep = new Set(rendered.map((o) => refKey(refOf(o))));
+  const prune = (state.install?.objects ?? []).filter((r) => !keep.has(refKey(r)));
+  return { doc, clusterDomain, objects, prune, createNamespace, checks, previous: state.install };
+}
+
+export interface ApplyOptions {
+  readinessTimeoutMs: number;
+  onStep?: (title: string) => (text: string) => void;
+  task: <T>(title: string, fn: (update: (text: string) => void) => Promise<T>) => Promise<T>;
+}
+
+export interface InstallResult {
+  gatewayClusterIP?: string;
+  ports: { name: string; port: number; protocol: string }[];
+  applied: number;
+  pruned: number;
+}
+
+export async function applyInstall(kube: Kube, plan: InstallPlan, o: ApplyOptions): Promise<InstallResult> {
+  const s = plan.doc.spec;
+  const desired = plan.objects.map((p) => refOf(p.object));
+  try {
+    if (plan.createNamespace) {
+      await o.task(`create namespace ${s.namespace}`, () => kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: s.namespace } }));
+    }
+    // Record first (objects = old ∪ new): an interrupted install is still fully removable.
+    const recordAll = [...(plan.previous?.objects ?? []), ...desired].filter((r, i, all) => all.findIndex((x) => refKey(x) === refKey(r)) === i);
+    await updateState(kube, s.namespace, (st) => {
+      st.install = { version: VERSION, profile: s.profile, values: s, clusterDomain: plan.clusterDomain, objects: recordAll, installedAt: new Date().toISOString(), inProgress: true };
+    });
+    let applied = 0;
+    for (const p of plan.objects) {
+      if (p.action === 'unchanged') continue;
+      const ref = refOf(p.object);
+      await o.task(`${p.action === 'create' ? 'create' : 'update'} ${ref.kind} ${ref.namespace ? `${ref.namespace}/` : ''}${ref.name}`, () => kube.apply(p.object as KObject));
+      applied++;
+    }
+    if (s.gateway.enabled && s.gateway.replicas > 0) {
+      await o.task(`gateway ${s.namespace}/${s.gateway.name} Available`, (update) => waitForDeployment(kube, s.namespace, s.gateway.name, o.readinessTimeoutMs, update));
+    }
+    for (const r of plan.prune) {
+      await o.task(`prune ${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`, () => kube.delete(r.apiVersion, r.kind, r.name, r.namespace));
+    }
+    await updateState(kube, s.namespace, (st) => {
+      st.install = { version: VERSION, profile: s.profile, values: s, clusterDomain: plan.clusterDomain, objects: desired, installedAt: new Date().toISOString() };
+    });
+    const svc = s.gateway.enabled ? await kube.get('v1', 'Service', s.gateway.name, s.namespace) : undefined;
+    return {
+      gatewayClusterIP: svc?.spec?.clusterIP,
+      ports: (svc?.spec?.ports ?? []).map((p: any) => ({ name: p.name, port: p.port, protocol: p.appProtocol ?? p.protocol })),
+      applied,
+      pruned: plan.prune.length,
+    };
+  } catch (e) {
+    if (e instanceof AcmgError) throw e;
+    if (e instanceof ApiError) throw explainApiError(e);
+    throw e;
+  }
+}
+
+export function precheckFailure(checks: CheckResult[]): AcmgError {
+  const f = failed(checks);
+  return checkFailed(
+    f.map((c) => `precheck failed: ${c.check}${c.detail ? `: ${c.detail}` : ''}`),
+    f.map((c) => c.hint).filter(Boolean).join('; ') || undefined,
+  );
+}
+
+export { ExitCode };

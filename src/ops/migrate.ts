@@ -1,0 +1,371 @@
+// acmg migrate / rollback: move services' traffic onto the gateway one journaled step at a time,
+// and back. Order (issue #7): checks -> gateway ports -> routes (+ replacement) -> DNS in one write,
+// verified -> sidecar injection off (+ restart) -> approach 2 deletes the original last.
+import { AcmgError, ExitCode, clusterError, usageError } from '../errors.js';
+import type { DnsEntry } from '../coredns/region.js';
+import { waitForAnswers, type Resolver } from '../dns/resolver.js';
+import { ApiError, explainApiError, type KObject, type Kube } from '../kube/client.js';
+import { updateDnsEntries, type DnsSettings } from '../kube/dns-store.js';
+import { findStateNamespace, migrationKey, readState, updateState, type Approach, type InstallRecord, type MigrationRecord, type StepName } from '../kube/state.js';
+import { classifyPort, isProblem, portConflicts, type ClassifiedPort, type PortUse } from '../plan/ports.js';
+import { keepableService, renderReplacementService, renderVirtualService, routeName } from '../render/routes.js';
+import { VERSION } from '../version.js';
+import { effectivePorts, migratedPortName } from './gateway-ports.js';
+import { syncGatewayPorts, waitForGatewayEndpoints } from './gateway-sync.js';
+import { deploymentAvailable, waitForDeployment } from './wait.js';
+
+export const SYSTEM_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease'];
+const INJECTION = 'istio-injection';
+
+export interface Selection {
+  services: string[];
+  namespace?: string;
+  all?: boolean;
+  selector?: string;
+  allNamespaces?: boolean;
+}
+
+export interface MigrateOptions {
+  approach: Approach;
+  dryRun?: boolean;
+  restart?: boolean;
+  noRollback?: boolean;
+  force?: boolean;
+  dnsTimeoutMs: number;
+  readinessTimeoutMs: number;
+  resolver?: Resolver;
+  task: <T>(title: string, fn: (update: (text: string) => void) => Promise<T>) => Promise<T>;
+  /** Test hook: fail right after the named step completes (proves rollback). */
+  failAfter?: StepName;
+}
+
+export interface Candidate {
+  service: KObject;
+  ports: ClassifiedPort[];
+  fqdn: string;
+}
+
+export interface MigratePlan {
+  install: InstallRecord;
+  gatewayIP: string;
+  candidates: Candidate[];
+  alreadyMigrated: string[];
+  steps: string[];
+}
+
+export const dnsSettings = (i: InstallRecord): DnsSettings => ({ ...i.values.dns, clusterDomain: i.clusterDomain });
+
+export async function loadInstall(kube: Kube, namespaceHint = 'istio-system'): Promise<InstallRecord> {
+  const ns = await findStateNamespace(kube, namespaceHint);
+  const st = await readState(kube, ns);
+  if (!st.install) throw usageError('acmg is not installed in this cluster', 'run acmg install first (acmg precheck tells whether the cluster is ready)');
+  return st.install;
+}
+
+async function selectServices(kube: Kube, sel: Selection, install: InstallRecord): Promise<{ services: KObject[]; problems: string[] }> {
+  const problems: string[] = [];
+  const forbidden = new Set([...SYSTEM_NAMESPACES, install.values.namespace]);
+  const modes = [sel.services.length > 0, Boolean(sel.all), Boolean(sel.selector), Boolean(sel.allNamespaces)].filter(Boolean).length;
+  if (modes !== 1) throw usageError('choose exactly one of: SERVICE names, --all, -l SELECTOR, -A', 'for example: acmg migrate helloworld -n default --keep-service');
+  if ((sel.services.length > 0 || sel.all) && !sel.namespace) throw usageError('-n NAMESPACE is required with service names and with --all');
+  if (sel.namespace) {
+    if (forbidden.has(sel.namespace)) throw usageError(`namespace "${sel.namespace}" cannot be migrated: it is ${SYSTEM_NAMESPACES.includes(sel.namespace) ? 'a system namespace' : "acmg's install namespace"}`);
+    if (!(await kube.get('v1', 'Namespace', sel.namespace))) throw usageError(`namespace "${sel.namespace}" does not exist`, 'list namespaces with: kubectl get namespaces');
+  }
+  let services: KObject[] = [];
+  if (sel.services.length > 0) {
+    for (const name of sel.services) {
+      const svc = await kube.get('v1', 'Service', name, sel.namespace);
+      if (svc) services.push(svc);
+      else problems.push(`service "${name}" not found in namespace "${sel.namespace}"`);
+    }
+  } else {
+    const list = await kube.list('v1', 'Service', { namespace: sel.allNamespaces ? undefined : sel.namespace, labelSelector: sel.selector });
+    services = list.items.filter((s) => !forbidden.has(s.metadata.namespace ?? '') && s.metadata.labels?.['app.kubernetes.io/managed-by'] !== 'acmg' && !(s.metadata.namespace === 'default' && s.metadata.name === 'kubernetes'));
+    if (services.length === 0) problems.push(`no services match ${sel.selector ? `selector "${sel.selector}"` : `namespace "${sel.namespace ?? 'all'}"`}`);
+  }
+  return { services: services.map((s) => ({ ...s, apiVersion: 'v1', kind: 'Service' })), problems };
+}
+
+export async function planMigration(kube: Kube, sel: Selection, opts: Pick<MigrateOptions, 'approach' | 'restart'>): Promise<MigratePlan> {
+  const install = await loadInstall(kube);
+  const g = install.values.gateway;
+  const ns = install.values.namespace;
+  const dep = await kube.get('apps/v1', 'Deployment', g.name, ns);
+  if (!dep || !deploymentAvailable(dep)) throw new AcmgError(ExitCode.Cluster, `the gateway Deployment ${ns}/${g.name} is not Available`, `check it with: kubectl -n ${ns} describe deployment ${g.name}`);
+  const gwSvc = await kube.get('v1', 'Service', g.name, ns);
+  const gatewayIP = gwSvc?.spec?.clusterIP;
+  if (!gatewayIP || gatewayIP === 'None') throw new AcmgError(ExitCode.Cluster, `the gateway Service ${ns}/${g.name} has no ClusterIP`);
+
+  const state = await readState(kube, ns);
+  const { services, problems } = await selectServices(kube, sel, install);
+  const used: PortUse[] = [
+    ...install.values.gateway.ports.map((p) => ({ port: p.port, protocol: p.protocol, owner: 'the install profile' })),
+    ...Object.values(state.migrations).flatMap((m) => m.ports.map((p) => ({ port: p.port, protocol: p.protocol, owner: `${m.namespace}/${m.service}` }))),
+  ];
+  const candidates: Candidate[] = [];
+  const alreadyMigrated: string[] = [];
+  for (const svc of services) {
+    const id = `${svc.metadata.namespace}/${svc.metadata.name}`;
+    const rec = state.migrations[migrationKey(svc.metadata.namespace!, svc.metadata.name)];
+    if (rec?.phase === 'complete') {
+      if (rec.approach !== opts.approach) problems.push(`${id} is already migrated with --${rec.approach}; roll it back first to switch approach`);
+      else alreadyMigrated.push(id);
+      continue;
+    }
+    if (svc.metadata.labels?.['app.kubernetes.io/managed-by'] === 'acmg') {
+      problems.push(`${id} is managed by acmg (a replacement Service); migrate the original instead`);
+      continue;
+    }
+    if (svc.spec?.type === 'ExternalName') problems.push(`${id} is an ExternalName Service; it has no ClusterIP to move`);
+    else if (!svc.spec?.clusterIP || svc.spec.clusterIP === 'None') problems.push(`${id} is headless (clusterIP: None); clients reach its pods directly, so there is no traffic to move`);
+    const classified: ReturnType<typeof classifyPort>[] = (svc.spec?.ports ?? []).map(classifyPort);
+    const bad = classified.filter(isProblem);
+    for (const b of bad) problems.push(`${id} port ${b.port}${b.name ? ` (${b.name})` : ''}: ${b.problem}`);
+    const ports = classified.filter((p): p is ClassifiedPort => !isProblem(p));
+    if (ports.length === 0 && bad.length === 0) problems.push(`${id} has no ports`);
+    for (const p of ports) if (p.port === install.values.gateway.statusPort) problems.push(`${id} port ${p.port} collides with the gateway's status port`);
+    problems.push(...portConflicts(id, ports, used).map((m) => `${id}: ${m}`));
+    used.push(...ports.map((p) => ({ port: p.port, protocol: p.protocol, owner: id })));
+    candidates.push({ service: svc, ports, fqdn: `${svc.metadata.name}.${svc.metadata.namespace}.svc.${install.clusterDomain}` });
+  }
+  if (problems.length) throw usageError(problems, 'nothing was changed; fix these and run migrate again');
+
+  const namespaces = [...new Set(candidates.map((c) => c.service.metadata.namespace!))].sort();
+  const steps: string[] = [];
+  if (candidates.length) {
+    const ports = [...new Set(candidates.flatMap((c) => c.ports.map((p) => `${p.port}/${p.protocol}`)))].join(', ');
+    steps.push(`open gateway ports ${ports} on Service ${ns}/${g.name} and Gateway ${ns}/${install.values.istioGateway.name}`);
+    for (const c of candidates) {
+      const n = c.service.metadata;
+      if (opts.approach === 'replace-service') steps.push(`create Service ${n.namespace}/${n.name}${install.values.migration.replacementSuffix} (same selector and ports)`);
+      steps.push(`create VirtualService ${n.namespace}/${routeName(n.name)} (hosts ${c.fqdn} and short forms -> ${opts.approach === 'replace-service' ? `${n.name}${install.values.migration.replacementSuffix}` : n.name})`);
+    }
+    steps.push(`switch DNS in one CoreDNS write: ${candidates.map((c) => c.fqdn).join(', ')} -> ${gatewayIP}, then wait until DNS answers it`);
+    for (const n of namespaces) steps.push(`label namespace ${n} ${INJECTION}=disabled${opts.restart ? ' and restart its Deployments' : ''}`);
+    if (opts.approach === 'replace-service') for (const c of candidates) steps.push(`delete Service ${c.service.metadata.namespace}/${c.service.metadata.name} (kept in acmg's state for rollback)`);
+  }
+  return { install, gatewayIP, candidates, alreadyMigrated, steps };
+}
+
+async function journal(kube: Kube, install: InstallRecord, keys: string[], step: StepName, patch: (m: MigrationRecord) => void = () => {}): Promise<void> {
+  await updateState(kube, install.values.namespace, (st) => {
+    for (const k of keys) {
+      const m = st.migrations[k];
+      if (!m) continue;
+      if (!m.journal.includes(step)) m.journal.push(step);
+      patch(m);
+    }
+  });
+}
+
+export interface MigrateResult {
+  migrated: string[];
+  alreadyMigrated: string[];
+  gatewayIP: string;
+}
+
+export async function applyMigration(kube: Kube, plan: MigratePlan, o: MigrateOptions): Promise<MigrateResult> {
+  const { install, gatewayIP } = plan;
+  const ns = install.values.namespace;
+  const approach = o.approach;
+  const suffix = install.values.migration.replacementSuffix;
+  const keys = plan.candidates.map((c) => migrationKey(c.service.metadata.namespace!, c.service.metadata.name));
+  const maybeFail = (step: StepName) => {
+    if (o.failAfter === step) throw new AcmgError(ExitCode.Cluster, `injected failure after step "${step}" (ACMG_FAIL_AFTER)`);
+  };
+  try {
+    // 1. Record the migrations (in progress), then open their ports on the gateway.
+    await updateState(kube, ns, (st) => {
+      for (const c of plan.candidates) {
+        const k = migrationKey(c.service.metadata.namespace!, c.service.metadata.name);
+        st.migrations[k] = st.migrations[k] ?? {
+          namespace: c.service.metadata.namespace!,
+          service: c.service.metadata.name,
+          approach,
+          fqdn: c.fqdn,
+          ports: c.ports.map((p) => ({ name: p.name, port: p.port, protocol: p.protocol })),
+          journal: [],
+          phase: 'in-progress',
+          migratedAt: new Date().toISOString(),
+        };
+      }
+    });
+    await o.task('open gateway ports', async () => {
+      await syncGatewayPorts(kube, install);
+      const st = await readState(kube, ns);
+      const names = effectivePorts(install.values, st).filter((p) => plan.candidates.some((c) => c.ports.some((q) => q.port === p.port))).map((p) => p.name);
+      await waitForGatewayEndpoints(kube, install, names, o.readinessTimeoutMs);
+    });
+    await journal(kube, install, keys, 'gateway-ports');
+    maybeFail('gateway-ports');
+
+    // 2. Routes (approach 2: the replacement Service first, so the route has a destination).
+    await o.task(`create routes for ${plan.candidates.length} service(s)`, async () => {
+      for (const c of plan.candidates) {
+        const svc = c.service;
+        if (approach === 'replace-service') await kube.apply(renderReplacementService(svc, suffix, VERSION) as KObject);
+        await kube.apply(
+          renderVirtualService({
+            service: svc.metadata.name,
+            namespace: svc.metadata.namespace!,
+            clusterDomain: install.clusterDomain,
+            gateway: { namespace: ns, name: install.values.istioGateway.name },
+            destination: approach === 'replace-service' ? `${svc.metadata.name}${suffix}` : svc.metadata.name,
+            ports: c.ports,
+            version: VERSION,
+          }) as KObject,
+        );
+      }
+    });
+    if (approach === 'replace-service') await journal(kube, install, keys, 'replacement-service', (m) => (m.replacement = `${m.service}${suffix}`));
+    await journal(kube, install, keys, 'route');
+    maybeFail('route');
+
+    // 3. DNS: every service of the run in one CoreDNS write, then wait for the real answers.
+    const entries: DnsEntry[] = plan.candidates.map((c) => ({ fqdn: c.fqdn, ip: gatewayIP }));
+    await o.task('switch DNS (one CoreDNS write)', async () => {
+      await updateDnsEntries(kube, dnsSettings(install), (cur) => [...cur.filter((e) => !entries.some((x) => x.fqdn === e.fqdn)), ...entries], { force: o.force });
+    });
+    await journal(kube, install, keys, 'dns');
+    if (o.resolver) {
+      const r = o.resolver;
+      await o.task(`wait for DNS to answer ${gatewayIP} (via ${r.describe})`, async (update) => {
+        const wrong = await waitForAnswers(r, new Map(entries.map((e) => [e.fqdn, e.ip])), o.dnsTimeoutMs, update);
+        if (wrong.length) throw clusterError(wrong.map((w) => `DNS for ${w.name} answers ${w.got.join(', ') || 'nothing'}, expected ${w.want}`), 'CoreDNS may not have reloaded yet; check its logs, or raise --dns-timeout');
+      });
+    }
+    maybeFail('dns');
+
+    // 4. Only now: sidecar injection off in each namespace (previous value recorded), optional restart.
+    const namespaces = [...new Set(plan.candidates.map((c) => c.service.metadata.namespace!))].sort();
+    for (const n of namespaces) {
+      await o.task(`label namespace ${n} ${INJECTION}=disabled`, async () => {
+        const nsObj = await kube.get('v1', 'Namespace', n);
+        const previous = nsObj?.metadata.labels?.[INJECTION] ?? null;
+        const nsKeys = keys.filter((k) => k.startsWith(`${n}/`));
+        await updateState(kube, ns, (st) => {
+          // Another migration in this namespace may have recorded the true original already.
+          const earlier = Object.values(st.migrations).find((m) => m.namespace === n && m.previousInjection !== undefined);
+          for (const k of nsKeys) if (st.migrations[k]) st.migrations[k]!.previousInjection = earlier ? earlier.previousInjection : previous;
+        });
+        if (previous !== 'disabled') await kube.mergePatch('v1', 'Namespace', n, undefined, { metadata: { labels: { [INJECTION]: 'disabled' } } });
+      });
+      await journal(kube, install, keys.filter((k) => k.startsWith(`${n}/`)), 'injection-label');
+      if (o.restart) {
+        await o.task(`restart Deployments in ${n} (sidecars go)`, async (update) => {
+          const deps = (await kube.list('apps/v1', 'Deployment', { namespace: n })).items;
+          const at = new Date().toISOString();
+          for (const d of deps) await kube.mergePatch('apps/v1', 'Deployment', d.metadata.name, n, { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': at } } } } });
+          for (const d of deps) await waitForDeployment(kube, n, d.metadata.name, o.readinessTimeoutMs, (t) => update(`${d.metadata.name}: ${t}`));
+        });
+        await journal(kube, install, keys.filter((k) => k.startsWith(`${n}/`)), 'restart');
+      }
+    }
+    maybeFail('injection-label');
+
+    // 5. Approach 2: the original Service goes last; its definition is kept for rollback.
+    if (approach === 'replace-service') {
+      for (const c of plan.candidates) {
+        const key = migrationKey(c.service.metadata.namespace!, c.service.metadata.name);
+        await updateState(kube, ns, (st) => {
+          if (st.migrations[key]) st.migrations[key]!.originalService = keepableService(c.service);
+        });
+        await o.task(`delete original Service ${key}`, () => kube.delete('v1', 'Service', c.service.metadata.name, c.service.metadata.namespace));
+        await journal(kube, install, [key], 'delete-original');
+      }
+    }
+    await updateState(kube, ns, (st) => {
+      for (const k of keys) if (st.migrations[k]) st.migrations[k]!.phase = 'complete';
+    });
+    return { migrated: keys, alreadyMigrated: plan.alreadyMigrated, gatewayIP };
+  } catch (e) {
+    const err = e instanceof ApiError ? explainApiError(e) : e;
+    if (o.noRollback) {
+      throw new AcmgError(err instanceof AcmgError ? err.code : ExitCode.Cluster, [`migration failed: ${(err as Error).message}`], 'left as is (--no-rollback); `acmg migrate` again converges, `acmg rollback` undoes it');
+    }
+    await o.task('roll back this run', () => rollbackMigrations(kube, install, keys, { resolver: o.resolver, dnsTimeoutMs: o.dnsTimeoutMs, task: o.task }));
+    throw new AcmgError(err instanceof AcmgError ? err.code : ExitCode.Cluster, [`migration failed and was rolled back: ${(err as Error).message}`], err instanceof AcmgError ? err.hint : undefined);
+  }
+}
+
+export interface RollbackOptions {
+  resolver?: Resolver;
+  dnsTimeoutMs: number;
+  task: MigrateOptions['task'];
+}
+
+/**
+ * Undoes migrations in reverse order: original Services recreated, injection labels restored,
+ * DNS entries removed (one write) and verified back on each service's own ClusterIP, then routes,
+ * replacement Services and gateway ports removed. Works from the journal, so it also undoes
+ * interrupted runs.
+ */
+export async function rollbackMigrations(kube: Kube, install: InstallRecord, keys: string[], o: RollbackOptions): Promise<string[]> {
+  const ns = install.values.namespace;
+  const st = await readState(kube, ns);
+  const records = keys.map((k) => st.migrations[k]).filter((m): m is MigrationRecord => Boolean(m));
+  if (records.length === 0) return [];
+  const remaining = Object.values(st.migrations).filter((m) => !keys.includes(migrationKey(m.namespace, m.service)));
+
+  // Original Services back first (approach 2), so their names resolve on their own again.
+  for (const m of records) {
+    if (m.originalService && !(await kube.get('v1', 'Service', m.service, m.namespace))) {
+      await o.task(`recreate Service ${m.namespace}/${m.service}`, async (update) => {
+        // Keep its ClusterIP (clients and caches know it). A deleted Service's IP is released
+        // asynchronously, so "already allocated" (422) is retried for a while before giving up on it.
+        const deadline = Date.now() + 30_000;
+        for (;;) {
+          try {
+            await kube.create(m.originalService!);
+            return;
+          } catch (e) {
+            if (!(e instanceof ApiError) || e.status !== 422) throw e;
+            if (Date.now() > deadline) break;
+            update(`waiting for ClusterIP ${m.originalService!.spec?.clusterIP} to be released`);
+            await new Promise((r) => setTimeout(r, 500));
+          }
+        }
+        const { clusterIP, clusterIPs, ...spec } = m.originalService!.spec ?? {};
+        void clusterIP; void clusterIPs;
+        await kube.create({ ...m.originalService!, spec });
+      });
+    }
+  }
+  // Injection labels: restore only where no migrated service remains in the namespace.
+  for (const n of [...new Set(records.map((m) => m.namespace))].sort()) {
+    const rec = records.find((m) => m.namespace === n && m.previousInjection !== undefined);
+    if (!rec || remaining.some((m) => m.namespace === n)) continue;
+    await o.task(`restore ${INJECTION} on namespace ${n}`, () => kube.mergePatch('v1', 'Namespace', n, undefined, { metadata: { labels: { [INJECTION]: rec.previousInjection ?? null } } }));
+  }
+  // DNS: one write, then verify each name answers its own Service again.
+  const fqdns = new Set(records.map((m) => m.fqdn));
+  await o.task('remove DNS entries (one CoreDNS write)', () => updateDnsEntries(kube, dnsSettings(install), (cur) => cur.filter((e) => !fqdns.has(e.fqdn)), { force: true }));
+  if (o.resolver) {
+    const expect = new Map<string, string>();
+    for (const m of records) {
+      const svc = await kube.get('v1', 'Service', m.service, m.namespace);
+      if (svc?.spec?.clusterIP && svc.spec.clusterIP !== 'None') expect.set(m.fqdn, svc.spec.clusterIP);
+    }
+    const r = o.resolver;
+    await o.task(`wait for DNS to answer the services' own ClusterIPs (via ${r.describe})`, async (update) => {
+      const wrong = await waitForAnswers(r, expect, o.dnsTimeoutMs, update);
+      if (wrong.length) throw clusterError(wrong.map((w) => `DNS for ${w.name} answers ${w.got.join(', ') || 'nothing'}, expected ${w.want}`));
+    });
+  }
+  // Routes and replacement Services.
+  await o.task('remove routes', async () => {
+    for (const m of records) {
+      await kube.delete('networking.istio.io/v1', 'VirtualService', routeName(m.service), m.namespace);
+      if (m.replacement) await kube.delete('v1', 'Service', m.replacement, m.namespace);
+    }
+  });
+  // Forget them, and close ports no remaining migration needs.
+  await updateState(kube, ns, (s) => {
+    for (const k of keys) delete s.migrations[k];
+  });
+  await o.task('close gateway ports', () => syncGatewayPorts(kube, install));
+  return records.map((m) => migrationKey(m.namespace, m.service));
+}
+
+export { migratedPortName };

@@ -1,0 +1,25 @@
+// Comparing desired objects with live ones, and small helpers on object references.
+import { sortKeysDeep } from '../ui/serialize.js';
+import type { KObject } from '../kube/client.js';
+import type { ObjectRef } from '../kube/state.js';
+import type { K8sObject } from '../render/types.js';
+
+export const refOf = (o: Pick<K8sObject, 'apiVersion' | 'kind' | 'metadata'>): ObjectRef => ({ apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name, ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}) });
+export const refKey = (r: ObjectRef) => `${r.kind}/${r.namespace ?? ''}/${r.name}`;
+export const refText = (r: ObjectRef) => `${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`;
+
+const VOLATILE_META = ['managedFields', 'resourceVersion', 'generation', 'creationTimestamp', 'uid', 'selfLink'];
+
+/** An object without server-maintained fields, for comparing and diffing. */
+export function normalize(o: KObject): KObject {
+  const copy = JSON.parse(JSON.stringify(o)) as KObject;
+  for (const k of VOLATILE_META) delete copy.metadata[k];
+  if (copy.metadata.annotations) {
+    delete copy.metadata.annotations['deployment.kubernetes.io/revision'];
+    if (Object.keys(copy.metadata.annotations).length === 0) delete copy.metadata.annotations;
+  }
+  delete copy.status;
+  return sortKeysDeep(copy);
+}
+
+export const sameObject = (a: KObject, b: KObject) => JSON.stringify(normalize(a)) === JSON.stringify(normalize(b));

@@ -1,0 +1,57 @@
+// acmg status: what is installed, whether the gateway is ready, the DNS layout, and each
+// migrated service with the state of its DNS entry.
+import type { Kube } from '../kube/client.js';
+import { currentDnsEntries } from '../kube/dns-store.js';
+import { findStateNamespace, readState } from '../kube/state.js';
+import { describeDeployment, deploymentAvailable } from './wait.js';
+import { dnsSettings } from './migrate.js';
+
+export interface StatusReport {
+  installed: boolean;
+  namespace: string;
+  version?: string;
+  profile?: string;
+  installedAt?: string;
+  inProgress?: boolean;
+  gateway?: { name: string; ready: boolean; detail: string; clusterIP?: string; ports: { name: string; port: number }[] };
+  dns?: { layout?: string; clusterDomain?: string; entries: number; error?: string; tampered: string[] };
+  services: { namespace: string; service: string; approach: string; phase: string; dns: 'switched' | 'missing' | 'stale' }[];
+}
+
+export async function collectStatus(kube: Kube, namespaceHint = 'istio-system'): Promise<StatusReport> {
+  const namespace = await findStateNamespace(kube, namespaceHint);
+  const st = await readState(kube, namespace);
+  if (!st.install) return { installed: false, namespace, services: [] };
+  const i = st.install;
+  const g = i.values.gateway;
+  const [dep, svc] = await Promise.all([kube.get('apps/v1', 'Deployment', g.name, namespace), kube.get('v1', 'Service', g.name, namespace)]);
+  const gatewayIP: string | undefined = svc?.spec?.clusterIP;
+  const report: StatusReport = {
+    installed: true,
+    namespace,
+    version: i.version,
+    profile: i.profile,
+    installedAt: i.installedAt,
+    inProgress: i.inProgress ?? false,
+    gateway: g.enabled ? { name: g.name, ready: Boolean(dep && deploymentAvailable(dep)), detail: describeDeployment(dep), clusterIP: gatewayIP, ports: (svc?.spec?.ports ?? []).map((p: any) => ({ name: p.name, port: p.port })) } : undefined,
+    services: [],
+  };
+  let entries = new Map<string, string>();
+  try {
+    const d = await currentDnsEntries(kube, dnsSettings(i));
+    entries = new Map(d.entries.map((e) => [e.fqdn, e.ip]));
+    report.dns = { layout: d.layout.description, clusterDomain: d.layout.clusterDomain, entries: d.entries.length, tampered: d.tampered };
+  } catch (e) {
+    report.dns = { entries: 0, error: (e as Error).message, tampered: [] };
+  }
+  report.services = Object.values(st.migrations)
+    .sort((a, b) => `${a.namespace}/${a.service}`.localeCompare(`${b.namespace}/${b.service}`))
+    .map((m) => ({
+      namespace: m.namespace,
+      service: m.service,
+      approach: m.approach,
+      phase: m.phase,
+      dns: !entries.has(m.fqdn) ? 'missing' : entries.get(m.fqdn) === gatewayIP ? 'switched' : 'stale',
+    }));
+  return report;
+}

@@ -1,0 +1,87 @@
+// acmg uninstall: without --purge, remove what the recorded install created (refused while services
+// are migrated). With --purge, move every migrated service back, delete everything labelled as
+// acmg's in every namespace (older versions and lost state included), and restore the Corefile.
+import { usageError } from '../errors.js';
+import type { Resolver } from '../dns/resolver.js';
+import { type Kube } from '../kube/client.js';
+import { restoreDns, type DnsSettings } from '../kube/dns-store.js';
+import { SWEEP_KINDS } from '../kube/resources.js';
+import { deleteState, findStateNamespace, readState, type ObjectRef } from '../kube/state.js';
+import { KIND_ORDER } from '../render/index.js';
+import { MANAGED_SELECTOR } from '../render/labels.js';
+import { rollbackMigrations, type MigrateOptions } from './migrate.js';
+import { refText } from './objects.js';
+
+export interface UninstallPlan {
+  namespace: string;
+  installed: boolean;
+  migrated: string[];
+  /** Objects to delete, in delete order (reverse of apply order). */
+  objects: ObjectRef[];
+  dns: DnsSettings;
+  purge: boolean;
+}
+
+const reverseOrder = (a: ObjectRef, b: ObjectRef) => KIND_ORDER.indexOf(b.kind) - KIND_ORDER.indexOf(a.kind) || a.kind.localeCompare(b.kind) || `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`);
+
+const DEFAULT_DNS: DnsSettings = { namespace: 'kube-system', configMap: 'coredns', customConfigMap: 'coredns-custom', mode: 'auto', clusterDomain: 'auto', ttl: 5 };
+
+export async function planUninstall(kube: Kube, opts: { purge: boolean; namespaceHint?: string }): Promise<UninstallPlan> {
+  const namespace = await findStateNamespace(kube, opts.namespaceHint ?? 'istio-system');
+  const st = await readState(kube, namespace);
+  const migrated = Object.keys(st.migrations).sort();
+  const dns = st.install ? { ...st.install.values.dns, clusterDomain: st.install.clusterDomain } : DEFAULT_DNS;
+  let objects: ObjectRef[] = [...(st.install?.objects ?? [])];
+  if (opts.purge) {
+    // Everything labelled as acmg's, whatever recorded it (or nothing did).
+    const found = await Promise.all(
+      SWEEP_KINDS.map(async ([apiVersion, kind]) => {
+        try {
+          return (await kube.list(apiVersion, kind, { labelSelector: MANAGED_SELECTOR })).items.map((o) => ({ apiVersion, kind, name: o.metadata.name, ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}) }));
+        } catch {
+          return []; // a kind the cluster does not serve (Istio CRDs absent)
+        }
+      }),
+    );
+    objects = [...objects, ...found.flat()];
+  }
+  const seen = new Set<string>();
+  objects = objects.filter((o) => {
+    const k = `${o.kind}/${o.namespace}/${o.name}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+  return { namespace, installed: Boolean(st.install), migrated, objects: objects.sort(reverseOrder), dns, purge: opts.purge };
+}
+
+export function uninstallIsEmpty(p: UninstallPlan): boolean {
+  return !p.installed && p.objects.length === 0 && p.migrated.length === 0;
+}
+
+export async function applyUninstall(kube: Kube, plan: UninstallPlan, o: { resolver?: Resolver; dnsTimeoutMs: number; task: MigrateOptions['task'] }): Promise<{ deleted: number; dnsRestored: boolean }> {
+  if (!plan.purge && plan.migrated.length) {
+    throw usageError(
+      [`${plan.migrated.length} service(s) are still migrated: ${plan.migrated.join(', ')}`, 'removing the gateway now would break their traffic'],
+      'roll them back first (acmg rollback --all), or use acmg uninstall --purge to move them back and remove everything',
+    );
+  }
+  const st = await readState(kube, plan.namespace);
+  if (plan.purge && st.install && plan.migrated.length) {
+    await rollbackMigrations(kube, st.install, plan.migrated, { resolver: o.resolver, dnsTimeoutMs: o.dnsTimeoutMs, task: o.task });
+  }
+  let deleted = 0;
+  for (const r of plan.objects) {
+    if (r.kind === 'ConfigMap' && (r.name === 'acmg-state' || r.name.endsWith('-acmg-backup'))) continue; // last
+    await o.task(`delete ${refText(r)}`, async () => {
+      if (await kube.delete(r.apiVersion, r.kind, r.name, r.namespace)) deleted++;
+    });
+  }
+  let dnsRestored = false;
+  if (plan.purge) {
+    const r = await o.task('restore the cluster DNS configuration', () => restoreDns(kube, plan.dns));
+    dnsRestored = r.changed;
+  }
+  if (await deleteState(kube, plan.namespace)) deleted++;
+  return { deleted, dnsRestored };
+}

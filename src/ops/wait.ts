@@ -1,0 +1,61 @@
+// Waiting by watching (never fixed sleeps), and explaining what is not ready when time runs out.
+import { clusterError } from '../errors.js';
+import type { KObject, Kube } from '../kube/client.js';
+
+export function deploymentAvailable(d: KObject): boolean {
+  const s = d.status ?? {};
+  const want = d.spec?.replicas ?? 1;
+  return (
+    (s.observedGeneration ?? 0) >= (d.metadata.generation ?? 0) &&
+    (s.updatedReplicas ?? 0) >= want &&
+    (s.availableReplicas ?? 0) >= want &&
+    (s.conditions ?? []).some((c: any) => c.type === 'Available' && c.status === 'True')
+  );
+}
+
+export function describeDeployment(d: KObject | undefined): string {
+  if (!d) return 'it does not exist';
+  const s = d.status ?? {};
+  if (deploymentAvailable(d)) return `${s.availableReplicas ?? 0}/${d.spec?.replicas ?? 1} available`;
+  const conds = (s.conditions ?? []).filter((c: any) => c.status !== 'True' || c.type === 'Progressing').map((c: any) => `${c.type}=${c.status}${c.reason ? ` (${c.reason}${c.message ? `: ${c.message}` : ''})` : ''}`);
+  return `${s.availableReplicas ?? 0}/${d.spec?.replicas ?? 1} available, ${s.updatedReplicas ?? 0} updated${conds.length ? `; ${conds.join('; ')}` : ''}`;
+}
+
+async function recentEvents(kube: Kube, namespace: string, names: string[]): Promise<string[]> {
+  const ev = (await kube.list('v1', 'Event', { namespace })).items;
+  return ev
+    .filter((e) => names.some((n) => String(e.involvedObject?.name ?? '').startsWith(n)) && e.type !== 'Normal')
+    .slice(-5)
+    .map((e) => `${e.involvedObject.kind} ${e.involvedObject.name}: ${e.reason}: ${e.message}`);
+}
+
+/** Resolves when the Deployment is Available; on timeout throws exit 3 naming what is not ready and why. */
+export async function waitForDeployment(kube: Kube, namespace: string, name: string, timeoutMs: number, onProgress?: (text: string) => void): Promise<KObject> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const d = await kube.get('apps/v1', 'Deployment', name, namespace);
+    if (d && deploymentAvailable(d)) return d;
+    onProgress?.(describeDeployment(d));
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      const events = await recentEvents(kube, namespace, [name]).catch(() => []);
+      throw clusterError(
+        [`Deployment ${namespace}/${name} is not Available after ${Math.round(timeoutMs / 1000)}s: ${describeDeployment(d)}`, ...events.map((e) => `  event: ${e}`)],
+        `inspect it with: kubectl -n ${namespace} describe deployment ${name}; what was applied is recorded, so acmg uninstall removes it`,
+      );
+    }
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), Math.min(left, 30_000));
+    try {
+      await kube.watch('apps/v1', 'Deployment', { namespace, fieldSelector: `metadata.name=${name}`, resourceVersion: d?.metadata.resourceVersion, signal: ac.signal, timeoutSeconds: Math.ceil(Math.min(left, 30_000) / 1000) }, (type, obj) => {
+        if (type === 'DELETED') return false;
+        onProgress?.(describeDeployment(obj));
+        return deploymentAvailable(obj);
+      });
+    } catch {
+      // A broken or expired watch: loop and re-read.
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

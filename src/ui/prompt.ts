@@ -1,0 +1,17 @@
+// Confirmation before changing a cluster: asked on a TTY; without one, -y is required.
+import { createInterface } from 'node:readline/promises';
+import { usageError } from '../errors.js';
+
+export async function confirm(question: string, opts: { yes?: boolean; flag?: string } = {}): Promise<boolean> {
+  if (opts.yes) return true;
+  if (!process.stdin.isTTY || !process.stderr.isTTY) {
+    throw usageError(`${question.replace(/\?$/, '')}: refusing without confirmation (no terminal to ask on)`, `pass ${opts.flag ?? '-y'} to confirm, or --dry-run to see the plan`);
+  }
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = (await rl.question(`${question} [y/N] `)).trim().toLowerCase();
+    return answer === 'y' || answer === 'yes';
+  } finally {
+    rl.close();
+  }
+}
