@@ -12,6 +12,7 @@ import { registerMigrate } from './migrate.js';
 import { registerRollback } from './rollback.js';
 import { registerStatus } from './status.js';
 import { registerUninstall } from './uninstall.js';
+import { registerVerifyDns } from './verify-dns.js';
 import { registerPrecheck } from './precheck.js';
 import { registerProfile } from './profile.js';
 
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerInstall(program);
   registerMigrate(program);
   registerRollback(program);
+  registerVerifyDns(program);
   registerStatus(program);
   registerUninstall(program);
   registerProfile(program);

@@ -1,0 +1,86 @@
+// acmg verify-dns, the I/O part: which services to check (acmg's state), and asking DNS.
+import { AcmgError, ExitCode, usageError } from '../errors.js';
+import { DnsTimeoutError } from '../dns/client.js';
+import type { Resolver } from '../dns/resolver.js';
+import type { Kube } from '../kube/client.js';
+import { findStateNamespace, readState } from '../kube/state.js';
+import { judge, lookupsFor, type Answer, type Lookup, type VerifyResult, type VerifyTarget } from '../plan/verify.js';
+
+export interface VerifySelection {
+  services: string[];
+  namespace?: string;
+  allNamespaces?: boolean;
+}
+
+export async function verifyTargets(kube: Kube, sel: VerifySelection): Promise<{ targets: VerifyTarget[]; domain: string; dnsNamespace: string }> {
+  const ns = await findStateNamespace(kube, 'istio-system');
+  const st = await readState(kube, ns);
+  if (!st.install) throw usageError('acmg is not installed in this cluster: there is nothing to verify', 'run acmg install and acmg migrate first');
+  const i = st.install;
+  const gw = await kube.get('v1', 'Service', i.values.gateway.name, ns);
+  const gatewayIP: string | undefined = gw?.spec?.clusterIP;
+  if (!gatewayIP) throw new AcmgError(ExitCode.Cluster, `the gateway Service ${ns}/${i.values.gateway.name} has no ClusterIP`);
+  const migrations = Object.values(st.migrations).filter((m) => m.phase === 'complete' || m.journal.includes('dns'));
+  const targets: VerifyTarget[] = [];
+  if (sel.services.length) {
+    const n = sel.namespace ?? 'default';
+    const problems: string[] = [];
+    for (const name of sel.services) {
+      const m = migrations.find((x) => x.namespace === n && x.service === name);
+      if (m) {
+        targets.push({ namespace: n, service: name, migrated: true, expected: gatewayIP });
+        continue;
+      }
+      const svc = await kube.get('v1', 'Service', name, n);
+      if (!svc) problems.push(`service "${name}" not found in namespace "${n}" (and acmg has not migrated it)`);
+      else if (!svc.spec?.clusterIP || svc.spec.clusterIP === 'None') problems.push(`service ${n}/${name} is headless: it has no ClusterIP to verify`);
+      else targets.push({ namespace: n, service: name, migrated: false, expected: svc.spec.clusterIP });
+    }
+    if (problems.length) throw usageError(problems);
+  } else {
+    for (const m of migrations) {
+      if (sel.namespace && !sel.allNamespaces && m.namespace !== sel.namespace) continue;
+      targets.push({ namespace: m.namespace, service: m.service, migrated: true, expected: gatewayIP });
+    }
+  }
+  targets.sort((a, b) => `${a.namespace}/${a.service}`.localeCompare(`${b.namespace}/${b.service}`));
+  return { targets, domain: i.clusterDomain, dnsNamespace: i.values.dns.namespace };
+}
+
+async function ask(r: Resolver, name: string, type: 'A' | 'AAAA'): Promise<Answer> {
+  const res = await r.ask(name, type);
+  return { question: name, rcode: res.rcode, names: res.answers.filter((a) => a.type === type).map((a) => a.name), ips: res.answers.filter((a) => a.type === type).map((a) => a.data) };
+}
+
+/** Runs one lookup like a stub resolver: candidates in order until one is not NXDOMAIN. */
+async function runLookup(r: Resolver, l: Lookup): Promise<VerifyResult> {
+  const answers: Answer[] = [];
+  for (const c of l.candidates) {
+    const a = await ask(r, c, 'A');
+    answers.push(a);
+    if (a.rcode !== 'NXDOMAIN') break;
+  }
+  const hit = answers.find((a) => a.rcode !== 'NXDOMAIN');
+  const aaaa = hit && l.form === 'fqdn' ? await ask(r, hit.question, 'AAAA') : undefined;
+  return judge(l, answers, aaaa);
+}
+
+/** Runs every lookup with bounded concurrency. A nameserver that does not answer is exit 3. */
+export async function runVerification(r: Resolver, targets: VerifyTarget[], domain: string, concurrency = 64): Promise<VerifyResult[]> {
+  const lookups = targets.flatMap((t) => lookupsFor(t, domain));
+  const results: VerifyResult[] = new Array(lookups.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < lookups.length) {
+      const i = next++;
+      try {
+        results[i] = await runLookup(r, lookups[i]!);
+      } catch (e) {
+        if (e instanceof DnsTimeoutError) throw new AcmgError(ExitCode.Cluster, `cannot reach the nameserver: ${e.message}`, 'check --nameserver, or that CoreDNS is running');
+        throw e instanceof AcmgError ? e : new AcmgError(ExitCode.Cluster, `DNS query failed via ${r.describe}: ${(e as Error).message}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, lookups.length) }, worker));
+  return results;
+}
