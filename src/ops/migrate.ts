@@ -74,9 +74,12 @@ async function selectServices(kube: Kube, sel: Selection, install: InstallRecord
   }
   let services: KObject[] = [];
   if (sel.services.length > 0) {
+    const st = await readState(kube, install.values.namespace);
     for (const name of sel.services) {
       const svc = await kube.get('v1', 'Service', name, sel.namespace);
       if (svc) services.push(svc);
+      // Approach 2 deleted the original: the state's copy stands in, so a re-run is a no-op.
+      else if (st.migrations[migrationKey(sel.namespace!, name)]?.originalService) services.push(st.migrations[migrationKey(sel.namespace!, name)]!.originalService!);
       else problems.push(`service "${name}" not found in namespace "${sel.namespace}"`);
     }
   } else {

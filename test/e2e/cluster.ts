@@ -1,6 +1,6 @@
 // The one way e2e tests reach the local control plane (hack/), which global-setup.mjs starts (or
 // reuses): its coordinates, kubectl, and polling helpers.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -55,3 +55,41 @@ export async function eventually<T>(what: string, timeoutMs: number, fn: () => P
     await sleep(intervalMs);
   }
 }
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const ACMG_BIN = join(ROOT, 'bin', 'acmg.js');
+
+/** Runs the built CLI as a user would (no TTY), against the local cluster. */
+export function acmg(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [ACMG_BIN, ...args], { env: { ...process.env, KUBECONFIG: kubeconfig, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+/** Fails with the command's output when the exit code is not the expected one. */
+export function expectExit(r: RunResult, code: number): RunResult {
+  if (r.code !== code) throw new Error(`expected exit ${code}, got ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`);
+  return r;
+}
+
+/** Every object labelled as acmg's, as "Kind namespace/name" lines (kinds the server does not serve are skipped). */
+export function acmgObjects(): string[] {
+  const served = new Set(kubectl(['api-resources', '-o', 'name']).split('\n'));
+  const kinds = ['serviceaccounts', 'services', 'deployments.apps', 'configmaps', 'poddisruptionbudgets.policy', 'horizontalpodautoscalers.autoscaling', 'gateways.networking.istio.io', 'virtualservices.networking.istio.io', 'roles.rbac.authorization.k8s.io', 'rolebindings.rbac.authorization.k8s.io', 'clusterroles.rbac.authorization.k8s.io', 'clusterrolebindings.rbac.authorization.k8s.io'].filter((k) => served.has(k));
+  const out = kubectl(['get', kinds.join(','), '-A', '-l', 'app.kubernetes.io/managed-by=acmg', '-o', 'jsonpath={range .items[*]}{.kind} {.metadata.namespace}/{.metadata.name}{"\\n"}{end}']);
+  return out.split('\n').filter(Boolean).sort();
+}
+
+export const corefile = (): string => kubectlJson(['-n', 'kube-system', 'get', 'configmap', 'coredns']).data.Corefile;
+
+export const DNS_NAMESERVER = `127.0.0.1:${dnsPort}`;

@@ -1,0 +1,97 @@
+// Issue #6 proof: install -> status -> reinstall (no change) -> changed overlay (in-place update,
+// prune) -> uninstall --purge (zero acmg objects, original Corefile); bad paths write nothing.
+import { join } from 'node:path';
+import { HACK, acmg, acmgObjects, corefile, expectExit, kubectl, kubectlJson } from './cluster.js';
+
+describe('acmg install / status / uninstall on the local control plane', () => {
+  let originalCorefile: string;
+
+  beforeAll(async () => {
+    expectExit(await acmg(['uninstall', '--purge', '-y', '--nameserver', '127.0.0.1:10053']), 0);
+    originalCorefile = corefile();
+  });
+
+  test('status on a cluster without acmg says so', async () => {
+    const r = expectExit(await acmg(['status']), 0);
+    expect(r.stdout).toContain('acmg is not installed');
+    expect(JSON.parse(expectExit(await acmg(['status', '-o', 'json']), 0).stdout).installed).toBe(false);
+  });
+
+  test('precheck passes, as a checklist and as JSON', async () => {
+    const text = expectExit(await acmg(['precheck']), 0);
+    expect(text.stdout).toMatch(/√ API server reachable: .*v1\.35/);
+    expect(text.stdout).toMatch(/√ acmg can do what install and migrate need/);
+    const json = JSON.parse(expectExit(await acmg(['precheck', '-o', 'json']), 0).stdout);
+    expect(json.passed).toBe(true);
+    expect(json.results.map((r: any) => r.category)).toEqual(expect.arrayContaining(['kubernetes-api', 'permissions', 'istio', 'dns', 'install']));
+  });
+
+  test('without a terminal, install refuses unless -y, and changes nothing', async () => {
+    const r = expectExit(await acmg(['install']), 2);
+    expect(r.stderr).toMatch(/refusing without confirmation/);
+    expect(r.stderr).toMatch(/pass -y/);
+    expect(r.stdout).toBe('');
+    expect(acmgObjects()).toEqual([]);
+  });
+
+  test('install -> status -> reinstall is a no-op -> changed overlay updates in place and prunes -> purge', async () => {
+    const inst = expectExit(await acmg(['install', '-y']), 0);
+    expect(inst.stderr).toMatch(/gateway ClusterIP: 10\.96\./);
+    expect(acmgObjects()).toEqual(
+      expect.arrayContaining(['Deployment istio-system/acmg-gateway', 'Service istio-system/acmg-gateway', 'Gateway istio-system/acmg-gateway', 'PodDisruptionBudget istio-system/acmg-gateway', 'ConfigMap istio-system/acmg-state']),
+    );
+    const dep = kubectlJson(['-n', 'istio-system', 'get', 'deployment', 'acmg-gateway']);
+    expect(dep.status.availableReplicas).toBe(2);
+    // The gateway Service listens on the profile's ports; no running service's DNS changed.
+    expect(corefile()).toBe(originalCorefile);
+
+    const status = JSON.parse(expectExit(await acmg(['status', '-o', 'json']), 0).stdout);
+    expect(status).toMatchObject({ installed: true, profile: 'acmg', namespace: 'istio-system', gateway: { ready: true }, dns: { entries: 0, clusterDomain: 'cluster.local' }, services: [] });
+    expect(status.gateway.clusterIP).toMatch(/^10\.96\./);
+
+    const again = expectExit(await acmg(['install', '-y']), 0);
+    expect(again.stderr).toMatch(/already installed with these values/);
+    expect(kubectlJson(['-n', 'istio-system', 'get', 'deployment', 'acmg-gateway']).metadata.resourceVersion).toBe(dep.metadata.resourceVersion);
+
+    const dry = expectExit(await acmg(['install', '--set', 'gateway.replicas=3', '--set', 'gateway.podDisruptionBudget.enabled=false', '--dry-run']), 0);
+    expect(dry.stdout).toMatch(/-  replicas: 2\n\+  replicas: 3/);
+    expect(dry.stdout).toMatch(/pruned/);
+    expect(kubectlJson(['-n', 'istio-system', 'get', 'deployment', 'acmg-gateway']).spec.replicas).toBe(2);
+
+    expectExit(await acmg(['install', '--set', 'gateway.replicas=3', '--set', 'gateway.podDisruptionBudget.enabled=false', '-y']), 0);
+    const updated = kubectlJson(['-n', 'istio-system', 'get', 'deployment', 'acmg-gateway']);
+    expect(updated.metadata.uid).toBe(dep.metadata.uid);
+    expect(updated.spec.replicas).toBe(3);
+    expect(updated.status.availableReplicas).toBe(3);
+    expect(acmgObjects()).not.toContain('PodDisruptionBudget istio-system/acmg-gateway');
+
+    const purge = expectExit(await acmg(['uninstall', '--purge', '-y']), 0);
+    expect(purge.stderr).toMatch(/acmg removed/);
+    expect(acmgObjects()).toEqual([]);
+    expect(corefile()).toBe(originalCorefile);
+    const second = expectExit(await acmg(['uninstall', '--purge', '-y']), 0);
+    expect(second.stderr).toMatch(/nothing to do/);
+  });
+
+  test('a gateway that never becomes Available: exit 3 naming the object and why; uninstall removes what was applied', async () => {
+    // No node matches this selector, so the pods stay Pending.
+    const r = expectExit(await acmg(['install', '--profile', 'minimal', '--set', 'gateway.placement.nodeSelector.nowhere=x', '--readiness-timeout', '5s', '-y']), 3);
+    expect(r.stderr).toMatch(/Deployment istio-system\/acmg-gateway is not Available after 5s/);
+    expect(acmgObjects()).toContain('Deployment istio-system/acmg-gateway');
+    expectExit(await acmg(['uninstall', '-y']), 0);
+    expect(acmgObjects()).toEqual([]);
+  });
+
+  test('without the Istio CRDs, install fails precheck with a hint and writes nothing', async () => {
+    kubectl(['delete', 'crd', 'gateways.networking.istio.io', 'virtualservices.networking.istio.io', '--wait=true']);
+    try {
+      const r = expectExit(await acmg(['install', '-y']), 1);
+      expect(r.stderr).toMatch(/precheck failed: Istio networking CRDs installed: missing: gateways.networking.istio.io, virtualservices.networking.istio.io/);
+      expect(r.stderr).toMatch(/hint: .*install Istio first/);
+      expect(acmgObjects()).toEqual([]);
+    } finally {
+      kubectl(['apply', '--server-side', '--field-manager=acmg-harness', '-f', join(HACK, 'manifests', 'istio-crds.yaml')]);
+      kubectl(['wait', '--for', 'condition=established', '--timeout=60s', 'crd/gateways.networking.istio.io', 'crd/virtualservices.networking.istio.io']);
+    }
+  });
+});

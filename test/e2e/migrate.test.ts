@@ -1,0 +1,147 @@
+// Issue #7 proof: approach 1 and 2 on helloworld, each rolled back, with a DNS prober every 20 ms:
+// zero failed or empty answers, every answer the old ClusterIP or the gateway's. A failure injected
+// after the DNS step rolls back fully. Bad input changes nothing. Concurrent runs both land.
+import { join } from 'node:path';
+import { DNS_NAMESERVER, ROOT, acmg, corefile, eventually, expectExit, kubectl, kubectlJson } from './cluster.js';
+import { DnsProber, badSamples } from './dns-prober.js';
+
+const FQDN = 'helloworld.default.svc.cluster.local';
+const NS = ['--nameserver', DNS_NAMESERVER];
+const state = () => JSON.parse(kubectlJson(['-n', 'istio-system', 'get', 'configmap', 'acmg-state']).data.migrations);
+const injection = (ns: string) => kubectlJson(['get', 'namespace', ns]).metadata.labels?.['istio-injection'];
+const gatewayPorts = () => kubectlJson(['-n', 'istio-system', 'get', 'service', 'acmg-gateway']).spec.ports.map((p: any) => p.port).sort((a: number, b: number) => a - b);
+const gatewayServers = () => kubectlJson(['-n', 'istio-system', 'get', 'gateways.networking.istio.io', 'acmg-gateway']).spec.servers.map((s: any) => s.port.number).sort((a: number, b: number) => a - b);
+const exists = (args: string[]) => kubectl(['get', ...args, '--ignore-not-found', '-o', 'name']).trim() !== '';
+
+describe('acmg migrate and rollback on the local control plane', () => {
+  let helloIP: string;
+  let gatewayIP: string;
+  let originalCorefile: string;
+
+  beforeAll(async () => {
+    expectExit(await acmg(['uninstall', '--purge', '-y', ...NS]), 0);
+    kubectl(['apply', '--server-side', '-f', join(ROOT, 'samples/helloworld/helloworld.yaml'), '-f', join(ROOT, 'test/e2e/fixtures/shop.yaml')]);
+    kubectl(['label', 'namespace', 'default', 'istio-injection=enabled', '--overwrite']);
+    originalCorefile = corefile();
+    expectExit(await acmg(['install', '-y']), 0);
+    helloIP = kubectlJson(['-n', 'default', 'get', 'service', 'helloworld']).spec.clusterIP;
+    gatewayIP = kubectlJson(['-n', 'istio-system', 'get', 'service', 'acmg-gateway']).spec.clusterIP;
+  });
+
+  afterAll(async () => {
+    expectExit(await acmg(['uninstall', '--purge', '-y', ...NS]), 0);
+    expect(corefile()).toBe(originalCorefile);
+  });
+
+  test('bad input exits 2 and changes nothing', async () => {
+    const before = corefile();
+    const cases: [string[], RegExp][] = [
+      [['migrate', 'helloworld', '-n', 'default', '-y'], /choose an approach: --keep-service \(approach 1\) or --replace-service/],
+      [['migrate', 'helloworld', '-n', 'default', '--keep-service', '--replace-service', '-y'], /not both/],
+      [['migrate', 'nope', '-n', 'default', '--keep-service', '-y'], /service "nope" not found in namespace "default"/],
+      [['migrate', 'x', '-n', 'no-such-ns', '--keep-service', '-y'], /namespace "no-such-ns" does not exist/],
+      [['migrate', 'kube-dns', '-n', 'kube-system', '--keep-service', '-y'], /namespace "kube-system" cannot be migrated: it is a system namespace/],
+      [['migrate', 'syslog', 'db-headless', 'reviews', '-n', 'shop', '--keep-service', '-y'], /shop\/syslog port 514 \(syslog\): UDP is not supported/],
+      [['migrate', 'helloworld', '-n', 'default', '--keep-service', '--dns-timeout', 'soon', '-y'], /invalid --dns-timeout "soon"/],
+    ];
+    for (const [args, msg] of cases) {
+      const r = expectExit(await acmg([...args, ...NS]), 2);
+      expect(r.stderr).toMatch(msg);
+    }
+    // All problems of a run are reported at once, before any change.
+    const multi = await acmg(['migrate', 'syslog', 'db-headless', '-n', 'shop', '--keep-service', '-y', ...NS]);
+    expect(multi.stderr).toMatch(/syslog port 514/);
+    expect(multi.stderr).toMatch(/db-headless is headless/);
+    expect(state()).toEqual({});
+    expect(corefile()).toBe(before);
+    expect(exists(['virtualservices.networking.istio.io', '-A'])).toBe(false);
+  });
+
+  test('--dry-run prints the ordered plan and changes nothing', async () => {
+    const r = expectExit(await acmg(['migrate', 'helloworld', '-n', 'default', '--replace-service', '--dry-run', ...NS]), 0);
+    const lines = r.stdout.split('\n').filter((l) => /^\s+\d+\./.test(l));
+    expect(lines.map((l) => l.replace(/^\s+\d+\. /, '').split(' ')[0])).toEqual(['open', 'create', 'create', 'switch', 'label', 'delete']);
+    expect(state()).toEqual({});
+  });
+
+  test.each(['keep-service', 'replace-service'])('approach --%s and rollback: no failed lookup, answers only old IP or gateway', async (approach) => {
+    const prober = new DnsProber(FQDN, 20);
+    prober.start();
+    try {
+      const m = expectExit(await acmg(['migrate', 'helloworld', '-n', 'default', `--${approach}`, '-y', ...NS]), 0);
+      expect(m.stderr).toMatch(/migrated 1 service\(s\) onto the gateway/);
+      // DNS answers the gateway (acmg waited for it), routes and labels are in place.
+      expect(prober.samples.at(-1)?.ips).toEqual([gatewayIP]);
+      expect(injection('default')).toBe('disabled');
+      const vs = kubectlJson(['-n', 'default', 'get', 'virtualservices.networking.istio.io', 'acmg-helloworld']);
+      expect(vs.spec.gateways).toEqual(['istio-system/acmg-gateway']);
+      expect(vs.spec.hosts).toContain(FQDN);
+      expect(vs.spec.hosts).not.toContain('*');
+      expect(gatewayPorts()).toContain(5000);
+      expect(gatewayServers()).toContain(5000);
+      const rec = state()['default/helloworld'];
+      expect(rec).toMatchObject({ approach, phase: 'complete', previousInjection: 'enabled' });
+      if (approach === 'replace-service') {
+        expect(exists(['-n', 'default', 'service', 'helloworld'])).toBe(false);
+        expect(exists(['-n', 'default', 'service', 'helloworld-acmg'])).toBe(true);
+        expect(vs.spec.http[0].route[0].destination.host).toBe('helloworld-acmg.default.svc.cluster.local');
+        expect(rec.journal).toEqual(['gateway-ports', 'replacement-service', 'route', 'dns', 'injection-label', 'delete-original']);
+      } else {
+        expect(vs.spec.http[0].route[0].destination.host).toBe(FQDN);
+        expect(rec.journal).toEqual(['gateway-ports', 'route', 'dns', 'injection-label']);
+      }
+      const again = expectExit(await acmg(['migrate', 'helloworld', '-n', 'default', `--${approach}`, '-y', ...NS]), 0);
+      expect(again.stderr).toMatch(/already migrated/);
+
+      expectExit(await acmg(['rollback', 'helloworld', '-n', 'default', '-y', ...NS]), 0);
+      expect(prober.samples.at(-1)?.ips).toEqual([helloIP]);
+    } finally {
+      await prober.stop();
+    }
+    expect(prober.samples.length).toBeGreaterThan(50);
+    expect(badSamples(prober.samples, [helloIP, gatewayIP])).toEqual([]);
+    expect(prober.samples.some((s) => s.ips[0] === gatewayIP)).toBe(true);
+    // Everything back: the Service with its ClusterIP, the label, no routes, ports closed.
+    expect(kubectlJson(['-n', 'default', 'get', 'service', 'helloworld']).spec.clusterIP).toBe(helloIP);
+    expect(injection('default')).toBe('enabled');
+    expect(exists(['-n', 'default', 'virtualservices.networking.istio.io'])).toBe(false);
+    expect(exists(['-n', 'default', 'service', 'helloworld-acmg'])).toBe(false);
+    expect(gatewayPorts()).not.toContain(5000);
+    expect(state()).toEqual({});
+    expect(corefile()).toBe(originalCorefile);
+  });
+
+  test('a failure injected after the DNS step rolls the whole run back', async () => {
+    const r = expectExit(await acmg(['migrate', 'helloworld', '-n', 'default', '--keep-service', '-y', ...NS], { ACMG_FAIL_AFTER: 'dns' }), 3);
+    expect(r.stderr).toMatch(/migration failed and was rolled back: injected failure after step "dns"/);
+    expect(state()).toEqual({});
+    expect(injection('default')).toBe('enabled');
+    expect(exists(['-n', 'default', 'virtualservices.networking.istio.io'])).toBe(false);
+    expect(gatewayPorts()).not.toContain(5000);
+    expect(corefile()).toBe(originalCorefile);
+    await eventually('DNS back on the service', 20_000, async () => {
+      const v = await acmg(['verify-dns', 'helloworld', '-n', 'default', ...NS]);
+      return v.code === 0;
+    });
+  });
+
+  test('two migrate runs at the same time on different services both land', async () => {
+    const [a, b] = await Promise.all([
+      acmg(['migrate', 'helloworld', '-n', 'default', '--keep-service', '-y', ...NS]),
+      acmg(['migrate', 'reviews', 'ratings', '-n', 'shop', '--keep-service', '-y', ...NS]),
+    ]);
+    expectExit(a, 0);
+    expectExit(b, 0);
+    expect(Object.keys(state()).sort()).toEqual(['default/helloworld', 'shop/ratings', 'shop/reviews']);
+    expect(gatewayPorts()).toEqual(expect.arrayContaining([5000, 9080, 9090]));
+    expect(gatewayServers()).toEqual(expect.arrayContaining([5000, 9080, 9090]));
+    const status = JSON.parse(expectExit(await acmg(['status', '-o', 'json']), 0).stdout);
+    expect(status.dns.entries).toBe(3);
+    expect(status.services.map((s: any) => s.dns)).toEqual(['switched', 'switched', 'switched']);
+    const v = expectExit(await acmg(['verify-dns', '-o', 'json', ...NS]), 0);
+    expect(JSON.parse(v.stdout).results).toHaveLength(12);
+    expectExit(await acmg(['rollback', '--all', '-y', ...NS]), 0);
+    expect(state()).toEqual({});
+    expect(injection('shop')).toBe('enabled');
+  });
+});
