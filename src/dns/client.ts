@@ -136,7 +136,9 @@ export async function query(name: string, type: RecordType, options: QueryOption
 export function parseHostPort(value: string, defaultPort = 53): { host: string; port: number } {
   const m = value.match(/^\[([^\]]+)\](?::(\d+))?$/) ?? value.match(/^([^:]+)(?::(\d+))?$/);
   const port = m?.[2] === undefined ? defaultPort : Number(m[2]);
-  if (!m || !m[1] || !Number.isInteger(port) || port < 1 || port > 65535) {
+  const host = m?.[1] ?? '';
+  const validHost = net.isIP(host) !== 0 || /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/.test(host);
+  if (!m || !validHost || !Number.isInteger(port) || port < 1 || port > 65535) {
     throw new Error(`"${value}" is not HOST:PORT (for example 127.0.0.1:10053 or [::1]:53)`);
   }
   return { host: m[1], port };
