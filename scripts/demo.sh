@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The whole acmg flow on the local control plane (README's first command: npm run demo):
+# cluster up (built from Go modules on first run) -> helloworld sample -> precheck -> install ->
+# migrate --keep-service -> verify-dns -> status. Re-running is safe: every step converges.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bold() { if [ -t 1 ]; then printf '\n\033[1m==> %s\033[0m\n' "$*"; else printf '\n==> %s\n' "$*"; fi; }
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  bold "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+npm run -s build
+
+bold "local control plane (first run builds it from Go modules: ~15 min on 2 cores; then seconds)"
+bash hack/cluster-up.sh
+source hack/lib.sh
+export KUBECONFIG="$KUBECONFIG_PATH"
+ACMG=(node bin/acmg.js)
+NAMESERVER="127.0.0.1:$DNS_PORT"
+
+bold "deploy the helloworld sample (Service on port 5000, Deployments v1 and v2)"
+kubectl_local apply --server-side -f samples/helloworld/helloworld.yaml
+kubectl_local -n default rollout status deployment/helloworld-v1 deployment/helloworld-v2 --timeout=120s
+
+bold "acmg precheck"
+"${ACMG[@]}" precheck
+
+bold "acmg install --profile demo -y"
+"${ACMG[@]}" install --profile demo -y
+
+bold "before: helloworld resolves to its own ClusterIP"
+"${ACMG[@]}" verify-dns helloworld -n default --nameserver "$NAMESERVER"
+
+bold "acmg migrate helloworld -n default --keep-service -y"
+"${ACMG[@]}" migrate helloworld -n default --keep-service -y
+
+bold "acmg verify-dns (through the API server's port-forward to CoreDNS, as from a CI runner)"
+"${ACMG[@]}" verify-dns
+
+bold "acmg status"
+"${ACMG[@]}" status
+
+cat <<INFO
+
+Done: helloworld.default.svc.cluster.local now resolves to the acmg gateway.
+Explore:
+  export KUBECONFIG=$KUBECONFIG_PATH
+  $(bin_path kubectl "$KUBERNETES_VERSION") get virtualservices,gateways -A
+  dig @127.0.0.1 -p $DNS_PORT helloworld.default.svc.cluster.local     (if dig is installed)
+  node bin/acmg.js verify-dns --nameserver $NAMESERVER
+  node bin/acmg.js rollback helloworld -n default -y --nameserver $NAMESERVER
+  node bin/acmg.js uninstall --purge -y --nameserver $NAMESERVER
+Stop the local cluster: npm run demo:down
+INFO
