@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Reruns the benchmarks and prints the figures (bench/README.md records the last ones).
+#   npm run bench            # start-up and Corefile computation (no cluster needed)
+#   npm run bench -- cluster # also the cluster benchmarks (local control plane, dnsperf)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+npm run -s build
+node bench/startup.mjs
+npx esbuild bench/corefile.ts --bundle --platform=node --format=esm --outfile=.cache/bench-corefile.mjs --log-level=error \
+  --banner:js="import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);"
+node --expose-gc .cache/bench-corefile.mjs
+if [ "${1:-}" = cluster ]; then bash bench/cluster.sh; fi
