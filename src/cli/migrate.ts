@@ -86,7 +86,7 @@ export function registerMigrate(program: Command): void {
         try {
           const r = await applyMigration(kube, plan, { approach, restart: opts.restart, noRollback: !opts.rollback, force: opts.force, dnsTimeoutMs, readinessTimeoutMs, resolver, task, failAfter });
           log.ok(`migrated ${r.migrated.length} service(s) onto the gateway (${r.gatewayIP})`);
-          if (fmt === 'json') printStructured(r, 'json');
+          if (fmt === 'json') printStructured({ ...r, apiRequests: kube.requests }, 'json');
           else log.info('  check with: acmg verify-dns   (status: acmg status)');
         } finally {
           await resolver.close();

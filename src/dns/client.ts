@@ -141,5 +141,5 @@ export function parseHostPort(value: string, defaultPort = 53): { host: string; 
   if (!m || !validHost || !Number.isInteger(port) || port < 1 || port > 65535) {
     throw new Error(`"${value}" is not HOST:PORT (for example 127.0.0.1:10053 or [::1]:53)`);
   }
-  return { host: m[1], port };
+  return { host, port };
 }

@@ -166,6 +166,8 @@ export interface MigrateResult {
   migrated: string[];
   alreadyMigrated: string[];
   gatewayIP: string;
+  /** ConfigMap writes to cluster DNS made by this run (the design wants exactly one). */
+  dnsWrites: number;
 }
 
 export async function applyMigration(kube: Kube, plan: MigratePlan, o: MigrateOptions): Promise<MigrateResult> {
@@ -227,8 +229,9 @@ export async function applyMigration(kube: Kube, plan: MigratePlan, o: MigrateOp
 
     // 3. DNS: every service of the run in one CoreDNS write, then wait for the real answers.
     const entries: DnsEntry[] = plan.candidates.map((c) => ({ fqdn: c.fqdn, ip: gatewayIP }));
+    let dnsWrites = 0;
     await o.task('switch DNS (one CoreDNS write)', async () => {
-      await updateDnsEntries(kube, dnsSettings(install), (cur) => [...cur.filter((e) => !entries.some((x) => x.fqdn === e.fqdn)), ...entries], { force: o.force });
+      dnsWrites = (await updateDnsEntries(kube, dnsSettings(install), (cur) => [...cur.filter((e) => !entries.some((x) => x.fqdn === e.fqdn)), ...entries], { force: o.force })).writes;
     });
     await journal(kube, install, keys, 'dns');
     if (o.resolver) {
@@ -281,7 +284,7 @@ export async function applyMigration(kube: Kube, plan: MigratePlan, o: MigrateOp
     await updateState(kube, ns, (st) => {
       for (const k of keys) if (st.migrations[k]) st.migrations[k]!.phase = 'complete';
     });
-    return { migrated: keys, alreadyMigrated: plan.alreadyMigrated, gatewayIP };
+    return { migrated: keys, alreadyMigrated: plan.alreadyMigrated, gatewayIP, dnsWrites };
   } catch (e) {
     const err = e instanceof ApiError ? explainApiError(e) : e;
     if (o.noRollback) {
