@@ -11,6 +11,7 @@ import { registerInstall } from './install.js';
 import { registerMigrate } from './migrate.js';
 import { registerRollback } from './rollback.js';
 import { registerStatus } from './status.js';
+import { registerSync } from './sync.js';
 import { registerUninstall } from './uninstall.js';
 import { registerVerifyDns } from './verify-dns.js';
 import { registerPrecheck } from './precheck.js';
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerMigrate(program);
   registerRollback(program);
   registerVerifyDns(program);
+  registerSync(program);
   registerStatus(program);
   registerUninstall(program);
   registerProfile(program);

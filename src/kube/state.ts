@@ -48,9 +48,16 @@ export interface MigrationRecord {
   migratedAt: string;
 }
 
+/** What `acmg sync` derived from VirtualServices bound to the acmg Gateway (gateway ports). */
+export interface SyncedRecord {
+  ports: { name: string; port: number; protocol: string }[];
+  syncedAt: string;
+}
+
 export interface State {
   install?: InstallRecord;
   migrations: Record<string, MigrationRecord>; // key: namespace/service
+  synced?: SyncedRecord;
 }
 
 export const migrationKey = (ns: string, svc: string) => `${ns}/${svc}`;
@@ -60,6 +67,7 @@ function decode(cm: KObject | undefined): State {
   return {
     install: data.install ? JSON.parse(data.install) : undefined,
     migrations: data.migrations ? JSON.parse(data.migrations) : {},
+    synced: data.synced ? JSON.parse(data.synced) : undefined,
   };
 }
 
@@ -75,6 +83,7 @@ export async function updateState(kube: Kube, namespace: string, mutate: (s: Sta
     const next = mutate(cur) ?? cur;
     const data: Record<string, string> = { migrations: JSON.stringify(next.migrations) };
     if (next.install) data.install = JSON.stringify(next.install);
+    if (next.synced) data.synced = JSON.stringify(next.synced);
     if (cm) await kube.replace({ ...cm, apiVersion: 'v1', kind: 'ConfigMap', metadata: { ...cm.metadata, labels: { ...cm.metadata.labels, ...acmgLabels('state', VERSION) } }, data });
     else await kube.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: STATE_NAME, namespace, labels: acmgLabels('state', VERSION) }, data });
     return next;
@@ -87,6 +96,9 @@ export async function deleteState(kube: Kube, namespace: string): Promise<boolea
 
 /** Where the state lives when the caller does not know the install namespace: look it up by label. */
 export async function findStateNamespace(kube: Kube, fallback: string): Promise<string> {
+  // The expected namespace first (a controller's own): a GET needs no cluster-wide permission.
+  const hint = process.env.POD_NAMESPACE ?? fallback;
+  if (await kube.get('v1', 'ConfigMap', STATE_NAME, hint)) return hint;
   const found = await kube.list('v1', 'ConfigMap', { labelSelector: 'app.kubernetes.io/managed-by=acmg,app.kubernetes.io/component=state' });
   const hit = found.items.find((c) => c.metadata.name === STATE_NAME);
   return hit?.metadata.namespace ?? fallback;

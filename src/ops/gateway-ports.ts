@@ -6,11 +6,10 @@ import type { State } from '../kube/state.js';
 
 export const migratedPortName = (protocol: string, port: number) => `${protocol.toLowerCase()}-${port}`;
 
-export function effectivePorts(spec: Spec, state: Pick<State, 'migrations'>): GatewayPort[] {
+export function effectivePorts(spec: Spec, state: Pick<State, 'migrations' | 'synced'>): GatewayPort[] {
   const ports: GatewayPort[] = [...spec.gateway.ports];
   const taken = new Set(ports.map((p) => p.port));
-  const extra = Object.values(state.migrations)
-    .flatMap((m) => m.ports)
+  const extra = [...Object.values(state.migrations).flatMap((m) => m.ports), ...(state.synced?.ports ?? [])]
     .filter((p) => !taken.has(p.port))
     .sort((a, b) => a.port - b.port);
   for (const p of extra) {
@@ -21,6 +20,6 @@ export function effectivePorts(spec: Spec, state: Pick<State, 'migrations'>): Ga
   return ports;
 }
 
-export function withEffectivePorts(spec: Spec, state: Pick<State, 'migrations'>): Spec {
+export function withEffectivePorts(spec: Spec, state: Pick<State, 'migrations' | 'synced'>): Spec {
   return { ...spec, gateway: { ...spec.gateway, ports: effectivePorts(spec, state) } };
 }

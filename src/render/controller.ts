@@ -41,7 +41,7 @@ export function renderController(spec: Spec, ctx: RenderContext): K8sObject[] {
       metadata: { name: c.name, namespace: spec.dns.namespace, labels },
       rules: [
         { apiGroups: [''], resources: ['configmaps'], verbs: ['list', 'watch'] },
-        { apiGroups: [''], resources: ['configmaps'], resourceNames: dnsConfigMaps, verbs: ['get', 'patch', 'update'] },
+        { apiGroups: [''], resources: ['configmaps'], resourceNames: dnsConfigMaps, verbs: ['get', 'update'] },
         { apiGroups: [''], resources: ['configmaps'], verbs: ['create'] },
       ],
     },
@@ -60,9 +60,10 @@ export function renderController(spec: Spec, ctx: RenderContext): K8sObject[] {
       rules: [
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [c.name], verbs: ['get', 'update'] },
-        { apiGroups: [''], resources: ['services'], resourceNames: [spec.gateway.name], verbs: ['patch'] },
+        { apiGroups: [''], resources: ['services'], resourceNames: [spec.gateway.name], verbs: ['get', 'patch'] },
         { apiGroups: ['networking.istio.io'], resources: ['gateways'], resourceNames: [spec.istioGateway.name], verbs: ['patch'] },
-        { apiGroups: [''], resources: ['configmaps'], resourceNames: ['acmg-state'], verbs: ['get'] },
+        { apiGroups: [''], resources: ['configmaps'], verbs: ['list', 'watch'] },
+        { apiGroups: [''], resources: ['configmaps'], resourceNames: ['acmg-state'], verbs: ['get', 'update'] },
       ],
     },
     {
@@ -89,7 +90,10 @@ export function renderController(spec: Spec, ctx: RenderContext): K8sObject[] {
                 image,
                 imagePullPolicy: c.image.pullPolicy,
                 args: ['sync', '--watch', `--resync-period=${c.resyncPeriod}`, `--health-port=${CONTROLLER_HEALTH_PORT}`, '--leader-elect'],
-                env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } }],
+                env: [
+                  { name: 'POD_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } },
+                  { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } } },
+                ],
                 ports: [{ name: 'health', containerPort: CONTROLLER_HEALTH_PORT, protocol: 'TCP' }],
                 livenessProbe: { httpGet: { path: '/healthz', port: CONTROLLER_HEALTH_PORT } },
                 readinessProbe: { httpGet: { path: '/readyz', port: CONTROLLER_HEALTH_PORT } },

@@ -1,0 +1,78 @@
+// acmg sync: one level-triggered reconcile. Desired = migrations + destinations of VirtualServices
+// bound to the acmg Gateway; compared with what CoreDNS has; written only if different (one write).
+import type { DnsEntry } from '../coredns/region.js';
+import { AcmgError, ExitCode } from '../errors.js';
+import { ApiError, type Kube } from '../kube/client.js';
+import { currentDnsEntries, updateDnsEntries } from '../kube/dns-store.js';
+import { readState, updateState } from '../kube/state.js';
+import { portConflicts, type PortUse } from '../plan/ports.js';
+import { desiredState } from '../plan/sync.js';
+import { syncGatewayPorts } from './gateway-sync.js';
+import { dnsSettings, loadInstall } from './migrate.js';
+
+export interface SyncResult {
+  add: DnsEntry[];
+  remove: DnsEntry[];
+  portsChanged: boolean;
+  ports: number[];
+  dnsWrites: number;
+  warnings: string[];
+}
+
+export async function reconcile(kube: Kube, opts: { dryRun?: boolean; force?: boolean } = {}): Promise<SyncResult> {
+  const install = await loadInstall(kube);
+  const ns = install.values.namespace;
+  const gw = await kube.get('v1', 'Service', install.values.gateway.name, ns);
+  const gatewayIP: string | undefined = gw?.spec?.clusterIP;
+  if (!gatewayIP) throw new AcmgError(ExitCode.Cluster, `the gateway Service ${ns}/${install.values.gateway.name} has no ClusterIP`);
+  let vses;
+  try {
+    vses = (await kube.list('networking.istio.io/v1', 'VirtualService')).items;
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) throw new AcmgError(ExitCode.Usage, 'the VirtualService CRD (networking.istio.io/v1) is not installed', 'install Istio first');
+    throw e;
+  }
+  const services = new Map((await kube.list('v1', 'Service')).items.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s]));
+  const state = await readState(kube, ns);
+  const desired = desiredState({
+    gateway: { namespace: ns, name: install.values.istioGateway.name },
+    gatewayIP,
+    clusterDomain: install.clusterDomain,
+    migrations: Object.values(state.migrations),
+    virtualServices: vses,
+    services,
+  });
+  const warnings = [...desired.ignored];
+
+  // Ports: VirtualService ports that clash with the profile's or migrations' TCP ports are refused.
+  const used: PortUse[] = [
+    ...install.values.gateway.ports.map((p) => ({ port: p.port, protocol: p.protocol, owner: 'the install profile' })),
+    ...Object.values(state.migrations).flatMap((m) => m.ports.map((p) => ({ port: p.port, protocol: p.protocol, owner: `${m.namespace}/${m.service}` }))),
+  ];
+  const ports = desired.ports.filter((p) => {
+    const clash = portConflicts('VirtualServices', [p], used);
+    warnings.push(...clash.map((c) => `not opening gateway port: ${c}`));
+    return clash.length === 0;
+  });
+  const want = ports.map((p) => ({ name: p.name, port: p.port, protocol: p.protocol }));
+  const portsChanged = JSON.stringify(want) !== JSON.stringify(state.synced?.ports ?? []);
+
+  const current = (await currentDnsEntries(kube, dnsSettings(install))).entries;
+  const key = (e: DnsEntry) => `${e.fqdn}=${e.ip}`;
+  const wantKeys = new Set(desired.entries.map(key));
+  const haveKeys = new Set(current.map(key));
+  const add = desired.entries.filter((e) => !haveKeys.has(key(e)));
+  const remove = current.filter((e) => !wantKeys.has(key(e)));
+  let dnsWrites = 0;
+  if (!opts.dryRun) {
+    // Ports before DNS, as in migrate: the gateway listens before names point at it.
+    if (portsChanged) {
+      await updateState(kube, ns, (s) => {
+        s.synced = { ports: want, syncedAt: new Date().toISOString() };
+      });
+      await syncGatewayPorts(kube, install);
+    }
+    if (add.length || remove.length) dnsWrites = (await updateDnsEntries(kube, dnsSettings(install), () => desired.entries, { force: opts.force })).writes;
+  }
+  return { add, remove, portsChanged, ports: want.map((p) => p.port), dnsWrites, warnings };
+}

@@ -1,0 +1,98 @@
+// acmg sync, the pure part: the DNS entries and gateway ports that should exist, from acmg's
+// migrations and from every VirtualService bound to the acmg Gateway (as the original controller
+// did, but level-triggered: always computed from the whole current state).
+import type { DnsEntry } from '../coredns/region.js';
+import type { KObject } from '../kube/client.js';
+import type { MigrationRecord } from '../kube/state.js';
+import type { ClassifiedPort } from './ports.js';
+
+export interface SyncInput {
+  gateway: { namespace: string; name: string };
+  gatewayIP: string;
+  clusterDomain: string;
+  migrations: MigrationRecord[];
+  virtualServices: KObject[];
+  /** Services by "namespace/name", to find the ports of a destination that names none. */
+  services: Map<string, KObject>;
+}
+
+export interface DesiredState {
+  entries: DnsEntry[];
+  /** Ports VirtualServices need on the gateway (beyond the profile's and migrations'). */
+  ports: ClassifiedPort[];
+  /** Hosts ignored, with why (printed as warnings). */
+  ignored: string[];
+  /** VirtualService "ns/name" -> the FQDNs it contributes. */
+  sources: Record<string, string[]>;
+}
+
+/** Does this VirtualService bind to the acmg Gateway? (gateways: "ns/name", or "name" in the same namespace) */
+export function boundToGateway(vs: KObject, gw: { namespace: string; name: string }): boolean {
+  const ns = vs.metadata.namespace ?? 'default';
+  return (vs.spec?.gateways ?? []).some((g: string) => g === `${gw.namespace}/${gw.name}` || (g === gw.name && ns === gw.namespace));
+}
+
+/** A destination host as an in-cluster FQDN (short names relative to the VirtualService's namespace), or why not. */
+export function resolveHost(host: string, vsNamespace: string, domain: string): { fqdn?: string; service?: string; namespace?: string; why?: string } {
+  const h = host.toLowerCase().replace(/\.$/, '');
+  if (h.includes('*')) return { why: `wildcard host "${host}" names no single service` };
+  const parts = h.split('.');
+  const suffix = `.svc.${domain}`;
+  if (h.endsWith(suffix)) {
+    const rest = h.slice(0, -suffix.length).split('.');
+    if (rest.length === 2) return { fqdn: h, service: rest[0], namespace: rest[1] };
+    return { why: `"${host}" is not a Service name (service.namespace.svc.${domain})` };
+  }
+  if (parts.length === 1) return { fqdn: `${h}.${vsNamespace}${suffix}`, service: h, namespace: vsNamespace };
+  if (parts.length === 2) return { fqdn: `${h}${suffix}`, service: parts[0], namespace: parts[1] };
+  if (parts.length === 3 && parts[2] === 'svc') return { fqdn: `${h}.${domain}`, service: parts[0], namespace: parts[1] };
+  return { why: `"${host}" is outside the cluster domain ${domain}` };
+}
+
+function destinations(vs: KObject): { host: string; port?: number; kind: 'http' | 'tcp' }[] {
+  const out: { host: string; port?: number; kind: 'http' | 'tcp' }[] = [];
+  for (const kind of ['http', 'tcp', 'tls'] as const) {
+    for (const route of vs.spec?.[kind] ?? []) {
+      for (const r of route.route ?? []) {
+        if (r.destination?.host) out.push({ host: r.destination.host, port: r.destination.port?.number, kind: kind === 'http' ? 'http' : 'tcp' });
+      }
+    }
+  }
+  return out;
+}
+
+export function desiredState(input: SyncInput): DesiredState {
+  const entries = new Map<string, string>();
+  const ports = new Map<number, ClassifiedPort>();
+  const ignored: string[] = [];
+  const sources: Record<string, string[]> = {};
+  for (const m of input.migrations) if (m.journal.includes('dns') || m.phase === 'complete') entries.set(m.fqdn, input.gatewayIP);
+  const vses = [...input.virtualServices].sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
+  for (const vs of vses) {
+    // acmg's own routes are covered by its migrations (and point at replacements in approach 2).
+    if (vs.metadata.labels?.['app.kubernetes.io/managed-by'] === 'acmg') continue;
+    if (!boundToGateway(vs, input.gateway)) continue;
+    const id = `${vs.metadata.namespace}/${vs.metadata.name}`;
+    for (const d of destinations(vs)) {
+      const r = resolveHost(d.host, vs.metadata.namespace ?? 'default', input.clusterDomain);
+      if (!r.fqdn) {
+        ignored.push(`VirtualService ${id}: ${r.why}; ignored`);
+        continue;
+      }
+      entries.set(r.fqdn, input.gatewayIP);
+      (sources[id] ??= []).includes(r.fqdn) || sources[id]!.push(r.fqdn);
+      const svc = input.services.get(`${r.namespace}/${r.service}`);
+      const svcPorts: { name?: string; port: number; appProtocol?: string }[] = svc?.spec?.ports ?? [];
+      const wanted = d.port !== undefined ? svcPorts.filter((p) => p.port === d.port).concat(svcPorts.some((p) => p.port === d.port) ? [] : [{ port: d.port }]) : svcPorts;
+      for (const p of wanted) {
+        if (!ports.has(p.port)) ports.set(p.port, { name: p.name ?? '', port: p.port, protocol: d.kind === 'tcp' ? 'TCP' : p.appProtocol?.toLowerCase() === 'grpc' || p.name?.startsWith('grpc') ? 'GRPC' : 'HTTP' });
+      }
+    }
+  }
+  return {
+    entries: [...entries].map(([fqdn, ip]) => ({ fqdn, ip })).sort((a, b) => a.fqdn.localeCompare(b.fqdn)),
+    ports: [...ports.values()].sort((a, b) => a.port - b.port),
+    ignored,
+    sources,
+  };
+}

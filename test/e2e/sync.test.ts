@@ -1,0 +1,130 @@
+// Issue #9 proof: the controller runs as a process; VirtualServices bound to the acmg Gateway move
+// their destinations onto the gateway in the real CoreDNS, changes and deletes revert, and after a
+// kill -9 in the middle of a burst of 200 changes a restarted controller converges exactly.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { query } from '../../src/dns/client.js';
+import { DNS_NAMESERVER, ROOT, acmg, dns, eventually, expectExit, kubeconfig, kubectl, kubectlJson, sleep } from './cluster.js';
+
+const NS = ['--nameserver', DNS_NAMESERVER];
+/** The documented time for a VirtualService change to reach DNS: debounce + one write + CoreDNS reload. */
+const PROPAGATION_MS = 20_000;
+const answer = async (name: string) => (await query(name, 'A', dns)).answers[0]?.data;
+const regionEntries = (): string[] => {
+  const cf: string = kubectlJson(['-n', 'kube-system', 'get', 'configmap', 'coredns']).data.Corefile;
+  return [...cf.matchAll(/^\s+[0-9.]+ ([a-z0-9.-]+)$/gm)].map((m) => m[1]!).sort();
+};
+
+function vsDoc(name: string, dest: string, port = 9080) {
+  return { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name, namespace: 'shop', labels: { 'acmg-test': 'sync' } }, spec: { hosts: [`${name}.example`], gateways: ['istio-system/acmg-gateway'], http: [{ route: [{ destination: { host: dest, port: { number: port } } }] }] } };
+}
+const applyVs = (docs: object[]) => kubectl(['apply', '--server-side', '--field-manager=test', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: docs }));
+
+class Controller {
+  proc?: ChildProcess;
+  log = '';
+  port = 0;
+  async start(): Promise<void> {
+    this.log = '';
+    this.proc = spawn(process.execPath, [join(ROOT, 'bin', 'acmg.js'), 'sync', '--watch', '--health-port', '0', '--debounce', '300ms', '--leader-elect'], { env: { ...process.env, KUBECONFIG: kubeconfig, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc.stderr!.on('data', (d) => (this.log += d));
+    this.proc.stdout!.on('data', (d) => (this.log += d));
+    const { value } = await eventually('controller serving health', 15_000, () => this.log.match(/on :(\d+)/)?.[1]);
+    this.port = Number(value);
+    await eventually('controller ready', 15_000, async () => (await fetch(`http://127.0.0.1:${this.port}/readyz`)).status === 200);
+  }
+  async metric(name: string): Promise<number> {
+    const text = await (await fetch(`http://127.0.0.1:${this.port}/metrics`)).text();
+    return Number(text.match(new RegExp(`^${name} (\\d+)$`, 'm'))?.[1]);
+  }
+  kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.proc || this.proc.exitCode !== null) return resolve();
+      this.proc.once('exit', () => resolve());
+      this.proc.kill(signal);
+    });
+  }
+}
+
+describe('acmg sync and the sync --watch controller', () => {
+  const controller = new Controller();
+  let gatewayIP: string;
+  let reviewsIP: string;
+  let ratingsIP: string;
+
+  beforeAll(async () => {
+    expectExit(await acmg(['uninstall', '--purge', '-y', ...NS]), 0);
+    kubectl(['apply', '--server-side', '-f', join(ROOT, 'test/e2e/fixtures/shop.yaml')]);
+    kubectl(['-n', 'shop', 'delete', 'virtualservices.networking.istio.io', '-l', 'acmg-test=sync', '--ignore-not-found']);
+    expectExit(await acmg(['install', '--profile', 'minimal', '-y']), 0);
+    gatewayIP = kubectlJson(['-n', 'istio-system', 'get', 'service', 'acmg-gateway']).spec.clusterIP;
+    reviewsIP = kubectlJson(['-n', 'shop', 'get', 'service', 'reviews']).spec.clusterIP;
+    ratingsIP = kubectlJson(['-n', 'shop', 'get', 'service', 'ratings']).spec.clusterIP;
+  });
+
+  afterAll(async () => {
+    await controller.kill('SIGTERM');
+    kubectl(['-n', 'shop', 'delete', 'virtualservices.networking.istio.io', '-l', 'acmg-test=sync', '--ignore-not-found']);
+    expectExit(await acmg(['uninstall', '--purge', '-y', ...NS]), 0);
+  });
+
+  test('acmg sync (once): --dry-run shows the change, sync writes once, a second sync has nothing to do', async () => {
+    applyVs([vsDoc('once', 'reviews')]);
+    const dry = expectExit(await acmg(['sync', '--dry-run']), 0);
+    expect(dry.stdout).toContain(`+ reviews.shop.svc.cluster.local -> ${gatewayIP}`);
+    expect(dry.stdout).toContain('~ gateway ports from VirtualServices: 9080');
+    expect(regionEntries()).toEqual([]);
+    const r = JSON.parse(expectExit(await acmg(['sync', '-o', 'json']), 0).stdout);
+    expect(r).toMatchObject({ dnsWrites: 1, portsChanged: true, ports: [9080] });
+    expect(regionEntries()).toEqual(['reviews.shop.svc.cluster.local']);
+    expect(kubectlJson(['-n', 'istio-system', 'get', 'service', 'acmg-gateway']).spec.ports.map((p: any) => p.port)).toContain(9080);
+    expect(expectExit(await acmg(['sync']), 0).stdout).toBe('in sync: nothing to change\n');
+    kubectl(['-n', 'shop', 'delete', 'virtualservices.networking.istio.io', 'once']);
+    expectExit(await acmg(['sync']), 0);
+    expect(regionEntries()).toEqual([]);
+  });
+
+  test('the controller: apply -> gateway IP, change destination -> old reverts and new switches, delete -> reverted', async () => {
+    await controller.start();
+    expect(await (await fetch(`http://127.0.0.1:${controller.port}/healthz`)).text()).toBe('ok\n');
+
+    applyVs([vsDoc('route', 'reviews')]);
+    const { ms } = await eventually('reviews on the gateway', PROPAGATION_MS, async () => (await answer('reviews.shop.svc.cluster.local')) === gatewayIP);
+    expect(ms).toBeLessThan(PROPAGATION_MS);
+
+    applyVs([vsDoc('route', 'ratings', 9090)]);
+    await eventually('ratings on the gateway, reviews back', PROPAGATION_MS, async () => (await answer('ratings.shop.svc.cluster.local')) === gatewayIP && (await answer('reviews.shop.svc.cluster.local')) === reviewsIP);
+    expect(kubectlJson(['-n', 'istio-system', 'get', 'gateways.networking.istio.io', 'acmg-gateway']).spec.servers.map((s: any) => s.port.number)).toContain(9090);
+
+    kubectl(['-n', 'shop', 'delete', 'virtualservices.networking.istio.io', 'route']);
+    await eventually('ratings back on its own ClusterIP', PROPAGATION_MS, async () => (await answer('ratings.shop.svc.cluster.local')) === ratingsIP);
+    expect(regionEntries()).toEqual([]);
+  });
+
+  test('kill -9 in the middle of a burst of 200 changes; after a restart DNS matches the VirtualServices exactly', async () => {
+    const burst = Array.from({ length: 200 }, (_, i) => vsDoc(`burst-${i}`, `burst-svc-${i}`));
+    applyVs(burst.slice(0, 100));
+    await sleep(400);
+    await controller.kill('SIGKILL');
+    // Changes while no controller runs: the second half, and 30 deletions.
+    applyVs(burst.slice(100));
+    for (let i = 0; i < 30; i++) kubectl(['-n', 'shop', 'delete', 'virtualservices.networking.istio.io', `burst-${i * 3}`, '--wait=false']);
+    const expected = burst.map((_, i) => i).filter((i) => i % 3 !== 0 || i >= 90).map((i) => `burst-svc-${i}.shop.svc.cluster.local`).sort();
+
+    await controller.start();
+    await eventually('the entries match the VirtualServices', 60_000, () => JSON.stringify(regionEntries()) === JSON.stringify(expected));
+    const writes = await controller.metric('acmg_sync_dns_writes_total');
+    expect(writes).toBeGreaterThanOrEqual(1);
+    expect(writes).toBeLessThan(10);
+    // The real CoreDNS serves the result.
+    await eventually('CoreDNS serves the burst', PROPAGATION_MS, async () => (await answer('burst-svc-199.shop.svc.cluster.local')) === gatewayIP);
+    expect((await query('burst-svc-0.shop.svc.cluster.local', 'A', dns)).rcode).toBe('NXDOMAIN');
+    kubectl(['-n', 'shop', 'delete', 'virtualservices.networking.istio.io', '-l', 'acmg-test=sync']);
+    await eventually('all burst entries removed', 60_000, () => regionEntries().length === 0);
+  });
+
+  test('bad flags exit 2', async () => {
+    expect(expectExit(await acmg(['sync', '--watch', '--dry-run']), 2).stderr).toMatch(/does not go with --watch/);
+    expect(expectExit(await acmg(['sync', '--watch', '--health-port', 'x']), 2).stderr).toMatch(/invalid --health-port/);
+  });
+});

@@ -1,0 +1,59 @@
+import type { KObject } from '../../src/kube/client.js';
+import type { MigrationRecord } from '../../src/kube/state.js';
+import { boundToGateway, desiredState, resolveHost } from '../../src/plan/sync.js';
+
+const gw = { namespace: 'istio-system', name: 'acmg-gateway' };
+const vs = (ns: string, name: string, spec: Record<string, unknown>, labels: Record<string, string> = {}): KObject => ({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name, namespace: ns, labels }, spec });
+const svc = (ns: string, name: string, ports: Record<string, unknown>[]): [string, KObject] => [`${ns}/${name}`, { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns }, spec: { ports } }];
+const migration = (ns: string, service: string): MigrationRecord => ({ namespace: ns, service, approach: 'keep-service', fqdn: `${service}.${ns}.svc.cluster.local`, ports: [], journal: ['gateway-ports', 'route', 'dns'], phase: 'complete', migratedAt: '' });
+
+describe('acmg sync desired state', () => {
+  test('binding: "ns/name", or the bare name from the gateway namespace', () => {
+    expect(boundToGateway(vs('shop', 'a', { gateways: ['istio-system/acmg-gateway'] }), gw)).toBe(true);
+    expect(boundToGateway(vs('istio-system', 'a', { gateways: ['acmg-gateway'] }), gw)).toBe(true);
+    expect(boundToGateway(vs('shop', 'a', { gateways: ['acmg-gateway'] }), gw)).toBe(false);
+    expect(boundToGateway(vs('shop', 'a', { gateways: ['mesh'] }), gw)).toBe(false);
+  });
+
+  test('hosts: short names relative to the VirtualService namespace, the real domain, outside hosts ignored', () => {
+    expect(resolveHost('reviews', 'shop', 'corp.internal').fqdn).toBe('reviews.shop.svc.corp.internal');
+    expect(resolveHost('reviews.books', 'shop', 'cluster.local').fqdn).toBe('reviews.books.svc.cluster.local');
+    expect(resolveHost('reviews.books.svc', 'shop', 'cluster.local').fqdn).toBe('reviews.books.svc.cluster.local');
+    expect(resolveHost('Reviews.Books.svc.cluster.local.', 'shop', 'cluster.local').fqdn).toBe('reviews.books.svc.cluster.local');
+    expect(resolveHost('api.example.com', 'shop', 'cluster.local').why).toMatch(/outside the cluster domain/);
+    expect(resolveHost('*.shop.svc.cluster.local', 'shop', 'cluster.local').why).toMatch(/wildcard/);
+  });
+
+  test('entries = migrations + destinations of bound VirtualServices; acmg routes and unbound ones skipped; ports from the Service', () => {
+    const d = desiredState({
+      gateway: gw,
+      gatewayIP: '10.96.9.9',
+      clusterDomain: 'cluster.local',
+      migrations: [migration('default', 'helloworld')],
+      virtualServices: [
+        vs('shop', 'reviews', { gateways: ['istio-system/acmg-gateway'], http: [{ route: [{ destination: { host: 'reviews' } }, { destination: { host: 'reviews-v2', port: { number: 9081 } } }] }] }),
+        vs('shop', 'db', { gateways: ['istio-system/acmg-gateway'], tcp: [{ route: [{ destination: { host: 'db.data', port: { number: 5432 } } }] }] }),
+        vs('shop', 'ext', { gateways: ['istio-system/acmg-gateway'], http: [{ route: [{ destination: { host: 'api.example.com' } }] }] }),
+        vs('shop', 'mesh-only', { gateways: ['mesh'], http: [{ route: [{ destination: { host: 'ratings' } }] }] }),
+        vs('default', 'acmg-helloworld', { gateways: ['istio-system/acmg-gateway'], http: [{ route: [{ destination: { host: 'helloworld-acmg' } }] }] }, { 'app.kubernetes.io/managed-by': 'acmg' }),
+      ],
+      services: new Map([svc('shop', 'reviews', [{ name: 'http', port: 9080 }]), svc('data', 'db', [{ name: 'tcp-pg', port: 5432 }])]),
+    });
+    expect(d.entries.map((e) => e.fqdn)).toEqual(['db.data.svc.cluster.local', 'helloworld.default.svc.cluster.local', 'reviews-v2.shop.svc.cluster.local', 'reviews.shop.svc.cluster.local']);
+    expect(d.entries.every((e) => e.ip === '10.96.9.9')).toBe(true);
+    expect(d.ports).toEqual([
+      { name: 'tcp-pg', port: 5432, protocol: 'TCP' },
+      { name: 'http', port: 9080, protocol: 'HTTP' },
+      { name: '', port: 9081, protocol: 'HTTP' },
+    ]);
+    expect(d.ignored).toEqual(['VirtualService shop/ext: "api.example.com" is outside the cluster domain cluster.local; ignored']);
+    expect(d.sources['shop/reviews']).toEqual(['reviews.shop.svc.cluster.local', 'reviews-v2.shop.svc.cluster.local']);
+  });
+
+  test('the result depends only on the inputs, not their order (level-triggered)', () => {
+    const vses = Array.from({ length: 30 }, (_, i) => vs(`ns${i % 3}`, `v${i}`, { gateways: ['istio-system/acmg-gateway'], http: [{ route: [{ destination: { host: `s${i}` } }] }] }));
+    const a = desiredState({ gateway: gw, gatewayIP: '1.1.1.1', clusterDomain: 'cluster.local', migrations: [], virtualServices: vses, services: new Map() });
+    const b = desiredState({ gateway: gw, gatewayIP: '1.1.1.1', clusterDomain: 'cluster.local', migrations: [], virtualServices: [...vses].reverse(), services: new Map() });
+    expect(b).toEqual(a);
+  });
+});
