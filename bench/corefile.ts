@@ -27,18 +27,22 @@ function measure(label: string, fn: () => unknown, runs = 9) {
 }
 
 const results = [];
-for (const [fx, name] of [['kubeadm', 'hosts block'], ['minikube', 'per-name server blocks']] as const) {
+// hosts: the default mechanism. server-blocks: only where hosts is taken; ~300 bytes an entry, so a
+// ConfigMap (1 MiB) holds about 3,000 of them; larger sets are refused before any write.
+for (const [fx, name, sizes] of [['kubeadm', 'hosts block', [100, 1_000, 10_000]], ['minikube', 'per-name server blocks', [100, 1_000, 3_000]]] as const) {
   const cfg = { corefile: fixture(fx) };
   const layout = detectLayout({ corefile: cfg.corefile, mode: 'auto', clusterDomain: 'auto' });
-  for (const n of [100, 1_000, 10_000]) {
+  for (const n of sizes) {
     const es = entries(n);
     results.push(measure(`set ${n} entries (${name})`, () => setEntries(cfg, layout, es, { ttl: 5 })));
   }
-  const big = setEntries(cfg, layout, entries(10_000), { ttl: 5 }).config;
-  results.push(measure(`add 1 to 10,000 (${name})`, () => setEntries(big, layout, [...entries(10_000), { fqdn: 'new.default.svc.cluster.local', ip: '10.96.200.1' }], { ttl: 5 })));
-  results.push(measure(`read 10,000 back (${name})`, () => readEntries(big)));
+  const top = sizes[sizes.length - 1]!;
+  const big = setEntries(cfg, layout, entries(top), { ttl: 5 }).config;
+  results.push(measure(`add 1 to ${top} (${name})`, () => setEntries(big, layout, [...entries(top), { fqdn: 'new.default.svc.cluster.local', ip: '10.96.200.1' }], { ttl: 5 })));
+  results.push(measure(`read ${top} back (${name})`, () => readEntries(big)));
+  console.log(`  ${name}: ${top} entries -> ${(Buffer.byteLength(big.corefile) / 1024).toFixed(0)} KiB Corefile`);
 }
 console.log('Corefile computation (median of 9, heap growth peak):');
 for (const r of results) console.log(`  ${r.label.padEnd(44)} ${r.ms.toFixed(1).padStart(7)} ms  ${r.mb.toFixed(1).padStart(6)} MB`);
-const worst = Math.max(...results.filter((r) => r.label.startsWith('set 10000 ') || r.label.startsWith('add 1')).map((r) => r.ms));
+const worst = Math.max(...results.filter((r) => r.label.startsWith('set 10000 ') || r.label.startsWith('add 1 to 10000')).map((r) => r.ms));
 console.log(`  target: 10,000 entries < 200 ms: ${worst < 200 ? 'met' : 'MISSED'} (worst ${worst.toFixed(1)} ms)`);

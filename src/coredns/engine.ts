@@ -66,6 +66,20 @@ function insertRegion(corefile: string, entries: DnsEntry[], layout: Layout, ttl
   return corefile.slice(0, at) + renderRegion(entries, { mechanism: 'hosts', ttl, indent: indent || '    ', step, port: layout.port }) + corefile.slice(at);
 }
 
+/** The API server refuses a ConfigMap whose data exceeds 1 MiB; refuse before writing. */
+export const CONFIGMAP_LIMIT_BYTES = 1024 * 1024;
+
+function checkSize(corefile: string, custom: Record<string, string> | undefined, layout: Layout, entries: number): void {
+  const where = layout.kind === 'corefile' ? 'the coredns ConfigMap' : 'the coredns-custom ConfigMap';
+  const bytes = layout.kind === 'corefile' ? Buffer.byteLength(corefile) : Object.entries(custom ?? {}).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
+  if (bytes <= CONFIGMAP_LIMIT_BYTES) return;
+  const per = Math.ceil(bytes / Math.max(1, entries));
+  throw new LayoutError(
+    `${entries} DNS entries would make ${where} ${bytes} bytes, over the 1 MiB a ConfigMap can hold (about ${per} bytes an entry with the ${layout.mechanism} mechanism, so at most ~${Math.floor(CONFIGMAP_LIMIT_BYTES / per)} entries)`,
+    layout.mechanism === 'server-blocks' ? 'the hosts mechanism needs ~60 bytes an entry: free the cluster block\'s hosts plugin (move its entries to a file) so acmg can use it, or migrate fewer services' : 'migrate fewer services per cluster DNS',
+  );
+}
+
 export interface SetOptions {
   ttl: number;
   /** Overwrite a region that was edited by hand (otherwise: refuse). */
@@ -100,13 +114,15 @@ export function setEntries(config: DnsConfig, layout: Layout, entries: DnsEntry[
     }
   }
 
-  // What we produce must parse, and must not duplicate hosts in the cluster block.
-  const out = parseCorefile(corefile);
+  // The hosts mechanism edits the cluster block: re-check it has exactly one hosts plugin. The
+  // server-block region is generated text, verified to parse by the unit tests, so it is not
+  // re-parsed here (that would be most of the time at 10,000 entries).
   if (layout.kind === 'corefile' && layout.mechanism === 'hosts' && want.length > 0) {
-    const { block } = findClusterBlock(out, layout.clusterDomain);
+    const { block } = findClusterBlock(parseCorefile(corefile), layout.clusterDomain);
     const n = block.block.directives.filter((d) => d.name === 'hosts').length;
     if (n > 1) throw new LayoutError(`internal error: the cluster block would have ${n} hosts plugins`);
   }
+  checkSize(corefile, custom, layout, want.length);
 
   const customOut = custom && Object.keys(custom).length === 0 && config.custom === undefined ? undefined : custom;
   const corefileChanged = corefile !== config.corefile;

@@ -140,3 +140,26 @@ describe('entries in the custom layout', () => {
     expect(removeEntries(c1, layout, ['helloworld.default.svc.cluster.local'], opts).config).toEqual(c0);
   });
 });
+
+describe('size and validity at scale', () => {
+  const many = (n: number) => Array.from({ length: n }, (_, i) => entry(`svc-${i}`, `ns-${i % 20}`));
+  test('10,000 entries fit with the hosts mechanism', () => {
+    const c = { corefile: corefile('kubeadm') };
+    const out = setEntries(c, layoutOf(c), many(10_000), opts).config.corefile;
+    expect(Buffer.byteLength(out)).toBeLessThan(1024 * 1024);
+    expect(readEntries({ corefile: out }).entries).toHaveLength(10_000);
+  });
+
+  test('entries that would overflow a ConfigMap are refused with the limit and a way out', () => {
+    const c = { corefile: corefile('minikube') };
+    expect(() => setEntries(c, layoutOf(c), many(10_000), opts)).toThrow(/over the 1 MiB a ConfigMap can hold .*server-blocks mechanism, so at most ~\d+ entries/);
+  });
+
+  test('the generated server-block region parses and keeps one server block per name', () => {
+    const c = { corefile: corefile('minikube') };
+    const out = setEntries(c, layoutOf(c), many(300), opts).config.corefile;
+    const blocks = serverBlocks(parseCorefile(out));
+    expect(blocks).toHaveLength(301);
+    expect(blocks.filter((b) => b.block.directives.some((d) => d.name === 'hosts'))).toHaveLength(301);
+  });
+});
