@@ -60,6 +60,8 @@ const sameSubset = (selector: Record<string, string>, labels: Record<string, str
 
 export interface PrecheckResult {
   results: CheckResult[];
+  /** The API server could not be reached: a cluster/network error (exit 3), not a failed check. */
+  unreachable?: boolean;
   layout?: Layout;
   serverVersion?: string;
 }
@@ -82,7 +84,7 @@ export async function runPrecheck(kube: Kube, doc: AcmgOperator): Promise<Preche
     );
   } catch (e) {
     push({ category: 'kubernetes-api', check: 'API server reachable', status: 'fail', detail: e instanceof AcmgError ? e.message : String(e), hint: 'check --kubeconfig / --context and that the cluster is up' });
-    return { results };
+    return { results, unreachable: true };
   }
 
   // Permissions, asked of the API server.

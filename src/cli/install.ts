@@ -33,7 +33,7 @@ export function registerInstall(program: Command): void {
         const plan = await task('precheck and plan', () => planInstall(kube, doc));
         if (plan.checks.some((c) => c.status === 'fail')) {
           process.stderr.write(renderChecklist(plan.checks, process.stderr));
-          throw precheckFailure(plan.checks);
+          throw precheckFailure(plan.checks, plan.unreachable);
         }
         const c = palette();
         const changes = plan.objects.filter((o) => o.action !== 'unchanged');

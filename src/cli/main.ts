@@ -77,6 +77,14 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// `acmg ... | head` closes the pipe early: that is not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
+
 const code = await main(process.argv);
 // Let pending stdout writes drain before exiting (pipes are asynchronous).
 process.exitCode = code;

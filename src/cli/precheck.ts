@@ -17,10 +17,11 @@ export function registerPrecheck(program: Command): void {
         const { connect } = await import('../ops/connect.js');
         const { runPrecheck } = await import('../check/precheck.js');
         const kube = await connect(globals(cmd));
-        const { results } = await runPrecheck(kube, doc);
+        const { results, unreachable } = await runPrecheck(kube, doc);
         if (fmt === 'json') printStructured({ results, passed: failed(results).length === 0 }, 'json');
         else writeStdout(renderChecklist(results));
-        if (failed(results).length) process.exitCode = ExitCode.CheckFailed;
+        if (unreachable) process.exitCode = ExitCode.Cluster;
+        else if (failed(results).length) process.exitCode = ExitCode.CheckFailed;
       }),
     ['acmg precheck', 'acmg precheck --profile ha -o json', 'acmg precheck --kubeconfig ./kubeconfig --context staging'],
   );

@@ -1,7 +1,10 @@
 // The only module that talks to the API server. client-node is imported lazily and used for one
 // thing: loading the kubeconfig and its auth (certs, tokens, exec plugins). Requests are plain
 // HTTPS so acmg controls content types (server-side apply), watches, and counts its requests.
+import { existsSync } from 'node:fs';
 import https from 'node:https';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import http from 'node:http';
 import { AcmgError, ExitCode } from '../errors.js';
 import { log } from '../ui/log.js';
@@ -54,6 +57,10 @@ export class Kube {
   ) {}
 
   static async connect(opts: ConnectOptions): Promise<Kube> {
+    if (!opts.kubeconfig && !process.env.KUBECONFIG && !existsSync(join(homedir(), '.kube', 'config')) && !process.env.KUBERNETES_SERVICE_HOST) {
+      // client-node would fall back to http://localhost:8080 and fail with a confusing TLS message.
+      throw new AcmgError(ExitCode.Usage, 'no kubeconfig found: KUBECONFIG is not set and ~/.kube/config does not exist', 'pass --kubeconfig PATH or set KUBECONFIG (for the local cluster: npm run cluster:up prints the path)');
+    }
     const { KubeConfig } = await import('@kubernetes/client-node');
     const kc = new KubeConfig();
     try {

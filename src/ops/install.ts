@@ -28,6 +28,7 @@ export interface InstallPlan {
   prune: ObjectRef[];
   createNamespace: boolean;
   checks: CheckResult[];
+  unreachable?: boolean;
   previous?: InstallRecord;
 }
 
@@ -36,7 +37,7 @@ export const planIsEmpty = (p: InstallPlan) => !p.createNamespace && p.prune.len
 export async function planInstall(kube: Kube, doc: AcmgOperator): Promise<InstallPlan> {
   const pre = await runPrecheck(kube, doc);
   const checks = pre.results;
-  if (failed(checks).length) return { doc, clusterDomain: '', objects: [], prune: [], createNamespace: false, checks };
+  if (failed(checks).length) return { doc, clusterDomain: '', objects: [], prune: [], createNamespace: false, checks, unreachable: pre.unreachable };
   const s = doc.spec;
   const clusterDomain = pre.layout?.clusterDomain ?? (s.dns.clusterDomain === 'auto' ? 'cluster.local' : s.dns.clusterDomain);
   const state = await readState(kube, s.namespace);
@@ -112,9 +113,9 @@ export async function applyInstall(kube: Kube, plan: InstallPlan, o: ApplyOption
   }
 }
 
-export function precheckFailure(checks: CheckResult[]): AcmgError {
+export function precheckFailure(checks: CheckResult[], unreachable = false): AcmgError {
   const f = failed(checks);
-  return checkFailed(
+  return (unreachable ? (p: string[], h?: string) => new AcmgError(ExitCode.Cluster, p, h) : checkFailed)(
     f.map((c) => `precheck failed: ${c.check}${c.detail ? `: ${c.detail}` : ''}`),
     f.map((c) => c.hint).filter(Boolean).join('; ') || undefined,
   );
