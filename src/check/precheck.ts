@@ -3,7 +3,7 @@ import type { AcmgOperator } from '../profile/schema.js';
 import { renderManifests } from '../render/index.js';
 import { gatewaySelector } from '../render/gateway.js';
 import { MANAGED_BY } from '../render/labels.js';
-import { ApiError, type Kube } from '../kube/client.js';
+import type { Kube } from '../kube/client.js';
 import { loadDns } from '../kube/dns-store.js';
 import type { Layout } from '../coredns/layout.js';
 import { AcmgError } from '../errors.js';
@@ -132,21 +132,12 @@ export async function runPrecheck(kube: Kube, doc: AcmgOperator): Promise<Preche
 
   const rendered = renderManifests(doc, { clusterDomain: layout?.clusterDomain ?? 'cluster.local', version: VERSION });
   const foreign: string[] = [];
-  {
-    const live = await Promise.all(
-      rendered.map((o) =>
-        kube.get(o.apiVersion, o.kind, o.metadata.name, o.metadata.namespace).catch((e) => {
-          if (e instanceof ApiError && e.status === 404) return undefined;
-          if (e instanceof ApiError) return undefined; // CRD kinds missing: reported above
-          throw e;
-        }),
-      ),
-    );
-    rendered.forEach((o, i) => {
-      const l = live[i];
-      if (l && l.metadata.labels?.[MANAGED_BY] !== 'acmg') foreign.push(`${o.kind} ${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}`);
-    });
-  }
+  // get() answers undefined for 404, also for a kind whose CRD is missing (reported above).
+  const live = await Promise.all(rendered.map((o) => kube.get(o.apiVersion, o.kind, o.metadata.name, o.metadata.namespace)));
+  rendered.forEach((o, i) => {
+    const l = live[i];
+    if (l && l.metadata.labels?.[MANAGED_BY] !== 'acmg') foreign.push(`${o.kind} ${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}`);
+  });
   push(
     foreign.length
       ? { category: 'install', check: 'no name collisions with objects acmg does not manage', status: 'fail', detail: `already exist: ${foreign.join(', ')}`, hint: 'pick other names (--set gateway.name=..., istioGateway.name=...) or remove those objects' }

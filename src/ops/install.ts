@@ -121,4 +121,3 @@ export function precheckFailure(checks: CheckResult[], unreachable = false): Acm
   );
 }
 
-export { ExitCode };

@@ -10,7 +10,7 @@ import { findStateNamespace, migrationKey, readState, updateState, type Approach
 import { classifyPort, isProblem, portConflicts, type ClassifiedPort, type PortUse } from '../plan/ports.js';
 import { keepableService, renderReplacementService, renderVirtualService, routeName } from '../render/routes.js';
 import { VERSION } from '../version.js';
-import { effectivePorts, migratedPortName } from './gateway-ports.js';
+import { effectivePorts } from './gateway-ports.js';
 import { syncGatewayPorts, waitForGatewayEndpoints } from './gateway-sync.js';
 import { deploymentAvailable, waitForDeployment } from './wait.js';
 
@@ -374,4 +374,3 @@ export async function rollbackMigrations(kube: Kube, install: InstallRecord, key
   return records.map((m) => migrationKey(m.namespace, m.service));
 }
 
-export { migratedPortName };

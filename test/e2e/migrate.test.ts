@@ -2,7 +2,8 @@
 // zero failed or empty answers, every answer the old ClusterIP or the gateway's. A failure injected
 // after the DNS step rolls back fully. Bad input changes nothing. Concurrent runs both land.
 import { join } from 'node:path';
-import { DNS_NAMESERVER, ROOT, acmg, corefile, eventually, expectExit, kubectl, kubectlJson } from './cluster.js';
+import { spawn } from 'node:child_process';
+import { DNS_NAMESERVER, ROOT, acmg, corefile, eventually, expectExit, kubeconfig, kubectl, kubectlJson } from './cluster.js';
 import { DnsProber, badSamples } from './dns-prober.js';
 
 const FQDN = 'helloworld.default.svc.cluster.local';
@@ -123,6 +124,34 @@ describe('acmg migrate and rollback on the local control plane', () => {
       const v = await acmg(['verify-dns', 'helloworld', '-n', 'default', ...NS]);
       return v.code === 0;
     });
+  });
+
+  test('kill -9 mid-run leaves a journal: migrate again converges, rollback undoes an interrupted run', async () => {
+    /** Starts a migration and kills it once its journal shows the DNS write (it is then waiting for DNS). */
+    const interrupted = async (approach: string) => {
+      const child = spawn(process.execPath, [join(ROOT, 'bin', 'acmg.js'), 'migrate', 'helloworld', '-n', 'default', `--${approach}`, '-y', ...NS], { env: { ...process.env, KUBECONFIG: kubeconfig }, stdio: 'ignore' });
+      const exited = new Promise((r) => child.once('exit', r));
+      await eventually('the DNS step journaled', 30_000, () => (state()['default/helloworld']?.journal ?? []).includes('dns'), 20);
+      child.kill('SIGKILL');
+      await exited;
+      const rec = state()['default/helloworld'];
+      expect(rec.phase).toBe('in-progress');
+      expect(rec.journal).not.toContain('injection-label');
+      expect(injection('default')).toBe('enabled');
+    };
+    await interrupted('keep-service');
+    expectExit(await acmg(['migrate', 'helloworld', '-n', 'default', '--keep-service', '-y', ...NS]), 0);
+    expect(state()['default/helloworld']).toMatchObject({ phase: 'complete', journal: ['gateway-ports', 'route', 'dns', 'injection-label'] });
+    expect(injection('default')).toBe('disabled');
+    expectExit(await acmg(['rollback', 'helloworld', '-n', 'default', '-y', ...NS]), 0);
+
+    await interrupted('replace-service');
+    expectExit(await acmg(['rollback', 'helloworld', '-n', 'default', '-y', ...NS]), 0);
+    expect(state()).toEqual({});
+    expect(kubectlJson(['-n', 'default', 'get', 'service', 'helloworld']).spec.clusterIP).toBe(helloIP);
+    expect(exists(['-n', 'default', 'service', 'helloworld-acmg'])).toBe(false);
+    expect(exists(['-n', 'default', 'virtualservices.networking.istio.io'])).toBe(false);
+    expect(corefile()).toBe(originalCorefile);
   });
 
   test('two migrate runs at the same time on different services both land', async () => {
