@@ -63,7 +63,7 @@ export function registerMigrate(program: Command): void {
         const { connect } = await import('../ops/connect.js');
         const { applyMigration, planMigration } = await import('../ops/migrate.js');
         const kube = await connect(globals(cmd));
-        const plan = await planMigration(kube, { services, namespace: opts.namespace, all: opts.all, selector: opts.selector, allNamespaces: opts.allNamespaces }, { approach, restart: opts.restart });
+        const plan = await planMigration(kube, { services, namespace: opts.namespace, all: opts.all, selector: opts.selector, allNamespaces: opts.allNamespaces }, { approach, restart: opts.restart, force: opts.force });
         const c = palette();
         for (const a of plan.alreadyMigrated) log.info(`${a} is already migrated (--${approach}): nothing to do for it`);
         if (plan.candidates.length === 0) {

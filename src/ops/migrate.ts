@@ -5,7 +5,7 @@ import { AcmgError, ExitCode, clusterError, usageError } from '../errors.js';
 import type { DnsEntry } from '../coredns/region.js';
 import { waitForAnswers, type Resolver } from '../dns/resolver.js';
 import { ApiError, explainApiError, type KObject, type Kube } from '../kube/client.js';
-import { updateDnsEntries, type DnsSettings } from '../kube/dns-store.js';
+import { currentDnsEntries, updateDnsEntries, type DnsSettings } from '../kube/dns-store.js';
 import { findStateNamespace, migrationKey, readState, updateState, type Approach, type InstallRecord, type MigrationRecord, type StepName } from '../kube/state.js';
 import { classifyPort, isProblem, portConflicts, type ClassifiedPort, type PortUse } from '../plan/ports.js';
 import { keepableService, renderReplacementService, renderVirtualService, routeName } from '../render/routes.js';
@@ -90,7 +90,7 @@ async function selectServices(kube: Kube, sel: Selection, install: InstallRecord
   return { services: services.map((s) => ({ ...s, apiVersion: 'v1', kind: 'Service' })), problems };
 }
 
-export async function planMigration(kube: Kube, sel: Selection, opts: Pick<MigrateOptions, 'approach' | 'restart'>): Promise<MigratePlan> {
+export async function planMigration(kube: Kube, sel: Selection, opts: Pick<MigrateOptions, 'approach' | 'restart' | 'force'>): Promise<MigratePlan> {
   const install = await loadInstall(kube);
   const g = install.values.gateway;
   const ns = install.values.namespace;
@@ -131,6 +131,17 @@ export async function planMigration(kube: Kube, sel: Selection, opts: Pick<Migra
     problems.push(...portConflicts(id, ports, used).map((m) => `${id}: ${m}`));
     used.push(...ports.map((p) => ({ port: p.port, protocol: p.protocol, owner: id })));
     candidates.push({ service: svc, ports, fqdn: `${svc.metadata.name}.${svc.metadata.namespace}.svc.${install.clusterDomain}` });
+  }
+  // Cluster DNS must be writable before anything changes: a malformed Corefile, an unsupported
+  // layout or a hand-edited acmg region is reported now, not after routes exist.
+  if (candidates.length) {
+    try {
+      const d = await currentDnsEntries(kube, dnsSettings(install));
+      if (d.tampered.length && !opts.force) problems.push(...d.tampered.map((t) => `cluster DNS: ${t} (re-run with --force to let acmg rewrite its region)`));
+    } catch (e) {
+      if (!(e instanceof AcmgError) || e.code !== ExitCode.Usage) throw e;
+      problems.push(`cluster DNS: ${e.message}`);
+    }
   }
   if (problems.length) throw usageError(problems, 'nothing was changed; fix these and run migrate again');
 
@@ -344,12 +355,14 @@ export async function rollbackMigrations(kube: Kube, install: InstallRecord, key
     if (!rec || remaining.some((m) => m.namespace === n)) continue;
     await o.task(`restore ${INJECTION} on namespace ${n}`, () => kube.mergePatch('v1', 'Namespace', n, undefined, { metadata: { labels: { [INJECTION]: rec.previousInjection ?? null } } }));
   }
-  // DNS: one write, then verify each name answers its own Service again.
-  const fqdns = new Set(records.map((m) => m.fqdn));
-  await o.task('remove DNS entries (one CoreDNS write)', () => updateDnsEntries(kube, dnsSettings(install), (cur) => cur.filter((e) => !fqdns.has(e.fqdn)), { force: true }));
-  if (o.resolver) {
+  // DNS: one write (only for migrations that reached the DNS step), then verify each name answers
+  // its own Service again.
+  const switched = records.filter((m) => m.journal.includes('dns'));
+  const fqdns = new Set(switched.map((m) => m.fqdn));
+  if (switched.length) await o.task('remove DNS entries (one CoreDNS write)', () => updateDnsEntries(kube, dnsSettings(install), (cur) => cur.filter((e) => !fqdns.has(e.fqdn)), { force: true }));
+  if (o.resolver && switched.length) {
     const expect = new Map<string, string>();
-    for (const m of records) {
+    for (const m of switched) {
       const svc = await kube.get('v1', 'Service', m.service, m.namespace);
       if (svc?.spec?.clusterIP && svc.spec.clusterIP !== 'None') expect.set(m.fqdn, svc.spec.clusterIP);
     }

@@ -1,7 +1,7 @@
 // Issue #6 proof: install -> status -> reinstall (no change) -> changed overlay (in-place update,
 // prune) -> uninstall --purge (zero acmg objects, original Corefile); bad paths write nothing.
 import { join } from 'node:path';
-import { HACK, acmg, acmgObjects, corefile, expectExit, kubectl, kubectlJson } from './cluster.js';
+import { HACK, ROOT, acmg, acmgObjects, corefile, expectExit, kubectl, kubectlJson } from './cluster.js';
 
 describe('acmg install / status / uninstall on the local control plane', () => {
   let originalCorefile: string;
@@ -71,6 +71,27 @@ describe('acmg install / status / uninstall on the local control plane', () => {
     expect(corefile()).toBe(originalCorefile);
     const second = expectExit(await acmg(['uninstall', '--purge', '-y']), 0);
     expect(second.stderr).toMatch(/nothing to do/);
+  });
+
+  test('purge restores the backed-up Corefile when acmg\'s region was edited by hand', async () => {
+    expectExit(await acmg(['install', '--profile', 'demo', '-y']), 0);
+    kubectl(['apply', '--server-side', '-f', join(ROOT, 'samples/helloworld/helloworld.yaml')]);
+    expectExit(await acmg(['migrate', 'helloworld', '-n', 'default', '--keep-service', '-y', '--nameserver', '127.0.0.1:10053']), 0);
+    const withRegion = corefile();
+    kubectl(['-n', 'kube-system', 'patch', 'configmap', 'coredns', '--type', 'merge', '-p', JSON.stringify({ data: { Corefile: withRegion.replace('ttl 5', 'ttl 9') } })]);
+    // A hand-edited region is refused for normal changes...
+    kubectl(['apply', '--server-side', '-f', join(ROOT, 'test/e2e/fixtures/shop.yaml')]);
+    const refused = expectExit(await acmg(['migrate', 'reviews', '-n', 'shop', '--keep-service', '-y', '--nameserver', '127.0.0.1:10053']), 2);
+    expect(refused.stderr).toMatch(/cluster DNS: Corefile: the acmg region on line \d+ was edited by hand/);
+    expect(refused.stderr).toMatch(/--force/);
+    expect(acmgObjects()).not.toContain('VirtualService shop/acmg-reviews');
+    const status = JSON.parse(expectExit(await acmg(['status', '-o', 'json']), 0).stdout);
+    expect(status.dns.tampered[0]).toMatch(/edited by hand/);
+    // ...and purge puts back the original from the backup.
+    expectExit(await acmg(['uninstall', '--purge', '-y', '--nameserver', '127.0.0.1:10053']), 0);
+    expect(corefile()).toBe(originalCorefile);
+    expect(acmgObjects()).toEqual([]);
+    expect(kubectlJson(['get', 'namespace', 'default']).metadata.labels['istio-injection']).toBe('enabled');
   });
 
   test('a gateway that never becomes Available: exit 3 naming the object and why; uninstall removes what was applied', async () => {

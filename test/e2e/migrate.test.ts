@@ -58,6 +58,21 @@ describe('acmg migrate and rollback on the local control plane', () => {
     expect(exists(['virtualservices.networking.istio.io', '-A'])).toBe(false);
   });
 
+  test('a malformed Corefile: exit 2 naming the line, nothing written', async () => {
+    const good = corefile();
+    const broken = good.replace('    loadbalance\n}', '    loadbalance\n');
+    kubectl(['-n', 'kube-system', 'patch', 'configmap', 'coredns', '--type', 'merge', '-p', JSON.stringify({ data: { Corefile: broken } })]);
+    try {
+      const r = expectExit(await acmg(['migrate', 'helloworld', '-n', 'default', '--keep-service', '-y', ...NS]), 2);
+      expect(r.stderr).toMatch(/the Corefile is malformed: line 1: unbalanced braces/);
+      expect(corefile()).toBe(broken);
+      expect(exists(['-n', 'default', 'virtualservices.networking.istio.io'])).toBe(false);
+    } finally {
+      kubectl(['-n', 'kube-system', 'patch', 'configmap', 'coredns', '--type', 'merge', '-p', JSON.stringify({ data: { Corefile: good } })]);
+    }
+    expect(state()).toEqual({});
+  });
+
   test('--dry-run prints the ordered plan and changes nothing', async () => {
     const r = expectExit(await acmg(['migrate', 'helloworld', '-n', 'default', '--replace-service', '--dry-run', ...NS]), 0);
     const lines = r.stdout.split('\n').filter((l) => /^\s+\d+\./.test(l));
@@ -157,11 +172,16 @@ describe('acmg migrate and rollback on the local control plane', () => {
   test('two migrate runs at the same time on different services both land', async () => {
     const [a, b] = await Promise.all([
       acmg(['migrate', 'helloworld', '-n', 'default', '--keep-service', '-y', ...NS]),
-      acmg(['migrate', 'reviews', 'ratings', '-n', 'shop', '--keep-service', '-y', ...NS]),
+      acmg(['migrate', 'reviews', 'ratings', '-n', 'shop', '--keep-service', '--restart', '-y', ...NS]),
     ]);
     expectExit(a, 0);
     expectExit(b, 0);
     expect(Object.keys(state()).sort()).toEqual(['default/helloworld', 'shop/ratings', 'shop/reviews']);
+    // --restart rolled the namespace's Deployments (and waited for them).
+    const reviews = kubectlJson(['-n', 'shop', 'get', 'deployment', 'reviews']);
+    expect(reviews.spec.template.metadata.annotations['kubectl.kubernetes.io/restartedAt']).toBeTruthy();
+    expect(reviews.status.updatedReplicas).toBe(1);
+    expect(state()['shop/reviews'].journal).toContain('restart');
     expect(gatewayPorts()).toEqual(expect.arrayContaining([5000, 9080, 9090]));
     expect(gatewayServers()).toEqual(expect.arrayContaining([5000, 9080, 9090]));
     const status = JSON.parse(expectExit(await acmg(['status', '-o', 'json']), 0).stdout);
