@@ -1,6 +1,8 @@
 // Leader election with a coordination.k8s.io Lease: acquire when absent or expired, renew while
 // leading, and step down if a renewal fails. Optimistic concurrency decides races.
 import { ApiError, isConflict, type KObject, type Kube } from '../kube/client.js';
+import { acmgLabels } from '../render/labels.js';
+import { VERSION } from '../version.js';
 
 export interface LeaseOptions {
   namespace: string;
@@ -18,7 +20,8 @@ export async function tryAcquireOrRenew(kube: Kube, o: LeaseOptions): Promise<bo
   const spec = { holderIdentity: o.identity, leaseDurationSeconds: o.durationSeconds, renewTime: microTime(now) };
   try {
     if (!lease) {
-      await kube.create({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: o.name, namespace: o.namespace }, spec: { ...spec, acquireTime: microTime(now), leaseTransitions: 0 } } as KObject);
+      // Labelled as acmg's, so uninstall --purge sweeps it like everything else acmg creates.
+      await kube.create({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: o.name, namespace: o.namespace, labels: acmgLabels('controller', VERSION) }, spec: { ...spec, acquireTime: microTime(now), leaseTransitions: 0 } } as KObject);
       return true;
     }
     const s = lease.spec ?? {};

@@ -65,7 +65,10 @@ describe('acmg sync and the sync --watch controller', () => {
   afterAll(async () => {
     await controller.kill('SIGTERM');
     kubectl(['-n', 'shop', 'delete', 'virtualservices.networking.istio.io', '-l', 'acmg-test=sync', '--ignore-not-found']);
+    expect(kubectlJson(['-n', 'istio-system', 'get', 'lease', 'acmg-controller']).metadata.labels['app.kubernetes.io/managed-by']).toBe('acmg');
     expectExit(await acmg(['uninstall', '--purge', '-y', ...NS]), 0);
+    // The controller's Lease is acmg's too: purge leaves nothing behind.
+    expect(kubectl(['-n', 'istio-system', 'get', 'lease', 'acmg-controller', '--ignore-not-found', '-o', 'name']).trim()).toBe('');
   });
 
   test('acmg sync (once): --dry-run shows the change, sync writes once, a second sync has nothing to do', async () => {
