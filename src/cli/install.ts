@@ -53,6 +53,7 @@ export function registerInstall(program: Command): void {
           return;
         }
         log.info(`${c.bold('acmg install')} profile ${c.cyan(doc.spec.profile)} into namespace ${c.cyan(doc.spec.namespace)}:`);
+        if (plan.createNamespace) log.info(`  ${c.green('+ create')} Namespace ${doc.spec.namespace}`);
         for (const p of changes) log.info(`  ${p.action === 'create' ? c.green('+ create') : c.yellow('~ update')} ${p.object.kind} ${p.object.metadata.namespace ? `${p.object.metadata.namespace}/` : ''}${p.object.metadata.name}`);
         for (const r of plan.prune) log.info(`  ${c.red('- prune ')} ${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`);
         log.info('  Running services are not affected: only `acmg migrate` moves traffic.');

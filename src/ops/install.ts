@@ -91,7 +91,10 @@ export async function applyInstall(kube: Kube, plan: InstallPlan, o: ApplyOption
       applied++;
     }
     if (s.gateway.enabled && s.gateway.replicas > 0) {
-      await o.task(`gateway ${s.namespace}/${s.gateway.name} Available`, (update) => waitForDeployment(kube, s.namespace, s.gateway.name, o.readinessTimeoutMs, update));
+      // With an HPA the Deployment starts at 1 replica and the HPA raises it to its minimum one
+      // sync period later: wait for that too, or an "ha" install would report success at 1 pod.
+      const min = s.gateway.autoscaling.enabled ? s.gateway.autoscaling.minReplicas : 0;
+      await o.task(`gateway ${s.namespace}/${s.gateway.name} Available${min ? ` (${min}+ replicas, scaled by the HPA)` : ''}`, (update) => waitForDeployment(kube, s.namespace, s.gateway.name, o.readinessTimeoutMs, update, min));
     }
     for (const r of plan.prune) {
       await o.task(`prune ${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`, () => kube.delete(r.apiVersion, r.kind, r.name, r.namespace));

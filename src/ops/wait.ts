@@ -2,9 +2,10 @@
 import { clusterError } from '../errors.js';
 import type { KObject, Kube } from '../kube/client.js';
 
-export function deploymentAvailable(d: KObject): boolean {
+/** Available with at least `minReplicas` (an HPA's minimum, which it reaches a sync period later). */
+export function deploymentAvailable(d: KObject, minReplicas = 0): boolean {
   const s = d.status ?? {};
-  const want = d.spec?.replicas ?? 1;
+  const want = Math.max(d.spec?.replicas ?? 1, minReplicas);
   return (
     (s.observedGeneration ?? 0) >= (d.metadata.generation ?? 0) &&
     (s.updatedReplicas ?? 0) >= want &&
@@ -13,12 +14,13 @@ export function deploymentAvailable(d: KObject): boolean {
   );
 }
 
-export function describeDeployment(d: KObject | undefined): string {
+export function describeDeployment(d: KObject | undefined, minReplicas = 0): string {
   if (!d) return 'it does not exist';
   const s = d.status ?? {};
-  if (deploymentAvailable(d)) return `${s.availableReplicas ?? 0}/${d.spec?.replicas ?? 1} available`;
+  const want = Math.max(d.spec?.replicas ?? 1, minReplicas);
+  if (deploymentAvailable(d, minReplicas)) return `${s.availableReplicas ?? 0}/${want} available`;
   const conds = (s.conditions ?? []).filter((c: any) => c.status !== 'True' || c.type === 'Progressing').map((c: any) => `${c.type}=${c.status}${c.reason ? ` (${c.reason}${c.message ? `: ${c.message}` : ''})` : ''}`);
-  return `${s.availableReplicas ?? 0}/${d.spec?.replicas ?? 1} available, ${s.updatedReplicas ?? 0} updated${conds.length ? `; ${conds.join('; ')}` : ''}`;
+  return `${s.availableReplicas ?? 0}/${want} available, ${s.updatedReplicas ?? 0} updated${conds.length ? `; ${conds.join('; ')}` : ''}`;
 }
 
 async function recentEvents(kube: Kube, namespace: string, names: string[]): Promise<string[]> {
@@ -30,17 +32,17 @@ async function recentEvents(kube: Kube, namespace: string, names: string[]): Pro
 }
 
 /** Resolves when the Deployment is Available; on timeout throws exit 3 naming what is not ready and why. */
-export async function waitForDeployment(kube: Kube, namespace: string, name: string, timeoutMs: number, onProgress?: (text: string) => void): Promise<KObject> {
+export async function waitForDeployment(kube: Kube, namespace: string, name: string, timeoutMs: number, onProgress?: (text: string) => void, minReplicas = 0): Promise<KObject> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const d = await kube.get('apps/v1', 'Deployment', name, namespace);
-    if (d && deploymentAvailable(d)) return d;
-    onProgress?.(describeDeployment(d));
+    if (d && deploymentAvailable(d, minReplicas)) return d;
+    onProgress?.(describeDeployment(d, minReplicas));
     const left = deadline - Date.now();
     if (left <= 0) {
       const events = await recentEvents(kube, namespace, [name]).catch(() => []);
       throw clusterError(
-        [`Deployment ${namespace}/${name} is not Available after ${Math.round(timeoutMs / 1000)}s: ${describeDeployment(d)}`, ...events.map((e) => `  event: ${e}`)],
+        [`Deployment ${namespace}/${name} is not Available after ${Math.round(timeoutMs / 1000)}s: ${describeDeployment(d, minReplicas)}`, ...events.map((e) => `  event: ${e}`)],
         `inspect it with: kubectl -n ${namespace} describe deployment ${name}; what was applied is recorded, so acmg uninstall removes it`,
       );
     }
@@ -49,8 +51,8 @@ export async function waitForDeployment(kube: Kube, namespace: string, name: str
     try {
       await kube.watch('apps/v1', 'Deployment', { namespace, fieldSelector: `metadata.name=${name}`, resourceVersion: d?.metadata.resourceVersion, signal: ac.signal, timeoutSeconds: Math.ceil(Math.min(left, 30_000) / 1000) }, (type, obj) => {
         if (type === 'DELETED') return false;
-        onProgress?.(describeDeployment(obj));
-        return deploymentAvailable(obj);
+        onProgress?.(describeDeployment(obj, minReplicas));
+        return deploymentAvailable(obj, minReplicas);
       });
     } catch {
       // A broken or expired watch: loop and re-read.

@@ -94,6 +94,25 @@ describe('acmg install / status / uninstall on the local control plane', () => {
     expect(kubectlJson(['get', 'namespace', 'default']).metadata.labels['istio-injection']).toBe('enabled');
   });
 
+  test('ha profile in a new namespace: the scheduler places every gateway pod on the dedicated gateway node', async () => {
+    kubectl(['delete', 'namespace', 'acmg-ha', '--ignore-not-found', '--wait=true', '--timeout=60s']);
+    // One dedicated node in the harness, so anti-affinity must be preferred (required would leave 2 of 3 Pending).
+    const r = expectExit(await acmg(['install', '--profile', 'ha', '--set', 'namespace=acmg-ha', '--set', 'gateway.placement.antiAffinity=preferred', '-y']), 0);
+    expect(r.stderr).toMatch(/\+ create Namespace acmg-ha/);
+    expect(r.stderr).toMatch(/Available \(3\+ replicas, scaled by the HPA\)/);
+    const pods = kubectlJson(['-n', 'acmg-ha', 'get', 'pods', '-l', 'app=acmg-gateway']).items;
+    expect(pods).toHaveLength(3);
+    for (const p of pods) expect(p.spec.nodeName).toBe('kwok-gateway-0');
+    expect(acmgObjects()).toEqual(expect.arrayContaining(['HorizontalPodAutoscaler acmg-ha/acmg-gateway', 'PodDisruptionBudget acmg-ha/acmg-gateway']));
+    // An ordinary workload does not land there: the node is tainted.
+    expect(kubectlJson(['-n', 'default', 'get', 'pods', '-l', 'app=helloworld']).items.every((p: any) => p.spec.nodeName !== 'kwok-gateway-0')).toBe(true);
+    const status = JSON.parse(expectExit(await acmg(['status', '-o', 'json']), 0).stdout);
+    expect(status).toMatchObject({ namespace: 'acmg-ha', profile: 'ha', gateway: { ready: true } });
+    expectExit(await acmg(['uninstall', '--purge', '-y', '--nameserver', '127.0.0.1:10053']), 0);
+    expect(acmgObjects()).toEqual([]);
+    kubectl(['delete', 'namespace', 'acmg-ha', '--wait=false']);
+  });
+
   test('a gateway that never becomes Available: exit 3 naming the object and why; uninstall removes what was applied', async () => {
     // No node matches this selector, so the pods stay Pending.
     const r = expectExit(await acmg(['install', '--profile', 'minimal', '--set', 'gateway.placement.nodeSelector.nowhere=x', '--readiness-timeout', '5s', '-y']), 3);
