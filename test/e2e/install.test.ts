@@ -26,6 +26,35 @@ describe('acmg install / status / uninstall on the local control plane', () => {
     expect(json.results.map((r: any) => r.category)).toEqual(expect.arrayContaining(['kubernetes-api', 'permissions', 'istio', 'dns', 'install']));
   });
 
+  test('precheck fails, saying what it found: another Gateway on the gateway pods; no CoreDNS; kube-dns', async () => {
+    const foreign = { apiVersion: 'networking.istio.io/v1', kind: 'Gateway', metadata: { name: 'someone-elses', namespace: 'default' }, spec: { selector: { istio: 'acmg-gateway' }, servers: [{ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: ['*'] }] } };
+    kubectl(['apply', '--server-side', '-f', '-'], JSON.stringify(foreign));
+    try {
+      const r = expectExit(await acmg(['precheck']), 1);
+      expect(r.stdout).toMatch(/× only acmg's Istio Gateway selects the gateway pods: also selecting them: default\/someone-elses/);
+      expect(r.stdout).toMatch(/hint: the design allows exactly one Gateway/);
+    } finally {
+      kubectl(['-n', 'default', 'delete', 'gateways.networking.istio.io', 'someone-elses']);
+    }
+
+    const saved = kubectlJson(['-n', 'kube-system', 'get', 'configmap', 'coredns']);
+    kubectl(['-n', 'kube-system', 'delete', 'configmap', 'coredns']);
+    try {
+      const none = expectExit(await acmg(['precheck']), 1);
+      expect(none.stdout).toMatch(/× cluster DNS layout supported: no CoreDNS configuration found: ConfigMap kube-system\/coredns does not exist/);
+      kubectl(['apply', '--server-side', '-f', '-'], JSON.stringify({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'kube-dns', namespace: 'kube-system' }, spec: { replicas: 0, selector: { matchLabels: { app: 'legacy-kube-dns' } }, template: { metadata: { labels: { app: 'legacy-kube-dns' } }, spec: { containers: [{ name: 'kubedns', image: 'registry.k8s.io/k8s-dns-kube-dns:1.22.28' }] } } } }));
+      const kubeDns = expectExit(await acmg(['precheck']), 1);
+      expect(kubeDns.stdout).toMatch(/cluster DNS is kube-dns \(Deployment kube-system\/kube-dns\), not CoreDNS/);
+      expect(kubeDns.stdout).toMatch(/hint: acmg supports CoreDNS/);
+      expect(expectExit(await acmg(['install', '-y']), 1).stderr).toMatch(/precheck failed: cluster DNS layout supported/);
+      expect(acmgObjects()).toEqual([]);
+    } finally {
+      kubectl(['-n', 'kube-system', 'delete', 'deployment', 'kube-dns', '--ignore-not-found']);
+      kubectl(['create', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'coredns', namespace: 'kube-system' }, data: saved.data }));
+    }
+    expect(corefile()).toBe(originalCorefile);
+  });
+
   test('without a terminal, install refuses unless -y, and changes nothing', async () => {
     const r = expectExit(await acmg(['install']), 2);
     expect(r.stderr).toMatch(/refusing without confirmation/);
