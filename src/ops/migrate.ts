@@ -376,7 +376,11 @@ export async function rollbackMigrations(kube: Kube, install: InstallRecord, key
   await o.task('remove routes', async () => {
     for (const m of records) {
       await kube.delete('networking.istio.io/v1', 'VirtualService', routeName(m.service), m.namespace);
-      if (m.replacement) await kube.delete('v1', 'Service', m.replacement, m.namespace);
+      // Also a replacement created just before an interruption, before it was journaled: found by
+      // its name and acmg's label, never a Service acmg did not make.
+      const name = m.replacement ?? `${m.service}${install.values.migration.replacementSuffix}`;
+      const svc = await kube.get('v1', 'Service', name, m.namespace);
+      if (svc?.metadata.labels?.['acmg.io/replaces'] === m.service) await kube.delete('v1', 'Service', name, m.namespace);
     }
   });
   // Forget them, and close ports no remaining migration needs.

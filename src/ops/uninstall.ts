@@ -77,11 +77,10 @@ export async function applyUninstall(kube: Kube, plan: UninstallPlan, o: { resol
       if (await kube.delete(r.apiVersion, r.kind, r.name, r.namespace)) deleted++;
     });
   }
-  let dnsRestored = false;
-  if (plan.purge) {
-    const r = await o.task('restore the cluster DNS configuration', () => restoreDns(kube, plan.dns));
-    dnsRestored = r.changed;
-  }
+  // Both modes: with nothing migrated (the only way a plain uninstall gets here) this just removes
+  // acmg's DNS backup and an empty coredns-custom acmg created; with --purge it also restores.
+  const r = await o.task('restore the cluster DNS configuration', () => restoreDns(kube, plan.dns));
+  const dnsRestored = r.changed;
   if (await deleteState(kube, plan.namespace)) deleted++;
   return { deleted, dnsRestored };
 }

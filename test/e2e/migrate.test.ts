@@ -3,7 +3,7 @@
 // after the DNS step rolls back fully. Bad input changes nothing. Concurrent runs both land.
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { DNS_NAMESERVER, ROOT, acmg, corefile, eventually, expectExit, kubeconfig, kubectl, kubectlJson } from './cluster.js';
+import { DNS_NAMESERVER, ROOT, acmg, acmgObjects, corefile, eventually, expectExit, kubeconfig, kubectl, kubectlJson } from './cluster.js';
 import { DnsProber, badSamples } from './dns-prober.js';
 
 const FQDN = 'helloworld.default.svc.cluster.local';
@@ -192,5 +192,10 @@ describe('acmg migrate and rollback on the local control plane', () => {
     expectExit(await acmg(['rollback', '--all', '-y', ...NS]), 0);
     expect(state()).toEqual({});
     expect(injection('shop')).toBe('enabled');
+    // With nothing migrated, a plain uninstall leaves nothing of acmg's behind either (DNS backup included).
+    expectExit(await acmg(['uninstall', '-y']), 0);
+    expect(acmgObjects()).toEqual([]);
+    expect(corefile()).toBe(originalCorefile);
+    expectExit(await acmg(['install', '-y']), 0);
   });
 });
