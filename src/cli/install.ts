@@ -9,6 +9,7 @@ import { log } from '../ui/log.js';
 import { writeStdout } from '../ui/output.js';
 import { task } from '../ui/progress.js';
 import { confirm } from '../ui/prompt.js';
+import { onInterrupt } from '../ui/interrupt.js';
 import { toYaml } from '../ui/serialize.js';
 import { addValuesOptions, globals, withExamples, type ValuesOptions } from './common.js';
 
@@ -61,6 +62,7 @@ export function registerInstall(program: Command): void {
           log.warn('install cancelled; nothing was changed');
           return;
         }
+        onInterrupt('what was applied is recorded; run acmg install again to finish, or acmg uninstall to remove it');
         const r = await applyInstall(kube, plan, { readinessTimeoutMs: timeoutMs, task });
         log.ok(`acmg ${doc.spec.profile} installed in ${doc.spec.namespace}: ${r.applied} object(s) applied${r.pruned ? `, ${r.pruned} pruned` : ''}`);
         if (r.gatewayClusterIP) {

@@ -8,6 +8,7 @@ import { log } from '../ui/log.js';
 import { printStructured, writeStdout, parseOutputFormat } from '../ui/output.js';
 import { task } from '../ui/progress.js';
 import { confirm } from '../ui/prompt.js';
+import { onInterrupt } from '../ui/interrupt.js';
 import { globals, withExamples } from './common.js';
 
 interface MigrateCliOptions {
@@ -83,6 +84,7 @@ export function registerMigrate(program: Command): void {
         }
         const { resolverFor } = await import('../ops/resolver-for.js');
         const resolver = await resolverFor(kube, { nameserver: opts.nameserver, dnsNamespace: plan.install.values.dns.namespace });
+        onInterrupt('every completed step is journaled in acmg\'s state; run the same acmg migrate again to finish, or acmg rollback to undo');
         try {
           const r = await applyMigration(kube, plan, { approach, restart: opts.restart, noRollback: !opts.rollback, force: opts.force, dnsTimeoutMs, readinessTimeoutMs, resolver, task, failAfter });
           log.ok(`migrated ${r.migrated.length} service(s) onto the gateway (${r.gatewayIP})`);

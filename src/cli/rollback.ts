@@ -5,6 +5,7 @@ import { parseDuration } from '../ui/duration.js';
 import { log } from '../ui/log.js';
 import { task } from '../ui/progress.js';
 import { confirm } from '../ui/prompt.js';
+import { onInterrupt } from '../ui/interrupt.js';
 import { globals, withExamples } from './common.js';
 
 export function registerRollback(program: Command): void {
@@ -47,6 +48,7 @@ export function registerRollback(program: Command): void {
         if (!(await confirm(`Roll back ${keys.length} service(s)?`, { yes: opts.yes }))) return;
         const { resolverFor } = await import('../ops/resolver-for.js');
         const resolver = await resolverFor(kube, { nameserver: opts.nameserver, dnsNamespace: install.values.dns.namespace });
+        onInterrupt('the rollback is journaled; run acmg rollback again to finish it');
         try {
           const done = await rollbackMigrations(kube, install, keys, { resolver, dnsTimeoutMs, task });
           log.ok(`rolled back ${done.length} service(s)`);

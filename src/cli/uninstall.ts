@@ -61,7 +61,8 @@ export function registerUninstall(program: Command): void {
         const resolver = plan.purge && plan.migrated.length ? await resolverFor(kube, { nameserver: opts.nameserver, dnsNamespace: plan.dns.namespace }) : undefined;
         try {
           const r = await applyUninstall(kube, plan, { resolver, dnsTimeoutMs, task });
-          log.ok(`acmg removed: ${r.deleted} object(s) deleted${plan.purge ? `, cluster DNS ${r.dnsRestored ? 'restored' : 'was already as before'}` : ''}`);
+          const dns = r.dnsRestored || plan.migrated.length ? 'restored to its original configuration' : 'unchanged (acmg had no entries in it)';
+          log.ok(`acmg removed: ${r.deleted} object(s) deleted; cluster DNS ${dns}`);
         } finally {
           await resolver?.close();
         }
