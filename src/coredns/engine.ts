@@ -80,6 +80,14 @@ function checkSize(corefile: string, custom: Record<string, string> | undefined,
   );
 }
 
+/** The config without any acmg region or key: byte for byte what it was before acmg wrote. */
+export function stripRegions(config: DnsConfig): DnsConfig {
+  const region = findRegion(config.corefile);
+  const corefile = region ? removeRegion(config.corefile, region) : config.corefile;
+  const custom = config.custom === undefined ? undefined : Object.fromEntries(Object.entries(config.custom).filter(([k]) => !ACMG_KEY.test(k)));
+  return { corefile, custom };
+}
+
 export interface SetOptions {
   ttl: number;
   /** Overwrite a region that was edited by hand (otherwise: refuse). */
@@ -100,11 +108,9 @@ export function setEntries(config: DnsConfig, layout: Layout, entries: DnsEntry[
 
   // Strip every acmg region/key, then write the one the layout wants. A layout that changed
   // since the last write (e.g. someone added `hosts` to the block) converges here.
-  let corefile = config.corefile;
-  const inCorefile = findRegion(corefile);
-  if (inCorefile) corefile = removeRegion(corefile, inCorefile);
-  let custom = config.custom === undefined ? undefined : { ...config.custom };
-  if (custom) for (const k of Object.keys(custom)) if (ACMG_KEY.test(k)) delete custom[k];
+  const stripped = stripRegions(config);
+  let corefile = stripped.corefile;
+  let custom = stripped.custom;
 
   if (want.length > 0) {
     if (layout.kind === 'corefile') corefile = insertRegion(corefile, want, layout, opts.ttl);

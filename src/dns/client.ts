@@ -48,7 +48,7 @@ function encodeQuery(name: string, type: RecordType, id: number): Buffer {
   return dnsPacket.encode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name, class: 'IN' }] });
 }
 
-function toResponse(packet: dnsPacket.Packet, transport: 'udp' | 'tcp'): DnsResponse {
+export function toResponse(packet: dnsPacket.Packet, transport: 'udp' | 'tcp'): DnsResponse {
   const answers = (packet.answers ?? []).map((a) => ({
     name: a.name,
     type: a.type,
@@ -94,27 +94,47 @@ function queryUdp(name: string, type: RecordType, opts: Required<QueryOptions>):
   });
 }
 
-/** DNS over TCP on any duplex stream factory (a socket, or a port-forward stream). */
+/** Splits a DNS-over-TCP byte stream into messages (2-byte length prefix), whatever the chunking. */
+export class TcpDnsFramer {
+  private buf = Buffer.alloc(0);
+  constructor(private readonly onMessage: (packet: dnsPacket.Packet) => void) {}
+  push(chunk: Buffer): void {
+    this.buf = Buffer.concat([this.buf, chunk]);
+    while (this.buf.length >= 2) {
+      const len = this.buf.readUInt16BE(0);
+      if (this.buf.length < len + 2) return;
+      const msg = this.buf.subarray(0, len + 2);
+      this.buf = this.buf.subarray(len + 2);
+      this.onMessage(dnsPacket.streamDecode(msg));
+    }
+  }
+  reset(): void {
+    this.buf = Buffer.alloc(0);
+  }
+}
+
+/** DNS over TCP: one question on a fresh connection. */
 export function queryTcp(name: string, type: RecordType, opts: Required<QueryOptions>): Promise<DnsResponse> {
   return new Promise((resolve, reject) => {
     const id = newId();
     const sock = net.connect({ host: opts.host, port: opts.port });
-    let buf = Buffer.alloc(0);
     const timer = setTimeout(() => {
       sock.destroy();
       reject(new DnsTimeoutError(`${opts.host}:${opts.port}`, name, opts.timeoutMs));
     }, opts.timeoutMs);
-    sock.on('connect', () => sock.write(dnsPacket.streamEncode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name, class: 'IN' }] })));
-    sock.on('data', (chunk) => {
-      buf = Buffer.concat([buf, chunk]);
-      if (buf.length < 2) return;
-      const len = buf.readUInt16BE(0);
-      if (buf.length < len + 2) return;
+    const framer = new TcpDnsFramer((packet) => {
+      if (packet.id !== id) return;
       clearTimeout(timer);
       sock.destroy();
+      resolve(toResponse(packet, 'tcp'));
+    });
+    sock.on('connect', () => sock.write(dnsPacket.streamEncode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name, class: 'IN' }] })));
+    sock.on('data', (chunk) => {
       try {
-        resolve(toResponse(dnsPacket.streamDecode(buf.subarray(0, len + 2)), 'tcp'));
+        framer.push(chunk);
       } catch (e) {
+        clearTimeout(timer);
+        sock.destroy();
         reject(e);
       }
     });

@@ -2,7 +2,7 @@
 // engine: one read, one pure computation, one write guarded by resourceVersion, retried on conflict.
 // Before acmg's first change, the original is backed up in the cluster.
 import { AcmgError, ExitCode } from '../errors.js';
-import { readEntries, setEntries, type DnsConfig } from '../coredns/engine.js';
+import { readEntries, setEntries, stripRegions, type DnsConfig } from '../coredns/engine.js';
 import { detectLayout, LayoutError, type Layout } from '../coredns/layout.js';
 import { sortEntries, type DnsEntry } from '../coredns/region.js';
 import { acmgLabels } from '../render/labels.js';
@@ -139,9 +139,7 @@ export async function restoreDns(kube: Kube, s: DnsSettings, opts: { dryRun?: bo
       usedBackup = true;
       next = { corefile: String(backup.data?.Corefile ?? config.corefile), custom: backup.data?.['custom.json'] ? JSON.parse(String(backup.data['custom.json'])) : config.custom && Object.fromEntries(Object.entries(config.custom).filter(([k]) => !/^acmg\./.test(k))) };
     } else {
-      // Strip regions whatever the layout: set no entries with forced rewrite of a damaged region.
-      const layout = { kind: 'corefile', mechanism: 'hosts', clusterDomain: 'auto', port: 53, description: '' } as Layout;
-      next = setEntries(config, layout, [], { ttl: s.ttl, force: true }).config;
+      next = stripRegions(config);
     }
     changed = true;
     if (opts.dryRun) return;

@@ -6,7 +6,7 @@ import dnsPacket from 'dns-packet';
 import WebSocket from 'ws';
 import { AcmgError, ExitCode } from '../errors.js';
 import type { DnsResponse, RecordType } from '../dns/client.js';
-import { DnsTimeoutError } from '../dns/client.js';
+import { DnsTimeoutError, TcpDnsFramer, toResponse } from '../dns/client.js';
 import type { Resolver } from '../dns/resolver.js';
 import type { Kube } from './client.js';
 
@@ -31,7 +31,6 @@ interface Pending {
 export async function portForwardResolver(kube: Kube, namespace: string, timeoutMs = 3000): Promise<Resolver> {
   let ws: WebSocket | undefined;
   let opening: Promise<WebSocket> | undefined;
-  let buf = Buffer.alloc(0);
   let pod = '';
   const pending = new Map<number, Pending>();
   let nextId = 1;
@@ -44,27 +43,14 @@ export async function portForwardResolver(kube: Kube, namespace: string, timeout
     }
   };
 
-  const onData = (payload: Buffer) => {
-    buf = Buffer.concat([buf, payload]);
-    while (buf.length >= 2) {
-      const len = buf.readUInt16BE(0);
-      if (buf.length < len + 2) return;
-      const msg = buf.subarray(0, len + 2);
-      buf = buf.subarray(len + 2);
-      const packet = dnsPacket.streamDecode(msg);
-      const p = pending.get(packet.id ?? -1);
-      if (!p) continue;
-      pending.delete(packet.id!);
-      clearTimeout(p.timer);
-      p.resolve({
-        rcode: (packet as { rcode?: string }).rcode ?? 'NOERROR',
-        answers: (packet.answers ?? []).map((a: any) => ({ name: a.name, type: a.type, ttl: a.ttl ?? 0, data: typeof a.data === 'string' ? a.data : JSON.stringify(a.data) })),
-        truncated: false,
-        transport: 'tcp',
-        questionName: packet.questions?.[0]?.name,
-      });
-    }
-  };
+  const framer = new TcpDnsFramer((packet) => {
+    const p = pending.get(packet.id ?? -1);
+    if (!p) return;
+    pending.delete(packet.id!);
+    clearTimeout(p.timer);
+    p.resolve(toResponse(packet, 'tcp'));
+  });
+  const onData = (payload: Buffer) => framer.push(payload);
 
   const open = async (): Promise<WebSocket> => {
     if (ws && ws.readyState === WebSocket.OPEN) return ws;
@@ -96,7 +82,7 @@ export async function portForwardResolver(kube: Kube, namespace: string, timeout
       });
       sock.on('close', () => {
         ws = undefined;
-        buf = Buffer.alloc(0);
+        framer.reset();
         failAll(new Error('port-forward stream closed'));
       });
       ws = sock;

@@ -54,6 +54,9 @@ describe('local control plane', () => {
     expect(value.rcode).toBe('NOERROR');
     expect(value.answers.map((a) => a.data)).toEqual([clusterIP]);
     expect(value.answers[0]!.name).toBe('helloworld.default.svc.cluster.local');
+    // The same answer over TCP (what acmg uses on truncation and through port-forwards).
+    const tcp = await query('helloworld.default.svc.cluster.local', 'A', { ...dns, tcpOnly: true });
+    expect([tcp.transport, tcp.answers.map((a) => a.data)]).toEqual(['tcp', [clusterIP]]);
     // Names outside the cluster go to the harness's loopback upstream stub, which knows none.
     expect((await query('example.com', 'A', dns)).rcode).toBe('NXDOMAIN');
   });
