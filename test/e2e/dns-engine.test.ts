@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { query } from '../../src/dns/client.js';
 import { Kube } from '../../src/kube/client.js';
 import { restoreDns, updateDnsEntries, type DnsSettings } from '../../src/kube/dns-store.js';
-import { HACK, ROOT, dns, eventually, kubeconfig, kubectl, kubectlJson } from './cluster.js';
+import { DNS_NAMESERVER, HACK, ROOT, acmg, acmgObjects, dns, eventually, expectExit, kubeconfig, kubectl, kubectlJson } from './cluster.js';
 
 const PROPAGATION_MS = 20_000;
 const switchLayout = (name: string) => execFileSync('bash', [join(HACK, 'cluster-layout.sh'), name], { stdio: 'ignore' });
@@ -33,9 +33,11 @@ describe('CoreDNS engine on real CoreDNS', () => {
     await restoreDns(kube, settings());
   });
 
-  afterAll(() => {
+  afterAll(async () => {
     kubectl(['-n', 'istio-system', 'delete', 'service', 'dns-engine-gw', '--ignore-not-found']);
     switchLayout('kubeadm');
+    // The next test file expects the kubeadm layout to be served, not just stored.
+    await eventually('CoreDNS serving the kubeadm layout again', PROPAGATION_MS, async () => (await answerOf('helloworld.default.svc.cluster.local')).answers[0]?.data === helloIP);
   });
 
   test.each([
@@ -78,5 +80,37 @@ describe('CoreDNS engine on real CoreDNS', () => {
     await restoreDns(kube, settings());
     expect(kubectl(['-n', 'kube-system', 'get', 'configmap', '--no-headers', '-o', 'custom-columns=N:.metadata.name'])).not.toMatch(/acmg-backup/);
     expect(ms).toBeLessThan(PROPAGATION_MS);
+  });
+
+  test.each([
+    ['k3s', 'cluster.local'],
+    ['custom-domain', 'corp.internal'],
+  ])('the whole CLI flow on the %s layout: install, migrate, verify-dns, purge restores everything', async (layoutName, domain) => {
+    switchLayout(layoutName);
+    await eventually(`CoreDNS serving the ${layoutName} layout`, PROPAGATION_MS, async () => (await answerOf(`helloworld.default.svc.${domain}`)).answers[0]?.data === helloIP);
+    const corefile0: string = kubectlJson(['-n', 'kube-system', 'get', 'configmap', 'coredns']).data.Corefile;
+    const NS = ['--nameserver', DNS_NAMESERVER];
+    try {
+      expectExit(await acmg(['install', '--profile', 'demo', '-y']), 0);
+      const gw = kubectlJson(['-n', 'istio-system', 'get', 'service', 'acmg-gateway']).spec.clusterIP;
+      expectExit(await acmg(['migrate', 'helloworld', '-n', 'default', '--keep-service', '-y', ...NS]), 0);
+      const v = JSON.parse(expectExit(await acmg(['verify-dns', '-o', 'json', ...NS]), 0).stdout);
+      expect(v.domain).toBe(domain);
+      expect(v.results[0]).toMatchObject({ written: `helloworld.default.svc.${domain}.`, got: [gw], pass: true });
+      const vs = kubectlJson(['-n', 'default', 'get', 'virtualservices.networking.istio.io', 'acmg-helloworld']);
+      expect(vs.spec.hosts[0]).toBe(`helloworld.default.svc.${domain}`);
+      if (layoutName === 'k3s') {
+        // The managed Corefile is never touched; acmg writes coredns-custom, which it created.
+        expect(kubectlJson(['-n', 'kube-system', 'get', 'configmap', 'coredns']).data.Corefile).toBe(corefile0);
+        expect(Object.keys(kubectlJson(['-n', 'kube-system', 'get', 'configmap', 'coredns-custom']).data)).toEqual(['acmg.server']);
+      }
+      expectExit(await acmg(['uninstall', '--purge', '-y', ...NS]), 0);
+      expect(kubectlJson(['-n', 'kube-system', 'get', 'configmap', 'coredns']).data.Corefile).toBe(corefile0);
+      expect(kubectl(['-n', 'kube-system', 'get', 'configmap', 'coredns-custom', '--ignore-not-found', '-o', 'name']).trim()).toBe('');
+      expect(acmgObjects()).toEqual([]);
+      expect((await answerOf(`helloworld.default.svc.${domain}`)).answers[0]?.data).toBe(helloIP);
+    } finally {
+      await acmg(['uninstall', '--purge', '-y', ...NS]);
+    }
   });
 });
