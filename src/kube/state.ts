@@ -62,6 +62,14 @@ export interface State {
 
 export const migrationKey = (ns: string, svc: string) => `${ns}/${svc}`;
 
+/** acmg's state is one ConfigMap; the API server refuses data over 1 MiB. */
+export const STATE_LIMIT_BYTES = 1024 * 1024;
+
+/** Bytes the state's data takes (what the ConfigMap stores). */
+export function stateBytes(st: State): number {
+  return Buffer.byteLength(JSON.stringify(st.migrations)) + (st.install ? Buffer.byteLength(JSON.stringify(st.install)) : 0) + (st.synced ? Buffer.byteLength(JSON.stringify(st.synced)) : 0);
+}
+
 function decode(cm: KObject | undefined): State {
   const data = (cm?.data ?? {}) as Record<string, string>;
   return {

@@ -8,6 +8,7 @@ import { ApiError, explainApiError, type KObject, type Kube } from '../kube/clie
 import { currentDnsEntries, updateDnsEntries, type DnsSettings } from '../kube/dns-store.js';
 import { findStateNamespace, migrationKey, readState, updateState, type Approach, type InstallRecord, type MigrationRecord, type StepName } from '../kube/state.js';
 import { classifyPort, isProblem, portConflicts, type ClassifiedPort, type PortUse } from '../plan/ports.js';
+import { fitsInState, projectedStateBytes } from '../plan/state-size.js';
 import { keepableService, renderReplacementService, renderVirtualService, routeName } from '../render/routes.js';
 import { VERSION } from '../version.js';
 import { effectivePorts } from './gateway-ports.js';
@@ -131,6 +132,16 @@ export async function planMigration(kube: Kube, sel: Selection, opts: Pick<Migra
     problems.push(...portConflicts(id, ports, used).map((m) => `${id}: ${m}`));
     used.push(...ports.map((p) => ({ port: p.port, protocol: p.protocol, owner: id })));
     candidates.push({ service: svc, ports, fqdn: `${svc.metadata.name}.${svc.metadata.namespace}.svc.${install.clusterDomain}` });
+  }
+  // acmg's state (one ConfigMap) must be able to hold these migrations, approach 2's copies of the
+  // original Services included: refuse now rather than fail halfway.
+  if (candidates.length) {
+    const bytes = projectedStateBytes(state, candidates, opts.approach, install.values.migration.replacementSuffix);
+    if (!fitsInState(bytes)) {
+      problems.push(
+        `acmg's state would grow to ${bytes} bytes with these ${candidates.length} migration(s), over the 1 MiB its ConfigMap can hold (${Object.keys(state.migrations).length} migrated already); migrate fewer services${opts.approach === 'replace-service' ? ', or use --keep-service, which keeps no copy of each Service' : ''}`,
+      );
+    }
   }
   // Cluster DNS must be writable before anything changes: a malformed Corefile, an unsupported
   // layout or a hand-edited acmg region is reported now, not after routes exist.
