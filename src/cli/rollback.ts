@@ -24,11 +24,10 @@ export function registerRollback(program: Command): void {
         if (!opts.all && !opts.namespace) throw usageError('say what to roll back: SERVICE... -n NAMESPACE, -n NAMESPACE (all there), or --all');
         if (opts.all && (opts.namespace || services.length)) throw usageError('--all rolls back everything; do not combine it with -n or service names');
         const { connect } = await import('../ops/connect.js');
-        const { loadInstall, rollbackMigrations } = await import('../ops/migrate.js');
-        const { readState, migrationKey } = await import('../kube/state.js');
+        const { requireInstall, rollbackMigrations } = await import('../ops/migrate.js');
+        const { migrationKey } = await import('../kube/state.js');
         const kube = await connect(globals(cmd));
-        const install = await loadInstall(kube);
-        const st = await readState(kube, install.values.namespace);
+        const { install, state: st } = await requireInstall(kube);
         let keys = Object.keys(st.migrations).sort();
         if (services.length) {
           const want = services.map((s) => migrationKey(opts.namespace!, s));

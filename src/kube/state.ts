@@ -103,11 +103,16 @@ export async function deleteState(kube: Kube, namespace: string): Promise<boolea
 }
 
 /** Where the state lives when the caller does not know the install namespace: look it up by label. */
-export async function findStateNamespace(kube: Kube, fallback: string): Promise<string> {
-  // The expected namespace first (a controller's own): a GET needs no cluster-wide permission.
+/**
+ * Finds acmg's state and reads it in one go: the expected namespace first (a controller's own; a
+ * GET needs no cluster-wide permission), else by label anywhere. Without any, an empty state in
+ * `fallback`.
+ */
+export async function locateState(kube: Kube, fallback: string): Promise<{ namespace: string; state: State }> {
   const hint = process.env.POD_NAMESPACE ?? fallback;
-  if (await kube.get('v1', 'ConfigMap', STATE_NAME, hint)) return hint;
+  const here = await kube.get('v1', 'ConfigMap', STATE_NAME, hint);
+  if (here) return { namespace: hint, state: decode(here) };
   const found = await kube.list('v1', 'ConfigMap', { labelSelector: 'app.kubernetes.io/managed-by=acmg,app.kubernetes.io/component=state' });
   const hit = found.items.find((c) => c.metadata.name === STATE_NAME);
-  return hit?.metadata.namespace ?? fallback;
+  return { namespace: hit?.metadata.namespace ?? fallback, state: decode(hit) };
 }

@@ -3,6 +3,7 @@
 // re-install never drops a port a migrated service uses.
 import type { GatewayPort, Spec } from '../profile/schema.js';
 import type { State } from '../kube/state.js';
+import type { PortUse } from '../plan/ports.js';
 
 export const migratedPortName = (protocol: string, port: number) => `${protocol.toLowerCase()}-${port}`;
 
@@ -18,6 +19,14 @@ export function effectivePorts(spec: Spec, state: Pick<State, 'migrations' | 'sy
     ports.push({ name: migratedPortName(p.protocol, p.port), port: p.port, protocol: p.protocol as GatewayPort['protocol'] });
   }
   return ports;
+}
+
+/** What the gateway already carries and for whom: the profile's ports and every migration's. */
+export function portsInUse(spec: Spec, state: Pick<State, 'migrations'>): PortUse[] {
+  return [
+    ...spec.gateway.ports.map((p) => ({ port: p.port, protocol: p.protocol, owner: 'the install profile' })),
+    ...Object.values(state.migrations).flatMap((m) => m.ports.map((p) => ({ port: p.port, protocol: p.protocol, owner: `${m.namespace}/${m.service}` }))),
+  ];
 }
 
 export function withEffectivePorts(spec: Spec, state: Pick<State, 'migrations' | 'synced'>): Spec {

@@ -1,28 +1,43 @@
 // Keeps the gateway Service and the Istio Gateway listening on exactly the profile's ports plus
 // the ports of migrated services, as recorded in acmg's state. Converges under concurrent runs:
 // after applying, it re-reads the state and applies again if another run changed it meanwhile.
+import { AcmgError, ExitCode } from '../errors.js';
 import type { KObject, Kube } from '../kube/client.js';
 import { STATE_NAME, readState, type InstallRecord } from '../kube/state.js';
+import type { GatewayPort } from '../profile/schema.js';
 import { renderManifests } from '../render/index.js';
 import { VERSION } from '../version.js';
 import { withEffectivePorts } from './gateway-ports.js';
+
+/** The gateway Service's ClusterIP, the address migrated names resolve to (exit 3 if it has none). */
+export async function gatewayClusterIP(kube: Kube, install: InstallRecord): Promise<string> {
+  const ns = install.values.namespace;
+  const svc = await kube.get('v1', 'Service', install.values.gateway.name, ns);
+  const ip: string | undefined = svc?.spec?.clusterIP;
+  if (!ip || ip === 'None') throw new AcmgError(ExitCode.Cluster, `the gateway Service ${ns}/${install.values.gateway.name} has no ClusterIP`, 'check it with: acmg status');
+  return ip;
+}
 
 async function stateVersion(kube: Kube, ns: string): Promise<string | undefined> {
   return (await kube.get('v1', 'ConfigMap', STATE_NAME, ns))?.metadata.resourceVersion;
 }
 
-export async function syncGatewayPorts(kube: Kube, install: InstallRecord): Promise<void> {
+/** Applies the merged ports and returns them (as applied in the final, stable round). */
+export async function syncGatewayPorts(kube: Kube, install: InstallRecord): Promise<GatewayPort[]> {
   const ns = install.values.namespace;
+  let ports: GatewayPort[] = [];
   for (let i = 0; i < 20; i++) {
     const before = await stateVersion(kube, ns);
     const state = await readState(kube, ns);
     const spec = withEffectivePorts(install.values, state);
+    ports = spec.gateway.ports;
     const objs = renderManifests({ apiVersion: 'acmg.io/v1alpha1', kind: 'AcmgOperator', metadata: {}, spec }, { clusterDomain: install.clusterDomain, version: VERSION });
     for (const o of objs) {
       if ((o.kind === 'Service' && o.metadata.name === spec.gateway.name) || o.kind === 'Gateway') await kube.apply(o as KObject);
     }
-    if ((await stateVersion(kube, ns)) === before) return;
+    if ((await stateVersion(kube, ns)) === before) break;
   }
+  return ports;
 }
 
 /** Waits until the gateway Service has ready endpoints serving every named port. */

@@ -6,13 +6,13 @@ import type { DnsEntry } from '../coredns/region.js';
 import { waitForAnswers, type Resolver } from '../dns/resolver.js';
 import { ApiError, explainApiError, type KObject, type Kube } from '../kube/client.js';
 import { currentDnsEntries, updateDnsEntries, type DnsSettings } from '../kube/dns-store.js';
-import { findStateNamespace, migrationKey, readState, updateState, type Approach, type InstallRecord, type MigrationRecord, type StepName } from '../kube/state.js';
+import { locateState, migrationKey, readState, updateState, type Approach, type InstallRecord, type MigrationRecord, type State, type StepName } from '../kube/state.js';
 import { classifyPort, isProblem, portConflicts, type ClassifiedPort, type PortUse } from '../plan/ports.js';
 import { fitsInState, projectedStateBytes } from '../plan/state-size.js';
-import { keepableService, renderReplacementService, renderVirtualService, routeName } from '../render/routes.js';
+import { keepableService, renderReplacementService, renderVirtualService, replacementName, routeName } from '../render/routes.js';
 import { VERSION } from '../version.js';
-import { effectivePorts } from './gateway-ports.js';
-import { syncGatewayPorts, waitForGatewayEndpoints } from './gateway-sync.js';
+import { portsInUse } from './gateway-ports.js';
+import { gatewayClusterIP, syncGatewayPorts, waitForGatewayEndpoints } from './gateway-sync.js';
 import { deploymentAvailable, waitForDeployment } from './wait.js';
 
 export const SYSTEM_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease'];
@@ -56,14 +56,18 @@ export interface MigratePlan {
 
 export const dnsSettings = (i: InstallRecord): DnsSettings => ({ ...i.values.dns, clusterDomain: i.clusterDomain });
 
-export async function loadInstall(kube: Kube, namespaceHint = 'istio-system'): Promise<InstallRecord> {
-  const ns = await findStateNamespace(kube, namespaceHint);
-  const st = await readState(kube, ns);
-  if (!st.install) throw usageError('acmg is not installed in this cluster', 'run acmg install first (acmg precheck tells whether the cluster is ready)');
-  return st.install;
+/** acmg's install record and the state it came with (one read); a usage error if not installed. */
+export async function requireInstall(kube: Kube, namespaceHint = 'istio-system'): Promise<{ install: InstallRecord; state: State }> {
+  const { state } = await locateState(kube, namespaceHint);
+  if (!state.install) throw usageError('acmg is not installed in this cluster', 'run acmg install first (acmg precheck tells whether the cluster is ready)');
+  return { install: state.install, state };
 }
 
-async function selectServices(kube: Kube, sel: Selection, install: InstallRecord): Promise<{ services: KObject[]; problems: string[] }> {
+export async function loadInstall(kube: Kube, namespaceHint = 'istio-system'): Promise<InstallRecord> {
+  return (await requireInstall(kube, namespaceHint)).install;
+}
+
+async function selectServices(kube: Kube, sel: Selection, install: InstallRecord, st: State): Promise<{ services: KObject[]; problems: string[] }> {
   const problems: string[] = [];
   const forbidden = new Set([...SYSTEM_NAMESPACES, install.values.namespace]);
   const modes = [sel.services.length > 0, Boolean(sel.all), Boolean(sel.selector), Boolean(sel.allNamespaces)].filter(Boolean).length;
@@ -75,7 +79,6 @@ async function selectServices(kube: Kube, sel: Selection, install: InstallRecord
   }
   let services: KObject[] = [];
   if (sel.services.length > 0) {
-    const st = await readState(kube, install.values.namespace);
     for (const name of sel.services) {
       const svc = await kube.get('v1', 'Service', name, sel.namespace);
       if (svc) services.push(svc);
@@ -92,21 +95,16 @@ async function selectServices(kube: Kube, sel: Selection, install: InstallRecord
 }
 
 export async function planMigration(kube: Kube, sel: Selection, opts: Pick<MigrateOptions, 'approach' | 'restart' | 'force'>): Promise<MigratePlan> {
-  const install = await loadInstall(kube);
+  const { install, state } = await requireInstall(kube);
   const g = install.values.gateway;
   const ns = install.values.namespace;
   const dep = await kube.get('apps/v1', 'Deployment', g.name, ns);
   if (!dep || !deploymentAvailable(dep)) throw new AcmgError(ExitCode.Cluster, `the gateway Deployment ${ns}/${g.name} is not Available`, `check it with: kubectl -n ${ns} describe deployment ${g.name}`);
-  const gwSvc = await kube.get('v1', 'Service', g.name, ns);
-  const gatewayIP = gwSvc?.spec?.clusterIP;
-  if (!gatewayIP || gatewayIP === 'None') throw new AcmgError(ExitCode.Cluster, `the gateway Service ${ns}/${g.name} has no ClusterIP`);
+  const gatewayIP = await gatewayClusterIP(kube, install);
+  const suffix = install.values.migration.replacementSuffix;
 
-  const state = await readState(kube, ns);
-  const { services, problems } = await selectServices(kube, sel, install);
-  const used: PortUse[] = [
-    ...install.values.gateway.ports.map((p) => ({ port: p.port, protocol: p.protocol, owner: 'the install profile' })),
-    ...Object.values(state.migrations).flatMap((m) => m.ports.map((p) => ({ port: p.port, protocol: p.protocol, owner: `${m.namespace}/${m.service}` }))),
-  ];
+  const { services, problems } = await selectServices(kube, sel, install, state);
+  const used: PortUse[] = portsInUse(install.values, state);
   const candidates: Candidate[] = [];
   const alreadyMigrated: string[] = [];
   for (const svc of services) {
@@ -136,7 +134,7 @@ export async function planMigration(kube: Kube, sel: Selection, opts: Pick<Migra
   // acmg's state (one ConfigMap) must be able to hold these migrations, approach 2's copies of the
   // original Services included: refuse now rather than fail halfway.
   if (candidates.length) {
-    const bytes = projectedStateBytes(state, candidates, opts.approach, install.values.migration.replacementSuffix);
+    const bytes = projectedStateBytes(state, candidates, opts.approach, suffix);
     if (!fitsInState(bytes)) {
       problems.push(
         `acmg's state would grow to ${bytes} bytes with these ${candidates.length} migration(s), over the 1 MiB its ConfigMap can hold (${Object.keys(state.migrations).length} migrated already); migrate fewer services${opts.approach === 'replace-service' ? ', or use --keep-service, which keeps no copy of each Service' : ''}`,
@@ -163,8 +161,8 @@ export async function planMigration(kube: Kube, sel: Selection, opts: Pick<Migra
     steps.push(`open gateway ports ${ports} on Service ${ns}/${g.name} and Gateway ${ns}/${install.values.istioGateway.name}`);
     for (const c of candidates) {
       const n = c.service.metadata;
-      if (opts.approach === 'replace-service') steps.push(`create Service ${n.namespace}/${n.name}${install.values.migration.replacementSuffix} (same selector and ports)`);
-      steps.push(`create VirtualService ${n.namespace}/${routeName(n.name)} (hosts ${c.fqdn} and short forms -> ${opts.approach === 'replace-service' ? `${n.name}${install.values.migration.replacementSuffix}` : n.name})`);
+      if (opts.approach === 'replace-service') steps.push(`create Service ${n.namespace}/${replacementName(n.name, suffix)} (same selector and ports)`);
+      steps.push(`create VirtualService ${n.namespace}/${routeName(n.name)} (hosts ${c.fqdn} and short forms -> ${opts.approach === 'replace-service' ? replacementName(n.name, suffix) : n.name})`);
     }
     steps.push(`switch DNS in one CoreDNS write: ${candidates.map((c) => c.fqdn).join(', ')} -> ${gatewayIP}, then wait until DNS answers it`);
     for (const n of namespaces) steps.push(`label namespace ${n} ${INJECTION}=disabled${opts.restart ? ' and restart its Deployments' : ''}`);
@@ -219,9 +217,8 @@ export async function applyMigration(kube: Kube, plan: MigratePlan, o: MigrateOp
       }
     });
     await o.task('open gateway ports', async () => {
-      await syncGatewayPorts(kube, install);
-      const st = await readState(kube, ns);
-      const names = effectivePorts(install.values, st).filter((p) => plan.candidates.some((c) => c.ports.some((q) => q.port === p.port))).map((p) => p.name);
+      const open = await syncGatewayPorts(kube, install);
+      const names = open.filter((p) => plan.candidates.some((c) => c.ports.some((q) => q.port === p.port))).map((p) => p.name);
       await waitForGatewayEndpoints(kube, install, names, o.readinessTimeoutMs);
     });
     await journal(kube, install, keys, 'gateway-ports');
@@ -238,14 +235,14 @@ export async function applyMigration(kube: Kube, plan: MigratePlan, o: MigrateOp
             namespace: svc.metadata.namespace!,
             clusterDomain: install.clusterDomain,
             gateway: { namespace: ns, name: install.values.istioGateway.name },
-            destination: approach === 'replace-service' ? `${svc.metadata.name}${suffix}` : svc.metadata.name,
+            destination: approach === 'replace-service' ? replacementName(svc.metadata.name, suffix) : svc.metadata.name,
             ports: c.ports,
             version: VERSION,
           }) as KObject,
         );
       }
     });
-    if (approach === 'replace-service') await journal(kube, install, keys, 'replacement-service', (m) => (m.replacement = `${m.service}${suffix}`));
+    if (approach === 'replace-service') await journal(kube, install, keys, 'replacement-service', (m) => (m.replacement = replacementName(m.service, suffix)));
     await journal(kube, install, keys, 'route');
     maybeFail('route');
 
@@ -389,7 +386,7 @@ export async function rollbackMigrations(kube: Kube, install: InstallRecord, key
       await kube.delete('networking.istio.io/v1', 'VirtualService', routeName(m.service), m.namespace);
       // Also a replacement created just before an interruption, before it was journaled: found by
       // its name and acmg's label, never a Service acmg did not make.
-      const name = m.replacement ?? `${m.service}${install.values.migration.replacementSuffix}`;
+      const name = m.replacement ?? replacementName(m.service, install.values.migration.replacementSuffix);
       const svc = await kube.get('v1', 'Service', name, m.namespace);
       if (svc?.metadata.labels?.['acmg.io/replaces'] === m.service) await kube.delete('v1', 'Service', name, m.namespace);
     }

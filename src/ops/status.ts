@@ -2,7 +2,7 @@
 // migrated service with the state of its DNS entry.
 import type { Kube } from '../kube/client.js';
 import { currentDnsEntries } from '../kube/dns-store.js';
-import { findStateNamespace, readState } from '../kube/state.js';
+import { locateState } from '../kube/state.js';
 import { describeDeployment, deploymentAvailable } from './wait.js';
 import { dnsSettings } from './migrate.js';
 
@@ -19,8 +19,7 @@ export interface StatusReport {
 }
 
 export async function collectStatus(kube: Kube, namespaceHint = 'istio-system'): Promise<StatusReport> {
-  const namespace = await findStateNamespace(kube, namespaceHint);
-  const st = await readState(kube, namespace);
+  const { namespace, state: st } = await locateState(kube, namespaceHint);
   if (!st.install) return { installed: false, namespace, services: [] };
   const i = st.install;
   const g = i.values.gateway;

@@ -5,9 +5,10 @@ import { AcmgError, ExitCode } from '../errors.js';
 import { ApiError, type Kube } from '../kube/client.js';
 import { currentDnsEntries, updateDnsEntries } from '../kube/dns-store.js';
 import { readState, updateState } from '../kube/state.js';
-import { portConflicts, type PortUse } from '../plan/ports.js';
+import { portConflicts } from '../plan/ports.js';
 import { desiredState } from '../plan/sync.js';
-import { syncGatewayPorts } from './gateway-sync.js';
+import { portsInUse } from './gateway-ports.js';
+import { gatewayClusterIP, syncGatewayPorts } from './gateway-sync.js';
 import { dnsSettings, loadInstall } from './migrate.js';
 
 export interface SyncResult {
@@ -22,9 +23,7 @@ export interface SyncResult {
 export async function reconcile(kube: Kube, opts: { dryRun?: boolean; force?: boolean } = {}): Promise<SyncResult> {
   const install = await loadInstall(kube);
   const ns = install.values.namespace;
-  const gw = await kube.get('v1', 'Service', install.values.gateway.name, ns);
-  const gatewayIP: string | undefined = gw?.spec?.clusterIP;
-  if (!gatewayIP) throw new AcmgError(ExitCode.Cluster, `the gateway Service ${ns}/${install.values.gateway.name} has no ClusterIP`);
+  const gatewayIP = await gatewayClusterIP(kube, install);
   let vses;
   try {
     vses = (await kube.list('networking.istio.io/v1', 'VirtualService')).items;
@@ -45,10 +44,7 @@ export async function reconcile(kube: Kube, opts: { dryRun?: boolean; force?: bo
   const warnings = [...desired.ignored];
 
   // Ports: VirtualService ports that clash with the profile's or migrations' TCP ports are refused.
-  const used: PortUse[] = [
-    ...install.values.gateway.ports.map((p) => ({ port: p.port, protocol: p.protocol, owner: 'the install profile' })),
-    ...Object.values(state.migrations).flatMap((m) => m.ports.map((p) => ({ port: p.port, protocol: p.protocol, owner: `${m.namespace}/${m.service}` }))),
-  ];
+  const used = portsInUse(install.values, state);
   const ports = desired.ports.filter((p) => {
     const clash = portConflicts('VirtualServices', [p], used);
     warnings.push(...clash.map((c) => `not opening gateway port: ${c}`));

@@ -6,7 +6,7 @@ import type { Resolver } from '../dns/resolver.js';
 import { type Kube } from '../kube/client.js';
 import { restoreDns, type DnsSettings } from '../kube/dns-store.js';
 import { SWEEP_KINDS } from '../kube/resources.js';
-import { deleteState, findStateNamespace, readState, type ObjectRef } from '../kube/state.js';
+import { deleteState, locateState, readState, type ObjectRef } from '../kube/state.js';
 import { KIND_ORDER } from '../render/index.js';
 import { MANAGED_SELECTOR } from '../render/labels.js';
 import { rollbackMigrations, type MigrateOptions } from './migrate.js';
@@ -27,8 +27,7 @@ const reverseOrder = (a: ObjectRef, b: ObjectRef) => KIND_ORDER.indexOf(b.kind) 
 const DEFAULT_DNS: DnsSettings = { namespace: 'kube-system', configMap: 'coredns', customConfigMap: 'coredns-custom', mode: 'auto', clusterDomain: 'auto', ttl: 5 };
 
 export async function planUninstall(kube: Kube, opts: { purge: boolean; namespaceHint?: string }): Promise<UninstallPlan> {
-  const namespace = await findStateNamespace(kube, opts.namespaceHint ?? 'istio-system');
-  const st = await readState(kube, namespace);
+  const { namespace, state: st } = await locateState(kube, opts.namespaceHint ?? 'istio-system');
   const migrated = Object.keys(st.migrations).sort();
   const dns = st.install ? { ...st.install.values.dns, clusterDomain: st.install.clusterDomain } : DEFAULT_DNS;
   let objects: ObjectRef[] = [...(st.install?.objects ?? [])];

@@ -3,7 +3,8 @@ import { AcmgError, ExitCode, usageError } from '../errors.js';
 import { DnsTimeoutError } from '../dns/client.js';
 import type { Resolver } from '../dns/resolver.js';
 import type { Kube } from '../kube/client.js';
-import { findStateNamespace, readState } from '../kube/state.js';
+import { locateState } from '../kube/state.js';
+import { gatewayClusterIP } from './gateway-sync.js';
 import { judge, lookupsFor, type Answer, type Lookup, type VerifyResult, type VerifyTarget } from '../plan/verify.js';
 
 export interface VerifySelection {
@@ -13,13 +14,10 @@ export interface VerifySelection {
 }
 
 export async function verifyTargets(kube: Kube, sel: VerifySelection): Promise<{ targets: VerifyTarget[]; domain: string; dnsNamespace: string }> {
-  const ns = await findStateNamespace(kube, 'istio-system');
-  const st = await readState(kube, ns);
+  const { state: st } = await locateState(kube, 'istio-system');
   if (!st.install) throw usageError('acmg is not installed in this cluster: there is nothing to verify', 'run acmg install and acmg migrate first');
   const i = st.install;
-  const gw = await kube.get('v1', 'Service', i.values.gateway.name, ns);
-  const gatewayIP: string | undefined = gw?.spec?.clusterIP;
-  if (!gatewayIP) throw new AcmgError(ExitCode.Cluster, `the gateway Service ${ns}/${i.values.gateway.name} has no ClusterIP`);
+  const gatewayIP = await gatewayClusterIP(kube, i);
   const migrations = Object.values(st.migrations).filter((m) => m.phase === 'complete' || m.journal.includes('dns'));
   const targets: VerifyTarget[] = [];
   if (sel.services.length) {

@@ -1,7 +1,7 @@
 // How big acmg's state (one ConfigMap, at most 1 MiB) would be after a migration run (pure).
 import type { KObject } from '../kube/client.js';
 import { STATE_LIMIT_BYTES, migrationKey, stateBytes, type Approach, type State } from '../kube/state.js';
-import { keepableService } from '../render/routes.js';
+import { keepableService, replacementName } from '../render/routes.js';
 import type { ClassifiedPort } from './ports.js';
 
 export function projectedStateBytes(state: State, candidates: { service: KObject; ports: ClassifiedPort[]; fqdn: string }[], approach: Approach, suffix: string): number {
@@ -19,7 +19,7 @@ export function projectedStateBytes(state: State, candidates: { service: KObject
       migratedAt: new Date(0).toISOString(),
       previousInjection: 'enabled',
       // Approach 2 keeps each original Service so rollback can recreate it.
-      ...(approach === 'replace-service' ? { replacement: `${m.name}${suffix}`, originalService: keepableService(c.service) } : {}),
+      ...(approach === 'replace-service' ? { replacement: replacementName(m.name, suffix), originalService: keepableService(c.service) } : {}),
     };
   }
   return stateBytes({ ...state, migrations });

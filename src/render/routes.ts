@@ -46,6 +46,9 @@ export function renderVirtualService(r: RouteInput): K8sObject {
   };
 }
 
+/** Approach 2: the replacement Service's name. */
+export const replacementName = (service: string, suffix: string) => `${service}${suffix}`;
+
 /** Approach 2: a Service with the original's selector and ports, named with the suffix. */
 export function renderReplacementService(original: KObject, suffix: string, version: string): K8sObject {
   const spec = original.spec ?? {};
@@ -53,7 +56,7 @@ export function renderReplacementService(original: KObject, suffix: string, vers
     apiVersion: 'v1',
     kind: 'Service',
     metadata: {
-      name: `${original.metadata.name}${suffix}`,
+      name: replacementName(original.metadata.name, suffix),
       namespace: original.metadata.namespace,
       labels: { ...(original.metadata.labels ?? {}), ...acmgLabels('replacement-service', version), 'acmg.io/replaces': original.metadata.name },
     },
