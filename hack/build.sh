@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the local control plane's binaries from Go modules and caches them by version:
 #   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (k8s.io/kubernetes),
-#   etcd (go.etcd.io/etcd/server/v3), kwok (sigs.k8s.io/kwok), coredns (github.com/coredns/coredns).
+#   etcd (go.etcd.io/etcd/server/v3), kwok (sigs.k8s.io/kwok), coredns (github.com/coredns/coredns),
+#   pilot-discovery (istiod) and istioctl (istio.io/istio), and acmg's xDS probe (hack/xds-probe).
 # A second run finds every binary in the cache and returns in well under a second.
+#   hack/build.sh [kube|kwok|coredns|istio ...]   build only those groups (default: all)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 need() { command -v "$1" >/dev/null || die "$1 is required: $2"; }
@@ -110,8 +112,61 @@ build_coredns() {
   log "built coredns in $((SECONDS - t0))s"
 }
 
+# Istio's module needs newer k8s.io modules than KUBERNETES_VERSION, so it gets a wrapper module of
+# its own. The xDS probe (hack/xds-probe) lives in the same module: it shares Istio's
+# go-control-plane and gRPC versions, and its cache key includes a hash of its source.
+build_istio() {
+  local missing=() n
+  for n in pilot-discovery istioctl; do have "$n" "$ISTIO_KEY" || missing+=("$n"); done
+  have xds-probe "$XDS_PROBE_KEY" || missing+=(xds-probe)
+  [ ${#missing[@]} -eq 0 ] && { log "istio $ISTIO_RELEASE ($ISTIO_VERSION), xds-probe: cached"; return; }
+  local dir="$WORK/istio-$ISTIO_VERSION"
+  mkdir -p "$dir/xds-probe"
+  cp "$HACK_DIR/xds-probe/main.go" "$dir/xds-probe/main.go"
+  if [ ! -f "$dir/go.mod" ]; then
+    log "resolving istio.io/istio@$ISTIO_VERSION (module download, a few minutes on a cold cache)"
+    local modfile
+    modfile="$(cd "$dir" && go mod download -json "istio.io/istio@$ISTIO_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
+    [ -f "$modfile" ] || die "could not download istio.io/istio@$ISTIO_VERSION"
+    grep -q '^replace' "$modfile" && die "istio.io/istio@$ISTIO_VERSION has replace directives; the wrapper would need them too"
+    { echo "module acmg.local/istio"; echo; grep -E '^go [0-9]' "$modfile"; echo
+      echo "require istio.io/istio $ISTIO_VERSION"; } > "$dir/go.mod.tmp"
+    cat > "$dir/tools.go" <<'GO'
+//go:build tools
+
+package tools
+
+import (
+	_ "istio.io/istio/istioctl/cmd/istioctl"
+	_ "istio.io/istio/pilot/cmd/pilot-discovery"
+)
+GO
+    mv "$dir/go.mod.tmp" "$dir/go.mod"
+  fi
+  (cd "$dir" && go mod tidy -e 2>&1 | grep -v '^go: finding\|^go: downloading' >&2 || true)
+  [ -f "$dir/go.sum" ] || die "go mod tidy failed in $dir"
+  local iv="-X istio.io/istio/pkg/version.buildVersion=$ISTIO_RELEASE -X istio.io/istio/pkg/version.buildGitRevision=${ISTIO_VERSION##*-} -X istio.io/istio/pkg/version.buildStatus=Clean -X istio.io/istio/pkg/version.buildTag=$ISTIO_RELEASE -X istio.io/istio/pkg/version.buildHub=docker.io/istio"
+  for n in "${missing[@]}"; do
+    local pkg key=$ISTIO_KEY
+    case $n in
+      pilot-discovery) pkg=istio.io/istio/pilot/cmd/pilot-discovery ;;
+      istioctl) pkg=istio.io/istio/istioctl/cmd/istioctl ;;
+      xds-probe) pkg=./xds-probe; key=$XDS_PROBE_KEY ;;
+    esac
+    log "building $n $key (cold: several minutes on 2 cores)"
+    local t0=$SECONDS
+    (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "$LDFLAGS_STRIP $iv" -o "$dir/$n.out" "$pkg") || die "building $n failed"
+    install_bin "$n" "$key" "$dir/$n.out"
+    log "built $n in $((SECONDS - t0))s"
+  done
+}
+
 t0=$SECONDS
-build_kube
-build_kwok
-build_coredns
+groups=("$@"); [ ${#groups[@]} -gt 0 ] || groups=(kube kwok coredns istio)
+for g in "${groups[@]}"; do
+  case $g in
+    kube|kwok|coredns|istio) "build_$g" ;;
+    *) die "unknown group \"$g\": use kube, kwok, coredns or istio" ;;
+  esac
+done
 log "control plane binaries ready in $((SECONDS - t0))s (cache: $BIN_CACHE)"

@@ -3,6 +3,11 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if [ ! -d "$ACMG_CLUSTER_DIR" ]; then log "no cluster in $ACMG_CLUSTER_DIR"; exit 0; fi
+# istiod's webhooks first, while the API server still answers: with istiod gone they would make
+# every pod and Istio object write fail (failurePolicy Fail) for anything that outlives this.
+if pid_alive kube-apiserver; then
+  kubectl_local delete mutatingwebhookconfigurations,validatingwebhookconfigurations --all --timeout=10s >/dev/null 2>&1 || true
+fi
 # Ask everything to stop at once (reverse start order), then wait, then force what is left.
 pids=()
 for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do

@@ -4,6 +4,7 @@
 # loopback. Idempotent: if the cluster is already up, prints its details and returns.
 #   ACMG_CLUSTER_LAYOUT=kubeadm|k3s|custom-domain   CoreDNS layout to seed (default kubeadm)
 #   ACMG_CLUSTER_DIR=/tmp/acmg-cluster               state directory (pids, logs, certs, data)
+# Istio is real (istiod on loopback, its CRDs and webhooks, see istio-up.sh); pods are simulated.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 LAYOUT="${ACMG_CLUSTER_LAYOUT:-kubeadm}"
@@ -32,7 +33,8 @@ bash "$HACK_DIR/build.sh"
 BIN() { bin_path "$1" "$2"; }
 KUBE_BIN() { BIN "$1" "$KUBERNETES_VERSION"; }
 
-for p in $ETCD_PORT $ETCD_PEER_PORT $APISERVER_PORT $DNS_PORT $DNS_UPSTREAM_PORT $DNS_HEALTH_PORT $DNS_READY_PORT $DNS_METRICS_PORT $KWOK_PORT; do
+for p in $ETCD_PORT $ETCD_PEER_PORT $APISERVER_PORT $DNS_PORT $DNS_UPSTREAM_PORT $DNS_HEALTH_PORT $DNS_READY_PORT $DNS_METRICS_PORT $KWOK_PORT \
+  $ISTIOD_XDS_PORT $ISTIOD_SECURE_XDS_PORT $ISTIOD_WEBHOOK_PORT $ISTIOD_HTTP_PORT $ISTIOD_MONITORING_PORT $ISTIOD_CTRLZ_PORT; do
   if (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then die "port 127.0.0.1:$p is in use; free it or set ACMG_*_PORT (see hack/lib.sh)"; fi
 done
 
@@ -156,11 +158,12 @@ start kwok "$(BIN kwok "$KWOK_VERSION")" --kubeconfig="$KUBECONFIG_PATH" --confi
   --node-lease-duration-seconds=40 --server-address="127.0.0.1:$KWOK_PORT"
 
 # --- seed like a kubeadm cluster ------------------------------------------------------------------
-log "seeding namespaces, Istio CRDs, istiod, CoreDNS objects and nodes (layout: $LAYOUT)"
+log "seeding namespaces, CoreDNS objects and nodes (layout: $LAYOUT)"
 wait_for "default service account" 60 kubectl_local -n default get serviceaccount default
-kubectl_local apply --server-side --field-manager=acmg-harness -f "$HACK_DIR/manifests/istio-crds.yaml" -f "$HACK_DIR/manifests/coredns.yaml" -f "$HACK_DIR/manifests/nodes.yaml" -f "$HACK_DIR/layouts/$LAYOUT.yaml" >/dev/null
-kubectl_local wait --for condition=established --timeout=60s crd/gateways.networking.istio.io crd/virtualservices.networking.istio.io crd/destinationrules.networking.istio.io >/dev/null
-kubectl_local apply --server-side --field-manager=acmg-harness --force-conflicts -f "$HACK_DIR/manifests/istio.yaml" >/dev/null
+kubectl_local apply --server-side --field-manager=acmg-harness -f "$HACK_DIR/manifests/mesh.yaml" -f "$HACK_DIR/manifests/coredns.yaml" -f "$HACK_DIR/manifests/nodes.yaml" -f "$HACK_DIR/layouts/$LAYOUT.yaml" >/dev/null
+
+# --- Istio: real CRDs and istiod (a process on loopback), its injector and validation webhooks ----
+bash "$HACK_DIR/istio-up.sh"
 
 # --- CoreDNS --------------------------------------------------------------------------------------
 log "starting CoreDNS on 127.0.0.1:$DNS_PORT"

@@ -8,6 +8,7 @@ import { loadDns } from '../kube/dns-store.js';
 import type { Layout } from '../coredns/layout.js';
 import { AcmgError } from '../errors.js';
 import { VERSION } from '../version.js';
+import { istioChecks } from './istio.js';
 import type { CheckResult } from './types.js';
 
 export const MIN_KUBERNETES_MINOR = 26;
@@ -108,13 +109,6 @@ export async function runPrecheck(kube: Kube, doc: AcmgOperator): Promise<Preche
         ? { category: 'istio', check: 'Istio networking CRDs installed', status: 'fail', detail: 'the CRDs do not serve networking.istio.io/v1', hint: 'upgrade Istio to 1.22 or later' }
         : { category: 'istio', check: 'Istio networking CRDs installed', status: 'ok', detail: 'Gateway, VirtualService (networking.istio.io/v1)' },
   );
-  const istiod = (await kube.list('apps/v1', 'Deployment', { namespace: 'istio-system', labelSelector: 'app=istiod' })).items;
-  push(
-    istiod.length
-      ? { category: 'istio', check: 'istiod is running', status: 'ok', detail: istiod.map((d) => d.metadata.name).join(', ') }
-      : { category: 'istio', check: 'istiod is running', status: 'warn', detail: 'no Deployment labelled app=istiod in istio-system', hint: 'the gateway proxy gets its configuration from istiod; install or start it before migrating services' },
-  );
-
   // Cluster DNS.
   let layout: Layout | undefined;
   if (s.dns.enabled) {
@@ -143,6 +137,8 @@ export async function runPrecheck(kube: Kube, doc: AcmgOperator): Promise<Preche
       ? { category: 'install', check: 'no name collisions with objects acmg does not manage', status: 'fail', detail: `already exist: ${foreign.join(', ')}`, hint: 'pick other names (--set gateway.name=..., istioGateway.name=...) or remove those objects' }
       : { category: 'install', check: 'no name collisions with objects acmg does not manage', status: 'ok' },
   );
+
+  if (!missing.length) results.push(...(await istioChecks(kube, s, rendered, !!nsObj)));
 
   if (s.istioGateway.enabled && !missing.includes('gateways')) {
     const podLabels = { ...s.gateway.podLabels, ...gatewaySelector(s) };

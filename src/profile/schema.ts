@@ -44,6 +44,7 @@ export const specSchema = obj({
     enabled: bool,
     name: str('dns1123label'),
     replicas: int(0, 1000),
+    injection: bool,
     image,
     resources,
     statusPort: port,
@@ -119,6 +120,8 @@ export interface Spec {
     enabled: boolean;
     name: string;
     replicas: number;
+    /** true: Istio's injector fills in the proxy (template `gateway`); false: the pinned image. */
+    injection: boolean;
     image: ImageValues;
     resources: Resources;
     statusPort: number;

@@ -79,20 +79,94 @@ function proxyVolumes(): { volumes: unknown[]; mounts: unknown[] } {
   };
 }
 
+const HARDENED = {
+  allowPrivilegeEscalation: false,
+  capabilities: { drop: ['ALL'] },
+  privileged: false,
+  readOnlyRootFilesystem: true,
+  runAsGroup: 1337,
+  runAsNonRoot: true,
+  runAsUser: 1337,
+};
+
+/** The gateway's own ports on the proxy container (the injector adds its own, e.g. 15090). */
+const containerPorts = (spec: Spec) => [
+  ...spec.gateway.ports.map((p) => ({ name: p.name, containerPort: targetPortOf(p), protocol: 'TCP' })),
+  { name: 'status-port', containerPort: spec.gateway.statusPort, protocol: 'TCP' },
+];
+
+/**
+ * Gateway injection, as Istio's gateway chart does it: the pod asks the revision's injector for
+ * the `gateway` template and image "auto", so args, env, volumes, probes and the image come from
+ * the cluster's istiod (its hub, tag and cluster domain), never from a copy here.
+ */
+function injectedPod(spec: Spec): { labels: Record<string, string>; annotations: Record<string, string>; podSpec: Record<string, unknown> } {
+  const g = spec.gateway;
+  return {
+    labels: { 'sidecar.istio.io/inject': 'true', ...(spec.revision ? { 'istio.io/rev': spec.revision } : {}) },
+    annotations: { 'inject.istio.io/templates': 'gateway' },
+    podSpec: {
+      containers: [{ name: 'istio-proxy', image: 'auto', ports: containerPorts(spec), resources: g.resources, securityContext: HARDENED }],
+    },
+  };
+}
+
+/** The proxy rendered by acmg from a pinned image, for clusters whose istiod has no injector. */
+function pinnedPod(spec: Spec, ctx: RenderContext): { labels: Record<string, string>; annotations: Record<string, string>; podSpec: Record<string, unknown> } {
+  const g = spec.gateway;
+  const { volumes, mounts } = proxyVolumes();
+  return {
+    labels: { 'sidecar.istio.io/inject': 'false', ...(spec.revision ? { 'istio.io/rev': spec.revision } : {}) },
+    annotations: {},
+    podSpec: {
+      // Lets the unprivileged proxy bind ports below 1024 (port 80 and friends).
+      securityContext: { sysctls: [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '0' }] },
+      containers: [
+        {
+          name: 'istio-proxy',
+          image: `${g.image.hub}/${g.image.name}:${g.image.tag}`,
+          imagePullPolicy: g.image.pullPolicy,
+          args: [
+            'proxy',
+            'router',
+            '--domain',
+            `$(POD_NAMESPACE).svc.${ctx.clusterDomain}`,
+            `--proxyLogLevel=${g.logLevel}`,
+            '--proxyComponentLogLevel=misc:error',
+            '--log_output_level=default:info',
+          ],
+          env: proxyEnv(spec),
+          ports: [...containerPorts(spec), { name: 'http-envoy-prom', containerPort: ENVOY_PROM_PORT, protocol: 'TCP' }],
+          readinessProbe: {
+            httpGet: { path: '/healthz/ready', port: g.statusPort, scheme: 'HTTP' },
+            initialDelaySeconds: 1,
+            periodSeconds: 2,
+            timeoutSeconds: 1,
+            successThreshold: 1,
+            failureThreshold: 30,
+          },
+          resources: g.resources,
+          securityContext: HARDENED,
+          volumeMounts: mounts,
+        },
+      ],
+      volumes,
+    },
+  };
+}
+
 export function renderGateway(spec: Spec, ctx: RenderContext): K8sObject[] {
   const g = spec.gateway;
   const labels = acmgLabels('gateway', ctx.version);
   const meta = { name: g.name, namespace: spec.namespace, labels: { ...labels, ...gatewaySelector(spec) } };
+  const pod = g.injection ? injectedPod(spec) : pinnedPod(spec, ctx);
   const podLabels: Record<string, string> = {
     ...g.podLabels,
     ...labels,
     ...gatewaySelector(spec),
-    'sidecar.istio.io/inject': 'false',
     'service.istio.io/canonical-name': g.name,
-    ...(spec.revision ? { 'istio.io/rev': spec.revision } : {}),
+    ...pod.labels,
   };
-  const { volumes, mounts } = proxyVolumes();
-  const image = `${g.image.hub}/${g.image.name}:${g.image.tag}`;
   const aff = affinity(spec);
   const objects: K8sObject[] = [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta },
@@ -112,59 +186,17 @@ export function renderGateway(spec: Spec, ctx: RenderContext): K8sObject[] {
               'prometheus.io/path': '/stats/prometheus',
               'prometheus.io/port': String(ENVOY_PROM_PORT),
               'prometheus.io/scrape': 'true',
+              ...pod.annotations,
               ...g.podAnnotations,
             },
           },
           spec: {
             serviceAccountName: g.name,
-            // Lets the unprivileged proxy bind ports below 1024 (port 80 and friends).
-            securityContext: { sysctls: [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '0' }] },
             terminationGracePeriodSeconds: 30,
             ...(Object.keys(g.placement.nodeSelector).length ? { nodeSelector: g.placement.nodeSelector } : {}),
             ...(g.placement.tolerations.length ? { tolerations: g.placement.tolerations } : {}),
             ...(aff ? { affinity: aff } : {}),
-            containers: [
-              {
-                name: 'istio-proxy',
-                image,
-                imagePullPolicy: g.image.pullPolicy,
-                args: [
-                  'proxy',
-                  'router',
-                  '--domain',
-                  `$(POD_NAMESPACE).svc.${ctx.clusterDomain}`,
-                  `--proxyLogLevel=${g.logLevel}`,
-                  '--proxyComponentLogLevel=misc:error',
-                  '--log_output_level=default:info',
-                ],
-                env: proxyEnv(spec),
-                ports: [
-                  ...g.ports.map((p) => ({ name: p.name, containerPort: targetPortOf(p), protocol: 'TCP' })),
-                  { name: 'status-port', containerPort: g.statusPort, protocol: 'TCP' },
-                  { name: 'http-envoy-prom', containerPort: ENVOY_PROM_PORT, protocol: 'TCP' },
-                ],
-                readinessProbe: {
-                  httpGet: { path: '/healthz/ready', port: g.statusPort, scheme: 'HTTP' },
-                  initialDelaySeconds: 1,
-                  periodSeconds: 2,
-                  timeoutSeconds: 1,
-                  successThreshold: 1,
-                  failureThreshold: 30,
-                },
-                resources: g.resources,
-                securityContext: {
-                  allowPrivilegeEscalation: false,
-                  capabilities: { drop: ['ALL'] },
-                  privileged: false,
-                  readOnlyRootFilesystem: true,
-                  runAsGroup: 1337,
-                  runAsNonRoot: true,
-                  runAsUser: 1337,
-                },
-                volumeMounts: mounts,
-              },
-            ],
-            volumes,
+            ...pod.podSpec,
           },
         },
       },

@@ -9,9 +9,16 @@ import type { K8sObject } from './types.js';
 
 export const routeName = (service: string) => `acmg-${service}`;
 
-/** The names a client uses for a service: FQDN, and the short forms of the search path. */
+/**
+ * The names the gateway matches a service's requests by (their Host header): the FQDN and the
+ * namespaced short forms. Not the bare name: Istio resolves a host without a dot against the
+ * VirtualService's namespace (it would only repeat the FQDN), and a gateway shared by every
+ * namespace cannot tell which namespace a bare `Host: web` meant. Clients that call a migrated
+ * service by its bare name reach the gateway through the DNS search path and get a 404 there
+ * (README, Trade-offs).
+ */
 export function serviceHosts(service: string, namespace: string, clusterDomain: string): string[] {
-  return [`${service}.${namespace}.svc.${clusterDomain}`, `${service}.${namespace}.svc`, `${service}.${namespace}`, service];
+  return [`${service}.${namespace}.svc.${clusterDomain}`, `${service}.${namespace}.svc`, `${service}.${namespace}`];
 }
 
 export interface RouteInput {

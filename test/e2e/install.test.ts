@@ -1,7 +1,7 @@
 // Issue #6 proof: install -> status -> reinstall (no change) -> changed overlay (in-place update,
 // prune) -> uninstall --purge (zero acmg objects, original Corefile); bad paths write nothing.
 import { join } from 'node:path';
-import { HACK, ROOT, acmg, acmgObjects, corefile, expectExit, kubectl, kubectlJson } from './cluster.js';
+import { HACK, ROOT, acmg, acmgObjects, clusterDir, corefile, expectExit, kubectl, kubectlJson } from './cluster.js';
 
 describe('acmg install / status / uninstall on the local control plane', () => {
   let originalCorefile: string;
@@ -159,7 +159,7 @@ describe('acmg install / status / uninstall on the local control plane', () => {
       expect(r.stderr).toMatch(/hint: .*install Istio first/);
       expect(acmgObjects()).toEqual([]);
     } finally {
-      kubectl(['apply', '--server-side', '--field-manager=acmg-harness', '-f', join(HACK, 'manifests', 'istio-crds.yaml')]);
+      kubectl(['apply', '--server-side', '--field-manager=acmg-harness', '-f', join(clusterDir, 'istio', 'crds.json')]);
       kubectl(['wait', '--for', 'condition=established', '--timeout=60s', 'crd/gateways.networking.istio.io', 'crd/virtualservices.networking.istio.io']);
     }
   });

@@ -47,9 +47,22 @@ describe('profiles', () => {
     }
   });
 
-  test('the gateway runs the proxy in router mode with readiness on the status port', () => {
-    const dep = renderManifests(loadProfile('acmg'), { clusterDomain: 'corp.local', version: 't' }).find((o) => o.kind === 'Deployment') as any;
+  test('by default the gateway asks the injector for its proxy (gateway template, image auto, the revision)', () => {
+    const dep = renderManifests(resolveValues({ sets: ['revision=canary'] }), { clusterDomain: 'corp.local', version: 't' }).find((o) => o.kind === 'Deployment') as any;
+    const t = dep.spec.template;
+    expect(t.metadata.annotations['inject.istio.io/templates']).toBe('gateway');
+    expect(t.metadata.labels).toMatchObject({ 'sidecar.istio.io/inject': 'true', 'istio.io/rev': 'canary' });
+    expect(t.spec.containers).toEqual([expect.objectContaining({ name: 'istio-proxy', image: 'auto' })]);
+    // args, env, volumes and probes are the injector's, from the cluster's istiod
+    expect(t.spec.containers[0].args).toBeUndefined();
+    expect(t.spec.volumes).toBeUndefined();
+  });
+
+  test('with injection off, the pinned proxy runs in router mode with the cluster domain and readiness on the status port', () => {
+    const dep = renderManifests(resolveValues({ sets: ['gateway.injection=false'] }), { clusterDomain: 'corp.local', version: 't' }).find((o) => o.kind === 'Deployment') as any;
+    expect(dep.spec.template.metadata.labels['sidecar.istio.io/inject']).toBe('false');
     const c = dep.spec.template.spec.containers[0];
+    expect(c.image).toBe('docker.io/istio/proxyv2:1.28.1');
     expect(c.args.slice(0, 2)).toEqual(['proxy', 'router']);
     expect(c.args).toContain('$(POD_NAMESPACE).svc.corp.local');
     expect(c.readinessProbe.httpGet).toEqual({ path: '/healthz/ready', port: 15021, scheme: 'HTTP' });
