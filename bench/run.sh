@@ -2,6 +2,8 @@
 # Reruns the benchmarks and prints the figures (bench/README.md records the last ones).
 #   npm run bench            # start-up and Corefile computation (no cluster needed)
 #   npm run bench -- cluster # also the cluster benchmarks (local control plane, dnsperf)
+#   npm run bench -- harness # the local control plane's warm start with istiod (bench/harness.sh;
+#                            # `bash bench/harness.sh cold` adds the cold build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npm run -s build
@@ -10,3 +12,4 @@ npx esbuild bench/corefile.ts --bundle --platform=node --format=esm --outfile=.c
   --banner:js="import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);"
 node --expose-gc .cache/bench-corefile.mjs
 if [ "${1:-}" = cluster ]; then bash bench/cluster.sh; fi
+if [ "${1:-}" = harness ]; then bash bench/harness.sh; fi

@@ -47,7 +47,8 @@ mapfile -t chart_args < "$ISTIO_DIR/istiod.args"
 # Ready means: istiod says so, the injector injects, and the validator rejects what it must.
 probe_pod='{"apiVersion":"v1","kind":"Pod","metadata":{"generateName":"acmg-harness-probe-","namespace":"default"},"spec":{"containers":[{"name":"app","image":"busybox"}]}}'
 bad_vs='{"apiVersion":"networking.istio.io/v1","kind":"VirtualService","metadata":{"name":"acmg-harness-probe","namespace":"default"},"spec":{"hosts":[],"http":[]}}'
-injects() { kubectl_local create --dry-run=server -o 'jsonpath={.spec.containers[*].name}' -f - <<< "$probe_pod" 2>/dev/null | grep -qw istio-proxy; }
+# (istio-proxy is a native sidecar, an init container, where Istio enables them; a container otherwise)
+injects() { kubectl_local create --dry-run=server -o 'jsonpath={.spec.containers[*].name} {.spec.initContainers[*].name}' -f - <<< "$probe_pod" 2>/dev/null | grep -qw istio-proxy; }
 validates() { kubectl_local create --dry-run=server -f - <<< "$bad_vs" 2>&1 | grep -q 'denied the request'; }
 deadline=$((SECONDS + 120))
 until curl -sf "http://127.0.0.1:$ISTIOD_HTTP_PORT/ready" >/dev/null 2>&1 && injects && validates; do

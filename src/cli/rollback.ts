@@ -19,8 +19,11 @@ export function registerRollback(program: Command): void {
       .option('--dry-run', 'print what would be rolled back, change nothing')
       .option('--nameserver <host:port>', 'verify DNS directly at this nameserver instead of through a port-forward')
       .option('--dns-timeout <duration>', 'how long to wait for DNS to answer the original addresses', '3m')
-      .action(async (services: string[], opts: { namespace?: string; all?: boolean; yes?: boolean; dryRun?: boolean; nameserver?: string; dnsTimeout: string }, cmd: Command) => {
+      .option('--restart', 'also restart the Deployments of namespaces whose sidecar injection is restored, so their sidecars come back')
+      .option('--readiness-timeout <duration>', 'how long to wait for each restarted Deployment', '5m')
+      .action(async (services: string[], opts: { namespace?: string; all?: boolean; yes?: boolean; dryRun?: boolean; nameserver?: string; dnsTimeout: string; restart?: boolean; readinessTimeout: string }, cmd: Command) => {
         const dnsTimeoutMs = parseDuration(opts.dnsTimeout, '--dns-timeout');
+        const readinessTimeoutMs = parseDuration(opts.readinessTimeout, '--readiness-timeout');
         if (!opts.all && !opts.namespace) throw usageError('say what to roll back: SERVICE... -n NAMESPACE, -n NAMESPACE (all there), or --all');
         if (opts.all && (opts.namespace || services.length)) throw usageError('--all rolls back everything; do not combine it with -n or service names');
         const { connect } = await import('../ops/connect.js');
@@ -49,12 +52,12 @@ export function registerRollback(program: Command): void {
         const resolver = await resolverFor(kube, { nameserver: opts.nameserver, dnsNamespace: install.values.dns.namespace });
         onInterrupt('the rollback is journaled; run acmg rollback again to finish it');
         try {
-          const done = await rollbackMigrations(kube, install, keys, { resolver, dnsTimeoutMs, task });
+          const done = await rollbackMigrations(kube, install, keys, { resolver, dnsTimeoutMs, task, restart: opts.restart, readinessTimeoutMs });
           log.ok(`rolled back ${done.length} service(s)`);
         } finally {
           await resolver.close();
         }
       }),
-    ['acmg rollback helloworld -n default -y', 'acmg rollback -n shop -y', 'acmg rollback --all -y --nameserver 127.0.0.1:10053'],
+    ['acmg rollback helloworld -n default -y', 'acmg rollback -n shop --restart -y', 'acmg rollback --all -y --nameserver 127.0.0.1:10053'],
   );
 }

@@ -278,12 +278,7 @@ export async function applyMigration(kube: Kube, plan: MigratePlan, o: MigrateOp
       });
       await journal(kube, install, keys.filter((k) => k.startsWith(`${n}/`)), 'injection-label');
       if (o.restart) {
-        await o.task(`restart Deployments in ${n} (sidecars go)`, async (update) => {
-          const deps = (await kube.list('apps/v1', 'Deployment', { namespace: n })).items;
-          const at = new Date().toISOString();
-          for (const d of deps) await kube.mergePatch('apps/v1', 'Deployment', d.metadata.name, n, { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': at } } } } });
-          for (const d of deps) await waitForDeployment(kube, n, d.metadata.name, o.readinessTimeoutMs, (t) => update(`${d.metadata.name}: ${t}`));
-        });
+        await o.task(`restart Deployments in ${n} (sidecars go)`, (update) => restartDeployments(kube, n, o.readinessTimeoutMs, update));
         await journal(kube, install, keys.filter((k) => k.startsWith(`${n}/`)), 'restart');
       }
     }
@@ -314,10 +309,21 @@ export async function applyMigration(kube: Kube, plan: MigratePlan, o: MigrateOp
   }
 }
 
+/** A rolling restart of every Deployment in a namespace (as kubectl rollout restart), waited for. */
+async function restartDeployments(kube: Kube, namespace: string, timeoutMs: number, update: (t: string) => void): Promise<void> {
+  const deps = (await kube.list('apps/v1', 'Deployment', { namespace })).items;
+  const at = new Date().toISOString();
+  for (const d of deps) await kube.mergePatch('apps/v1', 'Deployment', d.metadata.name, namespace, { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': at } } } } });
+  for (const d of deps) await waitForDeployment(kube, namespace, d.metadata.name, timeoutMs, (t) => update(`${d.metadata.name}: ${t}`));
+}
+
 export interface RollbackOptions {
   resolver?: Resolver;
   dnsTimeoutMs: number;
   task: MigrateOptions['task'];
+  /** Restart the Deployments of namespaces whose injection label was restored, so sidecars come back. */
+  restart?: boolean;
+  readinessTimeoutMs?: number;
 }
 
 /**
@@ -358,10 +364,12 @@ export async function rollbackMigrations(kube: Kube, install: InstallRecord, key
     }
   }
   // Injection labels: restore only where no migrated service remains in the namespace.
+  const restored: string[] = [];
   for (const n of [...new Set(records.map((m) => m.namespace))].sort()) {
     const rec = records.find((m) => m.namespace === n && m.previousInjection !== undefined);
     if (!rec || remaining.some((m) => m.namespace === n)) continue;
     await o.task(`restore ${INJECTION} on namespace ${n}`, () => kube.mergePatch('v1', 'Namespace', n, undefined, { metadata: { labels: { [INJECTION]: rec.previousInjection ?? null } } }));
+    restored.push(n);
   }
   // DNS: one write (only for migrations that reached the DNS step), then verify each name answers
   // its own Service again.
@@ -379,6 +387,10 @@ export async function rollbackMigrations(kube: Kube, install: InstallRecord, key
       const wrong = await waitForAnswers(r, expect, o.dnsTimeoutMs, update);
       if (wrong.length) throw clusterError(wrong.map((w) => `DNS for ${w.name} answers ${w.got.join(', ') || 'nothing'}, expected ${w.want}`));
     });
+  }
+  // Sidecars back (--restart) only once DNS sends clients to the services themselves again.
+  if (o.restart) {
+    for (const n of restored) await o.task(`restart Deployments in ${n} (sidecars come back)`, (update) => restartDeployments(kube, n, o.readinessTimeoutMs ?? 300_000, update));
   }
   // Routes and replacement Services.
   await o.task('remove routes', async () => {

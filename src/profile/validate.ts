@@ -130,6 +130,13 @@ function crossFieldProblems(doc: AcmgOperator): string[] {
   if (g.podDisruptionBudget.enabled && !g.autoscaling.enabled && g.podDisruptionBudget.minAvailable >= g.replicas && g.replicas > 0) {
     problems.push(`gateway.podDisruptionBudget.minAvailable (${g.podDisruptionBudget.minAvailable}) must be below gateway.replicas (${g.replicas}), or no gateway pod could ever be evicted`);
   }
+  // Istio's validation rejects a Gateway without servers or a server without hosts.
+  if (doc.spec.istioGateway.enabled && g.ports.length === 0) {
+    problems.push('gateway.ports: empty, but the Istio Gateway needs at least one server (one per gateway port); add a port, for example { name: http, port: 80, protocol: HTTP }');
+  }
+  if (doc.spec.istioGateway.enabled && doc.spec.istioGateway.hosts.length === 0) {
+    problems.push('istioGateway.hosts: empty, but every Istio Gateway server needs a host; use ["*"] (routes narrow by host)');
+  }
   if (doc.spec.istioGateway.enabled && !g.enabled) {
     problems.push('istioGateway.enabled: the Istio Gateway selects the acmg gateway pods; enable gateway.enabled too, or disable istioGateway');
   }

@@ -1,6 +1,7 @@
 // The one way e2e tests reach the local control plane (hack/), which global-setup.mjs starts (or
 // reuses): its coordinates, kubectl, and polling helpers.
 import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -23,6 +24,14 @@ export const kubeconfig = join(clusterDir, 'kubeconfig');
 export const dnsPort = Number(process.env.ACMG_DNS_PORT ?? 10053);
 export const dns = { host: '127.0.0.1', port: dnsPort };
 export const kubectlBin = join(cacheDir, 'bin', `kubectl-${versions().KUBERNETES_VERSION}`, 'kubectl');
+
+// The Istio binaries, keyed as hack/lib.sh keys them (ISTIO_KEY, XDS_PROBE_KEY).
+const istioKey = `${versions().ISTIO_RELEASE}-${versions().ISTIO_VERSION!.split('-').pop()}`;
+const probeKey = `${istioKey}-${createHash('sha256').update(readFileSync(join(HACK, 'xds-probe', 'main.go'))).digest('hex').slice(0, 8)}`;
+export const istioctlBin = join(cacheDir, 'bin', `istioctl-${istioKey}`, 'istioctl');
+export const xdsProbeBin = join(cacheDir, 'bin', `xds-probe-${probeKey}`, 'xds-probe');
+export const istioRelease = versions().ISTIO_RELEASE!;
+export const istiodXdsPort = Number(process.env.ACMG_ISTIOD_XDS_PORT ?? 15010);
 
 /** kubectl against the local cluster; throws with stderr on failure. */
 export function kubectl(args: string[], input?: string): string {

@@ -68,6 +68,13 @@ describe('bad input is reported with the path, the bad value and a way to fix it
     expect(problems({ profile: 'acmg', sets: ['gateway.replicas=1'] })[0]).toMatch(/minAvailable \(1\) must be below gateway.replicas \(1\)/);
   });
 
+  test('what Istio would reject: a Gateway with no servers or no hosts', () => {
+    expect(problems({ profile: 'minimal', sets: ['gateway.ports=[]'] })).toEqual([expect.stringMatching(/^gateway.ports: empty, but the Istio Gateway needs at least one server/)]);
+    expect(problems({ profile: 'minimal', sets: ['istioGateway.hosts=[]'] })).toEqual([expect.stringMatching(/^istioGateway.hosts: empty, but every Istio Gateway server needs a host/)]);
+    // Without the Istio Gateway there is nothing for Istio to reject.
+    expect(resolveValues({ profile: 'minimal', sets: ['gateway.ports=[]', 'istioGateway.enabled=false'] }).spec.gateway.ports).toEqual([]);
+  });
+
   test('null in an overlay cannot delete a required value silently', () => {
     expect(problems({ files: [file('null.yaml', 'spec:\n  gateway:\n    image: null\n')] })).toEqual(['gateway.image: missing (it has no default; was it set to null by an overlay?)']);
   });

@@ -1,0 +1,187 @@
+// Issue #12 proof: acmg's objects judged by the real Istio of the local control plane (istiod and
+// istioctl built from istio.io/istio, see hack/istio-up.sh): its validating webhook admits every
+// object acmg applies, its injector injects the gateway and follows the namespace relabel, the
+// routes istiod generates for the gateway (read over xDS) send each migrated service's names to
+// the service, and `istioctl analyze` finds nothing wrong with acmg's objects.
+// Pods are simulated (kwok): nothing here sends a request through Envoy.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { DNS_NAMESERVER, ROOT, acmg, acmgObjects, eventually, expectExit, istioRelease, istioctlBin, kubeconfig, kubectl, kubectlJson } from './cluster.js';
+import { gatewayConfig, routesByDomain } from './xds.js';
+
+const NS = ['--nameserver', DNS_NAMESERVER];
+const PROFILES = ['acmg', 'demo', 'empty', 'ha', 'minimal'];
+const DENIED = /admission webhook "[a-z.]*validation\.istio\.io" denied the request/;
+
+const dryRunApply = (docs: object[]) => {
+  try {
+    kubectl(['apply', '--server-side', '--dry-run=server', '--field-manager=acmg-test', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: docs }));
+    return '';
+  } catch (e) {
+    return (e as Error).message;
+  }
+};
+
+/**
+ * Containers of the pods a Deployment runs now (not terminating), once its rollout is complete.
+ * A native sidecar (an init container that keeps running, as Istio injects istio-proxy where the
+ * cluster supports it) counts as a container; istio-init and other init containers do not.
+ */
+async function podContainers(ns: string, selector: string): Promise<string[][]> {
+  const { value } = await eventually(`pods ${ns}/${selector} rolled out`, 90_000, () => {
+    const pods = kubectlJson(['-n', ns, 'get', 'pods', '-l', selector]).items.filter((p: any) => !p.metadata.deletionTimestamp);
+    const rs = new Set(pods.map((p: any) => p.metadata.ownerReferences?.[0]?.name));
+    return rs.size === 1 && pods.every((p: any) => p.status?.phase === 'Running') ? pods : undefined;
+  });
+  return value.map((p: any) => [...p.spec.containers, ...(p.spec.initContainers ?? []).filter((c: any) => c.restartPolicy === 'Always')].map((c: any) => c.name).sort());
+}
+
+/** istioctl analyze -A: the messages (code, level, origin) that name acmg's objects or the services it migrates. */
+function analyze(): { code: string; level: string; origin: string; message: string }[] {
+  let out: string;
+  try {
+    out = execFileSync(istioctlBin, ['--kubeconfig', kubeconfig, 'analyze', '-A', '-o', 'json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    // analyze exits non-zero when it finds errors (79) or warnings; its JSON is on stdout either way.
+    out = (e as { stdout?: string }).stdout ?? '';
+    if (!out.trim().startsWith('[')) throw e;
+  }
+  return (JSON.parse(out || '[]') as any[]).map((m) => ({ code: m.code, level: m.level, origin: m.origin, message: m.message }));
+}
+const aboutAcmg = (m: { origin: string; message: string }) => /acmg|helloworld|reviews|ratings/.test(`${m.origin} ${m.message}`);
+const serious = (ms: ReturnType<typeof analyze>) => ms.filter((m) => m.level === 'Error' || m.level === 'Warning').filter(aboutAcmg);
+
+describe('acmg judged by the real istiod and istioctl', () => {
+  beforeAll(async () => {
+    expectExit(await acmg(['uninstall', '--purge', '-y', ...NS]), 0);
+    kubectl(['label', 'namespace', 'default', 'istio-injection=enabled', '--overwrite']);
+    kubectl(['apply', '--server-side', '-f', join(ROOT, 'samples/helloworld/helloworld.yaml'), '-f', join(ROOT, 'test/e2e/fixtures/shop.yaml')]);
+    kubectl(['label', 'namespace', 'shop', 'istio-injection=enabled', '--overwrite']);
+    kubectl(['-n', 'default', 'rollout', 'restart', 'deployment']);
+  });
+
+  afterAll(async () => {
+    expectExit(await acmg(['uninstall', '--purge', '-y', ...NS]), 0);
+  });
+
+  test('istiod\'s validating webhook is live: it denies an invalid Gateway, and acmg refuses the same values itself (exit 2, nothing applied)', async () => {
+    // The negative control: without it, "admitted" below would prove nothing.
+    const dupNames = { apiVersion: 'networking.istio.io/v1', kind: 'Gateway', metadata: { name: 'dup', namespace: 'istio-system' }, spec: { selector: { app: 'x' }, servers: [
+      { port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: ['*'] },
+      { port: { number: 81, name: 'http', protocol: 'HTTP' }, hosts: ['*'] },
+    ] } };
+    expect(dryRunApply([dupNames])).toMatch(/port names in servers must be unique: duplicate name http/);
+    expect(dryRunApply([dupNames])).toMatch(DENIED);
+    const r = expectExit(await acmg(['install', '--profile', 'minimal', '--set', 'gateway.ports[1].name=http', '--set', 'gateway.ports[1].port=81', '--set', 'gateway.ports[1].protocol=HTTP', '-y']), 2);
+    expect(r.stderr).toMatch(/gateway.ports\[1\].name: "http" is already used by gateway.ports\[0\]/);
+    expect(acmgObjects()).toEqual([]);
+  });
+
+  test('every profile\'s objects are admitted by the API server and Istio\'s validation (server-side dry run)', async () => {
+    for (const profile of PROFILES) {
+      const r = expectExit(await acmg(['manifest', 'generate', '--profile', profile, '-o', 'json']), 0);
+      const parsed = JSON.parse(r.stdout);
+      const items = Array.isArray(parsed) ? parsed : parsed.items;
+      expect(dryRunApply(items)).toBe('');
+    }
+  });
+
+  test('install: the gateway pods are injected by the real injector with istiod\'s own proxy', async () => {
+    const r = expectExit(await acmg(['precheck']), 0);
+    expect(r.stderr).toMatch(/sidecar injector \(revision default\) is configured/);
+    expect(r.stderr).toMatch(new RegExp(`the injector answers and injects the gateway.*proxy image docker.io/istio/proxyv2:${istioRelease}`));
+    expect(r.stderr).toMatch(/Istio config validation answers/);
+    expectExit(await acmg(['install', '-y']), 0);
+    const pods = kubectlJson(['-n', 'istio-system', 'get', 'pods', '-l', 'app=acmg-gateway']).items;
+    expect(pods.length).toBeGreaterThanOrEqual(2);
+    for (const p of pods) {
+      const proxy = p.spec.containers.find((c: any) => c.name === 'istio-proxy');
+      expect(proxy.image).toBe(`docker.io/istio/proxyv2:${istioRelease}`);
+      expect(proxy.args).toEqual(expect.arrayContaining(['proxy', 'router', '$(POD_NAMESPACE).svc.cluster.local']));
+      expect(p.metadata.annotations['istio.io/rev']).toBe('default');
+    }
+  });
+
+  test('sidecar injection: injected before, gone after migrate --keep-service --restart, back after rollback --restart', async () => {
+    expect(await podContainers('default', 'app=helloworld')).toEqual([['helloworld', 'istio-proxy'], ['helloworld', 'istio-proxy']]);
+    expectExit(await acmg(['migrate', 'helloworld', '-n', 'default', '--keep-service', '--restart', '-y', ...NS]), 0);
+    expect(kubectlJson(['get', 'namespace', 'default']).metadata.labels['istio-injection']).toBe('disabled');
+    expect(await podContainers('default', 'app=helloworld')).toEqual([['helloworld'], ['helloworld']]);
+    expectExit(await acmg(['rollback', 'helloworld', '-n', 'default', '--restart', '-y', ...NS]), 0);
+    expect(kubectlJson(['get', 'namespace', 'default']).metadata.labels['istio-injection']).toBe('enabled');
+    expect(await podContainers('default', 'app=helloworld')).toEqual([['helloworld', 'istio-proxy'], ['helloworld', 'istio-proxy']]);
+  });
+
+  test('routing: istiod gives the gateway a route per migrated name to the service\'s own port (both approaches), and takes it away on rollback', async () => {
+    expectExit(await acmg(['migrate', 'helloworld', '-n', 'default', '--keep-service', '-y', ...NS]), 0);
+    expectExit(await acmg(['migrate', 'reviews', '-n', 'shop', '--replace-service', '-y', ...NS]), 0);
+    const hello = 'outbound|5000||helloworld.default.svc.cluster.local';
+    const reviews = 'outbound|9080||reviews-acmg.shop.svc.cluster.local';
+    const { value: cfg } = await eventually('gateway routes for both services', 30_000, () => {
+      const c = gatewayConfig();
+      return routesByDomain(c, 5000)['helloworld.default.svc.cluster.local'] && routesByDomain(c, 9080)['reviews.shop.svc.cluster.local'] ? c : undefined;
+    });
+    expect(routesByDomain(cfg, 5000)).toEqual({
+      'helloworld.default.svc.cluster.local': [hello],
+      'helloworld.default.svc': [hello],
+      'helloworld.default': [hello],
+    });
+    expect(routesByDomain(cfg, 9080)).toEqual({
+      'reviews.shop.svc.cluster.local': [reviews],
+      'reviews.shop.svc': [reviews],
+      'reviews.shop': [reviews],
+    });
+    // The gateway listens where the Service sends it (targetPort) and names the route by the port.
+    expect(cfg.listeners.flatMap((l) => l.routeNames)).toEqual(expect.arrayContaining(['http.5000', 'http.9080']));
+
+    // Istio's short-name rule, which is why acmg does not list bare names: a host without a dot is
+    // the VirtualService's namespace's service (here a repeat of the FQDN), never the domain "helloworld".
+    kubectl(['apply', '--server-side', '--field-manager=acmg-test', '-f', '-'], JSON.stringify({
+      apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'bare-host', namespace: 'shop' },
+      spec: { hosts: ['ratings'], gateways: ['istio-system/acmg-gateway'], http: [{ match: [{ port: 9080 }], route: [{ destination: { host: 'ratings', port: { number: 9090 } } }] }] },
+    }));
+    try {
+      const { value: bare } = await eventually('the bare-host route', 30_000, () => routesByDomain(gatewayConfig(), 9080)['ratings.shop.svc.cluster.local'] && gatewayConfig());
+      expect(Object.keys(routesByDomain(bare, 9080))).not.toContain('ratings');
+      expect(routesByDomain(bare, 9080)['ratings.shop.svc.cluster.local']).toEqual(['outbound|9090||ratings.shop.svc.cluster.local']);
+    } finally {
+      kubectl(['-n', 'shop', 'delete', 'virtualservices.networking.istio.io', 'bare-host']);
+    }
+
+    const found = serious(analyze());
+    expect(found).toEqual([]);
+
+    expectExit(await acmg(['rollback', '--all', '-y', ...NS]), 0);
+    await eventually('routes gone after rollback', 30_000, () => {
+      const c = gatewayConfig();
+      return Object.keys(routesByDomain(c, 5000)).length === 0 && Object.keys(routesByDomain(c, 9080)).length === 0;
+    });
+  });
+
+  test('sync: a VirtualService of the user\'s bound to the acmg Gateway gets its port on the gateway and its route from istiod', async () => {
+    kubectl(['apply', '--server-side', '--field-manager=acmg-test', '-f', '-'], JSON.stringify({
+      apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'ratings-via-gateway', namespace: 'shop' },
+      spec: { hosts: ['ratings.shop.svc.cluster.local'], gateways: ['istio-system/acmg-gateway'], http: [{ route: [{ destination: { host: 'ratings', port: { number: 9090 } } }] }] },
+    }));
+    try {
+      expectExit(await acmg(['sync', ...NS]), 0);
+      const gwPorts = kubectlJson(['-n', 'istio-system', 'get', 'gateways.networking.istio.io', 'acmg-gateway']).spec.servers.map((s: any) => s.port);
+      expect(gwPorts).toEqual(expect.arrayContaining([expect.objectContaining({ number: 9090, protocol: 'GRPC' })]));
+      const { value: cfg } = await eventually('the synced route', 30_000, () => {
+        const c = gatewayConfig();
+        return routesByDomain(c, 9090)['ratings.shop.svc.cluster.local'] ? c : undefined;
+      });
+      expect(routesByDomain(cfg, 9090)).toEqual({ 'ratings.shop.svc.cluster.local': ['outbound|9090||ratings.shop.svc.cluster.local'] });
+      expect(serious(analyze())).toEqual([]);
+    } finally {
+      kubectl(['-n', 'shop', 'delete', 'virtualservices.networking.istio.io', 'ratings-via-gateway']);
+      expectExit(await acmg(['sync', ...NS]), 0);
+    }
+  });
+
+  test('istioctl analyze -A: nothing about acmg after uninstall --purge', async () => {
+    expectExit(await acmg(['uninstall', '--purge', '-y', ...NS]), 0);
+    expect(acmgObjects()).toEqual([]);
+    expect(analyze().filter((m) => /acmg/.test(`${m.origin} ${m.message}`))).toEqual([]);
+  });
+});
