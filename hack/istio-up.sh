@@ -12,9 +12,11 @@ ISTIOCTL="$(bin_path istioctl "$ISTIO_KEY")"
 DOMAIN="$(layout_domain "$(cat "$ACMG_CLUSTER_DIR/layout" 2>/dev/null || echo kubeadm)")"
 
 log "rendering Istio $ISTIO_RELEASE with istioctl (profile minimal, domain $DOMAIN)"
-"$ISTIOCTL" manifest generate --set profile=minimal \
+# defaultRevision renders istiod-default-validator, which validates objects without an istio.io/rev
+# label (as `istioctl install` leaves a cluster); without it only labelled objects are validated.
+"$ISTIOCTL" manifest generate --set profile=minimal --set values.defaultRevision=default \
   --set values.global.hub=docker.io/istio --set "values.global.tag=$ISTIO_RELEASE" \
-  --set "values.global.proxy.clusterDomain=$DOMAIN" --set "values.pilot.env.PILOT_ENABLE_ANALYSIS=false" \
+  --set "values.global.proxy.clusterDomain=$DOMAIN" \
   > "$ISTIO_DIR/rendered.yaml" 2> "$LOG_DIR/istioctl-manifest.log" \
   || die "istioctl manifest generate failed; see $LOG_DIR/istioctl-manifest.log"
 ISTIOD_WEBHOOK_PORT="$ISTIOD_WEBHOOK_PORT" node "$HACK_DIR/istio-manifest.mjs" "$ISTIO_DIR/rendered.yaml" "$ISTIO_DIR" 2>> "$LOG_DIR/istioctl-manifest.log" \
@@ -46,10 +48,12 @@ mapfile -t chart_args < "$ISTIO_DIR/istiod.args"
 
 # Ready means: istiod says so, the injector injects, and the validator rejects what it must.
 probe_pod='{"apiVersion":"v1","kind":"Pod","metadata":{"generateName":"acmg-harness-probe-","namespace":"default"},"spec":{"containers":[{"name":"app","image":"busybox"}]}}'
-bad_vs='{"apiVersion":"networking.istio.io/v1","kind":"VirtualService","metadata":{"name":"acmg-harness-probe","namespace":"default"},"spec":{"hosts":[],"http":[]}}'
+# A Gateway without servers, the object istiod itself checks its validation with.
+bad_gw='{"apiVersion":"networking.istio.io/v1","kind":"Gateway","metadata":{"name":"acmg-harness-probe","namespace":"default"},"spec":{}}'
 # (istio-proxy is a native sidecar, an init container, where Istio enables them; a container otherwise)
-injects() { kubectl_local create --dry-run=server -o 'jsonpath={.spec.containers[*].name} {.spec.initContainers[*].name}' -f - <<< "$probe_pod" 2>/dev/null | grep -qw istio-proxy; }
-validates() { kubectl_local create --dry-run=server -f - <<< "$bad_vs" 2>&1 | grep -q 'denied the request'; }
+# (Output captured before matching: under pipefail, `kubectl | grep -q` would carry kubectl's exit.)
+injects() { local out; out=$(kubectl_local create --dry-run=server -o 'jsonpath={.spec.containers[*].name} {.spec.initContainers[*].name}' -f - <<< "$probe_pod" 2>/dev/null) || return 1; [[ " $out " == *" istio-proxy "* ]]; }
+validates() { local out; out=$(kubectl_local create --dry-run=server -f - <<< "$bad_gw" 2>&1) && return 1; [[ $out == *'denied the request'* ]]; }
 deadline=$((SECONDS + 120))
 until curl -sf "http://127.0.0.1:$ISTIOD_HTTP_PORT/ready" >/dev/null 2>&1 && injects && validates; do
   pid_alive istiod || die "istiod exited; see $LOG_DIR/istiod.log"

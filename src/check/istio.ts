@@ -52,12 +52,12 @@ const istiodImage = (d: KObject): string | undefined => {
 
 const errorText = (e: unknown) => (e instanceof ApiError || e instanceof Error ? e.message : String(e));
 
-/** An object Istio's validation must reject (a VirtualService needs a host). */
+/** An object Istio's validation must reject: a Gateway without servers (istiod checks its own webhook with it). */
 const INVALID_PROBE = (namespace: string): KObject => ({
   apiVersion: 'networking.istio.io/v1',
-  kind: 'VirtualService',
+  kind: 'Gateway',
   metadata: { name: 'acmg-precheck-invalid', namespace },
-  spec: { hosts: [], http: [] },
+  spec: {},
 });
 
 export async function istioChecks(kube: Kube, s: Spec, rendered: K8sObject[], namespaceExists: boolean): Promise<CheckResult[]> {
@@ -93,7 +93,10 @@ export async function istioChecks(kube: Kube, s: Spec, rendered: K8sObject[], na
   let proxyVersion = s.gateway.injection ? undefined : versionOfImage(`${s.gateway.image.hub}/${s.gateway.image.name}:${s.gateway.image.tag}`);
   if (s.gateway.enabled && s.gateway.injection && (hooks.length || listError) && deployment && namespaceExists) {
     const template = (deployment.spec as any).template;
-    const probe: KObject = { apiVersion: 'v1', kind: 'Pod', metadata: { ...template.metadata, generateName: `${s.gateway.name}-precheck-`, namespace: s.namespace }, spec: template.spec };
+    // Without serviceAccountName: install creates that account, and the injector does not look at it.
+    const { serviceAccountName, ...podSpec } = template.spec;
+    void serviceAccountName;
+    const probe: KObject = { apiVersion: 'v1', kind: 'Pod', metadata: { ...template.metadata, generateName: `${s.gateway.name}-precheck-`, namespace: s.namespace }, spec: podSpec };
     try {
       const pod = await kube.create<any>(probe, { dryRun: true });
       const proxy = (pod.spec?.containers ?? []).find((c: { name: string }) => c.name === 'istio-proxy');
@@ -103,7 +106,10 @@ export async function istioChecks(kube: Kube, s: Spec, rendered: K8sObject[], na
         ? { category: 'istio', check: 'the injector answers and injects the gateway', status: 'ok', detail: `proxy image ${proxy.image}` }
         : { category: 'istio', check: 'the injector answers and injects the gateway', status: 'fail', detail: `a gateway pod in ${s.namespace} is not injected (its image stays "auto")`, hint: `check the labels of namespace ${s.namespace} (istio-injection=disabled blocks injection) and the injector's selectors` });
     } catch (e) {
-      out.push({ category: 'istio', check: 'the injector answers and injects the gateway', status: 'fail', detail: errorText(e), hint: 'the API server cannot call istiod\'s injection webhook: check that istiod is running and its Service has endpoints' });
+      const msg = errorText(e);
+      out.push({ category: 'istio', check: 'the injector answers and injects the gateway', status: 'fail', detail: msg, hint: /denied the request/.test(msg)
+        ? 'the injector refused the gateway pod for the reason above: fix gateway.podAnnotations / gateway.podLabels, or set gateway.injection=false'
+        : 'the API server cannot call istiod\'s injection webhook: check that istiod is running and its Service has endpoints' });
     }
   }
   if (s.gateway.enabled && istiodVersion && proxyVersion) {
@@ -111,10 +117,10 @@ export async function istioChecks(kube: Kube, s: Spec, rendered: K8sObject[], na
     out.push({ category: 'istio', check: 'gateway proxy version is supported by istiod', status: j.status, detail: j.detail, ...(j.status === 'ok' ? {} : { hint: s.gateway.injection ? 'the injector picks the proxy image: check its values (global.hub, global.tag)' : 'set gateway.image.tag to istiod\'s version, or use gateway.injection=true so the proxy follows istiod' }) });
   }
 
-  // Validation: a dry run of an invalid VirtualService must be refused by istiod's webhook.
+  // Validation: a dry run of an invalid Gateway must be refused by istiod's webhook.
   try {
     await kube.create(INVALID_PROBE(namespaceExists ? s.namespace : 'default'), { dryRun: true });
-    out.push({ category: 'istio', check: 'Istio config validation answers', status: 'warn', detail: 'an invalid VirtualService was accepted: no validating webhook checks Istio objects in this cluster', hint: 'mistakes in Istio objects then show only in istiod\'s logs; install istiod with its validation webhook' });
+    out.push({ category: 'istio', check: 'Istio config validation answers', status: 'warn', detail: 'a Gateway without servers was accepted: no validating webhook checks unlabelled Istio objects in this cluster', hint: 'mistakes in Istio objects then show only in istiod\'s logs; install istiod with its validation webhook and a default revision (istioctl tag set default)' });
   } catch (e) {
     const msg = errorText(e);
     out.push(/denied the request/.test(msg)

@@ -98,17 +98,6 @@ export async function runPrecheck(kube: Kube, doc: AcmgOperator): Promise<Preche
       : { category: 'permissions', check: 'acmg can do what install and migrate need', status: 'ok', detail: `${access.length} access reviews allowed` },
   );
 
-  // Istio.
-  const crds = await Promise.all(['gateways', 'virtualservices'].map((p) => kube.get('apiextensions.k8s.io/v1', 'CustomResourceDefinition', `${p}.networking.istio.io`)));
-  const missing = ['gateways', 'virtualservices'].filter((_, i) => !crds[i]);
-  const noV1 = crds.filter((c) => c && !(c.spec.versions ?? []).some((v: any) => v.name === 'v1' && v.served));
-  push(
-    missing.length
-      ? { category: 'istio', check: 'Istio networking CRDs installed', status: 'fail', detail: `missing: ${missing.map((m) => `${m}.networking.istio.io`).join(', ')}`, hint: 'install Istio first (istioctl install, or the istio/base Helm chart); acmg builds on it' }
-      : noV1.length
-        ? { category: 'istio', check: 'Istio networking CRDs installed', status: 'fail', detail: 'the CRDs do not serve networking.istio.io/v1', hint: 'upgrade Istio to 1.22 or later' }
-        : { category: 'istio', check: 'Istio networking CRDs installed', status: 'ok', detail: 'Gateway, VirtualService (networking.istio.io/v1)' },
-  );
   // Cluster DNS.
   let layout: Layout | undefined;
   if (s.dns.enabled) {
@@ -120,11 +109,25 @@ export async function runPrecheck(kube: Kube, doc: AcmgOperator): Promise<Preche
     }
   }
 
-  // The install namespace and collisions with what is already there.
   const nsObj = await kube.get('v1', 'Namespace', s.namespace);
+  const rendered = renderManifests(doc, { clusterDomain: layout?.clusterDomain ?? 'cluster.local', version: VERSION });
+
+  // Istio.
+  const crds = await Promise.all(['gateways', 'virtualservices'].map((p) => kube.get('apiextensions.k8s.io/v1', 'CustomResourceDefinition', `${p}.networking.istio.io`)));
+  const missing = ['gateways', 'virtualservices'].filter((_, i) => !crds[i]);
+  const noV1 = crds.filter((c) => c && !(c.spec.versions ?? []).some((v: any) => v.name === 'v1' && v.served));
+  push(
+    missing.length
+      ? { category: 'istio', check: 'Istio networking CRDs installed', status: 'fail', detail: `missing: ${missing.map((m) => `${m}.networking.istio.io`).join(', ')}`, hint: 'install Istio first (istioctl install, or the istio/base Helm chart); acmg builds on it' }
+      : noV1.length
+        ? { category: 'istio', check: 'Istio networking CRDs installed', status: 'fail', detail: 'the CRDs do not serve networking.istio.io/v1', hint: 'upgrade Istio to 1.22 or later' }
+        : { category: 'istio', check: 'Istio networking CRDs installed', status: 'ok', detail: 'Gateway, VirtualService (networking.istio.io/v1)' },
+  );
+  if (!missing.length) results.push(...(await istioChecks(kube, s, rendered, !!nsObj)));
+
+  // The install namespace and collisions with what is already there.
   push(nsObj ? { category: 'install', check: `namespace ${s.namespace} exists`, status: 'ok' } : { category: 'install', check: `namespace ${s.namespace} exists`, status: 'warn', detail: 'it will be created' });
 
-  const rendered = renderManifests(doc, { clusterDomain: layout?.clusterDomain ?? 'cluster.local', version: VERSION });
   const foreign: string[] = [];
   // get() answers undefined for 404, also for a kind whose CRD is missing (reported above).
   const live = await Promise.all(rendered.map((o) => kube.get(o.apiVersion, o.kind, o.metadata.name, o.metadata.namespace)));
@@ -137,8 +140,6 @@ export async function runPrecheck(kube: Kube, doc: AcmgOperator): Promise<Preche
       ? { category: 'install', check: 'no name collisions with objects acmg does not manage', status: 'fail', detail: `already exist: ${foreign.join(', ')}`, hint: 'pick other names (--set gateway.name=..., istioGateway.name=...) or remove those objects' }
       : { category: 'install', check: 'no name collisions with objects acmg does not manage', status: 'ok' },
   );
-
-  if (!missing.length) results.push(...(await istioChecks(kube, s, rendered, !!nsObj)));
 
   if (s.istioGateway.enabled && !missing.includes('gateways')) {
     const podLabels = { ...s.gateway.podLabels, ...gatewaySelector(s) };

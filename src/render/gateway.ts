@@ -104,6 +104,8 @@ function injectedPod(spec: Spec): { labels: Record<string, string>; annotations:
   const g = spec.gateway;
   return {
     labels: { 'sidecar.istio.io/inject': 'true', ...(spec.revision ? { 'istio.io/rev': spec.revision } : {}) },
+    // No prometheus.io annotations: the injector sets them itself (merged metrics on 15020) and
+    // refuses a pod that asks to scrape Envoy's reserved port 15090.
     annotations: { 'inject.istio.io/templates': 'gateway' },
     podSpec: {
       containers: [{ name: 'istio-proxy', image: 'auto', ports: containerPorts(spec), resources: g.resources, securityContext: HARDENED }],
@@ -117,7 +119,11 @@ function pinnedPod(spec: Spec, ctx: RenderContext): { labels: Record<string, str
   const { volumes, mounts } = proxyVolumes();
   return {
     labels: { 'sidecar.istio.io/inject': 'false', ...(spec.revision ? { 'istio.io/rev': spec.revision } : {}) },
-    annotations: {},
+    annotations: {
+      'prometheus.io/path': '/stats/prometheus',
+      'prometheus.io/port': String(ENVOY_PROM_PORT),
+      'prometheus.io/scrape': 'true',
+    },
     podSpec: {
       // Lets the unprivileged proxy bind ports below 1024 (port 80 and friends).
       securityContext: { sysctls: [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '0' }] },
@@ -182,13 +188,7 @@ export function renderGateway(spec: Spec, ctx: RenderContext): K8sObject[] {
         template: {
           metadata: {
             labels: podLabels,
-            annotations: {
-              'prometheus.io/path': '/stats/prometheus',
-              'prometheus.io/port': String(ENVOY_PROM_PORT),
-              'prometheus.io/scrape': 'true',
-              ...pod.annotations,
-              ...g.podAnnotations,
-            },
+            annotations: { ...pod.annotations, ...g.podAnnotations },
           },
           spec: {
             serviceAccountName: g.name,
