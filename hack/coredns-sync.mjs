@@ -35,11 +35,15 @@ const cfg = {
 };
 const log = (m) => process.stderr.write(`${new Date().toISOString()} coredns-sync: ${m}\n`);
 
-/** The fixed translation rules (see the header). Depth-aware so only server-block keys change port. */
-export function translate(text, { main = false } = {}) {
+/**
+ * The fixed translation rules (see the header). Depth-aware so only server-block keys change port.
+ * An .override file is the body of a server block (CoreDNS splices it in where it is imported), so
+ * it is read from depth 1: its blocks (hosts { ... }) are directives, never server keys.
+ */
+export function translate(text, { main = false, body = false } = {}) {
   const lines = text.replaceAll('/etc/coredns/', `${cfg.out}/`).replaceAll('/etc/resolv.conf', `127.0.0.1:${cfg.upstreamPort}`).split('\n');
   const out = [];
-  let depth = 0;
+  let depth = body ? 1 : 0;
   let inKubernetes = -1; // depth of an open kubernetes block
   for (const raw of lines) {
     let line = raw;
@@ -92,14 +96,20 @@ function writeAtomic(path, data) {
   renameSync(`${path}.tmp`, path);
 }
 
-/** Mirrors one ConfigMap's keys into dir (keys removed from the ConfigMap are removed as files). */
-function mirror(dir, data, translateKey, opts = {}) {
+/**
+ * Mirrors one ConfigMap's keys into dir (keys removed from the ConfigMap are removed as files).
+ * rulesFor(key) -> translate()'s options for that file, or undefined to copy it as it is.
+ */
+function mirror(dir, data, rulesFor) {
   mkdirSync(dir, { recursive: true });
   const want = new Set(Object.keys(data ?? {}));
   for (const f of readdirSync(dir, { withFileTypes: true })) {
     if (f.isFile() && !want.has(f.name)) rmSync(join(dir, f.name));
   }
-  for (const [k, v] of Object.entries(data ?? {})) writeAtomic(join(dir, k), translateKey(k) ? translate(v, opts) : v);
+  for (const [k, v] of Object.entries(data ?? {})) {
+    const rules = rulesFor(k);
+    writeAtomic(join(dir, k), rules ? translate(v, rules) : v);
+  }
 }
 
 const state = { main: undefined, custom: undefined };
@@ -108,8 +118,8 @@ function scheduleSync(immediate = false) {
   clearTimeout(timer);
   timer = setTimeout(() => {
     // Custom files first: when the main Corefile appears, what it imports is already there.
-    mirror(join(cfg.out, 'custom'), state.custom, (k) => k.endsWith('.server') || k.endsWith('.override'));
-    mirror(cfg.out, state.main, (k) => k === 'Corefile', { main: true });
+    mirror(join(cfg.out, 'custom'), state.custom, (k) => (k.endsWith('.server') ? {} : k.endsWith('.override') ? { body: true } : undefined));
+    mirror(cfg.out, state.main, (k) => (k === 'Corefile' ? { main: true } : undefined));
     log(`synced ${cfg.main} (${Object.keys(state.main ?? {}).length} keys) and ${cfg.custom} (${Object.keys(state.custom ?? {}).length} keys)`);
   }, immediate ? 0 : cfg.delayMs);
 }

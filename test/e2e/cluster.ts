@@ -36,10 +36,11 @@ export const istiodXdsPort = Number(process.env.ACMG_ISTIOD_XDS_PORT ?? 15010);
 /** kubectl against the local cluster; throws with stderr on failure. */
 export function kubectl(args: string[], input?: string): string {
   try {
-    return execFileSync(kubectlBin, ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
+    // Istio's real CRDs alone are several MB of JSON: well past execFileSync's 1 MiB default.
+    return execFileSync(kubectlBin, ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 256 * 1024 * 1024 });
   } catch (e) {
     const err = e as { stderr?: string; message: string };
-    throw new Error(`kubectl ${args.join(' ')} failed: ${err.stderr ?? err.message}`);
+    throw new Error(`kubectl ${args.join(' ')} failed: ${err.stderr || err.message}`);
   }
 }
 

@@ -57,7 +57,10 @@ describe('acmg judged by the real istiod and istioctl', () => {
     kubectl(['label', 'namespace', 'default', 'istio-injection=enabled', '--overwrite']);
     kubectl(['apply', '--server-side', '-f', join(ROOT, 'samples/helloworld/helloworld.yaml'), '-f', join(ROOT, 'test/e2e/fixtures/shop.yaml')]);
     kubectl(['label', 'namespace', 'shop', 'istio-injection=enabled', '--overwrite']);
-    kubectl(['-n', 'default', 'rollout', 'restart', 'deployment']);
+    // Pods made before the labels (by earlier test files) have no proxy, and istioctl analyze would
+    // rightly say so (IST0103): roll both namespaces so every pod is what the injector makes.
+    for (const ns of ['default', 'shop']) kubectl(['-n', ns, 'rollout', 'restart', 'deployment']);
+    for (const ns of ['default', 'shop']) kubectl(['-n', ns, 'rollout', 'status', 'deployment', '--timeout=90s']);
   });
 
   afterAll(async () => {
