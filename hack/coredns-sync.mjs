@@ -10,8 +10,9 @@
 //   loopback stub that answers NXDOMAIN (nothing leaves the machine); the kubernetes plugin gets a
 //   kubeconfig; `reload` checks every $RELOAD instead of 30s (ACMG_CLUSTER_RELOAD='' keeps it as is).
 // The ConfigMaps themselves are never touched: acmg's byte-for-byte guarantees are about them.
+import { spawn } from 'node:child_process';
 import https from 'node:https';
-import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const env = (k, d) => process.env[k] ?? d;
@@ -32,6 +33,10 @@ const cfg = {
   readyPort: env('DNS_READY_PORT'),
   metricsPort: env('DNS_METRICS_PORT'),
   reload: env('ACMG_CLUSTER_RELOAD', '2s 1s'),
+  // How the harness runs CoreDNS, to play a rolling restart: a new process, then the old one stops.
+  corednsPidFile: env('SYNC_COREDNS_PIDFILE'),
+  corednsBin: env('SYNC_COREDNS_BIN'),
+  corednsLog: env('SYNC_COREDNS_LOG'),
 };
 const log = (m) => process.stderr.write(`${new Date().toISOString()} coredns-sync: ${m}\n`);
 
@@ -82,6 +87,10 @@ export function translate(text, { main = false, body = false } = {}) {
         continue;
       }
     }
+    // A terminating pod leaves the Service's endpoints at once, so its lameduck period only drains
+    // queries already routed to it. A process cannot leave its SO_REUSEPORT group: an old CoreDNS
+    // would keep answering new queries with the old configuration for the whole period. Shortened.
+    if (depth === 2 && /^lameduck\b/.test(code)) line = `${line.slice(0, line.length - line.trimStart().length)}lameduck 300ms`;
     if (inKubernetes >= 0 && depth === inKubernetes && /^(kubeconfig|endpoint)\b/.test(code)) continue;
     out.push(line);
     depth += opens - closes;
@@ -112,14 +121,17 @@ function mirror(dir, data, rulesFor) {
   }
 }
 
+const rulesForCustom = (k) => (k.endsWith('.server') ? {} : k.endsWith('.override') ? { body: true } : undefined);
+const rulesForMain = (k) => (k === 'Corefile' ? { main: true } : undefined);
+
 const state = { main: undefined, custom: undefined };
 let timer;
 function scheduleSync(immediate = false) {
   clearTimeout(timer);
   timer = setTimeout(() => {
     // Custom files first: when the main Corefile appears, what it imports is already there.
-    mirror(join(cfg.out, 'custom'), state.custom, (k) => (k.endsWith('.server') ? {} : k.endsWith('.override') ? { body: true } : undefined));
-    mirror(cfg.out, state.main, (k) => (k === 'Corefile' ? { main: true } : undefined));
+    mirror(join(cfg.out, 'custom'), state.custom, rulesForCustom);
+    mirror(cfg.out, state.main, rulesForMain);
     log(`synced ${cfg.main} (${Object.keys(state.main ?? {}).length} keys) and ${cfg.custom} (${Object.keys(state.custom ?? {}).length} keys)`);
   }, immediate ? 0 : cfg.delayMs);
 }
@@ -158,27 +170,88 @@ function apply(cm, deleted = false) {
   return true;
 }
 
-async function run() {
-  const base = `/api/v1/namespaces/${cfg.namespace}/configmaps`;
-  let first = true;
+/**
+ * A rolling restart of the coredns Deployment (its template's restartedAt changes) starts new pods
+ * that load the ConfigMaps as they are now, and stops the old ones once the new ones serve. The
+ * harness plays it with processes: every CoreDNS listener uses SO_REUSEPORT, so a new CoreDNS starts
+ * on the same ports beside the old one, and the old one gets SIGTERM only when the new one serves
+ * (it then answers through its lameduck period). Lookups keep getting answers throughout.
+ */
+let restartedAt;
+let restarting = Promise.resolve();
+function onDeployment(dep) {
+  if (dep?.metadata?.name !== 'coredns') return;
+  const at = dep.spec?.template?.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt'];
+  const first = restartedAt === undefined;
+  const changed = at !== restartedAt;
+  restartedAt = at ?? null;
+  if (first || !changed || !cfg.corednsPidFile || !cfg.corednsBin) return;
+  restarting = restarting.then(() => restartPods(at)).catch((e) => log(`coredns Deployment restarted, but CoreDNS was not restarted: ${e.message}`));
+}
+
+async function restartPods(at) {
+  // New pods mount the ConfigMaps as they are now, whatever the ConfigMap watch has seen so far.
+  const list = JSON.parse(await request(`/api/v1/namespaces/${cfg.namespace}/configmaps`));
+  for (const name of [cfg.main, cfg.custom]) state[name === cfg.main ? 'main' : 'custom'] = undefined;
+  for (const cm of list.items) apply(cm);
+  clearTimeout(timer);
+  mirror(join(cfg.out, 'custom'), state.custom, rulesForCustom);
+  mirror(cfg.out, state.main, rulesForMain);
+
+  const oldPid = Number(readFileSync(cfg.corednsPidFile, 'utf8'));
+  const offset = statSync(cfg.corednsLog).size;
+  const out = openSync(cfg.corednsLog, 'a');
+  const child = spawn(cfg.corednsBin, ['-conf', join(cfg.out, 'Corefile')], { detached: true, stdio: ['ignore', out, out] });
+  child.unref();
+  // Serving: CoreDNS prints its banner once every listener is up.
+  const deadline = Date.now() + 30_000;
+  while (!readFileSync(cfg.corednsLog, 'utf8').slice(offset).includes('CoreDNS-')) {
+    if (child.exitCode !== null) throw new Error(`the new CoreDNS exited (${child.exitCode}); see ${cfg.corednsLog}`);
+    if (Date.now() > deadline) throw new Error('the new CoreDNS did not start within 30s');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  writeAtomic(cfg.corednsPidFile, String(child.pid));
+  try {
+    process.kill(oldPid, 'SIGTERM');
+  } catch {
+    // already gone
+  }
+  log(`coredns Deployment restarted (${at}): new CoreDNS ${child.pid} serves the current ConfigMaps; ${oldPid} stopping`);
+}
+
+async function watchLoop(base, onEvent, onList) {
   for (;;) {
     try {
       const list = JSON.parse(await request(base));
-      state.main = undefined;
-      state.custom = undefined;
-      for (const cm of list.items) apply(cm);
-      scheduleSync(first);
-      first = false;
+      onList(list.items);
       await request(`${base}?watch=1&allowWatchBookmarks=true&resourceVersion=${list.metadata.resourceVersion}&timeoutSeconds=300`, (ev) => {
         if (ev.type === 'ERROR') throw new Error(ev.object?.message ?? 'watch error');
         if (ev.type === 'BOOKMARK') return;
-        if (apply(ev.object, ev.type === 'DELETED')) scheduleSync();
+        onEvent(ev);
       });
     } catch (e) {
-      log(`watch restarting: ${e.message}`);
+      log(`watch of ${base} restarting: ${e.message}`);
       await new Promise((r) => setTimeout(r, 1000));
     }
   }
+}
+
+async function run() {
+  let first = true;
+  watchLoop(`/apis/apps/v1/namespaces/${cfg.namespace}/deployments`, (ev) => onDeployment(ev.object), (items) => items.forEach(onDeployment));
+  await watchLoop(
+    `/api/v1/namespaces/${cfg.namespace}/configmaps`,
+    (ev) => {
+      if (apply(ev.object, ev.type === 'DELETED')) scheduleSync();
+    },
+    (items) => {
+      state.main = undefined;
+      state.custom = undefined;
+      for (const cm of items) apply(cm);
+      scheduleSync(first);
+      first = false;
+    },
+  );
 }
 
 run();

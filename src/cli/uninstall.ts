@@ -38,8 +38,10 @@ export function registerUninstall(program: Command): void {
           log.ok('acmg is not installed and nothing labelled as acmg\'s was found: nothing to do');
           if (opts.purge && !opts.dryRun) {
             const { restoreDns } = await import('../kube/dns-store.js');
+            const { makeDnsChangeTakeEffect } = await import('../ops/coredns-restart.js');
             const r = await restoreDns(kube, plan.dns);
             if (r.changed) log.ok('removed leftover acmg DNS entries');
+            if (r.changed) await makeDnsChangeTakeEffect(kube, plan.dns, r.reloads, { task, timeoutMs: 300_000 });
           }
           return;
         }

@@ -16,6 +16,12 @@ export interface Layout {
   port: number;
   /** custom layout: the coredns-custom key acmg owns. */
   customKey?: string;
+  /**
+   * Whether CoreDNS notices a change by itself: some server block has the `reload` plugin (it hashes
+   * the Corefile with its imports expanded, so coredns-custom changes count). Without it a change
+   * is served only by CoreDNS pods started after it: acmg restarts the Deployment.
+   */
+  reloads: boolean;
   /** Human description for status and errors. */
   description: string;
 }
@@ -99,6 +105,11 @@ const hostsInText = (text: string) => {
   }
 };
 
+/** Whether some server block (outside acmg's region) has the reload plugin: one reloads them all. */
+export function reloadsIn(cf: Corefile): boolean {
+  return serverBlocks(cf).some((b) => directivesOutsideRegion(cf, b).some((d) => d.name === 'reload'));
+}
+
 /** Directives of an .override file (a block body without braces). */
 function parseCorefileSnippet(text: string): Directive[] {
   const cf = parseCorefile(`acmg-snippet-probe {\n${text}\n}\n`);
@@ -115,6 +126,8 @@ export function detectLayout(input: DetectInput): Layout {
   const customOverrides = Object.entries(input.custom ?? {}).filter(([k]) => k.endsWith('.override') && !k.startsWith('acmg.'));
   const hostsTaken = inBlock.some((d) => d.name === 'hosts') || (overrideImport && customOverrides.some(([, v]) => hostsInText(v)));
   const mechanism: Mechanism = hostsTaken ? 'server-blocks' : 'hosts';
+  const reloads = reloadsIn(cf);
+  const restartNote = reloads ? '' : '; no reload plugin: acmg restarts CoreDNS after each change';
 
   let kind: LayoutKind;
   if (input.mode === 'custom') {
@@ -144,11 +157,12 @@ export function detectLayout(input: DetectInput): Layout {
     mechanism,
     clusterDomain: domain,
     port,
-    description: `Corefile in the coredns ConfigMap, ${mechanism === 'hosts' ? 'a hosts block in the cluster server block' : 'one server block per name (the cluster block already uses hosts)'}`,
+    reloads,
+    description: `Corefile in the coredns ConfigMap, ${mechanism === 'hosts' ? 'a hosts block in the cluster server block' : 'one server block per name (the cluster block already uses hosts)'}${restartNote}`,
   };
 
   function custom(m: Mechanism): Layout {
     const customKey = m === 'hosts' ? 'acmg.override' : 'acmg.server';
-    return { kind: 'custom', mechanism: m, clusterDomain: domain, port, customKey, description: `coredns-custom ConfigMap, key ${customKey} (the main Corefile is left untouched)` };
+    return { kind: 'custom', mechanism: m, clusterDomain: domain, port, customKey, reloads, description: `coredns-custom ConfigMap, key ${customKey} (the main Corefile is left untouched)${restartNote}` };
   }
 }

@@ -24,17 +24,28 @@ export async function resolveA(r: Resolver, name: string): Promise<string[]> {
 }
 
 /** Polls until every name answers exactly `expect[name]`, or the timeout; returns the names still wrong. */
-export async function waitForAnswers(r: Resolver, expect: Map<string, string>, timeoutMs: number, onProgress?: (text: string) => void): Promise<{ name: string; got: string[]; want: string }[]> {
+/** Right answers in a row that settle a name (500 ms apart). */
+export const CONFIRMATIONS = 3;
+
+export async function waitForAnswers(r: Resolver, expect: Map<string, string>, timeoutMs: number, onProgress?: (text: string) => void, confirmations = CONFIRMATIONS): Promise<{ name: string; got: string[]; want: string }[]> {
   const deadline = Date.now() + timeoutMs;
-  let pending = [...expect.entries()];
+  // A name is settled after `confirmations` right answers in a row: CoreDNS replicas load a change
+  // one by one (and draining old pods still answer), so one right answer proves little.
+  const streak = new Map([...expect.keys()].map((n) => [n, 0]));
   let wrong: { name: string; got: string[]; want: string }[] = [];
   for (;;) {
-    wrong = [];
+    const pending = [...expect.entries()].filter(([name]) => streak.get(name)! < confirmations);
     const results = await Promise.all(pending.map(async ([name, want]) => ({ name, want, got: await resolveA(r, name).catch(() => [] as string[]) })));
-    for (const x of results) if (x.got.length !== 1 || x.got[0] !== x.want) wrong.push(x);
-    pending = wrong.map((w) => [w.name, w.want] as [string, string]);
-    if (wrong.length === 0 || Date.now() >= deadline) return wrong;
-    onProgress?.(`${expect.size - wrong.length}/${expect.size} names answer as expected (CoreDNS reload can take up to ~2 minutes)`);
+    wrong = [];
+    for (const x of results) {
+      const right = x.got.length === 1 && x.got[0] === x.want;
+      streak.set(x.name, right ? streak.get(x.name)! + 1 : 0);
+      if (!right) wrong.push(x);
+    }
+    const settled = [...streak.values()].filter((n) => n >= confirmations).length;
+    if (settled === expect.size) return [];
+    if (Date.now() >= deadline) return wrong.length ? wrong : results.filter((x) => streak.get(x.name)! < confirmations);
+    onProgress?.(`${settled}/${expect.size} names answer as expected (CoreDNS reload can take up to ~2 minutes)`);
     await new Promise((res) => setTimeout(res, 500));
   }
 }

@@ -3,7 +3,8 @@
 // Before acmg's first change, the original is backed up in the cluster.
 import { AcmgError, ExitCode } from '../errors.js';
 import { readEntries, setEntries, stripRegions, type DnsConfig } from '../coredns/engine.js';
-import { detectLayout, LayoutError, type Layout } from '../coredns/layout.js';
+import { parseCorefile } from '../coredns/corefile.js';
+import { detectLayout, LayoutError, reloadsIn, type Layout } from '../coredns/layout.js';
 import { sortEntries, type DnsEntry } from '../coredns/region.js';
 import { acmgLabels } from '../render/labels.js';
 import { VERSION } from '../version.js';
@@ -123,10 +124,11 @@ export async function updateDnsEntries(kube: Kube, s: DnsSettings, mutate: (curr
  * if a region was edited by hand, restores the backed-up original instead. Removes the backup and a
  * coredns-custom ConfigMap acmg created.
  */
-export async function restoreDns(kube: Kube, s: DnsSettings, opts: { dryRun?: boolean } = {}): Promise<{ changed: boolean; usedBackup: boolean }> {
+export async function restoreDns(kube: Kube, s: DnsSettings, opts: { dryRun?: boolean } = {}): Promise<{ changed: boolean; usedBackup: boolean; reloads: boolean }> {
   const backup = await kube.get('v1', 'ConfigMap', backupName(s), s.namespace);
   let usedBackup = false;
   let changed = false;
+  let reloads = true;
   await retryOnConflict(async () => {
     const main = await kube.get('v1', 'ConfigMap', s.configMap, s.namespace);
     if (!main) return;
@@ -142,6 +144,11 @@ export async function restoreDns(kube: Kube, s: DnsSettings, opts: { dryRun?: bo
       next = stripRegions(config);
     }
     changed = true;
+    try {
+      reloads = reloadsIn(parseCorefile(next.corefile));
+    } catch {
+      reloads = true; // a Corefile acmg cannot parse is the user's; acmg restarts nothing for it
+    }
     if (opts.dryRun) return;
     if (next.corefile !== config.corefile) await kube.replace({ ...main, apiVersion: 'v1', kind: 'ConfigMap', data: { ...(main.data ?? {}), Corefile: next.corefile } });
     if (custom && JSON.stringify(next.custom ?? {}) !== JSON.stringify(config.custom ?? {})) {
@@ -154,5 +161,5 @@ export async function restoreDns(kube: Kube, s: DnsSettings, opts: { dryRun?: bo
     if (custom && createdByAcmg && Object.keys(custom.data ?? {}).length === 0) await kube.delete('v1', 'ConfigMap', s.customConfigMap, s.namespace);
     if (backup) await kube.delete('v1', 'ConfigMap', backupName(s), s.namespace);
   }
-  return { changed, usedBackup };
+  return { changed, usedBackup, reloads };
 }

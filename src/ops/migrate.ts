@@ -6,6 +6,7 @@ import type { DnsEntry } from '../coredns/region.js';
 import { waitForAnswers, type Resolver } from '../dns/resolver.js';
 import { ApiError, explainApiError, type KObject, type Kube } from '../kube/client.js';
 import { currentDnsEntries, updateDnsEntries, type DnsSettings } from '../kube/dns-store.js';
+import { makeDnsChangeTakeEffect, RESTART_STEP } from './coredns-restart.js';
 import { locateState, migrationKey, readState, updateState, type Approach, type InstallRecord, type MigrationRecord, type State, type StepName } from '../kube/state.js';
 import { classifyPort, isProblem, portConflicts, type ClassifiedPort, type PortUse } from '../plan/ports.js';
 import { fitsInState, projectedStateBytes } from '../plan/state-size.js';
@@ -143,9 +144,11 @@ export async function planMigration(kube: Kube, sel: Selection, opts: Pick<Migra
   }
   // Cluster DNS must be writable before anything changes: a malformed Corefile, an unsupported
   // layout or a hand-edited acmg region is reported now, not after routes exist.
+  let dnsReloads = true;
   if (candidates.length) {
     try {
       const d = await currentDnsEntries(kube, dnsSettings(install));
+      dnsReloads = d.layout.reloads;
       if (d.tampered.length && !opts.force) problems.push(...d.tampered.map((t) => `cluster DNS: ${t} (re-run with --force to let acmg rewrite its region)`));
     } catch (e) {
       if (!(e instanceof AcmgError) || e.code !== ExitCode.Usage) throw e;
@@ -165,6 +168,7 @@ export async function planMigration(kube: Kube, sel: Selection, opts: Pick<Migra
       steps.push(`create VirtualService ${n.namespace}/${routeName(n.name)} (hosts ${c.fqdn} and short forms -> ${opts.approach === 'replace-service' ? replacementName(n.name, suffix) : n.name})`);
     }
     steps.push(`switch DNS in one CoreDNS write: ${candidates.map((c) => c.fqdn).join(', ')} -> ${gatewayIP}, then wait until DNS answers it`);
+    if (!dnsReloads) steps.push(RESTART_STEP);
     for (const n of namespaces) steps.push(`label namespace ${n} ${INJECTION}=disabled${opts.restart ? ' and restart its Deployments' : ''}`);
     if (opts.approach === 'replace-service') for (const c of candidates) steps.push(`delete Service ${c.service.metadata.namespace}/${c.service.metadata.name} (kept in acmg's state for rollback)`);
   }
@@ -249,9 +253,9 @@ export async function applyMigration(kube: Kube, plan: MigratePlan, o: MigrateOp
     // 3. DNS: every service of the run in one CoreDNS write, then wait for the real answers.
     const entries: DnsEntry[] = plan.candidates.map((c) => ({ fqdn: c.fqdn, ip: gatewayIP }));
     let dnsWrites = 0;
-    await o.task('switch DNS (one CoreDNS write)', async () => {
-      dnsWrites = (await updateDnsEntries(kube, dnsSettings(install), (cur) => [...cur.filter((e) => !entries.some((x) => x.fqdn === e.fqdn)), ...entries], { force: o.force })).writes;
-    });
+    const dnsWrite = await o.task('switch DNS (one CoreDNS write)', () => updateDnsEntries(kube, dnsSettings(install), (cur) => [...cur.filter((e) => !entries.some((x) => x.fqdn === e.fqdn)), ...entries], { force: o.force }));
+    dnsWrites = dnsWrite.writes;
+    if (dnsWrites) await makeDnsChangeTakeEffect(kube, dnsSettings(install), dnsWrite.layout.reloads, { task: o.task, timeoutMs: o.readinessTimeoutMs });
     await journal(kube, install, keys, 'dns');
     if (o.resolver) {
       const r = o.resolver;
@@ -375,7 +379,10 @@ export async function rollbackMigrations(kube: Kube, install: InstallRecord, key
   // its own Service again.
   const switched = records.filter((m) => m.journal.includes('dns'));
   const fqdns = new Set(switched.map((m) => m.fqdn));
-  if (switched.length) await o.task('remove DNS entries (one CoreDNS write)', () => updateDnsEntries(kube, dnsSettings(install), (cur) => cur.filter((e) => !fqdns.has(e.fqdn)), { force: true }));
+  if (switched.length) {
+    const w = await o.task('remove DNS entries (one CoreDNS write)', () => updateDnsEntries(kube, dnsSettings(install), (cur) => cur.filter((e) => !fqdns.has(e.fqdn)), { force: true }));
+    if (w.writes) await makeDnsChangeTakeEffect(kube, dnsSettings(install), w.layout.reloads, { task: o.task, timeoutMs: o.readinessTimeoutMs ?? 300_000 });
+  }
   if (o.resolver && switched.length) {
     const expect = new Map<string, string>();
     for (const m of switched) {

@@ -4,6 +4,7 @@ import type { DnsEntry } from '../coredns/region.js';
 import { AcmgError, ExitCode } from '../errors.js';
 import { ApiError, type Kube } from '../kube/client.js';
 import { currentDnsEntries, updateDnsEntries } from '../kube/dns-store.js';
+import { makeDnsChangeTakeEffect } from './coredns-restart.js';
 import { readState, updateState } from '../kube/state.js';
 import { portConflicts } from '../plan/ports.js';
 import { desiredState } from '../plan/sync.js';
@@ -68,7 +69,11 @@ export async function reconcile(kube: Kube, opts: { dryRun?: boolean; force?: bo
       });
       await syncGatewayPorts(kube, install);
     }
-    if (add.length || remove.length) dnsWrites = (await updateDnsEntries(kube, dnsSettings(install), () => desired.entries, { force: opts.force })).writes;
+    if (add.length || remove.length) {
+      const w = await updateDnsEntries(kube, dnsSettings(install), () => desired.entries, { force: opts.force });
+      dnsWrites = w.writes;
+      if (dnsWrites) await makeDnsChangeTakeEffect(kube, dnsSettings(install), w.layout.reloads, { task: (_t, fn) => fn(() => {}), timeoutMs: 300_000 });
+    }
   }
   return { add, remove, portsChanged, ports: want.map((p) => p.port), dnsWrites, warnings };
 }

@@ -5,6 +5,7 @@ import { usageError } from '../errors.js';
 import type { Resolver } from '../dns/resolver.js';
 import { type Kube } from '../kube/client.js';
 import { restoreDns, type DnsSettings } from '../kube/dns-store.js';
+import { makeDnsChangeTakeEffect } from './coredns-restart.js';
 import { SWEEP_KINDS } from '../kube/resources.js';
 import { deleteState, locateState, readState, type ObjectRef } from '../kube/state.js';
 import { KIND_ORDER } from '../render/index.js';
@@ -80,6 +81,7 @@ export async function applyUninstall(kube: Kube, plan: UninstallPlan, o: { resol
   // acmg's DNS backup and an empty coredns-custom acmg created; with --purge it also restores.
   const r = await o.task('restore the cluster DNS configuration', () => restoreDns(kube, plan.dns));
   const dnsRestored = r.changed;
+  if (r.changed) await makeDnsChangeTakeEffect(kube, plan.dns, r.reloads, { task: o.task, timeoutMs: 300_000 });
   if (await deleteState(kube, plan.namespace)) deleted++;
   return { deleted, dnsRestored };
 }

@@ -35,6 +35,15 @@ describe('layout detection', () => {
     expect(() => detectLayout({ corefile: corefile('kubeadm'), mode: 'auto', clusterDomain: 'corp.internal' })).toThrow(/dns.clusterDomain is "corp.internal" but the kubernetes plugin serves cluster.local/);
   });
 
+  test('reload: present in every shipped layout; without it acmg must restart CoreDNS, and says so', () => {
+    for (const name of ['kubeadm', 'kind', 'eks', 'minikube', 'k3s', 'aks']) expect(layoutOf({ corefile: corefile(name) }).reloads).toBe(true);
+    const noReload = layoutOf({ corefile: corefile('kubeadm').replace(/^\s*reload\n/m, '') });
+    expect(noReload.reloads).toBe(false);
+    expect(noReload.description).toMatch(/no reload plugin: acmg restarts CoreDNS after each change/);
+    // A reload in another server block reloads the whole Corefile (it is one CoreDNS instance).
+    expect(layoutOf({ corefile: `${corefile('kubeadm').replace(/^\s*reload\n/m, '')}example.org:53 {\n    reload\n    forward . 1.1.1.1\n}\n` }).reloads).toBe(true);
+  });
+
   test('a user .override that already uses hosts moves acmg to server blocks', () => {
     const l = layoutOf({ corefile: corefile('aks'), custom: { 'mine.override': 'hosts {\n  1.2.3.4 a.example\n  fallthrough\n}\n' } });
     expect([l.kind, l.mechanism, l.customKey]).toEqual(['custom', 'server-blocks', 'acmg.server']);

@@ -1,0 +1,95 @@
+// Issue #16 proof: the layouts where acmg writes coredns-custom (AKS: relative imports, the ConfigMap
+// already there and empty; k3s: absolute imports, the ConfigMap created by acmg) and a Corefile
+// without the reload plugin (acmg must restart CoreDNS itself). Each starts from a CoreDNS that has
+// already loaded the layout, as on a live cluster, and runs the whole flow under a 20 ms DNS prober:
+// install, both approaches, verify-dns, rollback, purge, with zero failed lookups and the DNS
+// ConfigMaps back byte for byte.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { query } from '../../src/dns/client.js';
+import { DNS_NAMESERVER, HACK, ROOT, acmg, acmgObjects, dns, eventually, expectExit, kubectl, kubectlJson } from './cluster.js';
+import { DnsProber, badSamples } from './dns-prober.js';
+
+const NS = ['--nameserver', DNS_NAMESERVER];
+const METRICS = `http://127.0.0.1:${process.env.ACMG_DNS_METRICS_PORT ?? 19153}/metrics`;
+const switchLayout = (name: string) => execFileSync('bash', [join(HACK, 'cluster-layout.sh'), name], { stdio: 'ignore' });
+const dnsConfigMaps = () => {
+  const get = (name: string) => kubectl(['-n', 'kube-system', 'get', 'configmap', name, '--ignore-not-found', '-o', 'json']).trim();
+  const data = (text: string) => (text ? (JSON.parse(text).data ?? {}) : null);
+  return { coredns: data(get('coredns')), custom: data(get('coredns-custom')) };
+};
+// Retried: during a restart an old CoreDNS in lameduck shares the port (SO_REUSEPORT) and may close a connection.
+const metric = async (name: string) => {
+  const { value } = await eventually(`CoreDNS metrics`, 10_000, async () => (await fetch(METRICS)).text());
+  return Number(value.match(new RegExp(`^${name} (\\d+)`, 'm'))?.[1] ?? NaN);
+};
+const corednsRestarts = () => kubectlJson(['-n', 'kube-system', 'get', 'deployment', 'coredns']).spec.template.metadata.annotations?.['kubectl.kubernetes.io/restartedAt'];
+
+describe('DNS layouts with coredns-custom imports, and without reload', () => {
+  let helloIP: string;
+  let reviewsIP: string;
+
+  beforeAll(async () => {
+    expectExit(await acmg(['uninstall', '--purge', '-y', ...NS]), 0);
+    kubectl(['apply', '--server-side', '-f', join(ROOT, 'samples/helloworld/helloworld.yaml'), '-f', join(ROOT, 'test/e2e/fixtures/shop.yaml')]);
+    helloIP = kubectlJson(['-n', 'default', 'get', 'service', 'helloworld']).spec.clusterIP;
+    reviewsIP = kubectlJson(['-n', 'shop', 'get', 'service', 'reviews']).spec.clusterIP;
+  });
+
+  afterAll(async () => {
+    await acmg(['uninstall', '--purge', '-y', ...NS]);
+    switchLayout('kubeadm');
+  });
+
+  test.each([
+    ['aks', 'acmg.override', false],
+    ['k3s', 'acmg.server', false],
+    ['no-reload', undefined, true],
+  ])('layout %s: the whole flow under a 20 ms prober, DNS back byte for byte (writes %s, restarts CoreDNS: %s)', async (layout, customKey, restarts) => {
+    expectExit(await acmg(['uninstall', '--purge', '-y', ...NS]), 0); // whatever an earlier case left
+    switchLayout(layout); // returns once CoreDNS has loaded it
+    const before = dnsConfigMaps();
+    const failedReloads = await metric('coredns_reload_failed_total');
+    const restarts0 = corednsRestarts();
+    expectExit(await acmg(['install', '--profile', 'minimal', '-y']), 0);
+    const gw = kubectlJson(['-n', 'istio-system', 'get', 'service', 'acmg-gateway']).spec.clusterIP;
+
+    const hello = new DnsProber('helloworld.default.svc.cluster.local', 20);
+    const reviews = new DnsProber('reviews.shop.svc.cluster.local', 20);
+    hello.start();
+    reviews.start();
+    try {
+      const dry = expectExit(await acmg(['migrate', 'helloworld', '-n', 'default', '--keep-service', '--dry-run', ...NS]), 0);
+      expect(/restart CoreDNS \(its Corefile has no reload plugin/.test(dry.stdout)).toBe(restarts);
+      const m1 = expectExit(await acmg(['migrate', 'helloworld', '-n', 'default', '--keep-service', '-y', ...NS]), 0);
+      expect(/restart CoreDNS/.test(m1.stderr)).toBe(restarts);
+      expectExit(await acmg(['migrate', 'reviews', '-n', 'shop', '--replace-service', '-y', ...NS]), 0);
+      const v = JSON.parse(expectExit(await acmg(['verify-dns', '-o', 'json', ...NS]), 0).stdout);
+      expect(v.passed).toBe(true);
+      expect(v.results.filter((r: any) => r.form === 'fqdn').map((r: any) => [r.written, r.pass])).toEqual([['helloworld.default.svc.cluster.local.', true], ['reviews.shop.svc.cluster.local.', true]]);
+      if (customKey) {
+        expect(dnsConfigMaps().coredns).toEqual(before.coredns); // the managed Corefile is never touched
+        expect(Object.keys(dnsConfigMaps().custom)).toEqual([customKey]);
+      }
+      expectExit(await acmg(['rollback', '--all', '-y', ...NS]), 0);
+      expect(hello.samples.at(-1)?.ips).toEqual([helloIP]);
+      expect(reviews.samples.at(-1)?.ips).toEqual([reviewsIP]);
+    } finally {
+      await hello.stop();
+      await reviews.stop();
+    }
+    // Zero failed or empty answers; every answer the service's own address or the gateway's.
+    expect(badSamples(hello.samples, [helloIP, gw])).toEqual([]);
+    expect(badSamples(reviews.samples, [reviewsIP, gw])).toEqual([]);
+    expect(hello.samples.some((s) => s.ips[0] === gw)).toBe(true);
+    expect(reviews.samples.some((s) => s.ips[0] === gw)).toBe(true);
+    // CoreDNS accepted every configuration it was given (the harness bug of #16 showed here).
+    expect(await metric('coredns_reload_failed_total')).toBe(failedReloads);
+    expect(corednsRestarts() !== restarts0).toBe(restarts);
+
+    expectExit(await acmg(['uninstall', '--purge', '-y', ...NS]), 0);
+    expect(dnsConfigMaps()).toEqual(before); // AKS's empty coredns-custom stays, k3s's acmg-made one goes
+    expect(acmgObjects()).toEqual([]);
+    await eventually('CoreDNS answering the original address', 20_000, async () => (await query('helloworld.default.svc.cluster.local', 'A', dns)).answers[0]?.data === helloIP);
+  });
+});
