@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole acmg flow on the local control plane (README's first command: npm run demo):
 # cluster up (built from Go modules on first run) -> helloworld sample -> precheck -> install ->
-# migrate --keep-service -> verify-dns -> status. Re-running is safe: every step converges.
+# migrate --keep-service -> the gateway's routes from istiod -> verify-dns -> status. Re-running is safe: every step converges.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bold() { if [ -t 1 ]; then printf '\n\033[1m==> %s\033[0m\n' "$*"; else printf '\n==> %s\n' "$*"; fi; }
@@ -14,7 +14,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 npm run -s build
 
-bold "local control plane (first run builds it from Go modules: ~15 min on 2 cores; then seconds)"
+bold "local control plane with real istiod (first run builds it from Go modules: ~35 min on 2 cores; then seconds)"
 bash hack/cluster-up.sh
 source hack/lib.sh
 export KUBECONFIG="$KUBECONFIG_PATH"
@@ -37,6 +37,9 @@ bold "before: helloworld resolves to its own ClusterIP"
 bold "acmg migrate helloworld -n default --keep-service -y"
 "${ACMG[@]}" migrate helloworld -n default --keep-service -y
 
+bold "the routes istiod gives the gateway for it (read over xDS: pods are simulated, istiod is real)"
+bash hack/gateway-routes.sh
+
 bold "acmg verify-dns (through the API server's port-forward to CoreDNS, as from a CI runner)"
 "${ACMG[@]}" verify-dns
 
@@ -51,6 +54,7 @@ Explore:
   $(bin_path kubectl "$KUBERNETES_VERSION") get virtualservices,gateways -A
   dig @127.0.0.1 -p $DNS_PORT helloworld.default.svc.cluster.local     (if dig is installed)
   node bin/acmg.js verify-dns --nameserver $NAMESERVER
+  bash hack/gateway-routes.sh                                        (the gateway's routes, from istiod)
   node bin/acmg.js rollback helloworld -n default -y --nameserver $NAMESERVER
   node bin/acmg.js uninstall --purge -y --nameserver $NAMESERVER
 Stop the local cluster: npm run demo:down

@@ -2,7 +2,6 @@
 // sidecar injector for the gateway's revision, and whether istiod's webhooks answer. Webhooks are
 // asked by server-side dry runs: nothing is written, but the API server calls them as for real.
 import type { KObject, Kube } from '../kube/client.js';
-import { ApiError } from '../kube/client.js';
 import type { Spec } from '../profile/schema.js';
 import type { K8sObject } from '../render/types.js';
 import type { CheckResult } from './types.js';
@@ -34,11 +33,14 @@ export function judgeSkew(istiod: IstioVersion, proxy: IstioVersion): { status: 
 /** The revision label value Istio uses for a revision ("" is the default revision). */
 export const revisionLabel = (revision: string) => revision || 'default';
 
+/** The revision an Istio object belongs to (unlabelled: the default revision). */
+const revisionOf = (o: KObject) => o.metadata.labels?.['istio.io/rev'] ?? 'default';
+
 /** Names of the injector webhooks that serve a revision, from the cluster's MutatingWebhookConfigurations. */
 export function injectorWebhooks(configs: KObject[], revision: string): string[] {
   const rev = revisionLabel(revision);
   return configs
-    .filter((c) => (c.metadata.labels?.['istio.io/rev'] ?? 'default') === rev)
+    .filter((c) => revisionOf(c) === rev)
     .flatMap((c) => ((c as any).webhooks ?? []) as { name: string }[])
     .map((w) => w.name)
     .filter((n) => n.endsWith('sidecar-injector.istio.io'))
@@ -50,7 +52,7 @@ const istiodImage = (d: KObject): string | undefined => {
   return (cs.find((c) => c.name === 'discovery') ?? cs[0])?.image;
 };
 
-const errorText = (e: unknown) => (e instanceof ApiError || e instanceof Error ? e.message : String(e));
+const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /** An object Istio's validation must reject: a Gateway without servers (istiod checks its own webhook with it). */
 const INVALID_PROBE = (namespace: string): KObject => ({
@@ -64,7 +66,7 @@ export async function istioChecks(kube: Kube, s: Spec, rendered: K8sObject[], na
   const out: CheckResult[] = [];
   const rev = revisionLabel(s.revision);
   const istiods = (await kube.list('apps/v1', 'Deployment', { namespace: 'istio-system', labelSelector: 'app=istiod' })).items
-    .filter((d) => (d.metadata.labels?.['istio.io/rev'] ?? 'default') === rev);
+    .filter((d) => revisionOf(d) === rev);
   if (!istiods.length) {
     out.push({ category: 'istio', check: `istiod (revision ${rev}) is installed`, status: 'warn', detail: `no Deployment labelled app=istiod, istio.io/rev=${rev} in istio-system`, hint: 'the gateway proxy gets its configuration from istiod; install or start it before migrating services, or set revision to the one installed' });
   } else {

@@ -42,7 +42,7 @@ export async function planInstall(kube: Kube, doc: AcmgOperator): Promise<Instal
   const clusterDomain = pre.layout?.clusterDomain ?? (s.dns.clusterDomain === 'auto' ? 'cluster.local' : s.dns.clusterDomain);
   const state = await readState(kube, s.namespace);
   const spec = withEffectivePorts(s, state);
-  const rendered = renderManifests({ ...doc, spec }, { clusterDomain, version: VERSION });
+  const rendered = renderManifests({ ...doc, spec }, { clusterDomain, version: VERSION, dnsReloads: pre.layout?.reloads });
   const createNamespace = !(await kube.get('v1', 'Namespace', s.namespace));
 
   const objects = await Promise.all(

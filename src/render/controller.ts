@@ -43,6 +43,13 @@ export function renderController(spec: Spec, ctx: RenderContext): K8sObject[] {
         { apiGroups: [''], resources: ['configmaps'], verbs: ['list', 'watch'] },
         { apiGroups: [''], resources: ['configmaps'], resourceNames: dnsConfigMaps, verbs: ['get', 'update'] },
         { apiGroups: [''], resources: ['configmaps'], verbs: ['create'] },
+        // Only where CoreDNS does not reload by itself: find and restart its Deployment.
+        ...(ctx.dnsReloads === false
+          ? [
+              { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch'] },
+              { apiGroups: ['apps'], resources: ['deployments'], resourceNames: ['coredns'], verbs: ['patch'] },
+            ]
+          : []),
       ],
     },
     {

@@ -19,6 +19,8 @@ export interface RenderContext {
   clusterDomain: string;
   /** acmg's version, stamped on every object. */
   version: string;
+  /** false where the cluster's Corefile has no reload plugin: the controller must restart CoreDNS. */
+  dnsReloads?: boolean;
 }
 
 export const objectKey = (o: Pick<K8sObject, 'apiVersion' | 'kind' | 'metadata'>): string =>

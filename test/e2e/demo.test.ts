@@ -16,6 +16,8 @@ describe('npm run demo', () => {
     expect(r.stdout).toMatch(/Status check results are √/);
     expect(r.stdout).toMatch(/all 4 checks passed/);
     expect(r.stdout).toMatch(/default\s+helloworld\s+keep-service\s+complete\s+switched/);
+    // The route the real istiod generated for the gateway, read over xDS.
+    expect(r.stdout).toMatch(/http\.5000\s+helloworld\.default\.svc\.cluster\.local\s+-> outbound\|5000\|\|helloworld\.default\.svc\.cluster\.local/);
     expect(r.stdout).toMatch(/npm run demo:down/);
     const gw = kubectlJson(['-n', 'istio-system', 'get', 'service', 'acmg-gateway']).spec.clusterIP;
     const v = JSON.parse(expectExit(await acmg(['verify-dns', '-o', 'json', '--nameserver', DNS_NAMESERVER]), 0).stdout);

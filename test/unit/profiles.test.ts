@@ -68,6 +68,15 @@ describe('profiles', () => {
     expect(c.readinessProbe.httpGet).toEqual({ path: '/healthz/ready', port: 15021, scheme: 'HTTP' });
   });
 
+  test('the controller may restart CoreDNS only where the Corefile has no reload plugin', () => {
+    const doc = resolveValues({ sets: ['controller.enabled=true'] });
+    const dnsRole = (dnsReloads?: boolean) => (renderManifests(doc, { clusterDomain: 'cluster.local', version: 't', dnsReloads }).find((o) => o.kind === 'Role' && o.metadata.namespace === 'kube-system') as any).rules;
+    const patchesDeployments = (rules: any[]) => rules.some((r) => r.apiGroups.includes('apps') && r.verbs.includes('patch'));
+    expect(patchesDeployments(dnsRole(undefined))).toBe(false);
+    expect(patchesDeployments(dnsRole(true))).toBe(false);
+    expect(dnsRole(false)).toEqual(expect.arrayContaining([{ apiGroups: ['apps'], resources: ['deployments'], resourceNames: ['coredns'], verbs: ['patch'] }]));
+  });
+
   test('the Istio Gateway has one server per gateway port and selects the gateway pods', () => {
     const objs = renderManifests(resolveValues({ files: [fixture('overlay-ports.yaml')] }), { clusterDomain: 'x', version: 't' });
     const gw = objs.find((o) => o.kind === 'Gateway') as any;
