@@ -14,7 +14,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 npm run -s build
 
-bold "local control plane with real istiod (first run builds it from Go modules: ~35 min on 2 cores; then seconds)"
+bold "local control plane with real istiod (first run builds it from Go modules: ~26 min on 2 cores; then seconds)"
 bash hack/cluster-up.sh
 source hack/lib.sh
 export KUBECONFIG="$KUBECONFIG_PATH"

@@ -24,7 +24,7 @@ rc=0
 step "unit tests"
 "${JEST[@]}" --selectProjects unit --json --outputFile=.cache/jest-unit.json || rc=1
 
-step "control plane binaries, with istiod and istioctl (hack/build.sh; cold: ~35 min on 2 cores, warm: instant)"
+step "control plane binaries, with istiod and istioctl (hack/build.sh; cold: ~26 min on 2 cores, warm: instant)"
 bash hack/build.sh
 step "end-to-end tests against the local control plane"
 "${JEST[@]}" --selectProjects e2e --runInBand --json --outputFile=.cache/jest-e2e.json || rc=1

@@ -71,7 +71,8 @@ describe('DNS layouts with coredns-custom imports, and without reload', () => {
         expect(dnsConfigMaps().coredns).toEqual(before.coredns); // the managed Corefile is never touched
         expect(Object.keys(dnsConfigMaps().custom)).toEqual([customKey]);
       }
-      expectExit(await acmg(['rollback', '--all', '-y', ...NS]), 0);
+      const rb = expectExit(await acmg(['rollback', '--all', '-y', ...NS]), 0);
+      expect(/restart CoreDNS/.test(rb.stderr)).toBe(restarts); // rollback's DNS write needs it too
       expect(hello.samples.at(-1)?.ips).toEqual([helloIP]);
       expect(reviews.samples.at(-1)?.ips).toEqual([reviewsIP]);
     } finally {
