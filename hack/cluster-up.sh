@@ -16,6 +16,8 @@ cluster up (layout: $(cat "$ACMG_CLUSTER_DIR/layout" 2>/dev/null || echo "$LAYOU
   kubeconfig:  $KUBECONFIG_PATH
   api server:  https://127.0.0.1:$APISERVER_PORT
   cluster DNS: 127.0.0.1:$DNS_PORT (CoreDNS; try: acmg verify-dns --nameserver 127.0.0.1:$DNS_PORT)
+  istiod:      xDS 127.0.0.1:$ISTIOD_XDS_PORT, webhooks https://127.0.0.1:$ISTIOD_WEBHOOK_PORT (real istiod $ISTIO_RELEASE; pods are simulated)
+  istioctl:    $(bin_path istioctl "$ISTIO_KEY") --kubeconfig $KUBECONFIG_PATH analyze -A
   kubectl:     $(bin_path kubectl "$KUBERNETES_VERSION") --kubeconfig $KUBECONFIG_PATH get nodes
   stop:        npm run cluster:down
 INFO
