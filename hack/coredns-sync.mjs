@@ -126,12 +126,24 @@ const rulesForMain = (k) => (k === 'Corefile' ? { main: true } : undefined);
 
 const state = { main: undefined, custom: undefined };
 let timer;
+/** Writes both ConfigMaps' files now. Custom files first: when the main Corefile appears, what it imports is already there. */
+function writeFiles() {
+  clearTimeout(timer);
+  mirror(join(cfg.out, 'custom'), state.custom, rulesForCustom);
+  mirror(cfg.out, state.main, rulesForMain);
+}
+
+/** The ConfigMaps as a full list shows them (one absent from the list is gone). */
+function replaceState(items) {
+  state.main = undefined;
+  state.custom = undefined;
+  for (const cm of items) apply(cm);
+}
+
 function scheduleSync(immediate = false) {
   clearTimeout(timer);
   timer = setTimeout(() => {
-    // Custom files first: when the main Corefile appears, what it imports is already there.
-    mirror(join(cfg.out, 'custom'), state.custom, rulesForCustom);
-    mirror(cfg.out, state.main, rulesForMain);
+    writeFiles();
     log(`synced ${cfg.main} (${Object.keys(state.main ?? {}).length} keys) and ${cfg.custom} (${Object.keys(state.custom ?? {}).length} keys)`);
   }, immediate ? 0 : cfg.delayMs);
 }
@@ -191,12 +203,8 @@ function onDeployment(dep) {
 
 async function restartPods(at) {
   // New pods mount the ConfigMaps as they are now, whatever the ConfigMap watch has seen so far.
-  const list = JSON.parse(await request(`/api/v1/namespaces/${cfg.namespace}/configmaps`));
-  for (const name of [cfg.main, cfg.custom]) state[name === cfg.main ? 'main' : 'custom'] = undefined;
-  for (const cm of list.items) apply(cm);
-  clearTimeout(timer);
-  mirror(join(cfg.out, 'custom'), state.custom, rulesForCustom);
-  mirror(cfg.out, state.main, rulesForMain);
+  replaceState(JSON.parse(await request(`/api/v1/namespaces/${cfg.namespace}/configmaps`)).items);
+  writeFiles();
 
   const oldPid = Number(readFileSync(cfg.corednsPidFile, 'utf8'));
   const offset = statSync(cfg.corednsLog).size;
@@ -245,9 +253,7 @@ async function run() {
       if (apply(ev.object, ev.type === 'DELETED')) scheduleSync();
     },
     (items) => {
-      state.main = undefined;
-      state.custom = undefined;
-      for (const cm of items) apply(cm);
+      replaceState(items);
       scheduleSync(first);
       first = false;
     },

@@ -39,9 +39,10 @@ export function registerUninstall(program: Command): void {
           if (opts.purge && !opts.dryRun) {
             const { restoreDns } = await import('../kube/dns-store.js');
             const { makeDnsChangeTakeEffect } = await import('../ops/coredns-restart.js');
+            const { DEFAULT_ROLLOUT_TIMEOUT_MS } = await import('../ops/wait.js');
             const r = await restoreDns(kube, plan.dns);
             if (r.changed) log.ok('removed leftover acmg DNS entries');
-            if (r.changed) await makeDnsChangeTakeEffect(kube, plan.dns, r.reloads, { task, timeoutMs: 300_000 });
+            if (r.changed) await makeDnsChangeTakeEffect(kube, plan.dns, r.reloads, { task, timeoutMs: DEFAULT_ROLLOUT_TIMEOUT_MS });
           }
           return;
         }

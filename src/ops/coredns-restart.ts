@@ -6,7 +6,7 @@
 import { clusterError } from '../errors.js';
 import type { KObject, Kube } from '../kube/client.js';
 import type { DnsSettings } from '../kube/dns-store.js';
-import { waitForDeployment } from './wait.js';
+import { rolloutRestart, waitForDeployment } from './wait.js';
 
 type Task = <T>(title: string, fn: (update: (text: string) => void) => Promise<T>) => Promise<T>;
 
@@ -24,8 +24,7 @@ export async function makeDnsChangeTakeEffect(kube: Kube, s: DnsSettings, reload
   await o.task(RESTART_STEP, async (update) => {
     const dep = await corednsDeployment(kube, s);
     if (!dep) throw clusterError(`no CoreDNS Deployment in ${s.namespace} (none labelled k8s-app=kube-dns, none named coredns) to restart`, 'restart CoreDNS yourself so it serves the change, or add the reload plugin to its Corefile');
-    const at = new Date().toISOString();
-    await kube.mergePatch('apps/v1', 'Deployment', dep.metadata.name, s.namespace, { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': at } } } } });
+    await rolloutRestart(kube, s.namespace, dep.metadata.name);
     await waitForDeployment(kube, s.namespace, dep.metadata.name, o.timeoutMs, update);
   });
   return true;

@@ -14,7 +14,7 @@ import { keepableService, renderReplacementService, renderVirtualService, replac
 import { VERSION } from '../version.js';
 import { portsInUse } from './gateway-ports.js';
 import { gatewayClusterIP, syncGatewayPorts, waitForGatewayEndpoints } from './gateway-sync.js';
-import { deploymentAvailable, waitForDeployment } from './wait.js';
+import { DEFAULT_ROLLOUT_TIMEOUT_MS, deploymentAvailable, rolloutRestart, waitForDeployment } from './wait.js';
 
 export const SYSTEM_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease'];
 const INJECTION = 'istio-injection';
@@ -317,7 +317,7 @@ export async function applyMigration(kube: Kube, plan: MigratePlan, o: MigrateOp
 async function restartDeployments(kube: Kube, namespace: string, timeoutMs: number, update: (t: string) => void): Promise<void> {
   const deps = (await kube.list('apps/v1', 'Deployment', { namespace })).items;
   const at = new Date().toISOString();
-  for (const d of deps) await kube.mergePatch('apps/v1', 'Deployment', d.metadata.name, namespace, { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': at } } } } });
+  for (const d of deps) await rolloutRestart(kube, namespace, d.metadata.name, at);
   for (const d of deps) await waitForDeployment(kube, namespace, d.metadata.name, timeoutMs, (t) => update(`${d.metadata.name}: ${t}`));
 }
 
@@ -381,7 +381,7 @@ export async function rollbackMigrations(kube: Kube, install: InstallRecord, key
   const fqdns = new Set(switched.map((m) => m.fqdn));
   if (switched.length) {
     const w = await o.task('remove DNS entries (one CoreDNS write)', () => updateDnsEntries(kube, dnsSettings(install), (cur) => cur.filter((e) => !fqdns.has(e.fqdn)), { force: true }));
-    if (w.writes) await makeDnsChangeTakeEffect(kube, dnsSettings(install), w.layout.reloads, { task: o.task, timeoutMs: o.readinessTimeoutMs ?? 300_000 });
+    if (w.writes) await makeDnsChangeTakeEffect(kube, dnsSettings(install), w.layout.reloads, { task: o.task, timeoutMs: o.readinessTimeoutMs ?? DEFAULT_ROLLOUT_TIMEOUT_MS });
   }
   if (o.resolver && switched.length) {
     const expect = new Map<string, string>();
@@ -397,7 +397,7 @@ export async function rollbackMigrations(kube: Kube, install: InstallRecord, key
   }
   // Sidecars back (--restart) only once DNS sends clients to the services themselves again.
   if (o.restart) {
-    for (const n of restored) await o.task(`restart Deployments in ${n} (sidecars come back)`, (update) => restartDeployments(kube, n, o.readinessTimeoutMs ?? 300_000, update));
+    for (const n of restored) await o.task(`restart Deployments in ${n} (sidecars come back)`, (update) => restartDeployments(kube, n, o.readinessTimeoutMs ?? DEFAULT_ROLLOUT_TIMEOUT_MS, update));
   }
   // Routes and replacement Services.
   await o.task('remove routes', async () => {

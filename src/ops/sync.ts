@@ -5,6 +5,7 @@ import { AcmgError, ExitCode } from '../errors.js';
 import { ApiError, type Kube } from '../kube/client.js';
 import { currentDnsEntries, updateDnsEntries } from '../kube/dns-store.js';
 import { makeDnsChangeTakeEffect } from './coredns-restart.js';
+import { DEFAULT_ROLLOUT_TIMEOUT_MS } from './wait.js';
 import { readState, updateState } from '../kube/state.js';
 import { portConflicts } from '../plan/ports.js';
 import { desiredState } from '../plan/sync.js';
@@ -72,7 +73,7 @@ export async function reconcile(kube: Kube, opts: { dryRun?: boolean; force?: bo
     if (add.length || remove.length) {
       const w = await updateDnsEntries(kube, dnsSettings(install), () => desired.entries, { force: opts.force });
       dnsWrites = w.writes;
-      if (dnsWrites) await makeDnsChangeTakeEffect(kube, dnsSettings(install), w.layout.reloads, { task: (_t, fn) => fn(() => {}), timeoutMs: 300_000 });
+      if (dnsWrites) await makeDnsChangeTakeEffect(kube, dnsSettings(install), w.layout.reloads, { task: (_t, fn) => fn(() => {}), timeoutMs: DEFAULT_ROLLOUT_TIMEOUT_MS });
     }
   }
   return { add, remove, portsChanged, ports: want.map((p) => p.port), dnsWrites, warnings };

@@ -6,6 +6,7 @@ import type { Resolver } from '../dns/resolver.js';
 import { type Kube } from '../kube/client.js';
 import { restoreDns, type DnsSettings } from '../kube/dns-store.js';
 import { makeDnsChangeTakeEffect } from './coredns-restart.js';
+import { DEFAULT_ROLLOUT_TIMEOUT_MS } from './wait.js';
 import { SWEEP_KINDS } from '../kube/resources.js';
 import { deleteState, locateState, readState, type ObjectRef } from '../kube/state.js';
 import { KIND_ORDER } from '../render/index.js';
@@ -81,7 +82,7 @@ export async function applyUninstall(kube: Kube, plan: UninstallPlan, o: { resol
   // acmg's DNS backup and an empty coredns-custom acmg created; with --purge it also restores.
   const r = await o.task('restore the cluster DNS configuration', () => restoreDns(kube, plan.dns));
   const dnsRestored = r.changed;
-  if (r.changed) await makeDnsChangeTakeEffect(kube, plan.dns, r.reloads, { task: o.task, timeoutMs: 300_000 });
+  if (r.changed) await makeDnsChangeTakeEffect(kube, plan.dns, r.reloads, { task: o.task, timeoutMs: DEFAULT_ROLLOUT_TIMEOUT_MS });
   if (await deleteState(kube, plan.namespace)) deleted++;
   return { deleted, dnsRestored };
 }

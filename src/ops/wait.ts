@@ -2,6 +2,14 @@
 import { clusterError } from '../errors.js';
 import type { KObject, Kube } from '../kube/client.js';
 
+/** How long acmg waits for a rollout when no --readiness-timeout applies (the CLI default, 5m). */
+export const DEFAULT_ROLLOUT_TIMEOUT_MS = 300_000;
+
+/** Starts a rolling restart of a Deployment, as `kubectl rollout restart` does (wait for it with waitForDeployment). */
+export async function rolloutRestart(kube: Kube, namespace: string, name: string, at = new Date().toISOString()): Promise<void> {
+  await kube.mergePatch('apps/v1', 'Deployment', name, namespace, { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': at } } } } });
+}
+
 /** Available with at least `minReplicas` (an HPA's minimum, which it reaches a sync period later). */
 export function deploymentAvailable(d: KObject, minReplicas = 0): boolean {
   const s = d.status ?? {};

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 export const ROOT = process.cwd();
 export const HACK = join(ROOT, 'hack');
 
-function versions(): Record<string, string> {
+function readVersions(): Record<string, string> {
   const out: Record<string, string> = {};
   for (const line of readFileSync(join(HACK, 'versions.env'), 'utf8').split('\n')) {
     const m = line.match(/^([A-Z_]+)=(.*)$/);
@@ -18,19 +18,22 @@ function versions(): Record<string, string> {
   return out;
 }
 
+/** hack/versions.env, read once. */
+const V = readVersions();
+
 const cacheDir = process.env.ACMG_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(process.env.HOME ?? tmpdir(), '.cache'), 'acmg');
 export const clusterDir = process.env.ACMG_CLUSTER_DIR ?? join(process.env.TMPDIR ?? '/tmp', 'acmg-cluster');
 export const kubeconfig = join(clusterDir, 'kubeconfig');
 export const dnsPort = Number(process.env.ACMG_DNS_PORT ?? 10053);
 export const dns = { host: '127.0.0.1', port: dnsPort };
-export const kubectlBin = join(cacheDir, 'bin', `kubectl-${versions().KUBERNETES_VERSION}`, 'kubectl');
+export const kubectlBin = join(cacheDir, 'bin', `kubectl-${V.KUBERNETES_VERSION}`, 'kubectl');
 
 // The Istio binaries, keyed as hack/lib.sh keys them (ISTIO_KEY, XDS_PROBE_KEY).
-const istioKey = `${versions().ISTIO_RELEASE}-${versions().ISTIO_VERSION!.split('-').pop()}`;
+const istioKey = `${V.ISTIO_RELEASE}-${V.ISTIO_VERSION!.split('-').pop()}`;
 const probeKey = `${istioKey}-${createHash('sha256').update(readFileSync(join(HACK, 'xds-probe', 'main.go'))).digest('hex').slice(0, 8)}`;
 export const istioctlBin = join(cacheDir, 'bin', `istioctl-${istioKey}`, 'istioctl');
 export const xdsProbeBin = join(cacheDir, 'bin', `xds-probe-${probeKey}`, 'xds-probe');
-export const istioRelease = versions().ISTIO_RELEASE!;
+export const istioRelease = V.ISTIO_RELEASE!;
 export const istiodXdsPort = Number(process.env.ACMG_ISTIOD_XDS_PORT ?? 15010);
 
 /** kubectl against the local cluster; throws with stderr on failure. */
