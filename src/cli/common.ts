@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 export interface GlobalOptions {
   kubeconfig?: string;
   context?: string;
+  requestTimeout: string;
   color: boolean;
   verbose: number;
 }

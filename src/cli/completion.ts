@@ -1,6 +1,7 @@
 // acmg completion bash|zsh: generated from the command tree, so it never drifts from the CLI.
 import type { Command } from 'commander';
 import { usageError } from '../errors.js';
+import { listProfiles } from '../profile/load.js';
 import { writeStdout } from '../ui/output.js';
 import { withExamples } from './common.js';
 
@@ -22,6 +23,7 @@ export function completionScript(program: Command, shell: 'bash' | 'zsh'): strin
   const cases = nodes
     .map((n) => `    "${n.path.join(' ')}") words_for="${[...n.subcommands, ...n.options].join(' ')}" ;;`)
     .join('\n');
+  const profiles = listProfiles().map((p) => p.name).join(' ');
   const known = nodes.filter((n) => n.path.length > 0).map((n) => `"${n.path.join(' ')}"`).join('|');
   const bash = `# acmg bash completion. Load with: source <(acmg completion bash)
 _acmg_known() { case "$1" in ${known}) return 0 ;; esac; return 1; }
@@ -38,9 +40,15 @@ _acmg_complete() {
   case "$path" in
 ${cases}
   esac
+  # Values of flags: files for -f/--filename/--kubeconfig/--junit, profile names for -p/--profile.
+  case "\${COMP_WORDS[COMP_CWORD-1]}" in
+    -f|--filename|--kubeconfig|--junit) COMPREPLY=( $(compgen -f -- "$cur") ); return 0 ;;
+    -p|--profile) COMPREPLY=( $(compgen -W "${profiles}" -- "$cur") ); return 0 ;;
+    -o|--output) COMPREPLY=( $(compgen -W "text yaml json" -- "$cur") ); return 0 ;;
+  esac
   COMPREPLY=( $(compgen -W "$words_for" -- "$cur") )
 }
-complete -F _acmg_complete acmg
+complete -o filenames -F _acmg_complete acmg
 `;
   if (shell === 'bash') return bash;
   return `#compdef acmg

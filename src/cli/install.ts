@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { resolveValues } from '../profile/load.js';
 import { renderChecklist } from '../ui/checklist.js';
 import { palette } from '../ui/color.js';
-import { lineDiff, renderDiff } from '../ui/diff.js';
+import { lineDiff, renderDiff, splitLines } from '../ui/diff.js';
 import { parseDuration } from '../ui/duration.js';
 import { log } from '../ui/log.js';
 import { writeStdout } from '../ui/output.js';
@@ -12,6 +12,7 @@ import { confirm } from '../ui/prompt.js';
 import { onInterrupt } from '../ui/interrupt.js';
 import { toYaml } from '../ui/serialize.js';
 import { addValuesOptions, globals, withExamples, type ValuesOptions } from './common.js';
+import { requireConfirmable } from './preflight.js';
 
 interface InstallOptions extends ValuesOptions {
   yes?: boolean;
@@ -27,7 +28,8 @@ export function registerInstall(program: Command): void {
       .option('--readiness-timeout <duration>', 'how long to wait for the gateway to become Available', '5m')
       .action(async (opts: InstallOptions, cmd: Command) => {
         const timeoutMs = parseDuration(opts.readinessTimeout, '--readiness-timeout');
-        const doc = resolveValues({ profile: opts.profile, files: opts.filename, sets: opts.set });
+        requireConfirmable(opts, 'install');
+        const doc = resolveValues({ profile: opts.profile, files: opts.filename, sets: opts.set, onWarning: (m) => log.warn(m) });
         const { connect } = await import('../ops/connect.js');
         const { applyInstall, planInstall, planIsEmpty, precheckFailure } = await import('../ops/install.js');
         const kube = await connect(globals(cmd));
@@ -41,8 +43,8 @@ export function registerInstall(program: Command): void {
         if (opts.dryRun) {
           for (const p of changes) {
             const label = `${p.object.kind} ${p.object.metadata.namespace ? `${p.object.metadata.namespace}/` : ''}${p.object.metadata.name}`;
-            const before = p.live ? toYaml(p.live).split('\n') : [];
-            const after = toYaml(p.after ?? p.object).split('\n');
+            const before = p.live ? splitLines(toYaml(p.live)) : [];
+            const after = splitLines(toYaml(p.after ?? p.object));
             writeStdout(renderDiff(lineDiff(before, after), p.live ? `live ${label}` : '/dev/null', `${p.action === 'create' ? 'new' : 'updated'} ${label}`, process.stdout));
           }
           for (const r of plan.prune) writeStdout(`--- live ${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}\n+++ /dev/null (pruned: the new values no longer render it)\n`);
@@ -73,7 +75,7 @@ export function registerInstall(program: Command): void {
       }),
     [
       'acmg install -y',
-      'acmg install --profile ha --set gateway.replicas=4 -y',
+      'acmg install --profile ha --set gateway.autoscaling.minReplicas=4 -y',
       'acmg install -f values.yaml --dry-run',
       'acmg install --profile demo --readiness-timeout 2m -y',
     ],

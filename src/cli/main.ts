@@ -1,8 +1,12 @@
 // acmg's entry point: builds the command tree, runs it, and maps errors to exit codes.
 import { CommanderError, type Command } from 'commander';
 import { AcmgError, ExitCode } from '../errors.js';
+import { clip } from '../input/safe-yaml.js';
+import { installSignalHandlers } from '../ui/interrupt.js';
 import { log } from '../ui/log.js';
 import { buildProgram } from './program.js';
+
+const MAX_PROBLEMS = 20;
 
 /** Every command and subcommand exits 2 on commander's usage errors. */
 function exitOverrideDeep(cmd: Command): void {
@@ -22,7 +26,9 @@ export async function main(argv: string[]): Promise<number> {
       return err.exitCode === 0 ? 0 : ExitCode.Usage;
     }
     if (err instanceof AcmgError) {
-      for (const p of err.problems) log.error(p);
+      // Bounded: a bad input can yield thousands of problems; the first ones say what to fix.
+      for (const p of err.problems.slice(0, MAX_PROBLEMS)) log.error(clip(p, 500));
+      if (err.problems.length > MAX_PROBLEMS) log.error(`… and ${err.problems.length - MAX_PROBLEMS} more problems`);
       if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
       return err.code;
     }
@@ -39,6 +45,7 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
+installSignalHandlers();
 const code = await main(process.argv);
 // Let pending stdout writes drain before exiting (pipes are asynchronous).
 process.exitCode = code;

@@ -9,7 +9,9 @@ import { printStructured, writeStdout, parseOutputFormat } from '../ui/output.js
 import { task } from '../ui/progress.js';
 import { confirm } from '../ui/prompt.js';
 import { onInterrupt } from '../ui/interrupt.js';
+import { checkSelection } from '../plan/selection.js';
 import { globals, withExamples } from './common.js';
+import { parseNameserver, requireConfirmable } from './preflight.js';
 
 interface MigrateCliOptions {
   namespace?: string;
@@ -56,6 +58,10 @@ export function registerMigrate(program: Command): void {
           throw usageError(opts.keepService ? 'choose one approach: --keep-service or --replace-service, not both' : 'choose an approach: --keep-service (approach 1) or --replace-service (approach 2)', 'acmg migrate --help explains both');
         }
         const fmt = parseOutputFormat(opts.output, ['text', 'json'], 'text');
+        const selection = { services, namespace: opts.namespace, all: opts.all, selector: opts.selector, allNamespaces: opts.allNamespaces };
+        checkSelection(selection);
+        parseNameserver(opts.nameserver);
+        requireConfirmable(opts, 'migrate');
         const approach = opts.keepService ? 'keep-service' : 'replace-service';
         const dnsTimeoutMs = parseDuration(opts.dnsTimeout, '--dns-timeout');
         const readinessTimeoutMs = parseDuration(opts.readinessTimeout, '--readiness-timeout');
@@ -64,7 +70,7 @@ export function registerMigrate(program: Command): void {
         const { connect } = await import('../ops/connect.js');
         const { applyMigration, planMigration } = await import('../ops/migrate.js');
         const kube = await connect(globals(cmd));
-        const plan = await planMigration(kube, { services, namespace: opts.namespace, all: opts.all, selector: opts.selector, allNamespaces: opts.allNamespaces }, { approach, restart: opts.restart, force: opts.force });
+        const plan = await planMigration(kube, selection, { approach, restart: opts.restart, force: opts.force });
         const c = palette();
         for (const a of plan.alreadyMigrated) log.info(`${a} is already migrated (--${approach}): nothing to do for it`);
         if (plan.candidates.length === 0) {

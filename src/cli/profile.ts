@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { ExitCode, usageError } from '../errors.js';
 import { DEFAULT_PROFILE, listProfiles, loadProfile } from '../profile/load.js';
 import { getPath, parsePath } from '../profile/paths.js';
-import { lineDiff, renderDiff } from '../ui/diff.js';
+import { lineDiff, renderDiff, splitLines } from '../ui/diff.js';
 import { parseOutputFormat, printStructured, writeStdout } from '../ui/output.js';
 import { toYaml } from '../ui/serialize.js';
 import { renderTable } from '../ui/table.js';
@@ -53,7 +53,7 @@ export function registerProfile(program: Command): void {
       .action((a: string, b: string) => {
         const left = toYaml(loadProfile(a).spec);
         const right = toYaml(loadProfile(b).spec);
-        const diff = lineDiff(left.split('\n'), right.split('\n'));
+        const diff = lineDiff(splitLines(left), splitLines(right));
         if (diff.every((d) => d.op === ' ')) {
           process.stderr.write(`profiles "${a}" and "${b}" are identical\n`);
           return;

@@ -22,6 +22,7 @@ export function buildProgram(): Command {
     .version(VERSION, '--version', 'print the acmg version')
     .option('--kubeconfig <path>', 'kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
     .option('--context <name>', 'kubeconfig context to use')
+    .option('--request-timeout <duration>', 'longest wait for one API server request, e.g. 10s or 1m (0: no limit)', '30s')
     .option('--no-color', 'disable colours (also: NO_COLOR=1)')
     .addOption(new Option('-v, --verbose', 'more output on stderr; repeat for more').argParser(increase).default(0))
     .showSuggestionAfterError(true)

@@ -7,6 +7,7 @@ import { task } from '../ui/progress.js';
 import { confirm } from '../ui/prompt.js';
 import { onInterrupt } from '../ui/interrupt.js';
 import { globals, withExamples } from './common.js';
+import { parseNameserver, requireConfirmable } from './preflight.js';
 
 export function registerRollback(program: Command): void {
   withExamples(
@@ -26,6 +27,8 @@ export function registerRollback(program: Command): void {
         const readinessTimeoutMs = parseDuration(opts.readinessTimeout, '--readiness-timeout');
         if (!opts.all && !opts.namespace) throw usageError('say what to roll back: SERVICE... -n NAMESPACE, -n NAMESPACE (all there), or --all');
         if (opts.all && (opts.namespace || services.length)) throw usageError('--all rolls back everything; do not combine it with -n or service names');
+        parseNameserver(opts.nameserver);
+        requireConfirmable(opts, 'rollback');
         const { connect } = await import('../ops/connect.js');
         const { requireInstall, rollbackMigrations } = await import('../ops/migrate.js');
         const { migrationKey } = await import('../kube/state.js');

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { usageError } from '../errors.js';
 import { parseDuration } from '../ui/duration.js';
+import { stopGracefully } from '../ui/interrupt.js';
 import { log } from '../ui/log.js';
 import { parseOutputFormat, printStructured, writeStdout } from '../ui/output.js';
 import { globals, withExamples } from './common.js';
@@ -13,6 +14,7 @@ interface SyncOptions {
   resyncPeriod: string;
   debounce: string;
   healthPort: string;
+  unhealthyAfter: string;
   leaderElect?: boolean;
   force?: boolean;
   output?: string;
@@ -28,6 +30,7 @@ export function registerSync(program: Command): void {
       .option('--resync-period <duration>', 'with --watch: full reconcile at least this often', '5m')
       .option('--debounce <duration>', 'with --watch: wait for this much quiet before reconciling a burst', '500ms')
       .option('--health-port <port>', 'with --watch: port for /healthz, /readyz and /metrics (0: any free port)', '9440')
+      .option('--unhealthy-after <duration>', 'with --watch: /healthz fails once every API request has failed for this long', '2m')
       .option('--leader-elect', 'with --watch: take a Lease so only one replica reconciles')
       .option('--force', 'rewrite acmg\'s DNS region even if it was edited by hand')
       .option('-o, --output <format>', 'text | json')
@@ -35,6 +38,7 @@ export function registerSync(program: Command): void {
         const fmt = parseOutputFormat(opts.output, ['text', 'json'], 'text');
         const resyncMs = parseDuration(opts.resyncPeriod, '--resync-period');
         const debounceMs = parseDuration(opts.debounce, '--debounce');
+        const unhealthyAfterMs = parseDuration(opts.unhealthyAfter, '--unhealthy-after');
         const healthPort = Number(opts.healthPort);
         if (!Number.isInteger(healthPort) || healthPort < 0 || healthPort > 65535) throw usageError(`invalid --health-port "${opts.healthPort}": use 0-65535`);
         if (opts.watch && opts.dryRun) throw usageError('--dry-run reconciles once; it does not go with --watch');
@@ -43,12 +47,14 @@ export function registerSync(program: Command): void {
         if (opts.watch) {
           const { runController } = await import('../ops/controller.js');
           const ac = new AbortController();
-          for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => ac.abort());
+          // Stops well within Kubernetes' default 30s grace period.
+          stopGracefully(() => ac.abort(), 10_000);
           await runController(kube, {
             resyncMs,
             debounceMs,
             maxDelayMs: Math.max(debounceMs * 4, 2000),
             healthPort,
+            unhealthyAfterMs,
             leaderElect: Boolean(opts.leaderElect),
             identity: process.env.POD_NAME ?? `${hostname()}-${process.pid}`,
             force: opts.force,

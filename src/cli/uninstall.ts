@@ -5,6 +5,7 @@ import { log } from '../ui/log.js';
 import { task } from '../ui/progress.js';
 import { confirm } from '../ui/prompt.js';
 import { globals, withExamples } from './common.js';
+import { parseNameserver, requireConfirmable } from './preflight.js';
 import { refText } from '../ops/objects.js';
 
 interface UninstallOptions {
@@ -29,6 +30,8 @@ export function registerUninstall(program: Command): void {
       .option('--dns-timeout <duration>', 'how long to wait for DNS to answer the original addresses', '3m')
       .action(async (opts: UninstallOptions, cmd: Command) => {
         const dnsTimeoutMs = parseDuration(opts.dnsTimeout, '--dns-timeout');
+        parseNameserver(opts.nameserver);
+        requireConfirmable(opts, 'uninstall');
         const { connect } = await import('../ops/connect.js');
         const { applyUninstall, planUninstall, uninstallIsEmpty } = await import('../ops/uninstall.js');
         const kube = await connect(globals(cmd));

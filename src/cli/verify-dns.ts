@@ -11,6 +11,7 @@ import { parseOutputFormat, printStructured, writeStdout } from '../ui/output.js
 import { task } from '../ui/progress.js';
 import { renderTable } from '../ui/table.js';
 import { globals, withExamples } from './common.js';
+import { parseNameserver, requireWritableFile } from './preflight.js';
 
 interface VerifyOptions {
   namespace?: string;
@@ -40,6 +41,8 @@ export function registerVerifyDns(program: Command): void {
         const concurrency = Number(opts.concurrency);
         if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1024) throw usageError(`invalid --concurrency "${opts.concurrency}": use a whole number from 1 to 1024`);
         if (opts.allNamespaces && (opts.namespace || services.length)) throw usageError('-A checks every migrated service; do not combine it with -n or names');
+        parseNameserver(opts.nameserver);
+        if (opts.junit) requireWritableFile(opts.junit, '--junit');
         const { connect } = await import('../ops/connect.js');
         const { runVerification, verifyTargets } = await import('../ops/verify-dns.js');
         const { resolverFor } = await import('../ops/resolver-for.js');
@@ -69,7 +72,6 @@ export function registerVerifyDns(program: Command): void {
         }
         const seconds = (Date.now() - t0) / 1000;
         const passed = results.every((r) => r.pass);
-        if (opts.junit) writeFileSync(opts.junit, toJUnit(results, seconds));
         if (fmt === 'json') printStructured({ passed, nameserver: resolver.describe, domain, results }, 'json');
         else {
           const c = palette(process.stdout);
@@ -81,6 +83,14 @@ export function registerVerifyDns(program: Command): void {
           );
           const failed = results.filter((r) => !r.pass);
           writeStdout(`\n${passed ? c.green(`all ${results.length} checks passed`) : c.red(`${failed.length} of ${results.length} checks failed`)} (${targets.length} service(s), ${seconds.toFixed(1)}s)\n`);
+        }
+        // The report is written after the results are shown: a failure here must not hide them.
+        if (opts.junit) {
+          try {
+            writeFileSync(opts.junit, toJUnit(results, seconds));
+          } catch (e) {
+            throw usageError(`--junit "${opts.junit}": cannot write the report: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'the results above are complete; pass a writable path to get the JUnit file');
+          }
         }
         if (!passed) process.exitCode = ExitCode.CheckFailed;
       }),

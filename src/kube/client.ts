@@ -1,19 +1,21 @@
 // The only module that talks to the API server. client-node is imported lazily and used for one
 // thing: loading the kubeconfig and its auth (certs, tokens, exec plugins). Requests are plain
 // HTTPS so acmg controls content types (server-side apply), watches, and counts its requests.
-import { existsSync } from 'node:fs';
 import https from 'node:https';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import http from 'node:http';
 import { AcmgError, ExitCode } from '../errors.js';
 import { log } from '../ui/log.js';
+import { kubeconfigSource, loadKubeconfig } from './kubeconfig.js';
 import { collectionPath, objectPath, resourceFor } from './resources.js';
 
 export interface ConnectOptions {
   kubeconfig?: string;
   context?: string;
+  /** Longest wait for one API request's answer (not watches); 0: none. kubectl's --request-timeout. */
+  requestTimeoutMs?: number;
 }
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
 export interface KObject {
   apiVersion: string;
@@ -35,6 +37,12 @@ export class ApiError extends Error {
   }
 }
 
+class TimeoutError extends Error {
+  constructor(readonly ms: number) {
+    super(`no answer within ${ms}ms`);
+  }
+}
+
 export const isNotFound = (e: unknown) => e instanceof ApiError && e.status === 404;
 export const isConflict = (e: unknown) => e instanceof ApiError && e.status === 409;
 
@@ -48,39 +56,40 @@ export class Kube {
   /** API requests sent by this process (benchmarks report it). */
   requests = 0;
   private agentOptions: https.RequestOptions = {};
-  private agent?: https.Agent;
+  private agent?: http.Agent;
 
   private constructor(
     readonly server: string,
     readonly contextName: string,
     private readonly applyAuth: (o: https.RequestOptions) => Promise<void>,
+    readonly requestTimeoutMs: number,
   ) {}
 
   static async connect(opts: ConnectOptions): Promise<Kube> {
-    if (!opts.kubeconfig && !process.env.KUBECONFIG && !existsSync(join(homedir(), '.kube', 'config')) && !process.env.KUBERNETES_SERVICE_HOST) {
-      // client-node would fall back to http://localhost:8080 and fail with a confusing TLS message.
-      throw new AcmgError(ExitCode.Usage, 'no kubeconfig found: KUBECONFIG is not set and ~/.kube/config does not exist', 'pass --kubeconfig PATH or set KUBECONFIG (for the local cluster: npm run cluster:up prints the path)');
-    }
-    const { KubeConfig } = await import('@kubernetes/client-node');
-    const kc = new KubeConfig();
-    try {
-      if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
-      else kc.loadFromDefault();
-    } catch (e) {
-      throw new AcmgError(ExitCode.Usage, `cannot load kubeconfig${opts.kubeconfig ? ` "${opts.kubeconfig}"` : ''}: ${(e as Error).message}`, 'pass --kubeconfig PATH or set KUBECONFIG');
-    }
+    const source = kubeconfigSource(opts.kubeconfig);
+    if (source.kind === 'files') for (const f of source.skipped) log.debug(`KUBECONFIG lists ${f}, which does not exist: skipped (as kubectl does)`);
+    const kc = await loadKubeconfig(source);
     if (opts.context) {
       if (!kc.getContexts().some((c) => c.name === opts.context)) {
         throw new AcmgError(ExitCode.Usage, `context "${opts.context}" is not in the kubeconfig (contexts: ${kc.getContexts().map((c) => c.name).join(', ') || 'none'})`, 'list them with: kubectl config get-contexts');
       }
       kc.setCurrentContext(opts.context);
     }
+    if (!kc.getCurrentContext()) throw new AcmgError(ExitCode.Usage, 'the kubeconfig has no current-context', 'pass --context NAME (kubectl config get-contexts lists them)');
     const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new AcmgError(ExitCode.Usage, 'the kubeconfig has no current cluster', 'pass --kubeconfig and --context');
-    const kube = new Kube(cluster.server.replace(/\/$/, ''), kc.getCurrentContext(), async (o) => {
-      await kc.applyToHTTPSOptions(o);
-    });
-    return kube;
+    if (!cluster) throw new AcmgError(ExitCode.Usage, `context "${kc.getCurrentContext()}" names a cluster that is not in the kubeconfig`, 'pass --kubeconfig and --context');
+    let server: URL;
+    try {
+      server = new URL(cluster.server);
+      if (server.protocol !== 'https:' && server.protocol !== 'http:') throw new Error('not http(s)');
+    } catch {
+      throw new AcmgError(ExitCode.Usage, `cluster "${cluster.name}" has server "${cluster.server}", which is not an https:// or http:// URL`, 'fix the server field of that cluster in the kubeconfig');
+    }
+    return new Kube(cluster.server.replace(/\/$/, ''), kc.getCurrentContext(), (o) => kc.applyToHTTPSOptions(o), opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+  }
+
+  private get plainHttp(): boolean {
+    return this.server.startsWith('http:');
   }
 
   private async options(): Promise<https.RequestOptions> {
@@ -88,9 +97,17 @@ export class Kube {
       const o: https.RequestOptions = {};
       await this.applyAuth(o);
       this.agentOptions = o;
-      this.agent = new https.Agent({ keepAlive: true, maxSockets: 32, ca: o.ca, cert: o.cert, key: o.key, rejectUnauthorized: o.rejectUnauthorized });
+      // http:// (kubectl proxy, a local apiserver): no TLS settings, a plain agent.
+      this.agent = this.plainHttp
+        ? new http.Agent({ keepAlive: true, maxSockets: 32 })
+        : new https.Agent({ keepAlive: true, maxSockets: 32, ca: o.ca, cert: o.cert, key: o.key, rejectUnauthorized: o.rejectUnauthorized });
     }
     return { ...this.agentOptions, agent: this.agent };
+  }
+
+  /** Ends every open connection (in-flight requests fail): for a controller that stops. */
+  close(): void {
+    this.agent?.destroy();
   }
 
   /** TLS and auth settings for other transports (the port-forward WebSocket). */
@@ -133,7 +150,6 @@ export class Kube {
             Accept: 'application/json',
             ...(body !== undefined ? { 'Content-Type': ro.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(body) } : {}),
           },
-          timeout: 30_000,
         },
         (res) => {
           const chunks: Buffer[] = [];
@@ -153,7 +169,9 @@ export class Kube {
           res.on('error', reject);
         },
       );
-      req.on('timeout', () => req.destroy(new Error(`request timed out: ${method} ${u.pathname}`)));
+      // A deadline for the whole answer (an API server that accepts and never answers must not hang acmg).
+      const timer = this.requestTimeoutMs > 0 ? setTimeout(() => req.destroy(new TimeoutError(this.requestTimeoutMs)), this.requestTimeoutMs) : undefined;
+      req.on('close', () => clearTimeout(timer));
       req.on('error', (e) => reject(this.networkError(e)));
       if (body !== undefined) req.write(body);
       req.end();
@@ -161,6 +179,9 @@ export class Kube {
   }
 
   networkError(e: Error): AcmgError {
+    if (e instanceof TimeoutError) {
+      return new AcmgError(ExitCode.Cluster, `the API server at ${this.server} (context "${this.contextName}") did not answer within ${e.ms / 1000}s`, 'check that the cluster is healthy; a slow API server may need a longer --request-timeout (0: no limit)');
+    }
     return new AcmgError(ExitCode.Cluster, `cannot reach the API server at ${this.server} (context "${this.contextName}"): ${(e as NodeJS.ErrnoException).code ?? ''} ${e.message}`.replace(/\s+/g, ' ').trim(), 'check that the cluster is up and that --kubeconfig/--context point at it');
   }
 
@@ -235,7 +256,7 @@ export class Kube {
     });
     this.requests++;
     return new Promise<boolean>((resolve, reject) => {
-      const req = https.request(u, { ...base, method: 'GET', headers: { ...(base.headers ?? {}), Accept: 'application/json' } }, (res) => {
+      const req = (this.plainHttp ? http : https).request(u, { ...base, method: 'GET', headers: { ...(base.headers ?? {}), Accept: 'application/json' } }, (res) => {
         if ((res.statusCode ?? 0) >= 300) {
           res.resume();
           reject(new ApiError(res.statusCode ?? 0, 'WatchFailed', `watch ${u.pathname}: HTTP ${res.statusCode}`, 'GET', u.pathname));

@@ -17,6 +17,8 @@ export interface ControllerOptions {
   leaderElect: boolean;
   identity: string;
   force?: boolean;
+  /** /healthz fails once every attempt to reach the API server has failed for this long. */
+  unhealthyAfterMs: number;
   log: (msg: string) => void;
   signal: AbortSignal;
 }
@@ -29,25 +31,89 @@ export interface ControllerMetrics {
   lastSuccess?: string;
 }
 
+/** Exponential backoff with jitter: 1s, 2s, 4s … up to 30s. */
+export function nextBackoff(previousMs: number): number {
+  return Math.min(30_000, previousMs ? previousMs * 2 : 1000);
+}
+
+/** Resolves after ms, or at once when the signal aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done);
+  });
+}
+
 export async function runController(kube: Kube, o: ControllerOptions): Promise<void> {
   const metrics: ControllerMetrics = { reconciles: 0, dnsWrites: 0, errors: 0, leader: !o.leaderElect };
   let ready = false;
   let fatal: AcmgError | undefined;
+  // Liveness: how long the API server has been unreachable (every attempt failing), if it is.
+  let failingSince: number | undefined;
+  const succeeded = () => (failingSince = undefined);
+  const failed = (what: string, e: unknown, retryMs?: number) => {
+    metrics.errors++;
+    failingSince ??= Date.now();
+    o.log(`${what} failed${retryMs ? ` (retry in ${retryMs / 1000}s)` : ''}: ${(e as Error).message}`);
+  };
+  const live = () => failingSince === undefined || Date.now() - failingSince < o.unhealthyAfterMs;
 
   const server = http.createServer((req, res) => {
-    if (req.url === '/healthz') return void res.writeHead(200).end('ok\n');
+    if (req.url === '/healthz') {
+      if (live()) return void res.writeHead(200).end('ok\n');
+      return void res.writeHead(503).end(`unhealthy: every API request has failed for ${Math.round((Date.now() - failingSince!) / 1000)}s\n`);
+    }
     if (req.url === '/readyz') return void res.writeHead(ready ? 200 : 503).end(ready ? 'ok\n' : 'not ready\n');
     if (req.url === '/metrics') {
       return void res.writeHead(200, { 'Content-Type': 'text/plain' }).end(
-        [`acmg_sync_reconciles_total ${metrics.reconciles}`, `acmg_sync_dns_writes_total ${metrics.dnsWrites}`, `acmg_sync_errors_total ${metrics.errors}`, `acmg_sync_leader ${metrics.leader ? 1 : 0}`, ''].join('\n'),
+        [`acmg_sync_reconciles_total ${metrics.reconciles}`, `acmg_sync_dns_writes_total ${metrics.dnsWrites}`, `acmg_sync_errors_total ${metrics.errors}`, `acmg_sync_leader ${metrics.leader ? 1 : 0}`, `acmg_sync_api_failing_seconds ${failingSince ? Math.round((Date.now() - failingSince) / 1000) : 0}`, ''].join('\n'),
       );
     }
     res.writeHead(404).end();
   });
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(o.healthPort, '0.0.0.0', resolve));
   o.log(`serving /healthz, /readyz and /metrics on :${(server.address() as { port: number }).port}`);
+  try {
+    await controlLoop(kube, o, { metrics, succeeded, failed, setReady: () => (ready = true), setFatal: (e) => (fatal = e), fatal: () => fatal });
+  } finally {
+    server.close();
+    server.closeAllConnections();
+    kube.close();
+  }
+  if (fatal) throw fatal;
+}
 
-  const install = await loadInstall(kube);
+interface LoopHooks {
+  metrics: ControllerMetrics;
+  succeeded: () => void;
+  failed: (what: string, e: unknown, retryMs?: number) => void;
+  setReady: () => void;
+  setFatal: (e: AcmgError) => void;
+  fatal: () => AcmgError | undefined;
+}
+
+async function controlLoop(kube: Kube, o: ControllerOptions, h: LoopHooks): Promise<void> {
+  const { metrics } = h;
+  // The install record names the namespaces to watch; an unreachable API server is retried.
+  let install: Awaited<ReturnType<typeof loadInstall>> | undefined;
+  for (let delay = 0; !install && !o.signal.aborted; ) {
+    try {
+      install = await loadInstall(kube);
+      h.succeeded();
+    } catch (e) {
+      if (e instanceof AcmgError && e.code === ExitCode.Usage) throw e; // not installed: nothing to control
+      delay = nextBackoff(delay);
+      h.failed('reading acmg\'s install record', e, delay);
+      await sleep(delay, o.signal);
+    }
+  }
+  if (!install) return;
   const ns = install.values.namespace;
 
   // --- debounced, serialized reconcile ---
@@ -71,17 +137,18 @@ export async function runController(kube: Kube, o: ControllerOptions): Promise<v
       metrics.dnsWrites += r.dnsWrites;
       metrics.lastSuccess = new Date().toISOString();
       backoffMs = 0;
-      ready = true;
+      h.succeeded();
+      h.setReady();
       for (const w of r.warnings) o.log(`warning: ${w}`);
       if (r.dnsWrites || r.portsChanged) o.log(`reconciled: +${r.add.length} -${r.remove.length} DNS entries (${r.dnsWrites} write), gateway ports ${r.portsChanged ? 'updated' : 'unchanged'}`);
     } catch (e) {
-      metrics.errors++;
       if (e instanceof AcmgError && e.code === ExitCode.Usage) {
-        fatal = e;
+        metrics.errors++;
+        h.setFatal(e);
         o.log(`fatal: ${e.message}`);
       } else {
-        backoffMs = Math.min(30_000, backoffMs ? backoffMs * 2 : 1000);
-        o.log(`reconcile failed (retry in ${backoffMs / 1000}s): ${(e as Error).message}`);
+        backoffMs = nextBackoff(backoffMs);
+        h.failed('reconcile', e, backoffMs);
         schedule(backoffMs);
       }
     } finally {
@@ -106,6 +173,7 @@ export async function runController(kube: Kube, o: ControllerOptions): Promise<v
     while (!o.signal.aborted) {
       try {
         const list = await kube.list(apiVersion, kind, { namespace });
+        h.succeeded();
         schedule();
         await kube.watch(apiVersion, kind, { namespace, resourceVersion: list.resourceVersion, signal: o.signal, timeoutSeconds: 300 }, () => {
           schedule();
@@ -114,9 +182,9 @@ export async function runController(kube: Kube, o: ControllerOptions): Promise<v
         delay = 1000;
       } catch (e) {
         if (o.signal.aborted) return;
-        o.log(`watch ${kind} failed (retry in ${delay / 1000}s): ${(e as Error).message}`);
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(30_000, delay * 2);
+        h.failed(`watch ${kind}`, e, delay);
+        await sleep(delay, o.signal);
+        delay = nextBackoff(delay);
       }
     }
   };
@@ -135,16 +203,17 @@ export async function runController(kube: Kube, o: ControllerOptions): Promise<v
       const was = metrics.leader;
       try {
         metrics.leader = await tryAcquireOrRenew(kube, lease);
+        h.succeeded();
       } catch (e) {
         metrics.leader = false;
-        o.log(`lease renewal failed: ${(e as Error).message}`);
+        h.failed('lease renewal', e);
       }
       if (metrics.leader && !was) {
         o.log(`became the leader (lease ${ns}/${lease.name})`);
         schedule(0);
       }
       if (!metrics.leader && was) o.log('lost the lease: standing by');
-      if (!metrics.leader) ready = true; // a standby replica is healthy and ready to take over
+      if (!metrics.leader) h.setReady(); // a standby replica is healthy and ready to take over
     }
   };
   await tick();
@@ -154,7 +223,7 @@ export async function runController(kube: Kube, o: ControllerOptions): Promise<v
 
   await new Promise<void>((resolve) => {
     const check = setInterval(() => {
-      if (o.signal.aborted || fatal) {
+      if (o.signal.aborted || h.fatal()) {
         clearInterval(check);
         resolve();
       }
@@ -163,7 +232,5 @@ export async function runController(kube: Kube, o: ControllerOptions): Promise<v
   clearInterval(resyncTimer);
   if (leaseTimer) clearInterval(leaseTimer);
   if (timer) clearTimeout(timer);
-  server.close();
-  await Promise.race([Promise.allSettled(watches), new Promise((r) => setTimeout(r, 1000))]);
-  if (fatal) throw fatal;
+  await Promise.race([Promise.allSettled(watches), sleep(1000, new AbortController().signal)]);
 }

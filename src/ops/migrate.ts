@@ -16,16 +16,12 @@ import { portsInUse } from './gateway-ports.js';
 import { gatewayClusterIP, syncGatewayPorts, waitForGatewayEndpoints } from './gateway-sync.js';
 import { DEFAULT_ROLLOUT_TIMEOUT_MS, deploymentAvailable, rolloutRestart, waitForDeployment } from './wait.js';
 
+import { checkSelection, type Selection } from '../plan/selection.js';
+
 export const SYSTEM_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease'];
 const INJECTION = 'istio-injection';
 
-export interface Selection {
-  services: string[];
-  namespace?: string;
-  all?: boolean;
-  selector?: string;
-  allNamespaces?: boolean;
-}
+export type { Selection } from '../plan/selection.js';
 
 export interface MigrateOptions {
   approach: Approach;
@@ -71,9 +67,7 @@ export async function loadInstall(kube: Kube, namespaceHint = 'istio-system'): P
 async function selectServices(kube: Kube, sel: Selection, install: InstallRecord, st: State): Promise<{ services: KObject[]; problems: string[] }> {
   const problems: string[] = [];
   const forbidden = new Set([...SYSTEM_NAMESPACES, install.values.namespace]);
-  const modes = [sel.services.length > 0, Boolean(sel.all), Boolean(sel.selector), Boolean(sel.allNamespaces)].filter(Boolean).length;
-  if (modes !== 1) throw usageError('choose exactly one of: SERVICE names, --all, -l SELECTOR, -A', 'for example: acmg migrate helloworld -n default --keep-service');
-  if ((sel.services.length > 0 || sel.all) && !sel.namespace) throw usageError('-n NAMESPACE is required with service names and with --all');
+  checkSelection(sel);
   if (sel.namespace) {
     if (forbidden.has(sel.namespace)) throw usageError(`namespace "${sel.namespace}" cannot be migrated: it is ${SYSTEM_NAMESPACES.includes(sel.namespace) ? 'a system namespace' : "acmg's install namespace"}`);
     if (!(await kube.get('v1', 'Namespace', sel.namespace))) throw usageError(`namespace "${sel.namespace}" does not exist`, 'list namespaces with: kubectl get namespaces');

@@ -1,10 +1,11 @@
 // Resolves the values acmg installs: base -> profile -> each -f overlay -> each --set.
 // File reading lives here; merging, validation and --set parsing are pure modules.
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import yaml from 'js-yaml';
 import { usageError } from '../errors.js';
+import { INPUT_LIMITS, readBounded, STDIN } from '../input/read-bounded.js';
+import { excerpt, loadAllBounded } from '../input/safe-yaml.js';
 import { closest } from './suggest.js';
 import { deepMerge, isPlainObject } from './merge.js';
 import { applySets, parseSetFlag } from './set-flag.js';
@@ -31,28 +32,17 @@ export interface ProfileInfo {
   description: string;
 }
 
+/** Reads a YAML file (or standard input for "-") within acmg's input limits. */
 function readYamlFile(path: string, what: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw usageError(`cannot read ${what} "${path}": ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
-  return parseYamlDocument(text, `${what} "${path}"`);
+  const text = readBounded(path, INPUT_LIMITS.valuesFileBytes, what);
+  return parseYamlDocument(text, path === STDIN ? `${what} on standard input` : `${what} "${path}"`);
 }
 
 export function parseYamlDocument(text: string, what: string): unknown {
-  let docs: unknown[];
-  try {
-    docs = yaml.loadAll(text).filter((d) => d !== null && d !== undefined);
-  } catch (e) {
-    const err = e as yaml.YAMLException;
-    const where = err.mark ? ` at line ${err.mark.line + 1}, column ${err.mark.column + 1}` : '';
-    throw usageError(`${what} is not valid YAML${where}: ${err.reason ?? err.message}`);
-  }
+  const docs = loadAllBounded(text, what).filter((d) => d !== null && d !== undefined);
   if (docs.length === 0) return {};
   if (docs.length > 1) throw usageError(`${what} has ${docs.length} YAML documents; an overlay is one AcmgOperator document`);
-  if (!isPlainObject(docs[0])) throw usageError(`${what} must be a YAML mapping (an AcmgOperator document), not ${Array.isArray(docs[0]) ? 'a list' : JSON.stringify(docs[0])}`);
+  if (!isPlainObject(docs[0])) throw usageError(`${what} must be a YAML mapping (an AcmgOperator document), not ${Array.isArray(docs[0]) ? 'a list' : excerpt(docs[0])}`);
   return docs[0];
 }
 
@@ -72,7 +62,7 @@ function loadProfileDoc(name: string): unknown {
   if (!names.includes(name)) {
     const near = closest(name, names);
     throw usageError(
-      `unknown profile "${name}"${near ? ` (did you mean "${near}"?)` : ''}`,
+      `unknown profile ${excerpt(name)}${near ? ` (did you mean "${near}"?)` : ''}`,
       `available profiles: ${names.join(', ')} (see: acmg profile list)`,
     );
   }
@@ -83,20 +73,24 @@ export interface ResolveRequest {
   profile?: string;
   files?: string[];
   sets?: string[];
+  /** Told about values that are valid but do nothing (printed as warnings by the CLI). */
+  onWarning?: (message: string) => void;
 }
 
 /** Overlays may be written with or without the apiVersion/kind/spec envelope (a bare spec). */
 function asOverlay(doc: unknown, what: string): Record<string, unknown> {
   const d = doc as Record<string, unknown>;
   if ('spec' in d || 'kind' in d || 'apiVersion' in d) {
-    if (d.kind !== undefined && d.kind !== 'AcmgOperator') throw usageError(`${what}: kind is "${String(d.kind)}"; expected AcmgOperator`);
+    if (d.kind !== undefined && d.kind !== 'AcmgOperator') throw usageError(`${what}: kind is ${excerpt(d.kind)}; expected AcmgOperator`);
     return d;
   }
   return { spec: d };
 }
 
 export function resolveValues(req: ResolveRequest): AcmgOperator {
-  const overlays = (req.files ?? []).map((f) => asOverlay(readYamlFile(resolve(f), 'overlay file'), `overlay file "${f}"`));
+  const files = req.files ?? [];
+  if (files.filter((f) => f === STDIN).length > 1) throw usageError('-f - (standard input) can be given once');
+  const overlays = files.map((f) => asOverlay(readYamlFile(f === STDIN ? STDIN : resolve(f), 'overlay file'), f === STDIN ? 'overlay on standard input' : `overlay file "${f}"`));
   const sets = (req.sets ?? []).map(parseSetFlag);
   // --profile wins; otherwise the last overlay that names one (istioctl behaviour); otherwise the default.
   const fromFiles = overlays.map((o) => (o.spec as Record<string, unknown> | undefined)?.profile).filter((p): p is string => typeof p === 'string');
@@ -114,7 +108,12 @@ export function resolveValues(req: ResolveRequest): AcmgOperator {
   if (problems.length > 0) {
     throw usageError(problems, 'fix the values above in your -f files or --set flags; `acmg profile dump` shows every valid field');
   }
-  return doc as unknown as AcmgOperator;
+  const values = doc as unknown as AcmgOperator;
+  const setsReplicas = sets.some((s) => s.path.join('.') === 'gateway.replicas') || overlays.some((o) => (o.spec as any)?.gateway?.replicas !== undefined);
+  if (setsReplicas && values.spec.gateway.autoscaling.enabled) {
+    req.onWarning?.(`gateway.replicas (${values.spec.gateway.replicas}) has no effect while gateway.autoscaling.enabled is true: the autoscaler owns the replica count; set gateway.autoscaling.minReplicas instead`);
+  }
+  return values;
 }
 
 export function loadProfile(name: string): AcmgOperator {

@@ -3,7 +3,8 @@
 
 export type Field =
   | { kind: 'object'; fields: Record<string, Field>; optional?: string[]; doc?: string }
-  | { kind: 'map'; values: Field; doc?: string } // free-form keys (labels, nodeSelector)
+  | { kind: 'toleration'; doc?: string } // a Kubernetes toleration, checked as the API server does
+  | { kind: 'map'; keys?: StringFormat; values: Field; maxBytes?: number; doc?: string } // free-form keys (labels, nodeSelector)
   | { kind: 'array'; items: Field; doc?: string }
   | { kind: 'string'; format?: StringFormat; doc?: string }
   | { kind: 'integer'; min?: number; max?: number; doc?: string }
@@ -11,18 +12,40 @@ export type Field =
   | { kind: 'enum'; values: string[]; doc?: string }
   | { kind: 'any'; doc?: string }; // passed through (e.g. raw Kubernetes tolerations)
 
-export type StringFormat = 'dns1123label' | 'dns1123subdomain' | 'quantity' | 'image' | 'domain';
+export type StringFormat =
+  | 'dns1123label'
+  | 'dns1123subdomain'
+  | 'quantity'
+  | 'image'
+  | 'imageTag'
+  | 'domain'
+  /** A label or annotation key: [prefix/]name (Kubernetes "qualified name"). */
+  | 'qualifiedName'
+  /** A label value: at most 63 characters, alphanumeric at both ends, - _ . inside. */
+  | 'labelValue'
+  /** An Istio revision: "" (the default revision) or a DNS-1123 label. */
+  | 'revision'
+  /** A port name: an IANA service name (at most 15 characters, at least one letter). */
+  | 'portName'
+  /** An Istio Gateway server host: [namespace/]host, host "*", "*.example.com" or a DNS name. */
+  | 'gatewayHost'
+  | 'duration';
 
 const str = (format?: StringFormat): Field => ({ kind: 'string', format });
 const int = (min?: number, max?: number): Field => ({ kind: 'integer', min, max });
 const bool: Field = { kind: 'boolean' };
 const obj = (fields: Record<string, Field>, optional?: string[]): Field => ({ kind: 'object', fields, optional });
-const map = (values: Field): Field => ({ kind: 'map', values });
+const map = (keys: StringFormat, values: Field, maxBytes?: number): Field => ({ kind: 'map', keys, values, maxBytes });
 const arr = (items: Field): Field => ({ kind: 'array', items });
 const oneOf = (...values: string[]): Field => ({ kind: 'enum', values });
 
 const port = int(1, 65535);
-const image = obj({ hub: str(), name: str(), tag: str(), pullPolicy: oneOf('Always', 'IfNotPresent', 'Never') });
+/** Kubernetes' limit on a pod's (or any object's) annotations, keys and values together. */
+export const ANNOTATIONS_MAX_BYTES = 256 * 1024;
+const labels = map('qualifiedName', str('labelValue'));
+const annotations = map('qualifiedName', str(), ANNOTATIONS_MAX_BYTES);
+
+const image = obj({ hub: str('image'), name: str('image'), tag: str('imageTag'), pullPolicy: oneOf('Always', 'IfNotPresent', 'Never') });
 const resourceList = obj({ cpu: str('quantity'), memory: str('quantity') }, ['cpu', 'memory']);
 const resources = obj({ requests: resourceList, limits: resourceList }, ['requests', 'limits']);
 
@@ -30,7 +53,7 @@ const resources = obj({ requests: resourceList, limits: resourceList }, ['reques
 export const PORT_PROTOCOLS = ['HTTP', 'HTTP2', 'GRPC', 'TCP'] as const;
 
 export const gatewayPort = obj({
-  name: str('dns1123label'),
+  name: str('portName'),
   port,
   targetPort: port,
   protocol: oneOf(...PORT_PROTOCOLS),
@@ -39,7 +62,7 @@ export const gatewayPort = obj({
 export const specSchema = obj({
   profile: str('dns1123label'),
   namespace: str('dns1123label'),
-  revision: str(),
+  revision: str('revision'),
   gateway: obj({
     enabled: bool,
     name: str('dns1123label'),
@@ -49,9 +72,9 @@ export const specSchema = obj({
     resources,
     statusPort: port,
     ports: arr(gatewayPort),
-    service: obj({ type: oneOf('ClusterIP'), annotations: map(str()) }),
-    podLabels: map(str()),
-    podAnnotations: map(str()),
+    service: obj({ type: oneOf('ClusterIP'), annotations }),
+    podLabels: labels,
+    podAnnotations: annotations,
     podDisruptionBudget: obj({ enabled: bool, minAvailable: int(0, 1000) }),
     autoscaling: obj({
       enabled: bool,
@@ -60,20 +83,20 @@ export const specSchema = obj({
       targetCPUUtilizationPercentage: int(1, 100),
     }),
     placement: obj({
-      nodeSelector: map(str()),
-      tolerations: arr({ kind: 'any' }),
+      nodeSelector: labels,
+      tolerations: arr({ kind: 'toleration' }),
       antiAffinity: oneOf('none', 'preferred', 'required'),
     }),
     logLevel: oneOf('trace', 'debug', 'info', 'warning', 'error', 'critical', 'off'),
   }),
-  istioGateway: obj({ enabled: bool, name: str('dns1123label'), hosts: arr(str()) }),
+  istioGateway: obj({ enabled: bool, name: str('dns1123label'), hosts: arr(str('gatewayHost')) }),
   controller: obj({
     enabled: bool,
     name: str('dns1123label'),
     replicas: int(0, 100),
     image,
     resources,
-    resyncPeriod: str(),
+    resyncPeriod: str('duration'),
   }),
   dns: obj({
     enabled: bool,

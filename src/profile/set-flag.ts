@@ -2,6 +2,8 @@
 //   true/false -> boolean, 12 / 1.5 -> number, null -> null, "quoted" or 'quoted' -> string as is,
 //   [a,b] -> list of typed values, anything else -> string.
 import { AcmgError, usageError } from '../errors.js';
+import { formatBytes, INPUT_LIMITS } from '../input/read-bounded.js';
+import { clip } from '../input/safe-yaml.js';
 import { parsePath, setPath, type PathSegment } from './paths.js';
 
 export interface SetAssignment {
@@ -31,9 +33,12 @@ export function parseSetValue(raw: string): unknown {
 }
 
 export function parseSetFlag(raw: string): SetAssignment {
+  if (raw.length > INPUT_LIMITS.setFlagBytes) {
+    throw usageError(`invalid --set "${clip(raw, 60)}": longer than ${formatBytes(INPUT_LIMITS.setFlagBytes)}`, 'put large values in a file and pass it with -f');
+  }
   const eq = raw.indexOf('=');
   if (eq <= 0) {
-    throw usageError(`invalid --set "${raw}": expected path=value`, 'for example: --set gateway.replicas=3');
+    throw usageError(`invalid --set "${clip(raw, 60)}": expected path=value`, 'for example: --set gateway.replicas=3');
   }
   const path = parsePath(raw.slice(0, eq).replace(/^spec\./, ''));
   return { path, value: parseSetValue(raw.slice(eq + 1)), raw };
@@ -44,7 +49,7 @@ export function applySets(spec: unknown, sets: SetAssignment[]): unknown {
     try {
       return setPath(acc, s.path, s.value);
     } catch (e) {
-      if (e instanceof AcmgError) throw usageError(`invalid --set "${s.raw}": ${e.message}`, e.hint);
+      if (e instanceof AcmgError) throw usageError(`invalid --set "${clip(s.raw, 60)}": ${e.message}`, e.hint);
       throw e;
     }
   }, spec);

@@ -1,12 +1,11 @@
 // Validates a merged AcmgOperator document against the schema. Collects every problem (one line
 // each, with its path) instead of stopping at the first, so a user fixes them all in one go.
+import { excerpt } from '../input/safe-yaml.js';
+import * as f from './k8s-formats.js';
 import { closest } from './suggest.js';
-import { documentSchema, type AcmgOperator, type Field, type StringFormat } from './schema.js';
+import { documentSchema, type AcmgOperator, type Field, type Resources, type StringFormat } from './schema.js';
 import { formatPath, type PathSegment } from './paths.js';
 
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const QUANTITY = /^[+-]?(\d+(\.\d*)?|\.\d+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|e[+-]?\d+)?$/;
 const DOMAIN = /^(auto|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$/;
 
 function typeName(v: unknown): string {
@@ -16,29 +15,28 @@ function typeName(v: unknown): string {
   return typeof v;
 }
 
-function show(v: unknown): string {
-  return typeof v === 'string' ? `"${v}"` : JSON.stringify(v);
-}
+/** Values are quoted in short excerpts: a bad value may be huge (an alias bomb, a pasted file). */
+const show = (v: unknown): string => excerpt(v);
+
+const FORMAT_CHECKS: Record<StringFormat, (v: string) => string | undefined> = {
+  dns1123label: f.dns1123Label,
+  dns1123subdomain: f.dns1123Subdomain,
+  quantity: f.quantity,
+  domain: (v) => (DOMAIN.test(v) ? undefined : 'is not a DNS domain (for example cluster.local) or "auto"'),
+  image: (v) => (v === '' ? 'must not be empty' : f.imagePart(v)),
+  imageTag: f.imageTag,
+  qualifiedName: f.qualifiedName,
+  labelValue: f.labelValue,
+  revision: f.revision,
+  portName: f.portName,
+  gatewayHost: f.gatewayHost,
+  duration: f.goDuration,
+};
 
 export function checkStringFormat(value: string, format: StringFormat): string | undefined {
-  switch (format) {
-    case 'dns1123label':
-      if (value.length > 63 || !DNS1123_LABEL.test(value)) {
-        return `${show(value)} is not a valid DNS-1123 label: use at most 63 lowercase letters, digits and "-", starting and ending with a letter or digit`;
-      }
-      return undefined;
-    case 'dns1123subdomain':
-      if (value.length > 253 || !DNS1123_SUBDOMAIN.test(value)) {
-        return `${show(value)} is not a valid DNS-1123 subdomain: lowercase letters, digits, "-" and "."`;
-      }
-      return undefined;
-    case 'quantity':
-      return QUANTITY.test(value) ? undefined : `${show(value)} is not a Kubernetes quantity (for example 500m, 2, 256Mi, 1Gi)`;
-    case 'domain':
-      return DOMAIN.test(value) ? undefined : `${show(value)} is not a DNS domain (for example cluster.local) or "auto"`;
-    case 'image':
-      return value === '' ? 'must not be empty' : undefined;
-  }
+  const bad = FORMAT_CHECKS[format](value);
+  if (!bad) return undefined;
+  return bad.startsWith('must') ? bad : `${show(value)} ${bad}`;
 }
 
 export function validateAgainst(field: Field, value: unknown, path: PathSegment[], problems: string[]): void {
@@ -67,12 +65,23 @@ export function validateAgainst(field: Field, value: unknown, path: PathSegment[
       }
       return;
     }
-    case 'map':
+    case 'map': {
       if (typeName(value) !== 'object') {
         problems.push(`${at}: expected a map of key: value, got ${typeName(value)} ${show(value)}`);
         return;
       }
-      for (const [k, v] of Object.entries(value as Record<string, unknown>)) validateAgainst(field.values, v, [...path, k], problems);
+      const entries = Object.entries(value as Record<string, unknown>);
+      for (const [k, v] of entries) {
+        const badKey = field.keys ? FORMAT_CHECKS[field.keys](k) : undefined;
+        if (badKey) problems.push(`${at}: key ${show(k)} ${badKey}`);
+        validateAgainst(field.values, v, [...path, k], problems);
+      }
+      const bytes = entries.reduce((n, [k, v]) => n + k.length + (typeof v === 'string' ? v.length : 0), 0);
+      if (field.maxBytes !== undefined && bytes > field.maxBytes) problems.push(`${at}: ${bytes} bytes in total, more than Kubernetes allows (${field.maxBytes})`);
+      return;
+    }
+    case 'toleration':
+      for (const p of f.tolerationProblems(value)) problems.push(`${at}: ${p}`);
       return;
     case 'array':
       if (!Array.isArray(value)) {
@@ -111,19 +120,48 @@ export function validateAgainst(field: Field, value: unknown, path: PathSegment[
   }
 }
 
+/** Ports the Istio proxy uses itself (istio.io "Ports used by Istio"), other than the status port. */
+export const PROXY_RESERVED_PORTS = [15000, 15001, 15004, 15006, 15008, 15020, 15053, 15090];
+
+/** The API server refuses a request above its limit. */
+function resourceProblems(at: string, r: Resources): string[] {
+  const problems: string[] = [];
+  for (const k of ['cpu', 'memory'] as const) {
+    const req = r.requests?.[k];
+    const lim = r.limits?.[k];
+    if (req !== undefined && lim !== undefined && f.quantityValue(req) > f.quantityValue(lim)) {
+      problems.push(`${at}.requests.${k}: ${req} is more than the limit ${lim} (${at}.limits.${k}); the API server refuses that`);
+    }
+  }
+  return problems;
+}
+
 /** Rules that involve more than one field. */
 function crossFieldProblems(doc: AcmgOperator): string[] {
   const problems: string[] = [];
   const g = doc.spec.gateway;
   const seenNames = new Map<string, number>();
   const seenPorts = new Map<number, number>();
+  const seenTargets = new Map<number, number>();
   g.ports.forEach((p, i) => {
     if (seenNames.has(p.name)) problems.push(`gateway.ports[${i}].name: "${p.name}" is already used by gateway.ports[${seenNames.get(p.name)}]`);
     else seenNames.set(p.name, i);
     if (seenPorts.has(p.port)) problems.push(`gateway.ports[${i}].port: ${p.port} is already used by gateway.ports[${seenPorts.get(p.port)}]`);
     else seenPorts.set(p.port, i);
     if (p.port === g.statusPort) problems.push(`gateway.ports[${i}].port: ${p.port} collides with gateway.statusPort`);
+    if (p.name === 'status-port') problems.push(`gateway.ports[${i}].name: "status-port" is the name of the gateway's status port; choose another`);
+    const target = p.targetPort ?? p.port;
+    if (seenTargets.has(target)) problems.push(`gateway.ports[${i}]: target port ${target} is already the target of gateway.ports[${seenTargets.get(target)}] (one container port each)`);
+    else seenTargets.set(target, i);
+    if (target === g.statusPort && p.port !== g.statusPort) problems.push(`gateway.ports[${i}]: target port ${target} is gateway.statusPort; the proxy serves its health checks there`);
+    else if (PROXY_RESERVED_PORTS.includes(target)) problems.push(`gateway.ports[${i}]: target port ${target} is reserved by the Istio proxy (${PROXY_RESERVED_PORTS.join(', ')}); set targetPort to another port`);
   });
+  if (PROXY_RESERVED_PORTS.includes(g.statusPort)) problems.push(`gateway.statusPort: ${g.statusPort} is reserved by the Istio proxy for something else (${PROXY_RESERVED_PORTS.join(', ')}); the usual value is 15021`);
+  if (g.autoscaling.enabled && g.podDisruptionBudget.enabled && g.podDisruptionBudget.minAvailable >= g.autoscaling.minReplicas) {
+    problems.push(`gateway.podDisruptionBudget.minAvailable (${g.podDisruptionBudget.minAvailable}) must be below gateway.autoscaling.minReplicas (${g.autoscaling.minReplicas}), or at the minimum scale no gateway pod could ever be evicted (node drains would hang)`);
+  }
+  if (g.image.tag === '') problems.push('gateway.image.tag: must not be empty (the proxy image to run when gateway.injection is false)');
+  problems.push(...resourceProblems('gateway.resources', g.resources), ...resourceProblems('controller.resources', doc.spec.controller.resources));
   if (g.autoscaling.enabled && g.autoscaling.minReplicas > g.autoscaling.maxReplicas) {
     problems.push(`gateway.autoscaling: minReplicas (${g.autoscaling.minReplicas}) is greater than maxReplicas (${g.autoscaling.maxReplicas})`);
   }

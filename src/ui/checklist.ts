@@ -18,6 +18,7 @@ export function renderChecklist(results: CheckResult[], stream: NodeJS.WriteStre
   }
   const fails = results.filter((r) => r.status === 'fail').length;
   const warns = results.filter((r) => r.status === 'warn').length;
-  lines.push('', fails ? c.red(`Status check results are × (${fails} failed${warns ? `, ${warns} warnings` : ''})`) : c.green(`Status check results are √${warns ? ` (${warns} warnings)` : ''}`));
+  const warnings = `${warns} ${warns === 1 ? 'warning' : 'warnings'}`;
+  lines.push('', fails ? c.red(`Status check results are × (${fails} failed${warns ? `, ${warnings}` : ''})`) : c.green(`Status check results are √${warns ? ` (${warnings})` : ''}`));
   return lines.join('\n') + '\n';
 }

@@ -1,13 +1,12 @@
-// Colour only where a person reads it: a TTY, without NO_COLOR, without --no-color.
+// Colour only where a person reads it (see terminal.ts for every setting that turns it off).
 import { Chalk, type ChalkInstance } from 'chalk';
+import { wantsColor } from './terminal.js';
 
 let enabled: boolean | undefined;
 
 export function colorEnabled(stream: NodeJS.WriteStream = process.stderr): boolean {
   if (enabled !== undefined) return enabled;
-  if ('NO_COLOR' in process.env && process.env.NO_COLOR !== '') return false;
-  if (process.env.FORCE_COLOR && process.env.FORCE_COLOR !== '0') return true;
-  return Boolean(stream.isTTY);
+  return wantsColor(stream.isTTY);
 }
 
 /** Called once from the CLI's global options (--no-color). */

@@ -2,9 +2,11 @@
 import { createInterface } from 'node:readline/promises';
 import { usageError } from '../errors.js';
 
+export const canPrompt = (): boolean => Boolean(process.stdin.isTTY && process.stderr.isTTY);
+
 export async function confirm(question: string, opts: { yes?: boolean; flag?: string } = {}): Promise<boolean> {
   if (opts.yes) return true;
-  if (!process.stdin.isTTY || !process.stderr.isTTY) {
+  if (!canPrompt()) {
     throw usageError(`${question.replace(/\?$/, '')}: refusing without confirmation (no terminal to ask on)`, `pass ${opts.flag ?? '-y'} to confirm, or --dry-run to see the plan`);
   }
   const rl = createInterface({ input: process.stdin, output: process.stderr });

@@ -1,0 +1,45 @@
+// Checks that need no cluster, run before acmg connects: bad input must fail with exit 2 at once,
+// never with exit 3 after a precheck, and never after something was written.
+import { accessSync, constants, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { usageError } from '../errors.js';
+import { parseHostPort } from '../dns/client.js';
+import { canPrompt } from '../ui/prompt.js';
+
+/** Without -y (or --dry-run) a change needs a terminal to ask on. */
+export function requireConfirmable(opts: { yes?: boolean; dryRun?: boolean }, what: string): void {
+  if (opts.yes || opts.dryRun || canPrompt()) return;
+  throw usageError(`${what}: refusing without confirmation (no terminal to ask on)`, 'pass -y to confirm, or --dry-run to see the plan');
+}
+
+export function parseNameserver(value: string | undefined): { host: string; port: number } | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return parseHostPort(value);
+  } catch (e) {
+    throw usageError(`invalid --nameserver: ${(e as Error).message}`);
+  }
+}
+
+/** A report file acmg writes at the end: its directory must exist and be writable now. */
+export function requireWritableFile(path: string, flag: string): void {
+  const abs = resolve(path);
+  let isDir = false;
+  try {
+    isDir = statSync(abs).isDirectory();
+    accessSync(abs, constants.W_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES') throw usageError(`${flag} "${path}": the file is not writable`);
+    if (code === 'ENOTDIR') throw usageError(`${flag} "${path}": a part of the path is not a directory`);
+    if (code !== 'ENOENT') throw usageError(`${flag} "${path}": ${(e as Error).message}`);
+    try {
+      if (!statSync(dirname(abs)).isDirectory()) throw new Error('not a directory');
+      accessSync(dirname(abs), constants.W_OK);
+    } catch (e2) {
+      const why = (e2 as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (e2 as NodeJS.ErrnoException).code === 'EACCES' ? 'is not writable' : 'is not a directory';
+      throw usageError(`${flag} "${path}": the directory ${dirname(abs)} ${why}`, 'create the directory first, or pass a path in an existing one');
+    }
+  }
+  if (isDir) throw usageError(`${flag} "${path}" is a directory; pass a file name`);
+}
