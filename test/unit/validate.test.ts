@@ -93,3 +93,54 @@ describe('bad input is reported with the path, the bad value and a way to fix it
     expect(resolveValues({ files: [f], profile: 'minimal' }).spec.profile).toBe('minimal');
   });
 });
+
+// Issue #13 item 4: each of these rendered objects the API server or Istio refuses, with exit 0.
+describe('values that would render objects Kubernetes or Istio refuse', () => {
+  test.each([
+    [['gateway.podLabels.bad key!=x'], /gateway\.podLabels: key "bad key!" is not a valid label or annotation key/],
+    [[`gateway.podLabels.team=${'v'.repeat(70)}`], /gateway\.podLabels\.team: "v{20,}… is not a valid label value/],
+    [['gateway.placement.nodeSelector.disk=fast ssd'], /gateway\.placement\.nodeSelector\.disk: "fast ssd" is not a valid label value/],
+    [['gateway.podAnnotations./x=1'], /key "\/x" has a prefix that is not a DNS subdomain/],
+    [['revision=Bad!'], /revision: "Bad!" is not a valid Istio revision/],
+    [['gateway.image.hub='], /gateway\.image\.hub: must not be empty/],
+    [['gateway.image.tag='], /gateway\.image\.tag: must not be empty/],
+    [['gateway.image.hub=Docker.io/Istio'], /gateway\.image\.hub: "Docker.io\/Istio" is not a valid image registry/],
+    [['gateway.ports[0].targetPort=15021'], /target port 15021 is gateway\.statusPort/],
+    [['gateway.ports[0].targetPort=15090'], /target port 15090 is reserved by the Istio proxy/],
+    [['gateway.ports[1].name=grpc', 'gateway.ports[1].port=81', 'gateway.ports[1].targetPort=8080', 'gateway.ports[1].protocol=GRPC'], /target port 8080 is already the target of gateway\.ports\[0\]/],
+    [['gateway.ports[0].name=a-very-long-port-name'], /"a-very-long-port-name" is not a valid port name/],
+    [['gateway.ports[0].name=status-port'], /"status-port" is the name of the gateway's status port/],
+    [['gateway.autoscaling.enabled=true', 'gateway.podDisruptionBudget.enabled=true', 'gateway.podDisruptionBudget.minAvailable=2', 'gateway.autoscaling.minReplicas=2'], /minAvailable \(2\) must be below gateway\.autoscaling\.minReplicas \(2\)/],
+    [['gateway.resources.requests.cpu="3"'], /gateway\.resources\.requests\.cpu: 3 is more than the limit 2/],
+    [['gateway.placement.tolerations=[x]'], /tolerations\[0\]: expected a toleration object/],
+    [['istioGateway.hosts=[Foo!]'], /istioGateway\.hosts\[0\]: "Foo!" is not a valid Gateway host/],
+    [['controller.resyncPeriod=often'], /controller\.resyncPeriod: "often" is not a duration/],
+  ])('--set %j', (sets, message) => {
+    expect(problems({ profile: 'acmg', sets }).join('\n')).toMatch(message);
+  });
+
+  test('tolerations are checked as the API server checks them', () => {
+    const tol = (t: string) => problems({ profile: 'acmg', files: [file(`tol-${Math.random()}.yaml`, `gateway:\n  placement:\n    tolerations: [${t}]\n`)] }).join('\n');
+    expect(tol('{ key: "", operator: Equal, value: x }')).toMatch(/an empty key needs operator Exists/);
+    expect(tol('{ key: a, operator: Exists, value: x }')).toMatch(/value must be empty when operator is Exists/);
+    expect(tol('{ key: a, effect: NoSchedule, tolerationSeconds: 5 }')).toMatch(/tolerationSeconds needs effect NoExecute/);
+    expect(tol('{ key: a, effect: Sometimes }')).toMatch(/effect must be NoSchedule, PreferNoSchedule or NoExecute/);
+    expect(tol('{ key: a, colour: red }')).toMatch(/unknown toleration field "colour"/);
+    expect(resolveValues({ profile: 'ha' }).spec.gateway.placement.tolerations).toHaveLength(1); // ha's own is valid
+  });
+
+  test('valid values of the same kinds pass', () => {
+    const doc = resolveValues({ profile: 'acmg', sets: ['gateway.podLabels.example\\.com/team=payments', 'gateway.podAnnotations.example\\.com/note=any text: at all', 'revision=canary', 'istioGateway.hosts=[*, shop/*.example.com, ./reviews.shop.svc.cluster.local]', 'gateway.image.hub=localhost:5000/istio'] });
+    expect(doc.spec.gateway.podLabels).toEqual({ 'example.com/team': 'payments' });
+    expect(doc.spec.revision).toBe('canary');
+  });
+
+  test('gateway.replicas with the autoscaler on: valid, but a warning says it does nothing', () => {
+    const warnings: string[] = [];
+    resolveValues({ profile: 'ha', sets: ['gateway.replicas=4'], onWarning: (m) => warnings.push(m) });
+    expect(warnings).toEqual([expect.stringMatching(/gateway\.replicas \(4\) has no effect while gateway\.autoscaling\.enabled is true.*set gateway\.autoscaling\.minReplicas instead/)]);
+    const none: string[] = [];
+    resolveValues({ profile: 'acmg', sets: ['gateway.replicas=4'], onWarning: (m) => none.push(m) });
+    expect(none).toEqual([]);
+  });
+});
