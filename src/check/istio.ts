@@ -62,6 +62,15 @@ const INVALID_PROBE = (namespace: string): KObject => ({
   spec: {},
 });
 
+/** A pod like the gateway Deployment's, for a server-side dry run through the injector. */
+export function gatewayProbePod(s: Spec, deployment: K8sObject): KObject {
+  const template = (deployment.spec as any).template;
+  // Without serviceAccountName: install creates that account, and the injector does not look at it.
+  const { serviceAccountName, ...podSpec } = template.spec;
+  void serviceAccountName;
+  return { apiVersion: 'v1', kind: 'Pod', metadata: { ...template.metadata, generateName: `${s.gateway.name}-precheck-`, namespace: s.namespace }, spec: podSpec };
+}
+
 export async function istioChecks(kube: Kube, s: Spec, rendered: K8sObject[], namespaceExists: boolean): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   const rev = revisionLabel(s.revision);
@@ -94,11 +103,7 @@ export async function istioChecks(kube: Kube, s: Spec, rendered: K8sObject[], na
   const deployment = rendered.find((o) => o.kind === 'Deployment' && o.metadata.name === s.gateway.name);
   let proxyVersion = s.gateway.injection ? undefined : versionOfImage(`${s.gateway.image.hub}/${s.gateway.image.name}:${s.gateway.image.tag}`);
   if (s.gateway.enabled && s.gateway.injection && (hooks.length || listError) && deployment && namespaceExists) {
-    const template = (deployment.spec as any).template;
-    // Without serviceAccountName: install creates that account, and the injector does not look at it.
-    const { serviceAccountName, ...podSpec } = template.spec;
-    void serviceAccountName;
-    const probe: KObject = { apiVersion: 'v1', kind: 'Pod', metadata: { ...template.metadata, generateName: `${s.gateway.name}-precheck-`, namespace: s.namespace }, spec: podSpec };
+    const probe = gatewayProbePod(s, deployment);
     try {
       const pod = await kube.create<any>(probe, { dryRun: true });
       const proxy = (pod.spec?.containers ?? []).find((c: { name: string }) => c.name === 'istio-proxy');
