@@ -118,7 +118,7 @@ describe('values acmg accepts render objects Kubernetes and Istio accept', () =>
         const deployment = r.objects.find((o) => o.kind === 'Deployment' && o.metadata.name === s.gateway.name);
         if (deployment) {
           const pod = await kube.create<any>(gatewayProbePod(s, deployment), { dryRun: true }).catch((e: Error) => denied.push(`gateway Pod: ${e.message}`));
-          if (s.gateway.injection && !s.revision && pod?.spec?.containers?.some((c: { image: string }) => c.name === 'istio-proxy' && c.image !== 'auto')) counts.injectedPods++;
+          if (s.gateway.injection && !s.revision && pod?.spec?.containers?.some((c: { name: string; image: string }) => c.name === 'istio-proxy' && c.image !== 'auto')) counts.injectedPods++;
         }
         if (denied.length) throw new Error(`acmg accepted values that the cluster refuses:\n${yaml.dump({ profile, spec })}\n${denied.join('\n')}`);
       }),
