@@ -23,7 +23,7 @@ export function registerManifest(program: Command): void {
       'acmg manifest generate',
       'acmg manifest generate --profile ha -o json',
       'acmg manifest generate -f my-values.yaml --set gateway.replicas=3',
-      "acmg manifest generate --set 'gateway.placement.nodeSelector.node-role\\.kubernetes\\.io/gateway=true'",
+      `acmg manifest generate --set 'gateway.placement.nodeSelector.node-role\\.kubernetes\\.io/gateway=""'`,
     ],
   );
 }
