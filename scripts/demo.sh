@@ -8,9 +8,7 @@ bold() { if [ -t 1 ]; then printf '\n\033[1m==> %s\033[0m\n' "$*"; else printf '
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   bold "installing npm dependencies (npm ci)"
-  # npm ci first; some npm 11 releases leave other platforms' optional packages out of the lock
-  # and then refuse it, in which case npm install (which follows the lock) does the same job.
-  npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || npm install --no-audit --no-fund --loglevel=error
+  npm ci --no-audit --no-fund --loglevel=error
 fi
 npm run -s build
 

@@ -9,9 +9,7 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   step "installing npm dependencies (npm ci)"
-  # npm ci first; some npm 11 releases leave other platforms' optional packages out of the lock
-  # and then refuse it, in which case npm install (which follows the lock) does the same job.
-  npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || npm install --no-audit --no-fund --loglevel=error
+  npm ci --no-audit --no-fund --loglevel=error
 fi
 step "building dist/ and type-checking"
 npm run -s build
