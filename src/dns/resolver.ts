@@ -32,7 +32,7 @@ export async function waitForAnswers(r: Resolver, expect: Map<string, string>, t
   // A name is settled after `confirmations` right answers in a row: CoreDNS replicas load a change
   // one by one (and draining old pods still answer), so one right answer proves little.
   const streak = new Map([...expect.keys()].map((n) => [n, 0]));
-  let wrong: { name: string; got: string[]; want: string }[] = [];
+  let wrong: { name: string; got: string[]; want: string }[];
   for (;;) {
     const pending = [...expect.entries()].filter(([name]) => streak.get(name)! < confirmations);
     const results = await Promise.all(pending.map(async ([name, want]) => ({ name, want, got: await resolveA(r, name).catch(() => [] as string[]) })));

@@ -60,7 +60,6 @@ export async function planInstall(kube: Kube, doc: AcmgOperator): Promise<Instal
 
 export interface ApplyOptions {
   readinessTimeoutMs: number;
-  onStep?: (title: string) => (text: string) => void;
   task: <T>(title: string, fn: (update: (text: string) => void) => Promise<T>) => Promise<T>;
 }
 

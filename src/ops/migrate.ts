@@ -25,7 +25,6 @@ export type { Selection } from '../plan/selection.js';
 
 export interface MigrateOptions {
   approach: Approach;
-  dryRun?: boolean;
   restart?: boolean;
   noRollback?: boolean;
   force?: boolean;
@@ -49,6 +48,8 @@ export interface MigratePlan {
   candidates: Candidate[];
   alreadyMigrated: string[];
   steps: string[];
+  /** Restart the namespaces' Deployments after the relabel: --restart, or migration.restart. */
+  restart: boolean;
 }
 
 export const dnsSettings = (i: InstallRecord): DnsSettings => ({ ...i.values.dns, clusterDomain: i.clusterDomain });
@@ -152,6 +153,7 @@ export async function planMigration(kube: Kube, sel: Selection, opts: Pick<Migra
   if (problems.length) throw usageError(problems, 'nothing was changed; fix these and run migrate again');
 
   const namespaces = [...new Set(candidates.map((c) => c.service.metadata.namespace!))].sort();
+  const restart = Boolean(opts.restart || install.values.migration.restart);
   const steps: string[] = [];
   if (candidates.length) {
     const ports = [...new Set(candidates.flatMap((c) => c.ports.map((p) => `${p.port}/${p.protocol}`)))].join(', ');
@@ -163,10 +165,10 @@ export async function planMigration(kube: Kube, sel: Selection, opts: Pick<Migra
     }
     steps.push(`switch DNS in one CoreDNS write: ${candidates.map((c) => c.fqdn).join(', ')} -> ${gatewayIP}, then wait until DNS answers it`);
     if (!dnsReloads) steps.push(RESTART_STEP);
-    for (const n of namespaces) steps.push(`label namespace ${n} ${INJECTION}=disabled${opts.restart ? ' and restart its Deployments' : ''}`);
+    for (const n of namespaces) steps.push(`label namespace ${n} ${INJECTION}=disabled${restart ? ' and restart its Deployments' : ''}`);
     if (opts.approach === 'replace-service') for (const c of candidates) steps.push(`delete Service ${c.service.metadata.namespace}/${c.service.metadata.name} (kept in acmg's state for rollback)`);
   }
-  return { install, gatewayIP, candidates, alreadyMigrated, steps };
+  return { install, gatewayIP, candidates, alreadyMigrated, steps, restart };
 }
 
 async function journal(kube: Kube, install: InstallRecord, keys: string[], step: StepName, patch: (m: MigrationRecord) => void = () => {}): Promise<void> {
@@ -275,7 +277,7 @@ export async function applyMigration(kube: Kube, plan: MigratePlan, o: MigrateOp
         if (previous !== 'disabled') await kube.mergePatch('v1', 'Namespace', n, undefined, { metadata: { labels: { [INJECTION]: 'disabled' } } });
       });
       await journal(kube, install, keys.filter((k) => k.startsWith(`${n}/`)), 'injection-label');
-      if (o.restart) {
+      if (plan.restart) {
         await o.task(`restart Deployments in ${n} (sidecars go)`, (update) => restartDeployments(kube, n, o.readinessTimeoutMs, update));
         await journal(kube, install, keys.filter((k) => k.startsWith(`${n}/`)), 'restart');
       }

@@ -1,7 +1,5 @@
 // Which Service ports the gateway can carry, and as what (pure). Istio's rules: appProtocol first,
 // then the port name's prefix; an unnamed port is plain TCP.
-import type { KObject } from '../kube/client.js';
-
 export type GatewayProtocol = 'HTTP' | 'HTTP2' | 'GRPC' | 'TCP';
 
 export interface ClassifiedPort {
@@ -70,6 +68,3 @@ export function portConflicts(owner: string, ports: ClassifiedPort[], used: Port
   return problems;
 }
 
-export function servicePorts(svc: KObject): (ClassifiedPort | PortProblem)[] {
-  return (svc.spec?.ports ?? []).map(classifyPort);
-}

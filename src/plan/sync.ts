@@ -80,7 +80,8 @@ export function desiredState(input: SyncInput): DesiredState {
         continue;
       }
       entries.set(r.fqdn, input.gatewayIP);
-      (sources[id] ??= []).includes(r.fqdn) || sources[id]!.push(r.fqdn);
+      const list = (sources[id] ??= []);
+      if (!list.includes(r.fqdn)) list.push(r.fqdn);
       const svc = input.services.get(`${r.namespace}/${r.service}`);
       const svcPorts: { name?: string; port: number; appProtocol?: string }[] = svc?.spec?.ports ?? [];
       const wanted = d.port !== undefined ? svcPorts.filter((p) => p.port === d.port).concat(svcPorts.some((p) => p.port === d.port) ? [] : [{ port: d.port }]) : svcPorts;

@@ -23,5 +23,3 @@ export interface RenderContext {
   dnsReloads?: boolean;
 }
 
-export const objectKey = (o: Pick<K8sObject, 'apiVersion' | 'kind' | 'metadata'>): string =>
-  `${o.kind}/${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}`;

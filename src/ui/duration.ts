@@ -14,7 +14,3 @@ export function parseDuration(value: string, flag: string): number {
   if (value === '' || consumed !== value) throw usageError(`invalid ${flag} "${value}": use a duration like 90s, 5m or 1m30s`);
   return total;
 }
-
-export function formatDuration(ms: number): string {
-  return ms < 1000 ? `${Math.round(ms)}ms` : `${(ms / 1000).toFixed(1)}s`;
-}

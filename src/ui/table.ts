@@ -1,5 +1,6 @@
 // Compact aligned tables (kubectl style): columns padded to the widest cell, two spaces apart.
 // Widths ignore ANSI colour codes so coloured cells still line up.
+// eslint-disable-next-line no-control-regex -- matching the escape character is the point
 const ANSI = /\x1b\[[0-9;]*m/g;
 const width = (s: string) => s.replace(ANSI, '').length;
 

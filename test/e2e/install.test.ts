@@ -1,7 +1,7 @@
 // Issue #6 proof: install -> status -> reinstall (no change) -> changed overlay (in-place update,
 // prune) -> uninstall --purge (zero acmg objects, original Corefile); bad paths write nothing.
 import { join } from 'node:path';
-import { HACK, ROOT, acmg, acmgObjects, clusterDir, corefile, expectExit, kubectl, kubectlJson } from './cluster.js';
+import { ROOT, acmg, acmgObjects, clusterDir, corefile, expectExit, kubectl, kubectlJson } from './cluster.js';
 
 describe('acmg install / status / uninstall on the local control plane', () => {
   let originalCorefile: string;
@@ -83,7 +83,7 @@ describe('acmg install / status / uninstall on the local control plane', () => {
     expect(kubectlJson(['-n', 'istio-system', 'get', 'deployment', 'acmg-gateway']).metadata.resourceVersion).toBe(dep.metadata.resourceVersion);
 
     const dry = expectExit(await acmg(['install', '--set', 'gateway.replicas=3', '--set', 'gateway.podDisruptionBudget.enabled=false', '--dry-run']), 0);
-    expect(dry.stdout).toMatch(/-  replicas: 2\n\+  replicas: 3/);
+    expect(dry.stdout).toMatch(/- {2}replicas: 2\n\+ {2}replicas: 3/);
     expect(dry.stdout).toMatch(/pruned/);
     expect(kubectlJson(['-n', 'istio-system', 'get', 'deployment', 'acmg-gateway']).spec.replicas).toBe(2);
 

@@ -115,7 +115,10 @@ describe('entries in the Corefile layout', () => {
         for (const o of ops) {
           const es = o.names.map((n) => entry(n));
           cfg = (o.add ? addEntries(cfg, layout, es, opts) : removeEntries(cfg, layout, es.map((e) => e.fqdn), opts)).config;
-          for (const e of es) (o.add ? model.add(e.fqdn) : model.delete(e.fqdn));
+          for (const e of es) {
+            if (o.add) model.add(e.fqdn);
+            else model.delete(e.fqdn);
+          }
         }
         expect(readEntries(cfg).entries.map((e) => e.fqdn)).toEqual([...model].sort());
         cfg = setEntries(cfg, layout, [], opts).config;
@@ -145,7 +148,7 @@ describe('entries in the custom layout', () => {
     const layout = layoutOf(c0);
     const c1 = addEntries(c0, layout, [entry('helloworld')], opts).config;
     expect(Object.keys(c1.custom!).sort()).toEqual(['acmg.override', 'log.override']);
-    expect(c1.custom!['acmg.override']).toMatch(/^# acmg:begin .*\nhosts \{\n    10\.96\.200\.1 helloworld\.default\.svc\.cluster\.local\n/);
+    expect(c1.custom!['acmg.override']).toMatch(/^# acmg:begin .*\nhosts \{\n {4}10\.96\.200\.1 helloworld\.default\.svc\.cluster\.local\n/);
     expect(removeEntries(c1, layout, ['helloworld.default.svc.cluster.local'], opts).config).toEqual(c0);
   });
 });
