@@ -29,7 +29,10 @@ function measure(label: string, fn: () => unknown, runs = 9) {
 const results = [];
 // hosts: the default mechanism. server-blocks: only where hosts is taken; ~300 bytes an entry, so a
 // ConfigMap (1 MiB) holds about 3,000 of them; larger sets are refused before any write.
-for (const [fx, name, sizes] of [['kubeadm', 'hosts block', [100, 1_000, 10_000]], ['minikube', 'per-name server blocks', [100, 1_000, 3_000]]] as const) {
+for (const [fx, name, sizes] of [
+  ['kubeadm', 'hosts block', [100, 1_000, 10_000]],
+  ['minikube', 'per-name server blocks', [100, 1_000, 3_000]],
+] as const) {
   const cfg = { corefile: fixture(fx) };
   const layout = detectLayout({ corefile: cfg.corefile, mode: 'auto', clusterDomain: 'auto' });
   for (const n of sizes) {
@@ -38,7 +41,11 @@ for (const [fx, name, sizes] of [['kubeadm', 'hosts block', [100, 1_000, 10_000]
   }
   const top = sizes[sizes.length - 1]!;
   const big = setEntries(cfg, layout, entries(top), { ttl: 5 }).config;
-  results.push(measure(`add 1 to ${top} (${name})`, () => setEntries(big, layout, [...entries(top), { fqdn: 'new.default.svc.cluster.local', ip: '10.96.200.1' }], { ttl: 5 })));
+  results.push(
+    measure(`add 1 to ${top} (${name})`, () =>
+      setEntries(big, layout, [...entries(top), { fqdn: 'new.default.svc.cluster.local', ip: '10.96.200.1' }], { ttl: 5 }),
+    ),
+  );
   results.push(measure(`read ${top} back (${name})`, () => readEntries(big)));
   console.log(`  ${name}: ${top} entries -> ${(Buffer.byteLength(big.corefile) / 1024).toFixed(0)} KiB Corefile`);
 }

@@ -25,7 +25,9 @@ const manifest = time(['bin/acmg.js', 'manifest', 'generate']);
 // The startup bundle must not pull in @kubernetes/client-node; only the lazy chunks may.
 const cli = readFileSync(join(root, 'dist', 'cli.js'), 'utf8');
 const eager = /from\s*["']@kubernetes\/client-node["']/.test(cli);
-const lazy = readdirSync(join(root, 'dist')).filter((f) => f.endsWith('.js') && readFileSync(join(root, 'dist', f), 'utf8').includes('@kubernetes/client-node'));
+const lazy = readdirSync(join(root, 'dist')).filter(
+  (f) => f.endsWith('.js') && readFileSync(join(root, 'dist', f), 'utf8').includes('@kubernetes/client-node'),
+);
 
 const rows = [
   ['node -e 0 (baseline)', baseline, null],
@@ -33,5 +35,6 @@ const rows = [
   ['acmg manifest generate', manifest, 200],
 ];
 console.log(`startup (median of ${runs} runs):`);
-for (const [name, ms, target] of rows) console.log(`  ${name.padEnd(26)} ${ms.toFixed(1).padStart(7)} ms${target ? `   target <= ${target} ms: ${ms <= target ? 'met' : 'MISSED'}` : ''}`);
+for (const [name, ms, target] of rows)
+  console.log(`  ${name.padEnd(26)} ${ms.toFixed(1).padStart(7)} ms${target ? `   target <= ${target} ms: ${ms <= target ? 'met' : 'MISSED'}` : ''}`);
 console.log(`  @kubernetes/client-node in the startup bundle: ${eager ? 'YES (regression)' : 'no'}; loaded lazily from: ${lazy.join(', ') || 'nowhere'}`);

@@ -58,7 +58,11 @@ export function translate(text, { main = false, body = false } = {}) {
     const closes = (code.match(/}/g) ?? []).length;
     if (depth === 0 && code.endsWith('{') && !code.startsWith('(') && !code.startsWith('import')) {
       // Server block keys: zone[:port] ... {
-      const keys = code.slice(0, -1).trim().split(/[\s,]+/).filter(Boolean);
+      const keys = code
+        .slice(0, -1)
+        .trim()
+        .split(/[\s,]+/)
+        .filter(Boolean);
       const mapped = keys.map((k) => {
         const m = k.match(/^(.*?)(?::(\d+))?$/);
         return `${m[1]}:${m[2] === undefined || m[2] === '53' ? cfg.dnsPort : m[2]}`;
@@ -96,7 +100,18 @@ export function translate(text, { main = false, body = false } = {}) {
     depth += opens - closes;
     if (inKubernetes >= 0 && depth < inKubernetes) inKubernetes = -1;
   }
-  if (main) out.push('', '# acmg harness: the "upstream" resolver, a loopback stub that knows no names.', `.:${cfg.upstreamPort} {`, '    bind 127.0.0.1', '    template ANY ANY {', '        rcode NXDOMAIN', '    }', '}', '');
+  if (main)
+    out.push(
+      '',
+      '# acmg harness: the "upstream" resolver, a loopback stub that knows no names.',
+      `.:${cfg.upstreamPort} {`,
+      '    bind 127.0.0.1',
+      '    template ANY ANY {',
+      '        rcode NXDOMAIN',
+      '    }',
+      '}',
+      '',
+    );
   return out.join('\n');
 }
 
@@ -142,10 +157,13 @@ function replaceState(items) {
 
 function scheduleSync(immediate = false) {
   clearTimeout(timer);
-  timer = setTimeout(() => {
-    writeFiles();
-    log(`synced ${cfg.main} (${Object.keys(state.main ?? {}).length} keys) and ${cfg.custom} (${Object.keys(state.custom ?? {}).length} keys)`);
-  }, immediate ? 0 : cfg.delayMs);
+  timer = setTimeout(
+    () => {
+      writeFiles();
+      log(`synced ${cfg.main} (${Object.keys(state.main ?? {}).length} keys) and ${cfg.custom} (${Object.keys(state.custom ?? {}).length} keys)`);
+    },
+    immediate ? 0 : cfg.delayMs,
+  );
 }
 
 function request(path, onData) {
@@ -178,7 +196,7 @@ function request(path, onData) {
 function apply(cm, deleted = false) {
   const name = cm.metadata?.name;
   if (name !== cfg.main && name !== cfg.custom) return false;
-  state[name === cfg.main ? 'main' : 'custom'] = deleted ? undefined : cm.data ?? {};
+  state[name === cfg.main ? 'main' : 'custom'] = deleted ? undefined : (cm.data ?? {});
   return true;
 }
 
@@ -246,7 +264,11 @@ async function watchLoop(base, onEvent, onList) {
 
 async function run() {
   let first = true;
-  watchLoop(`/apis/apps/v1/namespaces/${cfg.namespace}/deployments`, (ev) => onDeployment(ev.object), (items) => items.forEach(onDeployment));
+  watchLoop(
+    `/apis/apps/v1/namespaces/${cfg.namespace}/deployments`,
+    (ev) => onDeployment(ev.object),
+    (items) => items.forEach(onDeployment),
+  );
   await watchLoop(
     `/api/v1/namespaces/${cfg.namespace}/configmaps`,
     (ev) => {

@@ -11,9 +11,11 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   step "installing npm dependencies (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error
 fi
-step "building dist/ and type-checking"
+step "building dist/, type-checking, lint and format check"
 npm run -s build
 npm run -s typecheck
+npm run -s lint
+npm run -s format:check
 
 mkdir -p .cache
 rm -f .cache/jest-unit.json .cache/jest-e2e.json

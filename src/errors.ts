@@ -28,9 +28,6 @@ export class AcmgError extends Error {
   }
 }
 
-export const usageError = (problems: string | string[], hint?: string) =>
-  new AcmgError(ExitCode.Usage, problems, hint);
-export const clusterError = (problems: string | string[], hint?: string) =>
-  new AcmgError(ExitCode.Cluster, problems, hint);
-export const checkFailed = (problems: string | string[], hint?: string) =>
-  new AcmgError(ExitCode.CheckFailed, problems, hint);
+export const usageError = (problems: string | string[], hint?: string) => new AcmgError(ExitCode.Usage, problems, hint);
+export const clusterError = (problems: string | string[], hint?: string) => new AcmgError(ExitCode.Cluster, problems, hint);
+export const checkFailed = (problems: string | string[], hint?: string) => new AcmgError(ExitCode.CheckFailed, problems, hint);

@@ -68,18 +68,35 @@ export function gatewayProbePod(s: Spec, deployment: K8sObject): KObject {
   // Without serviceAccountName: install creates that account, and the injector does not look at it.
   const { serviceAccountName, ...podSpec } = template.spec;
   void serviceAccountName;
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { ...template.metadata, generateName: `${s.gateway.name}-precheck-`, namespace: s.namespace }, spec: podSpec };
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { ...template.metadata, generateName: `${s.gateway.name}-precheck-`, namespace: s.namespace },
+    spec: podSpec,
+  };
 }
 
 export async function istioChecks(kube: Kube, s: Spec, rendered: K8sObject[], namespaceExists: boolean): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   const rev = revisionLabel(s.revision);
-  const istiods = (await kube.list('apps/v1', 'Deployment', { namespace: 'istio-system', labelSelector: 'app=istiod' })).items
-    .filter((d) => revisionOf(d) === rev);
+  const istiods = (await kube.list('apps/v1', 'Deployment', { namespace: 'istio-system', labelSelector: 'app=istiod' })).items.filter(
+    (d) => revisionOf(d) === rev,
+  );
   if (!istiods.length) {
-    out.push({ category: 'istio', check: `istiod (revision ${rev}) is installed`, status: 'warn', detail: `no Deployment labelled app=istiod, istio.io/rev=${rev} in istio-system`, hint: 'the gateway proxy gets its configuration from istiod; install or start it before migrating services, or set revision to the one installed' });
+    out.push({
+      category: 'istio',
+      check: `istiod (revision ${rev}) is installed`,
+      status: 'warn',
+      detail: `no Deployment labelled app=istiod, istio.io/rev=${rev} in istio-system`,
+      hint: 'the gateway proxy gets its configuration from istiod; install or start it before migrating services, or set revision to the one installed',
+    });
   } else {
-    out.push({ category: 'istio', check: `istiod (revision ${rev}) is installed`, status: 'ok', detail: istiods.map((d) => `${d.metadata.name} (${istiodImage(d) ?? 'no image'})`).join(', ') });
+    out.push({
+      category: 'istio',
+      check: `istiod (revision ${rev}) is installed`,
+      status: 'ok',
+      detail: istiods.map((d) => `${d.metadata.name} (${istiodImage(d) ?? 'no image'})`).join(', '),
+    });
   }
   const istiodVersion = istiods.map(istiodImage).map(versionOfImage).find(Boolean);
 
@@ -92,11 +109,25 @@ export async function istioChecks(kube: Kube, s: Spec, rendered: K8sObject[], na
     listError = errorText(e);
   }
   if (s.gateway.enabled && s.gateway.injection) {
-    out.push(listError
-      ? { category: 'istio', check: `sidecar injector (revision ${rev}) is configured`, status: 'warn', detail: `could not list MutatingWebhookConfigurations: ${listError}`, hint: 'grant list on mutatingwebhookconfigurations.admissionregistration.k8s.io to check it' }
-      : hooks.length
-      ? { category: 'istio', check: `sidecar injector (revision ${rev}) is configured`, status: 'ok', detail: hooks.join(', ') }
-      : { category: 'istio', check: `sidecar injector (revision ${rev}) is configured`, status: 'fail', detail: `no injector webhook for revision ${rev}`, hint: 'the gateway uses gateway injection (image "auto"); install istiod with its injector, set revision to an installed one, or set gateway.injection=false to pin gateway.image' });
+    out.push(
+      listError
+        ? {
+            category: 'istio',
+            check: `sidecar injector (revision ${rev}) is configured`,
+            status: 'warn',
+            detail: `could not list MutatingWebhookConfigurations: ${listError}`,
+            hint: 'grant list on mutatingwebhookconfigurations.admissionregistration.k8s.io to check it',
+          }
+        : hooks.length
+          ? { category: 'istio', check: `sidecar injector (revision ${rev}) is configured`, status: 'ok', detail: hooks.join(', ') }
+          : {
+              category: 'istio',
+              check: `sidecar injector (revision ${rev}) is configured`,
+              status: 'fail',
+              detail: `no injector webhook for revision ${rev}`,
+              hint: 'the gateway uses gateway injection (image "auto"); install istiod with its injector, set revision to an installed one, or set gateway.injection=false to pin gateway.image',
+            },
+    );
   }
 
   // The gateway's own pod, as the injector would return it (only where its namespace exists).
@@ -109,30 +140,70 @@ export async function istioChecks(kube: Kube, s: Spec, rendered: K8sObject[], na
       const proxy = (pod.spec?.containers ?? []).find((c: { name: string }) => c.name === 'istio-proxy');
       const injected = proxy && proxy.image !== 'auto';
       proxyVersion = versionOfImage(proxy?.image);
-      out.push(injected
-        ? { category: 'istio', check: 'the injector answers and injects the gateway', status: 'ok', detail: `proxy image ${proxy.image}` }
-        : { category: 'istio', check: 'the injector answers and injects the gateway', status: 'fail', detail: `a gateway pod in ${s.namespace} is not injected (its image stays "auto")`, hint: `check the labels of namespace ${s.namespace} (istio-injection=disabled blocks injection) and the injector's selectors` });
+      out.push(
+        injected
+          ? { category: 'istio', check: 'the injector answers and injects the gateway', status: 'ok', detail: `proxy image ${proxy.image}` }
+          : {
+              category: 'istio',
+              check: 'the injector answers and injects the gateway',
+              status: 'fail',
+              detail: `a gateway pod in ${s.namespace} is not injected (its image stays "auto")`,
+              hint: `check the labels of namespace ${s.namespace} (istio-injection=disabled blocks injection) and the injector's selectors`,
+            },
+      );
     } catch (e) {
       const msg = errorText(e);
-      out.push({ category: 'istio', check: 'the injector answers and injects the gateway', status: 'fail', detail: msg, hint: /denied the request/.test(msg)
-        ? 'the injector refused the gateway pod for the reason above: fix gateway.podAnnotations / gateway.podLabels, or set gateway.injection=false'
-        : 'the API server cannot call istiod\'s injection webhook: check that istiod is running and its Service has endpoints' });
+      out.push({
+        category: 'istio',
+        check: 'the injector answers and injects the gateway',
+        status: 'fail',
+        detail: msg,
+        hint: /denied the request/.test(msg)
+          ? 'the injector refused the gateway pod for the reason above: fix gateway.podAnnotations / gateway.podLabels, or set gateway.injection=false'
+          : "the API server cannot call istiod's injection webhook: check that istiod is running and its Service has endpoints",
+      });
     }
   }
   if (s.gateway.enabled && istiodVersion && proxyVersion) {
     const j = judgeSkew(istiodVersion, proxyVersion);
-    out.push({ category: 'istio', check: 'gateway proxy version is supported by istiod', status: j.status, detail: j.detail, ...(j.status === 'ok' ? {} : { hint: s.gateway.injection ? 'the injector picks the proxy image: check its values (global.hub, global.tag)' : 'set gateway.image.tag to istiod\'s version, or use gateway.injection=true so the proxy follows istiod' }) });
+    out.push({
+      category: 'istio',
+      check: 'gateway proxy version is supported by istiod',
+      status: j.status,
+      detail: j.detail,
+      ...(j.status === 'ok'
+        ? {}
+        : {
+            hint: s.gateway.injection
+              ? 'the injector picks the proxy image: check its values (global.hub, global.tag)'
+              : "set gateway.image.tag to istiod's version, or use gateway.injection=true so the proxy follows istiod",
+          }),
+    });
   }
 
   // Validation: a dry run of an invalid Gateway must be refused by istiod's webhook.
   try {
     await kube.create(INVALID_PROBE(namespaceExists ? s.namespace : 'default'), { dryRun: true });
-    out.push({ category: 'istio', check: 'Istio config validation answers', status: 'warn', detail: 'a Gateway without servers was accepted: no validating webhook checks unlabelled Istio objects in this cluster', hint: 'mistakes in Istio objects then show only in istiod\'s logs; install istiod with its validation webhook and a default revision (istioctl tag set default)' });
+    out.push({
+      category: 'istio',
+      check: 'Istio config validation answers',
+      status: 'warn',
+      detail: 'a Gateway without servers was accepted: no validating webhook checks unlabelled Istio objects in this cluster',
+      hint: "mistakes in Istio objects then show only in istiod's logs; install istiod with its validation webhook and a default revision (istioctl tag set default)",
+    });
   } catch (e) {
     const msg = errorText(e);
-    out.push(/denied the request/.test(msg)
-      ? { category: 'istio', check: 'Istio config validation answers', status: 'ok', detail: 'istiod\'s validating webhook rejects invalid objects' }
-      : { category: 'istio', check: 'Istio config validation answers', status: 'fail', detail: msg, hint: 'the API server cannot call istiod\'s validating webhook: check that istiod is running and reachable' });
+    out.push(
+      /denied the request/.test(msg)
+        ? { category: 'istio', check: 'Istio config validation answers', status: 'ok', detail: "istiod's validating webhook rejects invalid objects" }
+        : {
+            category: 'istio',
+            check: 'Istio config validation answers',
+            status: 'fail',
+            detail: msg,
+            hint: "the API server cannot call istiod's validating webhook: check that istiod is running and reachable",
+          },
+    );
   }
   return out;
 }

@@ -80,21 +80,41 @@ export async function runPrecheck(kube: Kube, doc: AcmgOperator): Promise<Preche
     const minor = Number.parseInt(v.minor, 10);
     push(
       Number.isFinite(minor) && minor < MIN_KUBERNETES_MINOR
-        ? { category: 'kubernetes-api', check: 'API server version', status: 'fail', detail: v.gitVersion, hint: `acmg needs Kubernetes 1.${MIN_KUBERNETES_MINOR} or later` }
+        ? {
+            category: 'kubernetes-api',
+            check: 'API server version',
+            status: 'fail',
+            detail: v.gitVersion,
+            hint: `acmg needs Kubernetes 1.${MIN_KUBERNETES_MINOR} or later`,
+          }
         : { category: 'kubernetes-api', check: 'API server reachable', status: 'ok', detail: `${kube.server} (${v.gitVersion})` },
     );
   } catch (e) {
-    push({ category: 'kubernetes-api', check: 'API server reachable', status: 'fail', detail: e instanceof AcmgError ? e.message : String(e), hint: 'check --kubeconfig / --context and that the cluster is up' });
+    push({
+      category: 'kubernetes-api',
+      check: 'API server reachable',
+      status: 'fail',
+      detail: e instanceof AcmgError ? e.message : String(e),
+      hint: 'check --kubeconfig / --context and that the cluster is up',
+    });
     return { results, unreachable: true };
   }
 
   // Permissions, asked of the API server.
   const access = requiredAccess(doc);
   const answers = await Promise.all(access.map((a) => canI(kube, a).catch(() => false)));
-  const denied = access.filter((_, i) => !answers[i]).map((a) => `${a.verb} ${a.group ? `${a.resource}.${a.group}` : a.resource}${a.namespace ? ` in ${a.namespace}` : ' (cluster-wide)'}`);
+  const denied = access
+    .filter((_, i) => !answers[i])
+    .map((a) => `${a.verb} ${a.group ? `${a.resource}.${a.group}` : a.resource}${a.namespace ? ` in ${a.namespace}` : ' (cluster-wide)'}`);
   push(
     denied.length
-      ? { category: 'permissions', check: 'acmg can do what install and migrate need', status: 'fail', detail: `denied: ${denied.join('; ')}`, hint: 'grant these verbs (for example with a ClusterRole bound to your user), or run as a cluster admin' }
+      ? {
+          category: 'permissions',
+          check: 'acmg can do what install and migrate need',
+          status: 'fail',
+          detail: `denied: ${denied.join('; ')}`,
+          hint: 'grant these verbs (for example with a ClusterRole bound to your user), or run as a cluster admin',
+        }
       : { category: 'permissions', check: 'acmg can do what install and migrate need', status: 'ok', detail: `${access.length} access reviews allowed` },
   );
 
@@ -105,7 +125,13 @@ export async function runPrecheck(kube: Kube, doc: AcmgOperator): Promise<Preche
       layout = (await loadDns(kube, s.dns)).layout;
       push({ category: 'dns', check: 'cluster DNS layout supported', status: 'ok', detail: `CoreDNS, domain ${layout.clusterDomain}: ${layout.description}` });
     } catch (e) {
-      push({ category: 'dns', check: 'cluster DNS layout supported', status: 'fail', detail: e instanceof AcmgError ? e.message : String(e), hint: e instanceof AcmgError ? e.hint : undefined });
+      push({
+        category: 'dns',
+        check: 'cluster DNS layout supported',
+        status: 'fail',
+        detail: e instanceof AcmgError ? e.message : String(e),
+        hint: e instanceof AcmgError ? e.hint : undefined,
+      });
     }
   }
 
@@ -113,20 +139,38 @@ export async function runPrecheck(kube: Kube, doc: AcmgOperator): Promise<Preche
   const rendered = renderManifests(doc, { clusterDomain: layout?.clusterDomain ?? 'cluster.local', version: VERSION });
 
   // Istio.
-  const crds = await Promise.all(['gateways', 'virtualservices'].map((p) => kube.get('apiextensions.k8s.io/v1', 'CustomResourceDefinition', `${p}.networking.istio.io`)));
+  const crds = await Promise.all(
+    ['gateways', 'virtualservices'].map((p) => kube.get('apiextensions.k8s.io/v1', 'CustomResourceDefinition', `${p}.networking.istio.io`)),
+  );
   const missing = ['gateways', 'virtualservices'].filter((_, i) => !crds[i]);
   const noV1 = crds.filter((c) => c && !(c.spec.versions ?? []).some((v: any) => v.name === 'v1' && v.served));
   push(
     missing.length
-      ? { category: 'istio', check: 'Istio networking CRDs installed', status: 'fail', detail: `missing: ${missing.map((m) => `${m}.networking.istio.io`).join(', ')}`, hint: 'install Istio first (istioctl install, or the istio/base Helm chart); acmg builds on it' }
+      ? {
+          category: 'istio',
+          check: 'Istio networking CRDs installed',
+          status: 'fail',
+          detail: `missing: ${missing.map((m) => `${m}.networking.istio.io`).join(', ')}`,
+          hint: 'install Istio first (istioctl install, or the istio/base Helm chart); acmg builds on it',
+        }
       : noV1.length
-        ? { category: 'istio', check: 'Istio networking CRDs installed', status: 'fail', detail: 'the CRDs do not serve networking.istio.io/v1', hint: 'upgrade Istio to 1.22 or later' }
+        ? {
+            category: 'istio',
+            check: 'Istio networking CRDs installed',
+            status: 'fail',
+            detail: 'the CRDs do not serve networking.istio.io/v1',
+            hint: 'upgrade Istio to 1.22 or later',
+          }
         : { category: 'istio', check: 'Istio networking CRDs installed', status: 'ok', detail: 'Gateway, VirtualService (networking.istio.io/v1)' },
   );
   if (!missing.length) results.push(...(await istioChecks(kube, s, rendered, !!nsObj)));
 
   // The install namespace and collisions with what is already there.
-  push(nsObj ? { category: 'install', check: `namespace ${s.namespace} exists`, status: 'ok' } : { category: 'install', check: `namespace ${s.namespace} exists`, status: 'warn', detail: 'it will be created' });
+  push(
+    nsObj
+      ? { category: 'install', check: `namespace ${s.namespace} exists`, status: 'ok' }
+      : { category: 'install', check: `namespace ${s.namespace} exists`, status: 'warn', detail: 'it will be created' },
+  );
 
   const foreign: string[] = [];
   // get() answers undefined for 404, also for a kind whose CRD is missing (reported above).
@@ -137,18 +181,35 @@ export async function runPrecheck(kube: Kube, doc: AcmgOperator): Promise<Preche
   });
   push(
     foreign.length
-      ? { category: 'install', check: 'no name collisions with objects acmg does not manage', status: 'fail', detail: `already exist: ${foreign.join(', ')}`, hint: 'pick other names (--set gateway.name=..., istioGateway.name=...) or remove those objects' }
+      ? {
+          category: 'install',
+          check: 'no name collisions with objects acmg does not manage',
+          status: 'fail',
+          detail: `already exist: ${foreign.join(', ')}`,
+          hint: 'pick other names (--set gateway.name=..., istioGateway.name=...) or remove those objects',
+        }
       : { category: 'install', check: 'no name collisions with objects acmg does not manage', status: 'ok' },
   );
 
   if (s.istioGateway.enabled && !missing.includes('gateways')) {
     const podLabels = { ...s.gateway.podLabels, ...gatewaySelector(s) };
     const gws = (await kube.list('networking.istio.io/v1', 'Gateway')).items;
-    const others = gws.filter((g) => !(g.metadata.namespace === s.namespace && g.metadata.name === s.istioGateway.name) && sameSubset(g.spec?.selector ?? {}, podLabels) && Object.keys(g.spec?.selector ?? {}).length > 0);
+    const others = gws.filter(
+      (g) =>
+        !(g.metadata.namespace === s.namespace && g.metadata.name === s.istioGateway.name) &&
+        sameSubset(g.spec?.selector ?? {}, podLabels) &&
+        Object.keys(g.spec?.selector ?? {}).length > 0,
+    );
     push(
       others.length
-        ? { category: 'install', check: 'only acmg\'s Istio Gateway selects the gateway pods', status: 'fail', detail: `also selecting them: ${others.map((g) => `${g.metadata.namespace}/${g.metadata.name}`).join(', ')}`, hint: 'the design allows exactly one Gateway on the centralized gateway; delete those or change gateway.name' }
-        : { category: 'install', check: 'only acmg\'s Istio Gateway selects the gateway pods', status: 'ok' },
+        ? {
+            category: 'install',
+            check: "only acmg's Istio Gateway selects the gateway pods",
+            status: 'fail',
+            detail: `also selecting them: ${others.map((g) => `${g.metadata.namespace}/${g.metadata.name}`).join(', ')}`,
+            hint: 'the design allows exactly one Gateway on the centralized gateway; delete those or change gateway.name',
+          }
+        : { category: 'install', check: "only acmg's Istio Gateway selects the gateway pods", status: 'ok' },
     );
   }
   return { results, layout, serverVersion };

@@ -20,11 +20,14 @@ function walk(cmd: Command, path: string[], out: Node[]): void {
 export function completionScript(program: Command, shell: 'bash' | 'zsh'): string {
   const nodes: Node[] = [];
   walk(program, [], nodes);
-  const cases = nodes
-    .map((n) => `    "${n.path.join(' ')}") words_for="${[...n.subcommands, ...n.options].join(' ')}" ;;`)
-    .join('\n');
-  const profiles = listProfiles().map((p) => p.name).join(' ');
-  const known = nodes.filter((n) => n.path.length > 0).map((n) => `"${n.path.join(' ')}"`).join('|');
+  const cases = nodes.map((n) => `    "${n.path.join(' ')}") words_for="${[...n.subcommands, ...n.options].join(' ')}" ;;`).join('\n');
+  const profiles = listProfiles()
+    .map((p) => p.name)
+    .join(' ');
+  const known = nodes
+    .filter((n) => n.path.length > 0)
+    .map((n) => `"${n.path.join(' ')}"`)
+    .join('|');
   const bash = `# acmg bash completion. Load with: source <(acmg completion bash)
 _acmg_known() { case "$1" in ${known}) return 0 ;; esac; return 1; }
 _acmg_complete() {

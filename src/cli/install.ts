@@ -45,10 +45,20 @@ export function registerInstall(program: Command): void {
             const label = `${p.object.kind} ${p.object.metadata.namespace ? `${p.object.metadata.namespace}/` : ''}${p.object.metadata.name}`;
             const before = p.live ? splitLines(toYaml(p.live)) : [];
             const after = splitLines(toYaml(p.after ?? p.object));
-            writeStdout(renderDiff(lineDiff(before, after), p.live ? `live ${label}` : '/dev/null', `${p.action === 'create' ? 'new' : 'updated'} ${label}`, process.stdout));
+            writeStdout(
+              renderDiff(
+                lineDiff(before, after),
+                p.live ? `live ${label}` : '/dev/null',
+                `${p.action === 'create' ? 'new' : 'updated'} ${label}`,
+                process.stdout,
+              ),
+            );
           }
-          for (const r of plan.prune) writeStdout(`--- live ${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}\n+++ /dev/null (pruned: the new values no longer render it)\n`);
-          log.info(planIsEmpty(plan) ? 'dry run: no changes' : `dry run: ${changes.length} object(s) to apply, ${plan.prune.length} to prune; nothing was changed`);
+          for (const r of plan.prune)
+            writeStdout(`--- live ${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}\n+++ /dev/null (pruned: the new values no longer render it)\n`);
+          log.info(
+            planIsEmpty(plan) ? 'dry run: no changes' : `dry run: ${changes.length} object(s) to apply, ${plan.prune.length} to prune; nothing was changed`,
+          );
           return;
         }
         if (planIsEmpty(plan)) {
@@ -57,7 +67,10 @@ export function registerInstall(program: Command): void {
         }
         log.info(`${c.bold('acmg install')} profile ${c.cyan(doc.spec.profile)} into namespace ${c.cyan(doc.spec.namespace)}:`);
         if (plan.createNamespace) log.info(`  ${c.green('+ create')} Namespace ${doc.spec.namespace}`);
-        for (const p of changes) log.info(`  ${p.action === 'create' ? c.green('+ create') : c.yellow('~ update')} ${p.object.kind} ${p.object.metadata.namespace ? `${p.object.metadata.namespace}/` : ''}${p.object.metadata.name}`);
+        for (const p of changes)
+          log.info(
+            `  ${p.action === 'create' ? c.green('+ create') : c.yellow('~ update')} ${p.object.kind} ${p.object.metadata.namespace ? `${p.object.metadata.namespace}/` : ''}${p.object.metadata.name}`,
+          );
         for (const r of plan.prune) log.info(`  ${c.red('- prune ')} ${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`);
         log.info('  Running services are not affected: only `acmg migrate` moves traffic.');
         if (!(await confirm('Proceed with the install?', { yes: opts.yes }))) {

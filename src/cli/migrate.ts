@@ -37,7 +37,7 @@ export function registerMigrate(program: Command): void {
   withExamples(
     program
       .command('migrate [service...]')
-      .description('move services\' traffic onto the centralized gateway (routes, DNS, sidecar injection off)')
+      .description("move services' traffic onto the centralized gateway (routes, DNS, sidecar injection off)")
       .option('-n, --namespace <ns>', 'namespace of the services')
       .option('--all', 'every Service in the namespace')
       .option('-l, --selector <selector>', 'Services matching a label selector (all namespaces unless -n)')
@@ -45,17 +45,22 @@ export function registerMigrate(program: Command): void {
       .option('--keep-service', 'approach 1: keep the Service, move only the traffic')
       .option('--replace-service', 'approach 2: a replacement Service carries the routes, the original is removed')
       .option('--dry-run', 'print the plan (every object and label that would change, in order), change nothing')
-      .option('--restart', 'also restart the namespaces\' Deployments so their sidecars go')
+      .option('--restart', "also restart the namespaces' Deployments so their sidecars go")
       .option('-y, --yes', 'do not ask for confirmation (required without a terminal)')
       .option('--no-rollback', 'on failure, leave what was done (default: roll this run back)')
-      .option('--force', 'rewrite acmg\'s DNS region even if it was edited by hand')
+      .option('--force', "rewrite acmg's DNS region even if it was edited by hand")
       .option('--nameserver <host:port>', 'verify DNS directly at this nameserver instead of through a port-forward')
       .option('--dns-timeout <duration>', 'how long to wait for DNS to answer the gateway (CoreDNS reload)', '3m')
       .option('--readiness-timeout <duration>', 'how long to wait for gateway endpoints and rollouts', '5m')
       .option('-o, --output <format>', 'text | json (result summary on stdout)')
       .action(async (services: string[], opts: MigrateCliOptions, cmd: Command) => {
         if (Boolean(opts.keepService) === Boolean(opts.replaceService)) {
-          throw usageError(opts.keepService ? 'choose one approach: --keep-service or --replace-service, not both' : 'choose an approach: --keep-service (approach 1) or --replace-service (approach 2)', 'acmg migrate --help explains both');
+          throw usageError(
+            opts.keepService
+              ? 'choose one approach: --keep-service or --replace-service, not both'
+              : 'choose an approach: --keep-service (approach 1) or --replace-service (approach 2)',
+            'acmg migrate --help explains both',
+          );
         }
         const fmt = parseOutputFormat(opts.output, ['text', 'json'], 'text');
         const selection = { services, namespace: opts.namespace, all: opts.all, selector: opts.selector, allNamespaces: opts.allNamespaces };
@@ -90,9 +95,19 @@ export function registerMigrate(program: Command): void {
         }
         const { resolverFor } = await import('../ops/resolver-for.js');
         const resolver = await resolverFor(kube, { nameserver: opts.nameserver, dnsNamespace: plan.install.values.dns.namespace });
-        onInterrupt('every completed step is journaled in acmg\'s state; run the same acmg migrate again to finish, or acmg rollback to undo');
+        onInterrupt("every completed step is journaled in acmg's state; run the same acmg migrate again to finish, or acmg rollback to undo");
         try {
-          const r = await applyMigration(kube, plan, { approach, restart: opts.restart, noRollback: !opts.rollback, force: opts.force, dnsTimeoutMs, readinessTimeoutMs, resolver, task, failAfter });
+          const r = await applyMigration(kube, plan, {
+            approach,
+            restart: opts.restart,
+            noRollback: !opts.rollback,
+            force: opts.force,
+            dnsTimeoutMs,
+            readinessTimeoutMs,
+            resolver,
+            task,
+            failAfter,
+          });
           log.ok(`migrated ${r.migrated.length} service(s) onto the gateway (${r.gatewayIP})`);
           if (fmt === 'json') printStructured({ ...r, apiRequests: kube.requests }, 'json');
           else log.info('  check with: acmg verify-dns   (status: acmg status)');

@@ -37,7 +37,12 @@ export function requireWritableFile(path: string, flag: string): void {
       if (!statSync(dirname(abs)).isDirectory()) throw new Error('not a directory');
       accessSync(dirname(abs), constants.W_OK);
     } catch (e2) {
-      const why = (e2 as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (e2 as NodeJS.ErrnoException).code === 'EACCES' ? 'is not writable' : 'is not a directory';
+      const why =
+        (e2 as NodeJS.ErrnoException).code === 'ENOENT'
+          ? 'does not exist'
+          : (e2 as NodeJS.ErrnoException).code === 'EACCES'
+            ? 'is not writable'
+            : 'is not a directory';
       throw usageError(`${flag} "${path}": the directory ${dirname(abs)} ${why}`, 'create the directory first, or pass a path in an existing one');
     }
   }

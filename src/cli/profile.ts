@@ -21,7 +21,12 @@ export function registerProfile(program: Command): void {
         const fmt = parseOutputFormat(opts.output, ['text', 'yaml', 'json'], 'text');
         const profiles = listProfiles();
         if (fmt !== 'text') return printStructured(profiles, fmt);
-        writeStdout(renderTable(['PROFILE', 'DESCRIPTION'], profiles.map((p) => [p.name === DEFAULT_PROFILE ? `${p.name} (default)` : p.name, p.description])));
+        writeStdout(
+          renderTable(
+            ['PROFILE', 'DESCRIPTION'],
+            profiles.map((p) => [p.name === DEFAULT_PROFILE ? `${p.name} (default)` : p.name, p.description]),
+          ),
+        );
       }),
     ['acmg profile list', 'acmg profile list -o json'],
   );
@@ -39,7 +44,11 @@ export function registerProfile(program: Command): void {
         if (opts.configPath) {
           const path = parsePath(opts.configPath.replace(/^spec\./, ''));
           value = getPath(doc.spec, path);
-          if (value === undefined) throw usageError(`--config-path "${opts.configPath}" does not exist in profile "${doc.spec.profile}"`, 'see the full values with: acmg profile dump');
+          if (value === undefined)
+            throw usageError(
+              `--config-path "${opts.configPath}" does not exist in profile "${doc.spec.profile}"`,
+              'see the full values with: acmg profile dump',
+            );
         }
         printStructured(value, fmt);
       }),

@@ -44,9 +44,11 @@ export function buildProgram(): Command {
   registerProfile(program);
   registerManifest(program);
   registerCompletion(program);
-  program.addHelpText('after', `
+  program.addHelpText(
+    'after',
+    `
 Exit codes: 0 ok, 1 a check failed, 2 bad usage or input, 3 cluster or network error.
-Docs: acmg <command> --help`);
+Docs: acmg <command> --help`,
+  );
   return program;
 }
-

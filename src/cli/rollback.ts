@@ -22,45 +22,64 @@ export function registerRollback(program: Command): void {
       .option('--dns-timeout <duration>', 'how long to wait for DNS to answer the original addresses', '3m')
       .option('--restart', 'also restart the Deployments of namespaces whose sidecar injection is restored, so their sidecars come back')
       .option('--readiness-timeout <duration>', 'how long to wait for each restarted Deployment', '5m')
-      .action(async (services: string[], opts: { namespace?: string; all?: boolean; yes?: boolean; dryRun?: boolean; nameserver?: string; dnsTimeout: string; restart?: boolean; readinessTimeout: string }, cmd: Command) => {
-        const dnsTimeoutMs = parseDuration(opts.dnsTimeout, '--dns-timeout');
-        const readinessTimeoutMs = parseDuration(opts.readinessTimeout, '--readiness-timeout');
-        if (!opts.all && !opts.namespace) throw usageError('say what to roll back: SERVICE... -n NAMESPACE, -n NAMESPACE (all there), or --all');
-        if (opts.all && (opts.namespace || services.length)) throw usageError('--all rolls back everything; do not combine it with -n or service names');
-        parseNameserver(opts.nameserver);
-        requireConfirmable(opts, 'rollback');
-        const { connect } = await import('../ops/connect.js');
-        const { requireInstall, rollbackMigrations } = await import('../ops/migrate.js');
-        const { migrationKey } = await import('../kube/state.js');
-        const kube = await connect(globals(cmd));
-        const { install, state: st } = await requireInstall(kube);
-        let keys = Object.keys(st.migrations).sort();
-        if (services.length) {
-          const want = services.map((s) => migrationKey(opts.namespace!, s));
-          const unknown = want.filter((k) => !st.migrations[k]);
-          if (unknown.length) throw usageError(unknown.map((k) => `${k} is not migrated`), 'acmg status lists the migrated services');
-          keys = want;
-        } else if (opts.namespace) keys = keys.filter((k) => k.startsWith(`${opts.namespace}/`));
-        if (keys.length === 0) {
-          log.ok('no migrated services match: nothing to roll back');
-          return;
-        }
-        log.info(`roll back: ${keys.join(', ')}`);
-        if (opts.dryRun) {
-          log.info('dry run: nothing was changed');
-          return;
-        }
-        if (!(await confirm(`Roll back ${keys.length} service(s)?`, { yes: opts.yes }))) return;
-        const { resolverFor } = await import('../ops/resolver-for.js');
-        const resolver = await resolverFor(kube, { nameserver: opts.nameserver, dnsNamespace: install.values.dns.namespace });
-        onInterrupt('the rollback is journaled; run acmg rollback again to finish it');
-        try {
-          const done = await rollbackMigrations(kube, install, keys, { resolver, dnsTimeoutMs, task, restart: opts.restart, readinessTimeoutMs });
-          log.ok(`rolled back ${done.length} service(s)`);
-        } finally {
-          await resolver.close();
-        }
-      }),
+      .action(
+        async (
+          services: string[],
+          opts: {
+            namespace?: string;
+            all?: boolean;
+            yes?: boolean;
+            dryRun?: boolean;
+            nameserver?: string;
+            dnsTimeout: string;
+            restart?: boolean;
+            readinessTimeout: string;
+          },
+          cmd: Command,
+        ) => {
+          const dnsTimeoutMs = parseDuration(opts.dnsTimeout, '--dns-timeout');
+          const readinessTimeoutMs = parseDuration(opts.readinessTimeout, '--readiness-timeout');
+          if (!opts.all && !opts.namespace) throw usageError('say what to roll back: SERVICE... -n NAMESPACE, -n NAMESPACE (all there), or --all');
+          if (opts.all && (opts.namespace || services.length)) throw usageError('--all rolls back everything; do not combine it with -n or service names');
+          parseNameserver(opts.nameserver);
+          requireConfirmable(opts, 'rollback');
+          const { connect } = await import('../ops/connect.js');
+          const { requireInstall, rollbackMigrations } = await import('../ops/migrate.js');
+          const { migrationKey } = await import('../kube/state.js');
+          const kube = await connect(globals(cmd));
+          const { install, state: st } = await requireInstall(kube);
+          let keys = Object.keys(st.migrations).sort();
+          if (services.length) {
+            const want = services.map((s) => migrationKey(opts.namespace!, s));
+            const unknown = want.filter((k) => !st.migrations[k]);
+            if (unknown.length)
+              throw usageError(
+                unknown.map((k) => `${k} is not migrated`),
+                'acmg status lists the migrated services',
+              );
+            keys = want;
+          } else if (opts.namespace) keys = keys.filter((k) => k.startsWith(`${opts.namespace}/`));
+          if (keys.length === 0) {
+            log.ok('no migrated services match: nothing to roll back');
+            return;
+          }
+          log.info(`roll back: ${keys.join(', ')}`);
+          if (opts.dryRun) {
+            log.info('dry run: nothing was changed');
+            return;
+          }
+          if (!(await confirm(`Roll back ${keys.length} service(s)?`, { yes: opts.yes }))) return;
+          const { resolverFor } = await import('../ops/resolver-for.js');
+          const resolver = await resolverFor(kube, { nameserver: opts.nameserver, dnsNamespace: install.values.dns.namespace });
+          onInterrupt('the rollback is journaled; run acmg rollback again to finish it');
+          try {
+            const done = await rollbackMigrations(kube, install, keys, { resolver, dnsTimeoutMs, task, restart: opts.restart, readinessTimeoutMs });
+            log.ok(`rolled back ${done.length} service(s)`);
+          } finally {
+            await resolver.close();
+          }
+        },
+      ),
     ['acmg rollback helloworld -n default -y', 'acmg rollback -n shop --restart -y', 'acmg rollback --all -y --nameserver 127.0.0.1:10053'],
   );
 }

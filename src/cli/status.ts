@@ -9,7 +9,7 @@ export function registerStatus(program: Command): void {
     program
       .command('status')
       .description('show what acmg installed, gateway readiness, DNS layout and migrated services')
-      .option('-n, --namespace <ns>', 'install namespace (default: found from acmg\'s state)')
+      .option('-n, --namespace <ns>', "install namespace (default: found from acmg's state)")
       .option('-o, --output <format>', 'text | json | yaml')
       .action(async (opts: { namespace?: string; output?: string }, cmd: Command) => {
         const fmt = parseOutputFormat(opts.output, ['text', 'json', 'yaml'], 'text');
@@ -22,12 +22,28 @@ export function registerStatus(program: Command): void {
           writeStdout('acmg is not installed in this cluster (no state found).\nInstall it with: acmg install\n');
           return;
         }
-        const lines = [`acmg ${r.version}, profile ${r.profile}, namespace ${r.namespace}${r.inProgress ? c.yellow(' (install in progress or interrupted)') : ''}`];
-        if (r.gateway) lines.push(`gateway   ${r.gateway.name}: ${r.gateway.ready ? c.green('ready') : c.red('not ready')} (${r.gateway.detail}), ClusterIP ${r.gateway.clusterIP ?? '-'}, ports ${r.gateway.ports.map((p) => `${p.name}:${p.port}`).join(', ')}`);
-        if (r.dns) lines.push(r.dns.error ? `dns       ${c.red('error')}: ${r.dns.error}` : `dns       ${r.dns.layout}; domain ${r.dns.clusterDomain}; ${r.dns.entries} entr${r.dns.entries === 1 ? 'y' : 'ies'}${r.dns.tampered.length ? c.red(` (edited by hand: ${r.dns.tampered.join('; ')})`) : ''}`);
+        const lines = [
+          `acmg ${r.version}, profile ${r.profile}, namespace ${r.namespace}${r.inProgress ? c.yellow(' (install in progress or interrupted)') : ''}`,
+        ];
+        if (r.gateway)
+          lines.push(
+            `gateway   ${r.gateway.name}: ${r.gateway.ready ? c.green('ready') : c.red('not ready')} (${r.gateway.detail}), ClusterIP ${r.gateway.clusterIP ?? '-'}, ports ${r.gateway.ports.map((p) => `${p.name}:${p.port}`).join(', ')}`,
+          );
+        if (r.dns)
+          lines.push(
+            r.dns.error
+              ? `dns       ${c.red('error')}: ${r.dns.error}`
+              : `dns       ${r.dns.layout}; domain ${r.dns.clusterDomain}; ${r.dns.entries} entr${r.dns.entries === 1 ? 'y' : 'ies'}${r.dns.tampered.length ? c.red(` (edited by hand: ${r.dns.tampered.join('; ')})`) : ''}`,
+          );
         writeStdout(lines.join('\n') + '\n\n');
         if (r.services.length === 0) writeStdout('No services are migrated yet. Next: acmg migrate SERVICE -n NAMESPACE --keep-service\n');
-        else writeStdout(renderTable(['NAMESPACE', 'SERVICE', 'APPROACH', 'PHASE', 'DNS'], r.services.map((s) => [s.namespace, s.service, s.approach, s.phase, s.dns === 'switched' ? c.green(s.dns) : c.red(s.dns)])));
+        else
+          writeStdout(
+            renderTable(
+              ['NAMESPACE', 'SERVICE', 'APPROACH', 'PHASE', 'DNS'],
+              r.services.map((s) => [s.namespace, s.service, s.approach, s.phase, s.dns === 'switched' ? c.green(s.dns) : c.red(s.dns)]),
+            ),
+          );
       }),
     ['acmg status', 'acmg status -o json'],
   );

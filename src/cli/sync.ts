@@ -24,7 +24,7 @@ export function registerSync(program: Command): void {
   withExamples(
     program
       .command('sync')
-      .description('make DNS and gateway ports match acmg\'s migrations and the VirtualServices bound to its Gateway')
+      .description("make DNS and gateway ports match acmg's migrations and the VirtualServices bound to its Gateway")
       .option('--dry-run', 'print what would change, change nothing')
       .option('--watch', 'keep reconciling as a controller (watches, debounce, resync, /healthz /readyz /metrics)')
       .option('--resync-period <duration>', 'with --watch: full reconcile at least this often', '5m')
@@ -32,7 +32,7 @@ export function registerSync(program: Command): void {
       .option('--health-port <port>', 'with --watch: port for /healthz, /readyz and /metrics (0: any free port)', '9440')
       .option('--unhealthy-after <duration>', 'with --watch: /healthz fails once every API request has failed for this long', '2m')
       .option('--leader-elect', 'with --watch: take a Lease so only one replica reconciles')
-      .option('--force', 'rewrite acmg\'s DNS region even if it was edited by hand')
+      .option('--force', "rewrite acmg's DNS region even if it was edited by hand")
       .option('-o, --output <format>', 'text | json')
       .action(async (opts: SyncOptions, cmd: Command) => {
         const fmt = parseOutputFormat(opts.output, ['text', 'json'], 'text');

@@ -22,10 +22,10 @@ export function registerUninstall(program: Command): void {
     program
       .command('uninstall')
       .description('remove acmg; with --purge also move migrated services back and restore the Corefile')
-      .option('--purge', 'roll back every migration, delete everything labelled as acmg\'s, restore cluster DNS')
+      .option('--purge', "roll back every migration, delete everything labelled as acmg's, restore cluster DNS")
       .option('-y, --yes', 'do not ask for confirmation (required without a terminal)')
       .option('--dry-run', 'print what would be removed, change nothing')
-      .option('-n, --namespace <ns>', 'install namespace (default: found from acmg\'s state)')
+      .option('-n, --namespace <ns>', "install namespace (default: found from acmg's state)")
       .option('--nameserver <host:port>', 'verify DNS directly at this nameserver instead of through a port-forward')
       .option('--dns-timeout <duration>', 'how long to wait for DNS to answer the original addresses', '3m')
       .action(async (opts: UninstallOptions, cmd: Command) => {
@@ -38,7 +38,7 @@ export function registerUninstall(program: Command): void {
         const plan = await planUninstall(kube, { purge: Boolean(opts.purge), namespaceHint: opts.namespace });
         const c = palette();
         if (uninstallIsEmpty(plan)) {
-          log.ok('acmg is not installed and nothing labelled as acmg\'s was found: nothing to do');
+          log.ok("acmg is not installed and nothing labelled as acmg's was found: nothing to do");
           if (opts.purge && !opts.dryRun) {
             const { restoreDns } = await import('../kube/dns-store.js');
             const { makeDnsChangeTakeEffect } = await import('../ops/coredns-restart.js');
@@ -64,7 +64,8 @@ export function registerUninstall(program: Command): void {
           return;
         }
         const { resolverFor } = await import('../ops/resolver-for.js');
-        const resolver = plan.purge && plan.migrated.length ? await resolverFor(kube, { nameserver: opts.nameserver, dnsNamespace: plan.dns.namespace }) : undefined;
+        const resolver =
+          plan.purge && plan.migrated.length ? await resolverFor(kube, { nameserver: opts.nameserver, dnsNamespace: plan.dns.namespace }) : undefined;
         try {
           const r = await applyUninstall(kube, plan, { resolver, dnsTimeoutMs, task });
           const dns = r.dnsRestored || plan.migrated.length ? 'restored to its original configuration' : 'unchanged (acmg had no entries in it)';

@@ -39,7 +39,8 @@ export function registerVerifyDns(program: Command): void {
         const fmt = parseOutputFormat(opts.output, ['text', 'json'], 'text');
         const waitMs = opts.wait ? parseDuration(opts.wait, '--wait') : 0;
         const concurrency = Number(opts.concurrency);
-        if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1024) throw usageError(`invalid --concurrency "${opts.concurrency}": use a whole number from 1 to 1024`);
+        if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1024)
+          throw usageError(`invalid --concurrency "${opts.concurrency}": use a whole number from 1 to 1024`);
         if (opts.allNamespaces && (opts.namespace || services.length)) throw usageError('-A checks every migrated service; do not combine it with -n or names');
         parseNameserver(opts.nameserver);
         if (opts.junit) requireWritableFile(opts.junit, '--junit');
@@ -78,26 +79,34 @@ export function registerVerifyDns(program: Command): void {
           writeStdout(
             renderTable(
               ['SERVICE', 'NAME', 'FORM', 'EXPECTED', 'GOT', 'RESULT'],
-              results.map((r) => [`${r.namespace}/${r.service}`, r.written, r.form, r.expected, r.got.join(',') || '-', r.pass ? c.green('pass') : c.red(`FAIL: ${r.why}`)]),
+              results.map((r) => [
+                `${r.namespace}/${r.service}`,
+                r.written,
+                r.form,
+                r.expected,
+                r.got.join(',') || '-',
+                r.pass ? c.green('pass') : c.red(`FAIL: ${r.why}`),
+              ]),
             ),
           );
           const failed = results.filter((r) => !r.pass);
-          writeStdout(`\n${passed ? c.green(`all ${results.length} checks passed`) : c.red(`${failed.length} of ${results.length} checks failed`)} (${targets.length} service(s), ${seconds.toFixed(1)}s)\n`);
+          writeStdout(
+            `\n${passed ? c.green(`all ${results.length} checks passed`) : c.red(`${failed.length} of ${results.length} checks failed`)} (${targets.length} service(s), ${seconds.toFixed(1)}s)\n`,
+          );
         }
         // The report is written after the results are shown: a failure here must not hide them.
         if (opts.junit) {
           try {
             writeFileSync(opts.junit, toJUnit(results, seconds));
           } catch (e) {
-            throw usageError(`--junit "${opts.junit}": cannot write the report: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'the results above are complete; pass a writable path to get the JUnit file');
+            throw usageError(
+              `--junit "${opts.junit}": cannot write the report: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+              'the results above are complete; pass a writable path to get the JUnit file',
+            );
           }
         }
         if (!passed) process.exitCode = ExitCode.CheckFailed;
       }),
-    [
-      'acmg verify-dns',
-      'acmg verify-dns --wait 2m --junit dns-report.xml',
-      'acmg verify-dns helloworld -n default --nameserver 10.96.0.10:53 -o json',
-    ],
+    ['acmg verify-dns', 'acmg verify-dns --wait 2m --junit dns-report.xml', 'acmg verify-dns helloworld -n default --nameserver 10.96.0.10:53 -o json'],
   );
 }

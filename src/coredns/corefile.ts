@@ -18,7 +18,10 @@ export interface Token {
 }
 
 export class CorefileError extends Error {
-  constructor(message: string, readonly line: number) {
+  constructor(
+    message: string,
+    readonly line: number,
+  ) {
     super(`line ${line}: ${message}`);
     this.name = 'CorefileError';
   }

@@ -58,7 +58,10 @@ function insertRegion(corefile: string, entries: DnsEntry[], layout: Layout, ttl
   const close = block.block.close;
   const at = corefile.lastIndexOf('\n', close.start - 1) + 1;
   if (at <= block.block.open.start) {
-    throw new LayoutError(`the server block on line ${block.line} closes on the line it opens; acmg cannot add a region to it safely`, 'put the closing "}" of that server block on its own line');
+    throw new LayoutError(
+      `the server block on line ${block.line} closes on the line it opens; acmg cannot add a region to it safely`,
+      'put the closing "}" of that server block on its own line',
+    );
   }
   const first = block.block.directives[0];
   const indent = first ? indentOf(corefile.slice(first.lineStart, first.nameToken.start)) : '    ';
@@ -71,12 +74,17 @@ export const CONFIGMAP_LIMIT_BYTES = 1024 * 1024;
 
 function checkSize(corefile: string, custom: Record<string, string> | undefined, layout: Layout, entries: number): void {
   const where = layout.kind === 'corefile' ? 'the coredns ConfigMap' : 'the coredns-custom ConfigMap';
-  const bytes = layout.kind === 'corefile' ? Buffer.byteLength(corefile) : Object.entries(custom ?? {}).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
+  const bytes =
+    layout.kind === 'corefile'
+      ? Buffer.byteLength(corefile)
+      : Object.entries(custom ?? {}).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
   if (bytes <= CONFIGMAP_LIMIT_BYTES) return;
   const per = Math.ceil(bytes / Math.max(1, entries));
   throw new LayoutError(
     `${entries} DNS entries would make ${where} ${bytes} bytes, over the 1 MiB a ConfigMap can hold (about ${per} bytes an entry with the ${layout.mechanism} mechanism, so at most ~${Math.floor(CONFIGMAP_LIMIT_BYTES / per)} entries)`,
-    layout.mechanism === 'server-blocks' ? 'the hosts mechanism needs ~60 bytes an entry: free the cluster block\'s hosts plugin (move its entries to a file) so acmg can use it, or migrate fewer services' : 'migrate fewer services per cluster DNS',
+    layout.mechanism === 'server-blocks'
+      ? "the hosts mechanism needs ~60 bytes an entry: free the cluster block's hosts plugin (move its entries to a file) so acmg can use it, or migrate fewer services"
+      : 'migrate fewer services per cluster DNS',
   );
 }
 
@@ -103,7 +111,10 @@ export function setEntries(config: DnsConfig, layout: Layout, entries: DnsEntry[
   const current = readEntries(config);
   const tampered = current.regions.filter((r) => r.region.tampered);
   if (tampered.length > 0 && !opts.force) {
-    throw new LayoutError(tampered.map((t) => `${t.where}: ${t.region.problem}`).join('; '), 're-run with --force to let acmg rewrite its region (hand edits inside it are lost), or restore it');
+    throw new LayoutError(
+      tampered.map((t) => `${t.where}: ${t.region.problem}`).join('; '),
+      're-run with --force to let acmg rewrite its region (hand edits inside it are lost), or restore it',
+    );
   }
 
   // Strip every acmg region/key, then write the one the layout wants. A layout that changed
@@ -143,5 +154,10 @@ export function addEntries(config: DnsConfig, layout: Layout, add: DnsEntry[], o
 
 export function removeEntries(config: DnsConfig, layout: Layout, fqdns: string[], opts: SetOptions): DnsChange {
   const drop = new Set(fqdns.map((f) => f.toLowerCase().replace(/\.$/, '')));
-  return setEntries(config, layout, readEntries(config).entries.filter((e) => !drop.has(e.fqdn)), opts);
+  return setEntries(
+    config,
+    layout,
+    readEntries(config).entries.filter((e) => !drop.has(e.fqdn)),
+    opts,
+  );
 }

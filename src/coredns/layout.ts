@@ -27,7 +27,10 @@ export interface Layout {
 }
 
 export class LayoutError extends Error {
-  constructor(message: string, readonly hint?: string) {
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
     super(message);
     this.name = 'LayoutError';
   }
@@ -61,7 +64,8 @@ export function parseForLayout(corefile: string): Corefile {
   try {
     return parseCorefile(corefile);
   } catch (e) {
-    if (e instanceof CorefileError) throw new LayoutError(`the Corefile is malformed: ${e.message}`, 'fix the coredns ConfigMap first; acmg writes nothing to a Corefile it cannot parse');
+    if (e instanceof CorefileError)
+      throw new LayoutError(`the Corefile is malformed: ${e.message}`, 'fix the coredns ConfigMap first; acmg writes nothing to a Corefile it cannot parse');
     throw e;
   }
 }
@@ -77,15 +81,25 @@ export function findClusterBlock(cf: Corefile, wanted: string): { block: ServerB
     }
   }
   if (candidates.length === 0) {
-    throw new LayoutError('no server block in the Corefile uses the kubernetes plugin, so CoreDNS does not serve the cluster domain', 'acmg supports CoreDNS serving Services through its kubernetes plugin (kubeadm, kind, EKS, AKS, k3s, minikube, RKE2...)');
+    throw new LayoutError(
+      'no server block in the Corefile uses the kubernetes plugin, so CoreDNS does not serve the cluster domain',
+      'acmg supports CoreDNS serving Services through its kubernetes plugin (kubeadm, kind, EKS, AKS, k3s, minikube, RKE2...)',
+    );
   }
   let pick = candidates[0]!;
   if (wanted !== 'auto') {
     const match = candidates.find((c) => c.zones.includes(wanted));
-    if (!match) throw new LayoutError(`dns.clusterDomain is "${wanted}" but the kubernetes plugin serves ${candidates.flatMap((c) => c.zones).join(', ') || 'no forward zone'}`, 'set dns.clusterDomain=auto, or to the domain the Corefile serves');
+    if (!match)
+      throw new LayoutError(
+        `dns.clusterDomain is "${wanted}" but the kubernetes plugin serves ${candidates.flatMap((c) => c.zones).join(', ') || 'no forward zone'}`,
+        'set dns.clusterDomain=auto, or to the domain the Corefile serves',
+      );
     pick = match;
   } else if (candidates.length > 1) {
-    throw new LayoutError(`the kubernetes plugin appears in ${candidates.length} server blocks (${candidates.map((c) => c.block.keys.join(' ')).join('; ')})`, 'set dns.clusterDomain to choose the cluster domain');
+    throw new LayoutError(
+      `the kubernetes plugin appears in ${candidates.length} server blocks (${candidates.map((c) => c.block.keys.join(' ')).join('; ')})`,
+      'set dns.clusterDomain to choose the cluster domain',
+    );
   }
   const domain = wanted !== 'auto' ? wanted : pick.zones[0];
   if (!domain) throw new LayoutError('the kubernetes plugin serves only reverse zones', 'set dns.clusterDomain explicitly');
@@ -132,7 +146,10 @@ export function detectLayout(input: DetectInput): Layout {
   let kind: LayoutKind;
   if (input.mode === 'custom') {
     if (!overrideImport && !serverImport) {
-      throw new LayoutError('dns.mode is "custom" but the Corefile imports nothing from coredns-custom (no import of *.override or *.server)', 'use dns.mode=corefile (or auto) on this cluster');
+      throw new LayoutError(
+        'dns.mode is "custom" but the Corefile imports nothing from coredns-custom (no import of *.override or *.server)',
+        'use dns.mode=corefile (or auto) on this cluster',
+      );
     }
     kind = 'custom';
   } else if (input.mode === 'corefile') kind = 'corefile';
@@ -163,6 +180,14 @@ export function detectLayout(input: DetectInput): Layout {
 
   function custom(m: Mechanism): Layout {
     const customKey = m === 'hosts' ? 'acmg.override' : 'acmg.server';
-    return { kind: 'custom', mechanism: m, clusterDomain: domain, port, customKey, reloads, description: `coredns-custom ConfigMap, key ${customKey} (the main Corefile is left untouched)${restartNote}` };
+    return {
+      kind: 'custom',
+      mechanism: m,
+      clusterDomain: domain,
+      port,
+      customKey,
+      reloads,
+      description: `coredns-custom ConfigMap, key ${customKey} (the main Corefile is left untouched)${restartNote}`,
+    };
   }
 }

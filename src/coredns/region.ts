@@ -102,7 +102,14 @@ export function findRegion(text: string): FoundRegion | undefined {
   const e = text.indexOf(REGION_END, b + REGION_BEGIN.length);
   const line = text.slice(0, b).split('\n').length;
   if (beginLineEnd < 0 || e < 0) {
-    return { start, end: text.length, mechanism: 'hosts', entries: [], tampered: true, problem: `the acmg region starting on line ${line} has no "${REGION_END}" marker` };
+    return {
+      start,
+      end: text.length,
+      mechanism: 'hosts',
+      entries: [],
+      tampered: true,
+      problem: `the acmg region starting on line ${line} has no "${REGION_END}" marker`,
+    };
   }
   const endLineEnd = text.indexOf('\n', e);
   const end = endLineEnd < 0 ? text.length : endLineEnd + 1;

@@ -128,7 +128,9 @@ export function queryTcp(name: string, type: RecordType, opts: Required<QueryOpt
       sock.destroy();
       resolve(toResponse(packet, 'tcp'));
     });
-    sock.on('connect', () => sock.write(dnsPacket.streamEncode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name, class: 'IN' }] })));
+    sock.on('connect', () =>
+      sock.write(dnsPacket.streamEncode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name, class: 'IN' }] })),
+    );
     sock.on('data', (chunk) => {
       try {
         framer.push(chunk);

@@ -27,7 +27,13 @@ export async function resolveA(r: Resolver, name: string): Promise<string[]> {
 /** Right answers in a row that settle a name (500 ms apart). */
 export const CONFIRMATIONS = 3;
 
-export async function waitForAnswers(r: Resolver, expect: Map<string, string>, timeoutMs: number, onProgress?: (text: string) => void, confirmations = CONFIRMATIONS): Promise<{ name: string; got: string[]; want: string }[]> {
+export async function waitForAnswers(
+  r: Resolver,
+  expect: Map<string, string>,
+  timeoutMs: number,
+  onProgress?: (text: string) => void,
+  confirmations = CONFIRMATIONS,
+): Promise<{ name: string; got: string[]; want: string }[]> {
   const deadline = Date.now() + timeoutMs;
   // A name is settled after `confirmations` right answers in a row: CoreDNS replicas load a change
   // one by one (and draining old pods still answer), so one right answer proves little.

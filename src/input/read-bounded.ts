@@ -27,7 +27,9 @@ export function readBounded(path: string, limit: number, what: string): string {
     fd = path === STDIN ? 0 : openSync(path, 'r');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw usageError(`cannot read ${what} ${shown}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (e as Error).message}`);
+    throw usageError(
+      `cannot read ${what} ${shown}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (e as Error).message}`,
+    );
   }
   try {
     if (path !== STDIN && fstatSync(fd).isDirectory()) throw usageError(`cannot read ${what} ${shown}: it is a directory`);
@@ -47,7 +49,11 @@ export function readBounded(path: string, limit: number, what: string): string {
       }
       if (n === 0) break;
       total += n;
-      if (total > limit) throw usageError(`${what} ${shown} is larger than ${formatBytes(limit)}, the most acmg reads`, `is this the right file? ${what === 'overlay file' ? 'An overlay holds only the values that differ from the profile.' : ''}`.trim());
+      if (total > limit)
+        throw usageError(
+          `${what} ${shown} is larger than ${formatBytes(limit)}, the most acmg reads`,
+          `is this the right file? ${what === 'overlay file' ? 'An overlay holds only the values that differ from the profile.' : ''}`.trim(),
+        );
       chunks.push(Buffer.from(buf.subarray(0, n)));
     }
     const bytes = Buffer.concat(chunks);

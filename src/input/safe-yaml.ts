@@ -30,7 +30,11 @@ function boundedCopy(v: unknown, width: number, depth = 0): unknown {
   if (v === null || typeof v !== 'object') return v;
   if (depth >= 3) return Array.isArray(v) ? ['…'] : { '…': '…' };
   if (Array.isArray(v)) return v.slice(0, width).map((x) => boundedCopy(x, width, depth + 1));
-  return Object.fromEntries(Object.entries(v).slice(0, width).map(([k, x]) => [k, boundedCopy(x, width, depth + 1)]));
+  return Object.fromEntries(
+    Object.entries(v)
+      .slice(0, width)
+      .map(([k, x]) => [k, boundedCopy(x, width, depth + 1)]),
+  );
 }
 
 /** Throws a usage error when `value` has more nodes (aliases counted each time) or depth than allowed. */
@@ -40,7 +44,10 @@ export function assertBoundedTree(value: unknown, what: string, limits = YAML_LI
   while (stack.length) {
     const [v, depth] = stack.pop()!;
     if (++nodes > limits.maxNodes) {
-      throw usageError(`${what} expands to more than ${limits.maxNodes} values (YAML aliases are counted each time they are used)`, 'write the values out without anchors and aliases; an acmg overlay is small');
+      throw usageError(
+        `${what} expands to more than ${limits.maxNodes} values (YAML aliases are counted each time they are used)`,
+        'write the values out without anchors and aliases; an acmg overlay is small',
+      );
     }
     if (v === null || typeof v !== 'object') continue;
     if (depth > limits.maxDepth) throw usageError(`${what} is nested more than ${limits.maxDepth} levels deep`);

@@ -20,7 +20,15 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 export interface KObject {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; resourceVersion?: string; uid?: string; [k: string]: unknown };
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    resourceVersion?: string;
+    uid?: string;
+    [k: string]: unknown;
+  };
   [k: string]: any;
 }
 
@@ -71,21 +79,45 @@ export class Kube {
     const kc = await loadKubeconfig(source);
     if (opts.context) {
       if (!kc.getContexts().some((c) => c.name === opts.context)) {
-        throw new AcmgError(ExitCode.Usage, `context "${opts.context}" is not in the kubeconfig (contexts: ${kc.getContexts().map((c) => c.name).join(', ') || 'none'})`, 'list them with: kubectl config get-contexts');
+        throw new AcmgError(
+          ExitCode.Usage,
+          `context "${opts.context}" is not in the kubeconfig (contexts: ${
+            kc
+              .getContexts()
+              .map((c) => c.name)
+              .join(', ') || 'none'
+          })`,
+          'list them with: kubectl config get-contexts',
+        );
       }
       kc.setCurrentContext(opts.context);
     }
-    if (!kc.getCurrentContext()) throw new AcmgError(ExitCode.Usage, 'the kubeconfig has no current-context', 'pass --context NAME (kubectl config get-contexts lists them)');
+    if (!kc.getCurrentContext())
+      throw new AcmgError(ExitCode.Usage, 'the kubeconfig has no current-context', 'pass --context NAME (kubectl config get-contexts lists them)');
     const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new AcmgError(ExitCode.Usage, `context "${kc.getCurrentContext()}" names a cluster that is not in the kubeconfig`, 'pass --kubeconfig and --context');
+    if (!cluster)
+      throw new AcmgError(
+        ExitCode.Usage,
+        `context "${kc.getCurrentContext()}" names a cluster that is not in the kubeconfig`,
+        'pass --kubeconfig and --context',
+      );
     let server: URL;
     try {
       server = new URL(cluster.server);
       if (server.protocol !== 'https:' && server.protocol !== 'http:') throw new Error('not http(s)');
     } catch {
-      throw new AcmgError(ExitCode.Usage, `cluster "${cluster.name}" has server "${cluster.server}", which is not an https:// or http:// URL`, 'fix the server field of that cluster in the kubeconfig');
+      throw new AcmgError(
+        ExitCode.Usage,
+        `cluster "${cluster.name}" has server "${cluster.server}", which is not an https:// or http:// URL`,
+        'fix the server field of that cluster in the kubeconfig',
+      );
     }
-    return new Kube(cluster.server.replace(/\/$/, ''), kc.getCurrentContext(), (o) => kc.applyToHTTPSOptions(o), opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+    return new Kube(
+      cluster.server.replace(/\/$/, ''),
+      kc.getCurrentContext(),
+      (o) => kc.applyToHTTPSOptions(o),
+      opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    );
   }
 
   private get plainHttp(): boolean {
@@ -164,7 +196,8 @@ export class Kube {
               parsed = undefined;
             }
             if (status >= 200 && status < 300) resolve(parsed as T);
-            else reject(new ApiError(status, parsed?.reason ?? String(status), parsed?.message ?? (text.slice(0, 200) || `HTTP ${status}`), method, u.pathname));
+            else
+              reject(new ApiError(status, parsed?.reason ?? String(status), parsed?.message ?? (text.slice(0, 200) || `HTTP ${status}`), method, u.pathname));
           });
           res.on('error', reject);
         },
@@ -180,9 +213,19 @@ export class Kube {
 
   networkError(e: Error): AcmgError {
     if (e instanceof TimeoutError) {
-      return new AcmgError(ExitCode.Cluster, `the API server at ${this.server} (context "${this.contextName}") did not answer within ${e.ms / 1000}s`, 'check that the cluster is healthy; a slow API server may need a longer --request-timeout (0: no limit)');
+      return new AcmgError(
+        ExitCode.Cluster,
+        `the API server at ${this.server} (context "${this.contextName}") did not answer within ${e.ms / 1000}s`,
+        'check that the cluster is healthy; a slow API server may need a longer --request-timeout (0: no limit)',
+      );
     }
-    return new AcmgError(ExitCode.Cluster, `cannot reach the API server at ${this.server} (context "${this.contextName}"): ${(e as NodeJS.ErrnoException).code ?? ''} ${e.message}`.replace(/\s+/g, ' ').trim(), 'check that the cluster is up and that --kubeconfig/--context point at it');
+    return new AcmgError(
+      ExitCode.Cluster,
+      `cannot reach the API server at ${this.server} (context "${this.contextName}"): ${(e as NodeJS.ErrnoException).code ?? ''} ${e.message}`
+        .replace(/\s+/g, ' ')
+        .trim(),
+      'check that the cluster is up and that --kubeconfig/--context point at it',
+    );
   }
 
   async get<T extends KObject = KObject>(apiVersion: string, kind: string, name: string, namespace?: string): Promise<T | undefined> {
@@ -194,7 +237,11 @@ export class Kube {
     }
   }
 
-  async list<T extends KObject = KObject>(apiVersion: string, kind: string, opts: { namespace?: string; labelSelector?: string; fieldSelector?: string } = {}): Promise<{ items: T[]; resourceVersion: string }> {
+  async list<T extends KObject = KObject>(
+    apiVersion: string,
+    kind: string,
+    opts: { namespace?: string; labelSelector?: string; fieldSelector?: string } = {},
+  ): Promise<{ items: T[]; resourceVersion: string }> {
     const r = await this.request<{ items: T[]; metadata: { resourceVersion: string } }>('GET', collectionPath(resourceFor(apiVersion, kind), opts.namespace), {
       query: { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector },
     });
@@ -214,21 +261,37 @@ export class Kube {
 
   async create<T extends KObject = KObject>(obj: KObject, opts: { dryRun?: boolean } = {}): Promise<T> {
     const r = resourceFor(obj.apiVersion, obj.kind);
-    return this.request<T>('POST', collectionPath(r, obj.metadata.namespace), { body: obj, query: { fieldManager: 'acmg', dryRun: opts.dryRun ? 'All' : undefined } });
+    return this.request<T>('POST', collectionPath(r, obj.metadata.namespace), {
+      body: obj,
+      query: { fieldManager: 'acmg', dryRun: opts.dryRun ? 'All' : undefined },
+    });
   }
 
   /** PUT with the object's resourceVersion: fails with 409 if someone changed it meanwhile. */
   async replace<T extends KObject = KObject>(obj: KObject, opts: { dryRun?: boolean } = {}): Promise<T> {
     const r = resourceFor(obj.apiVersion, obj.kind);
-    return this.request<T>('PUT', objectPath(r, obj.metadata.name, obj.metadata.namespace), { body: obj, query: { fieldManager: 'acmg', dryRun: opts.dryRun ? 'All' : undefined } });
+    return this.request<T>('PUT', objectPath(r, obj.metadata.name, obj.metadata.namespace), {
+      body: obj,
+      query: { fieldManager: 'acmg', dryRun: opts.dryRun ? 'All' : undefined },
+    });
   }
 
   async mergePatch<T extends KObject = KObject>(apiVersion: string, kind: string, name: string, namespace: string | undefined, patch: unknown): Promise<T> {
-    return this.request<T>('PATCH', objectPath(resourceFor(apiVersion, kind), name, namespace), { body: patch, contentType: 'application/merge-patch+json', query: { fieldManager: 'acmg' } });
+    return this.request<T>('PATCH', objectPath(resourceFor(apiVersion, kind), name, namespace), {
+      body: patch,
+      contentType: 'application/merge-patch+json',
+      query: { fieldManager: 'acmg' },
+    });
   }
 
   /** Deletes; returns false if it was already gone. */
-  async delete(apiVersion: string, kind: string, name: string, namespace?: string, opts: { dryRun?: boolean; propagation?: 'Foreground' | 'Background' } = {}): Promise<boolean> {
+  async delete(
+    apiVersion: string,
+    kind: string,
+    name: string,
+    namespace?: string,
+    opts: { dryRun?: boolean; propagation?: 'Foreground' | 'Background' } = {},
+  ): Promise<boolean> {
     try {
       await this.request('DELETE', objectPath(resourceFor(apiVersion, kind), name, namespace), {
         query: { propagationPolicy: opts.propagation ?? 'Background', dryRun: opts.dryRun ? 'All' : undefined },
@@ -244,7 +307,12 @@ export class Kube {
    * Watches a collection from a resourceVersion; calls onEvent for each event until it returns true
    * (done), the signal aborts, or the server ends the watch (then resolves false).
    */
-  async watch(apiVersion: string, kind: string, opts: { namespace?: string; labelSelector?: string; fieldSelector?: string; resourceVersion?: string; timeoutSeconds?: number; signal?: AbortSignal }, onEvent: (type: string, obj: KObject) => boolean | void): Promise<boolean> {
+  async watch(
+    apiVersion: string,
+    kind: string,
+    opts: { namespace?: string; labelSelector?: string; fieldSelector?: string; resourceVersion?: string; timeoutSeconds?: number; signal?: AbortSignal },
+    onEvent: (type: string, obj: KObject) => boolean | void,
+  ): Promise<boolean> {
     const base = await this.options();
     const u = this.url(collectionPath(resourceFor(apiVersion, kind), opts.namespace), {
       watch: 1,
@@ -256,42 +324,54 @@ export class Kube {
     });
     this.requests++;
     return new Promise<boolean>((resolve, reject) => {
-      const req = (this.plainHttp ? http : https).request(u, { ...base, method: 'GET', headers: { ...(base.headers ?? {}), Accept: 'application/json' } }, (res) => {
-        if ((res.statusCode ?? 0) >= 300) {
-          res.resume();
-          reject(new ApiError(res.statusCode ?? 0, 'WatchFailed', `watch ${u.pathname}: HTTP ${res.statusCode}`, 'GET', u.pathname));
-          return;
-        }
-        let buf = '';
-        let done = false;
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          if (done) return;
-          buf += chunk;
-          let nl: number;
-          while ((nl = buf.indexOf('\n')) >= 0) {
-            const line = buf.slice(0, nl);
-            buf = buf.slice(nl + 1);
-            if (!line.trim()) continue;
-            const ev = JSON.parse(line) as { type: string; object: KObject };
-            if (ev.type === 'ERROR') {
-              done = true;
-              req.destroy();
-              reject(new ApiError((ev.object as any)?.code ?? 500, (ev.object as any)?.reason ?? 'WatchError', (ev.object as any)?.message ?? 'watch error', 'GET', u.pathname));
-              return;
-            }
-            if (ev.type === 'BOOKMARK') continue;
-            if (onEvent(ev.type, { ...ev.object, apiVersion, kind })) {
-              done = true;
-              req.destroy();
-              resolve(true);
-              return;
-            }
+      const req = (this.plainHttp ? http : https).request(
+        u,
+        { ...base, method: 'GET', headers: { ...(base.headers ?? {}), Accept: 'application/json' } },
+        (res) => {
+          if ((res.statusCode ?? 0) >= 300) {
+            res.resume();
+            reject(new ApiError(res.statusCode ?? 0, 'WatchFailed', `watch ${u.pathname}: HTTP ${res.statusCode}`, 'GET', u.pathname));
+            return;
           }
-        });
-        res.on('end', () => !done && resolve(false));
-        res.on('error', (e) => !done && reject(e));
-      });
+          let buf = '';
+          let done = false;
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            if (done) return;
+            buf += chunk;
+            let nl: number;
+            while ((nl = buf.indexOf('\n')) >= 0) {
+              const line = buf.slice(0, nl);
+              buf = buf.slice(nl + 1);
+              if (!line.trim()) continue;
+              const ev = JSON.parse(line) as { type: string; object: KObject };
+              if (ev.type === 'ERROR') {
+                done = true;
+                req.destroy();
+                reject(
+                  new ApiError(
+                    (ev.object as any)?.code ?? 500,
+                    (ev.object as any)?.reason ?? 'WatchError',
+                    (ev.object as any)?.message ?? 'watch error',
+                    'GET',
+                    u.pathname,
+                  ),
+                );
+                return;
+              }
+              if (ev.type === 'BOOKMARK') continue;
+              if (onEvent(ev.type, { ...ev.object, apiVersion, kind })) {
+                done = true;
+                req.destroy();
+                resolve(true);
+                return;
+              }
+            }
+          });
+          res.on('end', () => !done && resolve(false));
+          res.on('error', (e) => !done && reject(e));
+        },
+      );
       opts.signal?.addEventListener('abort', () => {
         req.destroy();
         resolve(false);
@@ -321,7 +401,13 @@ export async function retryOnConflict<T>(fn: () => Promise<T>, attempts = 8): Pr
 /** Turns API errors into user-facing errors with exit code 3 (or 2 for permission problems). */
 export function explainApiError(e: unknown): unknown {
   if (!(e instanceof ApiError)) return e;
-  if (e.status === 401) return new AcmgError(ExitCode.Cluster, `the API server rejected the credentials (401) for ${e.method} ${e.path}`, 'refresh your kubeconfig credentials');
-  if (e.status === 403) return new AcmgError(ExitCode.Cluster, `permission denied (403): ${e.message}`, 'acmg needs the permissions listed by `acmg precheck`; ask a cluster admin');
+  if (e.status === 401)
+    return new AcmgError(ExitCode.Cluster, `the API server rejected the credentials (401) for ${e.method} ${e.path}`, 'refresh your kubeconfig credentials');
+  if (e.status === 403)
+    return new AcmgError(
+      ExitCode.Cluster,
+      `permission denied (403): ${e.message}`,
+      'acmg needs the permissions listed by `acmg precheck`; ask a cluster admin',
+    );
   return new AcmgError(ExitCode.Cluster, `API error ${e.status} ${e.reason} on ${e.method} ${e.path}: ${e.message}`);
 }

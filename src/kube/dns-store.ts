@@ -32,9 +32,17 @@ export interface LoadedDns {
 async function describeMissingCoreDNS(kube: Kube, s: DnsSettings): Promise<AcmgError> {
   const kubeDns = await kube.get('apps/v1', 'Deployment', 'kube-dns', s.namespace);
   if (kubeDns) {
-    return new AcmgError(ExitCode.Usage, `cluster DNS is kube-dns (Deployment ${s.namespace}/kube-dns), not CoreDNS`, 'acmg supports CoreDNS (ConfigMap coredns with a Corefile); migrate the cluster to CoreDNS first (GKE: enable Cloud DNS or CoreDNS)');
+    return new AcmgError(
+      ExitCode.Usage,
+      `cluster DNS is kube-dns (Deployment ${s.namespace}/kube-dns), not CoreDNS`,
+      'acmg supports CoreDNS (ConfigMap coredns with a Corefile); migrate the cluster to CoreDNS first (GKE: enable Cloud DNS or CoreDNS)',
+    );
   }
-  return new AcmgError(ExitCode.Usage, `no CoreDNS configuration found: ConfigMap ${s.namespace}/${s.configMap} does not exist`, 'if CoreDNS uses another ConfigMap or namespace, set dns.configMap / dns.namespace');
+  return new AcmgError(
+    ExitCode.Usage,
+    `no CoreDNS configuration found: ConfigMap ${s.namespace}/${s.configMap} does not exist`,
+    'if CoreDNS uses another ConfigMap or namespace, set dns.configMap / dns.namespace',
+  );
 }
 
 export function layoutError(e: unknown): unknown {
@@ -42,14 +50,26 @@ export function layoutError(e: unknown): unknown {
 }
 
 export async function loadDns(kube: Kube, s: DnsSettings): Promise<LoadedDns> {
-  const [main, custom] = await Promise.all([kube.get('v1', 'ConfigMap', s.configMap, s.namespace), kube.get('v1', 'ConfigMap', s.customConfigMap, s.namespace)]);
+  const [main, custom] = await Promise.all([
+    kube.get('v1', 'ConfigMap', s.configMap, s.namespace),
+    kube.get('v1', 'ConfigMap', s.customConfigMap, s.namespace),
+  ]);
   if (!main) throw await describeMissingCoreDNS(kube, s);
   const corefile = main.data?.Corefile;
-  if (typeof corefile !== 'string') throw new AcmgError(ExitCode.Usage, `ConfigMap ${s.namespace}/${s.configMap} has no Corefile key (keys: ${Object.keys(main.data ?? {}).join(', ') || 'none'})`);
+  if (typeof corefile !== 'string')
+    throw new AcmgError(
+      ExitCode.Usage,
+      `ConfigMap ${s.namespace}/${s.configMap} has no Corefile key (keys: ${Object.keys(main.data ?? {}).join(', ') || 'none'})`,
+    );
   const config: DnsConfig = { corefile, custom: custom ? { ...(custom.data ?? {}) } : undefined };
   try {
     const layout = detectLayout({ corefile, custom: config.custom, mode: s.mode, clusterDomain: s.clusterDomain });
-    return { config, layout, main: { ...main, apiVersion: 'v1', kind: 'ConfigMap' }, custom: custom ? { ...custom, apiVersion: 'v1', kind: 'ConfigMap' } : undefined };
+    return {
+      config,
+      layout,
+      main: { ...main, apiVersion: 'v1', kind: 'ConfigMap' },
+      custom: custom ? { ...custom, apiVersion: 'v1', kind: 'ConfigMap' } : undefined,
+    };
   } catch (e) {
     throw layoutError(e);
   }
@@ -68,7 +88,12 @@ async function ensureBackup(kube: Kube, s: DnsSettings, d: LoadedDns): Promise<v
   const backup: KObject = {
     apiVersion: 'v1',
     kind: 'ConfigMap',
-    metadata: { name: backupName(s), namespace: s.namespace, labels: acmgLabels('dns', VERSION), annotations: { 'acmg.io/backup-of': `${s.configMap},${s.customConfigMap}`, 'acmg.io/custom-existed': String(d.custom !== undefined) } },
+    metadata: {
+      name: backupName(s),
+      namespace: s.namespace,
+      labels: acmgLabels('dns', VERSION),
+      annotations: { 'acmg.io/backup-of': `${s.configMap},${s.customConfigMap}`, 'acmg.io/custom-existed': String(d.custom !== undefined) },
+    },
     data: { Corefile: d.config.corefile, ...(d.config.custom ? { 'custom.json': JSON.stringify(d.config.custom) } : {}) },
   };
   try {
@@ -91,7 +116,12 @@ export interface DnsWriteResult {
  * Sets acmg's entries to mutate(current) in one write. Optimistic concurrency: the write carries the
  * resourceVersion that was read; on 409 the whole read-compute-write runs again.
  */
-export async function updateDnsEntries(kube: Kube, s: DnsSettings, mutate: (current: DnsEntry[]) => DnsEntry[], opts: { force?: boolean; dryRun?: boolean } = {}): Promise<DnsWriteResult> {
+export async function updateDnsEntries(
+  kube: Kube,
+  s: DnsSettings,
+  mutate: (current: DnsEntry[]) => DnsEntry[],
+  opts: { force?: boolean; dryRun?: boolean } = {},
+): Promise<DnsWriteResult> {
   return retryOnConflict(async () => {
     const d = await loadDns(kube, s);
     const before = readEntries(d.config).entries;
@@ -112,7 +142,13 @@ export async function updateDnsEntries(kube: Kube, s: DnsSettings, mutate: (curr
     if (change.customChanged) {
       const data = change.config.custom ?? {};
       if (d.custom) await kube.replace({ ...d.custom, data });
-      else await kube.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: s.customConfigMap, namespace: s.namespace, labels: acmgLabels('dns', VERSION) }, data });
+      else
+        await kube.create({
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: { name: s.customConfigMap, namespace: s.namespace, labels: acmgLabels('dns', VERSION) },
+          data,
+        });
       writes++;
     }
     return { changed: true, layout: d.layout, before, after, writes };
@@ -124,7 +160,11 @@ export async function updateDnsEntries(kube: Kube, s: DnsSettings, mutate: (curr
  * if a region was edited by hand, restores the backed-up original instead. Removes the backup and a
  * coredns-custom ConfigMap acmg created.
  */
-export async function restoreDns(kube: Kube, s: DnsSettings, opts: { dryRun?: boolean } = {}): Promise<{ changed: boolean; usedBackup: boolean; reloads: boolean }> {
+export async function restoreDns(
+  kube: Kube,
+  s: DnsSettings,
+  opts: { dryRun?: boolean } = {},
+): Promise<{ changed: boolean; usedBackup: boolean; reloads: boolean }> {
   const backup = await kube.get('v1', 'ConfigMap', backupName(s), s.namespace);
   let usedBackup = false;
   let changed = false;
@@ -139,7 +179,12 @@ export async function restoreDns(kube: Kube, s: DnsSettings, opts: { dryRun?: bo
     let next: DnsConfig;
     if (read.regions.some((r) => r.region.tampered) && backup) {
       usedBackup = true;
-      next = { corefile: String(backup.data?.Corefile ?? config.corefile), custom: backup.data?.['custom.json'] ? JSON.parse(String(backup.data['custom.json'])) : config.custom && Object.fromEntries(Object.entries(config.custom).filter(([k]) => !/^acmg\./.test(k))) };
+      next = {
+        corefile: String(backup.data?.Corefile ?? config.corefile),
+        custom: backup.data?.['custom.json']
+          ? JSON.parse(String(backup.data['custom.json']))
+          : config.custom && Object.fromEntries(Object.entries(config.custom).filter(([k]) => !/^acmg\./.test(k))),
+      };
     } else {
       next = stripRegions(config);
     }
@@ -150,7 +195,8 @@ export async function restoreDns(kube: Kube, s: DnsSettings, opts: { dryRun?: bo
       reloads = true; // a Corefile acmg cannot parse is the user's; acmg restarts nothing for it
     }
     if (opts.dryRun) return;
-    if (next.corefile !== config.corefile) await kube.replace({ ...main, apiVersion: 'v1', kind: 'ConfigMap', data: { ...(main.data ?? {}), Corefile: next.corefile } });
+    if (next.corefile !== config.corefile)
+      await kube.replace({ ...main, apiVersion: 'v1', kind: 'ConfigMap', data: { ...(main.data ?? {}), Corefile: next.corefile } });
     if (custom && JSON.stringify(next.custom ?? {}) !== JSON.stringify(config.custom ?? {})) {
       await kube.replace({ ...custom, apiVersion: 'v1', kind: 'ConfigMap', data: next.custom ?? {} });
     }

@@ -21,7 +21,13 @@ export function kubeconfigSource(flag: string | undefined, env: NodeJS.ProcessEn
     return { kind: 'files', files: [resolve(flag)], skipped: [] };
   }
   if (env.KUBECONFIG) {
-    const listed = [...new Set(env.KUBECONFIG.split(delimiter).filter(Boolean).map((f) => resolve(f)))];
+    const listed = [
+      ...new Set(
+        env.KUBECONFIG.split(delimiter)
+          .filter(Boolean)
+          .map((f) => resolve(f)),
+      ),
+    ];
     const files = listed.filter((f) => existsSync(f));
     if (files.length === 0) throw usageError(`no kubeconfig found: none of the files in KUBECONFIG exists (${clip(listed.join(delimiter))})`, HINT);
     return { kind: 'files', files, skipped: listed.filter((f) => !files.includes(f)) };
@@ -47,7 +53,8 @@ export async function loadKubeconfig(source: KubeconfigSource): Promise<KubeConf
     const text = readBounded(file, INPUT_LIMITS.kubeconfigBytes, 'kubeconfig');
     const docs = loadAllBounded(text, what);
     if (docs.length === 0 || docs[0] === null) continue; // an empty file, as kubectl allows
-    if (typeof docs[0] !== 'object' || Array.isArray(docs[0])) throw usageError(`${what} is not a kubeconfig (expected a mapping with clusters, users and contexts)`, HINT);
+    if (typeof docs[0] !== 'object' || Array.isArray(docs[0]))
+      throw usageError(`${what} is not a kubeconfig (expected a mapping with clusters, users and contexts)`, HINT);
     const one = new KubeConfig();
     try {
       one.loadFromString(text);

@@ -19,7 +19,11 @@ export async function findDnsPod(kube: Kube, namespace: string): Promise<string>
     const ready = pods.find((p) => p.status?.phase === 'Running' && (p.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True'));
     if (ready) return ready.metadata.name;
   }
-  throw new AcmgError(ExitCode.Cluster, `no Ready CoreDNS pod found in namespace ${namespace} (labels tried: ${DNS_POD_SELECTORS.join(', ')})`, 'use --nameserver HOST:PORT to query a nameserver directly');
+  throw new AcmgError(
+    ExitCode.Cluster,
+    `no Ready CoreDNS pod found in namespace ${namespace} (labels tried: ${DNS_POD_SELECTORS.join(', ')})`,
+    'use --nameserver HOST:PORT to query a nameserver directly',
+  );
 }
 
 interface Pending {
@@ -60,12 +64,35 @@ export async function portForwardResolver(kube: Kube, namespace: string, timeout
       const o = await kube.connectionOptions();
       const url = kube.apiUrl(`/api/v1/namespaces/${namespace}/pods/${pod}/portforward`, { ports: 53 }, true);
       kube.requests++;
-      const sock = new WebSocket(url, ['v4.channel.k8s.io'], { ca: o.ca, cert: o.cert, key: o.key, headers: o.headers as Record<string, string>, rejectUnauthorized: o.rejectUnauthorized ?? true, handshakeTimeout: timeoutMs });
+      const sock = new WebSocket(url, ['v4.channel.k8s.io'], {
+        ca: o.ca,
+        cert: o.cert,
+        key: o.key,
+        headers: o.headers as Record<string, string>,
+        rejectUnauthorized: o.rejectUnauthorized ?? true,
+        handshakeTimeout: timeoutMs,
+      });
       const seen = [false, false]; // the port-number prefix of each channel
       await new Promise<void>((resolve, reject) => {
         sock.once('open', () => resolve());
-        sock.once('error', (e) => reject(new AcmgError(ExitCode.Cluster, `port-forward to ${namespace}/${pod}:53 failed: ${e.message}`, 'use --nameserver HOST:PORT to query a nameserver directly')));
-        sock.once('unexpected-response', (_req, res) => reject(new AcmgError(ExitCode.Cluster, `port-forward to ${namespace}/${pod}:53 was refused: HTTP ${res.statusCode}`, 'acmg needs the pods/portforward permission in that namespace; or use --nameserver')));
+        sock.once('error', (e) =>
+          reject(
+            new AcmgError(
+              ExitCode.Cluster,
+              `port-forward to ${namespace}/${pod}:53 failed: ${e.message}`,
+              'use --nameserver HOST:PORT to query a nameserver directly',
+            ),
+          ),
+        );
+        sock.once('unexpected-response', (_req, res) =>
+          reject(
+            new AcmgError(
+              ExitCode.Cluster,
+              `port-forward to ${namespace}/${pod}:53 was refused: HTTP ${res.statusCode}`,
+              'acmg needs the pods/portforward permission in that namespace; or use --nameserver',
+            ),
+          ),
+        );
       });
       sock.on('message', (data: Buffer) => {
         const ch = data[0];

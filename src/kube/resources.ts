@@ -29,7 +29,12 @@ const table: Record<string, ResourceInfo> = {
   'networking.istio.io/v1/Gateway': { group: 'networking.istio.io', version: 'v1', plural: 'gateways', namespaced: true },
   'networking.istio.io/v1/VirtualService': { group: 'networking.istio.io', version: 'v1', plural: 'virtualservices', namespaced: true },
   'networking.istio.io/v1/DestinationRule': { group: 'networking.istio.io', version: 'v1', plural: 'destinationrules', namespaced: true },
-  'admissionregistration.k8s.io/v1/MutatingWebhookConfiguration': { group: 'admissionregistration.k8s.io', version: 'v1', plural: 'mutatingwebhookconfigurations', namespaced: false },
+  'admissionregistration.k8s.io/v1/MutatingWebhookConfiguration': {
+    group: 'admissionregistration.k8s.io',
+    version: 'v1',
+    plural: 'mutatingwebhookconfigurations',
+    namespaced: false,
+  },
   'apiextensions.k8s.io/v1/CustomResourceDefinition': { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', namespaced: false },
   'authorization.k8s.io/v1/SelfSubjectAccessReview': { group: 'authorization.k8s.io', version: 'v1', plural: 'selfsubjectaccessreviews', namespaced: false },
 };
@@ -42,7 +47,10 @@ export function resourceFor(apiVersion: string, kind: string): ResourceInfo {
 
 /** Every kind acmg may create, for `uninstall --purge`'s label sweep. */
 export const SWEEP_KINDS: [string, string][] = Object.keys(table)
-  .filter((k) => !/(Event|Pod|ReplicaSet|EndpointSlice|CustomResourceDefinition|SelfSubjectAccessReview|Namespace|StatefulSet|DaemonSet|WebhookConfiguration)$/.test(k))
+  .filter(
+    (k) =>
+      !/(Event|Pod|ReplicaSet|EndpointSlice|CustomResourceDefinition|SelfSubjectAccessReview|Namespace|StatefulSet|DaemonSet|WebhookConfiguration)$/.test(k),
+  )
   .map((k) => {
     const i = k.lastIndexOf('/');
     return [k.slice(0, i), k.slice(i + 1)];

@@ -67,7 +67,11 @@ export const STATE_LIMIT_BYTES = 1024 * 1024;
 
 /** Bytes the state's data takes (what the ConfigMap stores). */
 export function stateBytes(st: State): number {
-  return Buffer.byteLength(JSON.stringify(st.migrations)) + (st.install ? Buffer.byteLength(JSON.stringify(st.install)) : 0) + (st.synced ? Buffer.byteLength(JSON.stringify(st.synced)) : 0);
+  return (
+    Buffer.byteLength(JSON.stringify(st.migrations)) +
+    (st.install ? Buffer.byteLength(JSON.stringify(st.install)) : 0) +
+    (st.synced ? Buffer.byteLength(JSON.stringify(st.synced)) : 0)
+  );
 }
 
 function decode(cm: KObject | undefined): State {
@@ -92,7 +96,14 @@ export async function updateState(kube: Kube, namespace: string, mutate: (s: Sta
     const data: Record<string, string> = { migrations: JSON.stringify(next.migrations) };
     if (next.install) data.install = JSON.stringify(next.install);
     if (next.synced) data.synced = JSON.stringify(next.synced);
-    if (cm) await kube.replace({ ...cm, apiVersion: 'v1', kind: 'ConfigMap', metadata: { ...cm.metadata, labels: { ...cm.metadata.labels, ...acmgLabels('state', VERSION) } }, data });
+    if (cm)
+      await kube.replace({
+        ...cm,
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { ...cm.metadata, labels: { ...cm.metadata.labels, ...acmgLabels('state', VERSION) } },
+        data,
+      });
     else await kube.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: STATE_NAME, namespace, labels: acmgLabels('state', VERSION) }, data });
     return next;
   });

@@ -71,9 +71,18 @@ export async function runController(kube: Kube, o: ControllerOptions): Promise<v
     }
     if (req.url === '/readyz') return void res.writeHead(ready ? 200 : 503).end(ready ? 'ok\n' : 'not ready\n');
     if (req.url === '/metrics') {
-      return void res.writeHead(200, { 'Content-Type': 'text/plain' }).end(
-        [`acmg_sync_reconciles_total ${metrics.reconciles}`, `acmg_sync_dns_writes_total ${metrics.dnsWrites}`, `acmg_sync_errors_total ${metrics.errors}`, `acmg_sync_leader ${metrics.leader ? 1 : 0}`, `acmg_sync_api_failing_seconds ${failingSince ? Math.round((Date.now() - failingSince) / 1000) : 0}`, ''].join('\n'),
-      );
+      return void res
+        .writeHead(200, { 'Content-Type': 'text/plain' })
+        .end(
+          [
+            `acmg_sync_reconciles_total ${metrics.reconciles}`,
+            `acmg_sync_dns_writes_total ${metrics.dnsWrites}`,
+            `acmg_sync_errors_total ${metrics.errors}`,
+            `acmg_sync_leader ${metrics.leader ? 1 : 0}`,
+            `acmg_sync_api_failing_seconds ${failingSince ? Math.round((Date.now() - failingSince) / 1000) : 0}`,
+            '',
+          ].join('\n'),
+        );
     }
     res.writeHead(404).end();
   });
@@ -102,14 +111,14 @@ async function controlLoop(kube: Kube, o: ControllerOptions, h: LoopHooks): Prom
   const { metrics } = h;
   // The install record names the namespaces to watch; an unreachable API server is retried.
   let install: Awaited<ReturnType<typeof loadInstall>> | undefined;
-  for (let delay = 0; !install && !o.signal.aborted; ) {
+  for (let delay = 0; !install && !o.signal.aborted;) {
     try {
       install = await loadInstall(kube);
       h.succeeded();
     } catch (e) {
       if (e instanceof AcmgError && e.code === ExitCode.Usage) throw e; // not installed: nothing to control
       delay = nextBackoff(delay);
-      h.failed('reading acmg\'s install record', e, delay);
+      h.failed("reading acmg's install record", e, delay);
       await sleep(delay, o.signal);
     }
   }
@@ -140,7 +149,8 @@ async function controlLoop(kube: Kube, o: ControllerOptions, h: LoopHooks): Prom
       h.succeeded();
       h.setReady();
       for (const w of r.warnings) o.log(`warning: ${w}`);
-      if (r.dnsWrites || r.portsChanged) o.log(`reconciled: +${r.add.length} -${r.remove.length} DNS entries (${r.dnsWrites} write), gateway ports ${r.portsChanged ? 'updated' : 'unchanged'}`);
+      if (r.dnsWrites || r.portsChanged)
+        o.log(`reconciled: +${r.add.length} -${r.remove.length} DNS entries (${r.dnsWrites} write), gateway ports ${r.portsChanged ? 'updated' : 'unchanged'}`);
     } catch (e) {
       if (e instanceof AcmgError && e.code === ExitCode.Usage) {
         metrics.errors++;

@@ -23,7 +23,11 @@ export async function makeDnsChangeTakeEffect(kube: Kube, s: DnsSettings, reload
   if (reloads) return false;
   await o.task(RESTART_STEP, async (update) => {
     const dep = await corednsDeployment(kube, s);
-    if (!dep) throw clusterError(`no CoreDNS Deployment in ${s.namespace} (none labelled k8s-app=kube-dns, none named coredns) to restart`, 'restart CoreDNS yourself so it serves the change, or add the reload plugin to its Corefile');
+    if (!dep)
+      throw clusterError(
+        `no CoreDNS Deployment in ${s.namespace} (none labelled k8s-app=kube-dns, none named coredns) to restart`,
+        'restart CoreDNS yourself so it serves the change, or add the reload plugin to its Corefile',
+      );
     await rolloutRestart(kube, s.namespace, dep.metadata.name);
     await waitForDeployment(kube, s.namespace, dep.metadata.name, o.timeoutMs, update);
   });

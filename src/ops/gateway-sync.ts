@@ -14,7 +14,8 @@ export async function gatewayClusterIP(kube: Kube, install: InstallRecord): Prom
   const ns = install.values.namespace;
   const svc = await kube.get('v1', 'Service', install.values.gateway.name, ns);
   const ip: string | undefined = svc?.spec?.clusterIP;
-  if (!ip || ip === 'None') throw new AcmgError(ExitCode.Cluster, `the gateway Service ${ns}/${install.values.gateway.name} has no ClusterIP`, 'check it with: acmg status');
+  if (!ip || ip === 'None')
+    throw new AcmgError(ExitCode.Cluster, `the gateway Service ${ns}/${install.values.gateway.name} has no ClusterIP`, 'check it with: acmg status');
   return ip;
 }
 
@@ -31,7 +32,10 @@ export async function syncGatewayPorts(kube: Kube, install: InstallRecord): Prom
     const state = await readState(kube, ns);
     const spec = withEffectivePorts(install.values, state);
     ports = spec.gateway.ports;
-    const objs = renderManifests({ apiVersion: 'acmg.io/v1alpha1', kind: 'AcmgOperator', metadata: {}, spec }, { clusterDomain: install.clusterDomain, version: VERSION });
+    const objs = renderManifests(
+      { apiVersion: 'acmg.io/v1alpha1', kind: 'AcmgOperator', metadata: {}, spec },
+      { clusterDomain: install.clusterDomain, version: VERSION },
+    );
     for (const o of objs) {
       if ((o.kind === 'Service' && o.metadata.name === spec.gateway.name) || o.kind === 'Gateway') await kube.apply(o as KObject);
     }

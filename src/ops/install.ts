@@ -80,26 +80,45 @@ export async function applyInstall(kube: Kube, plan: InstallPlan, o: ApplyOption
     // Record first (objects = old ∪ new): an interrupted install is still fully removable.
     const recordAll = [...(plan.previous?.objects ?? []), ...desired].filter((r, i, all) => all.findIndex((x) => refKey(x) === refKey(r)) === i);
     await updateState(kube, s.namespace, (st) => {
-      st.install = { version: VERSION, profile: s.profile, values: s, clusterDomain: plan.clusterDomain, objects: recordAll, installedAt: new Date().toISOString(), inProgress: true };
+      st.install = {
+        version: VERSION,
+        profile: s.profile,
+        values: s,
+        clusterDomain: plan.clusterDomain,
+        objects: recordAll,
+        installedAt: new Date().toISOString(),
+        inProgress: true,
+      };
     });
     let applied = 0;
     for (const p of plan.objects) {
       if (p.action === 'unchanged') continue;
       const ref = refOf(p.object);
-      await o.task(`${p.action === 'create' ? 'create' : 'update'} ${ref.kind} ${ref.namespace ? `${ref.namespace}/` : ''}${ref.name}`, () => kube.apply(p.object as KObject));
+      await o.task(`${p.action === 'create' ? 'create' : 'update'} ${ref.kind} ${ref.namespace ? `${ref.namespace}/` : ''}${ref.name}`, () =>
+        kube.apply(p.object as KObject),
+      );
       applied++;
     }
     if (s.gateway.enabled && s.gateway.replicas > 0) {
       // With an HPA the Deployment starts at 1 replica and the HPA raises it to its minimum one
       // sync period later: wait for that too, or an "ha" install would report success at 1 pod.
       const min = s.gateway.autoscaling.enabled ? s.gateway.autoscaling.minReplicas : 0;
-      await o.task(`gateway ${s.namespace}/${s.gateway.name} Available${min ? ` (${min}+ replicas, scaled by the HPA)` : ''}`, (update) => waitForDeployment(kube, s.namespace, s.gateway.name, o.readinessTimeoutMs, update, min));
+      await o.task(`gateway ${s.namespace}/${s.gateway.name} Available${min ? ` (${min}+ replicas, scaled by the HPA)` : ''}`, (update) =>
+        waitForDeployment(kube, s.namespace, s.gateway.name, o.readinessTimeoutMs, update, min),
+      );
     }
     for (const r of plan.prune) {
       await o.task(`prune ${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`, () => kube.delete(r.apiVersion, r.kind, r.name, r.namespace));
     }
     await updateState(kube, s.namespace, (st) => {
-      st.install = { version: VERSION, profile: s.profile, values: s, clusterDomain: plan.clusterDomain, objects: desired, installedAt: new Date().toISOString() };
+      st.install = {
+        version: VERSION,
+        profile: s.profile,
+        values: s,
+        clusterDomain: plan.clusterDomain,
+        objects: desired,
+        installedAt: new Date().toISOString(),
+      };
     });
     const svc = s.gateway.enabled ? await kube.get('v1', 'Service', s.gateway.name, s.namespace) : undefined;
     return {
@@ -119,7 +138,9 @@ export function precheckFailure(checks: CheckResult[], unreachable = false): Acm
   const f = failed(checks);
   return (unreachable ? (p: string[], h?: string) => new AcmgError(ExitCode.Cluster, p, h) : checkFailed)(
     f.map((c) => `precheck failed: ${c.check}${c.detail ? `: ${c.detail}` : ''}`),
-    f.map((c) => c.hint).filter(Boolean).join('; ') || undefined,
+    f
+      .map((c) => c.hint)
+      .filter(Boolean)
+      .join('; ') || undefined,
   );
 }
-

@@ -21,7 +21,12 @@ export async function tryAcquireOrRenew(kube: Kube, o: LeaseOptions): Promise<bo
   try {
     if (!lease) {
       // Labelled as acmg's, so uninstall --purge sweeps it like everything else acmg creates.
-      await kube.create({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: o.name, namespace: o.namespace, labels: acmgLabels('controller', VERSION) }, spec: { ...spec, acquireTime: microTime(now), leaseTransitions: 0 } } as KObject);
+      await kube.create({
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: { name: o.name, namespace: o.namespace, labels: acmgLabels('controller', VERSION) },
+        spec: { ...spec, acquireTime: microTime(now), leaseTransitions: 0 },
+      } as KObject);
       return true;
     }
     const s = lease.spec ?? {};

@@ -7,7 +7,17 @@ import { waitForAnswers, type Resolver } from '../dns/resolver.js';
 import { ApiError, explainApiError, type KObject, type Kube } from '../kube/client.js';
 import { currentDnsEntries, updateDnsEntries, type DnsSettings } from '../kube/dns-store.js';
 import { makeDnsChangeTakeEffect, RESTART_STEP } from './coredns-restart.js';
-import { locateState, migrationKey, readState, updateState, type Approach, type InstallRecord, type MigrationRecord, type State, type StepName } from '../kube/state.js';
+import {
+  locateState,
+  migrationKey,
+  readState,
+  updateState,
+  type Approach,
+  type InstallRecord,
+  type MigrationRecord,
+  type State,
+  type StepName,
+} from '../kube/state.js';
 import { classifyPort, isProblem, portConflicts, type ClassifiedPort, type PortUse } from '../plan/ports.js';
 import { fitsInState, projectedStateBytes } from '../plan/state-size.js';
 import { keepableService, renderReplacementService, renderVirtualService, replacementName, routeName } from '../render/routes.js';
@@ -70,8 +80,12 @@ async function selectServices(kube: Kube, sel: Selection, install: InstallRecord
   const forbidden = new Set([...SYSTEM_NAMESPACES, install.values.namespace]);
   checkSelection(sel);
   if (sel.namespace) {
-    if (forbidden.has(sel.namespace)) throw usageError(`namespace "${sel.namespace}" cannot be migrated: it is ${SYSTEM_NAMESPACES.includes(sel.namespace) ? 'a system namespace' : "acmg's install namespace"}`);
-    if (!(await kube.get('v1', 'Namespace', sel.namespace))) throw usageError(`namespace "${sel.namespace}" does not exist`, 'list namespaces with: kubectl get namespaces');
+    if (forbidden.has(sel.namespace))
+      throw usageError(
+        `namespace "${sel.namespace}" cannot be migrated: it is ${SYSTEM_NAMESPACES.includes(sel.namespace) ? 'a system namespace' : "acmg's install namespace"}`,
+      );
+    if (!(await kube.get('v1', 'Namespace', sel.namespace)))
+      throw usageError(`namespace "${sel.namespace}" does not exist`, 'list namespaces with: kubectl get namespaces');
   }
   let services: KObject[] = [];
   if (sel.services.length > 0) {
@@ -79,12 +93,18 @@ async function selectServices(kube: Kube, sel: Selection, install: InstallRecord
       const svc = await kube.get('v1', 'Service', name, sel.namespace);
       if (svc) services.push(svc);
       // Approach 2 deleted the original: the state's copy stands in, so a re-run is a no-op.
-      else if (st.migrations[migrationKey(sel.namespace!, name)]?.originalService) services.push(st.migrations[migrationKey(sel.namespace!, name)]!.originalService!);
+      else if (st.migrations[migrationKey(sel.namespace!, name)]?.originalService)
+        services.push(st.migrations[migrationKey(sel.namespace!, name)]!.originalService!);
       else problems.push(`service "${name}" not found in namespace "${sel.namespace}"`);
     }
   } else {
     const list = await kube.list('v1', 'Service', { namespace: sel.allNamespaces ? undefined : sel.namespace, labelSelector: sel.selector });
-    services = list.items.filter((s) => !forbidden.has(s.metadata.namespace ?? '') && s.metadata.labels?.['app.kubernetes.io/managed-by'] !== 'acmg' && !(s.metadata.namespace === 'default' && s.metadata.name === 'kubernetes'));
+    services = list.items.filter(
+      (s) =>
+        !forbidden.has(s.metadata.namespace ?? '') &&
+        s.metadata.labels?.['app.kubernetes.io/managed-by'] !== 'acmg' &&
+        !(s.metadata.namespace === 'default' && s.metadata.name === 'kubernetes'),
+    );
     if (services.length === 0) problems.push(`no services match ${sel.selector ? `selector "${sel.selector}"` : `namespace "${sel.namespace ?? 'all'}"`}`);
   }
   return { services: services.map((s) => ({ ...s, apiVersion: 'v1', kind: 'Service' })), problems };
@@ -95,7 +115,12 @@ export async function planMigration(kube: Kube, sel: Selection, opts: Pick<Migra
   const g = install.values.gateway;
   const ns = install.values.namespace;
   const dep = await kube.get('apps/v1', 'Deployment', g.name, ns);
-  if (!dep || !deploymentAvailable(dep)) throw new AcmgError(ExitCode.Cluster, `the gateway Deployment ${ns}/${g.name} is not Available`, `check it with: kubectl -n ${ns} describe deployment ${g.name}`);
+  if (!dep || !deploymentAvailable(dep))
+    throw new AcmgError(
+      ExitCode.Cluster,
+      `the gateway Deployment ${ns}/${g.name} is not Available`,
+      `check it with: kubectl -n ${ns} describe deployment ${g.name}`,
+    );
   const gatewayIP = await gatewayClusterIP(kube, install);
   const suffix = install.values.migration.replacementSuffix;
 
@@ -116,7 +141,8 @@ export async function planMigration(kube: Kube, sel: Selection, opts: Pick<Migra
       continue;
     }
     if (svc.spec?.type === 'ExternalName') problems.push(`${id} is an ExternalName Service; it has no ClusterIP to move`);
-    else if (!svc.spec?.clusterIP || svc.spec.clusterIP === 'None') problems.push(`${id} is headless (clusterIP: None); clients reach its pods directly, so there is no traffic to move`);
+    else if (!svc.spec?.clusterIP || svc.spec.clusterIP === 'None')
+      problems.push(`${id} is headless (clusterIP: None); clients reach its pods directly, so there is no traffic to move`);
     const classified: ReturnType<typeof classifyPort>[] = (svc.spec?.ports ?? []).map(classifyPort);
     const bad = classified.filter(isProblem);
     for (const b of bad) problems.push(`${id} port ${b.port}${b.name ? ` (${b.name})` : ''}: ${b.problem}`);
@@ -161,12 +187,15 @@ export async function planMigration(kube: Kube, sel: Selection, opts: Pick<Migra
     for (const c of candidates) {
       const n = c.service.metadata;
       if (opts.approach === 'replace-service') steps.push(`create Service ${n.namespace}/${replacementName(n.name, suffix)} (same selector and ports)`);
-      steps.push(`create VirtualService ${n.namespace}/${routeName(n.name)} (hosts ${c.fqdn} and short forms -> ${opts.approach === 'replace-service' ? replacementName(n.name, suffix) : n.name})`);
+      steps.push(
+        `create VirtualService ${n.namespace}/${routeName(n.name)} (hosts ${c.fqdn} and short forms -> ${opts.approach === 'replace-service' ? replacementName(n.name, suffix) : n.name})`,
+      );
     }
     steps.push(`switch DNS in one CoreDNS write: ${candidates.map((c) => c.fqdn).join(', ')} -> ${gatewayIP}, then wait until DNS answers it`);
     if (!dnsReloads) steps.push(RESTART_STEP);
     for (const n of namespaces) steps.push(`label namespace ${n} ${INJECTION}=disabled${restart ? ' and restart its Deployments' : ''}`);
-    if (opts.approach === 'replace-service') for (const c of candidates) steps.push(`delete Service ${c.service.metadata.namespace}/${c.service.metadata.name} (kept in acmg's state for rollback)`);
+    if (opts.approach === 'replace-service')
+      for (const c of candidates) steps.push(`delete Service ${c.service.metadata.namespace}/${c.service.metadata.name} (kept in acmg's state for rollback)`);
   }
   return { install, gatewayIP, candidates, alreadyMigrated, steps, restart };
 }
@@ -249,7 +278,9 @@ export async function applyMigration(kube: Kube, plan: MigratePlan, o: MigrateOp
     // 3. DNS: every service of the run in one CoreDNS write, then wait for the real answers.
     const entries: DnsEntry[] = plan.candidates.map((c) => ({ fqdn: c.fqdn, ip: gatewayIP }));
     let dnsWrites = 0;
-    const dnsWrite = await o.task('switch DNS (one CoreDNS write)', () => updateDnsEntries(kube, dnsSettings(install), (cur) => [...cur.filter((e) => !entries.some((x) => x.fqdn === e.fqdn)), ...entries], { force: o.force }));
+    const dnsWrite = await o.task('switch DNS (one CoreDNS write)', () =>
+      updateDnsEntries(kube, dnsSettings(install), (cur) => [...cur.filter((e) => !entries.some((x) => x.fqdn === e.fqdn)), ...entries], { force: o.force }),
+    );
     dnsWrites = dnsWrite.writes;
     if (dnsWrites) await makeDnsChangeTakeEffect(kube, dnsSettings(install), dnsWrite.layout.reloads, { task: o.task, timeoutMs: o.readinessTimeoutMs });
     await journal(kube, install, keys, 'dns');
@@ -257,7 +288,11 @@ export async function applyMigration(kube: Kube, plan: MigratePlan, o: MigrateOp
       const r = o.resolver;
       await o.task(`wait for DNS to answer ${gatewayIP} (via ${r.describe})`, async (update) => {
         const wrong = await waitForAnswers(r, new Map(entries.map((e) => [e.fqdn, e.ip])), o.dnsTimeoutMs, update);
-        if (wrong.length) throw clusterError(wrong.map((w) => `DNS for ${w.name} answers ${w.got.join(', ') || 'nothing'}, expected ${w.want}`), 'CoreDNS may not have reloaded yet; check its logs, or raise --dns-timeout');
+        if (wrong.length)
+          throw clusterError(
+            wrong.map((w) => `DNS for ${w.name} answers ${w.got.join(', ') || 'nothing'}, expected ${w.want}`),
+            'CoreDNS may not have reloaded yet; check its logs, or raise --dns-timeout',
+          );
       });
     }
     maybeFail('dns');
@@ -276,10 +311,20 @@ export async function applyMigration(kube: Kube, plan: MigratePlan, o: MigrateOp
         });
         if (previous !== 'disabled') await kube.mergePatch('v1', 'Namespace', n, undefined, { metadata: { labels: { [INJECTION]: 'disabled' } } });
       });
-      await journal(kube, install, keys.filter((k) => k.startsWith(`${n}/`)), 'injection-label');
+      await journal(
+        kube,
+        install,
+        keys.filter((k) => k.startsWith(`${n}/`)),
+        'injection-label',
+      );
       if (plan.restart) {
         await o.task(`restart Deployments in ${n} (sidecars go)`, (update) => restartDeployments(kube, n, o.readinessTimeoutMs, update));
-        await journal(kube, install, keys.filter((k) => k.startsWith(`${n}/`)), 'restart');
+        await journal(
+          kube,
+          install,
+          keys.filter((k) => k.startsWith(`${n}/`)),
+          'restart',
+        );
       }
     }
     maybeFail('injection-label');
@@ -302,10 +347,18 @@ export async function applyMigration(kube: Kube, plan: MigratePlan, o: MigrateOp
   } catch (e) {
     const err = e instanceof ApiError ? explainApiError(e) : e;
     if (o.noRollback) {
-      throw new AcmgError(err instanceof AcmgError ? err.code : ExitCode.Cluster, [`migration failed: ${(err as Error).message}`], 'left as is (--no-rollback); `acmg migrate` again converges, `acmg rollback` undoes it');
+      throw new AcmgError(
+        err instanceof AcmgError ? err.code : ExitCode.Cluster,
+        [`migration failed: ${(err as Error).message}`],
+        'left as is (--no-rollback); `acmg migrate` again converges, `acmg rollback` undoes it',
+      );
     }
     await o.task('roll back this run', () => rollbackMigrations(kube, install, keys, { resolver: o.resolver, dnsTimeoutMs: o.dnsTimeoutMs, task: o.task }));
-    throw new AcmgError(err instanceof AcmgError ? err.code : ExitCode.Cluster, [`migration failed and was rolled back: ${(err as Error).message}`], err instanceof AcmgError ? err.hint : undefined);
+    throw new AcmgError(
+      err instanceof AcmgError ? err.code : ExitCode.Cluster,
+      [`migration failed and was rolled back: ${(err as Error).message}`],
+      err instanceof AcmgError ? err.hint : undefined,
+    );
   }
 }
 
@@ -358,7 +411,8 @@ export async function rollbackMigrations(kube: Kube, install: InstallRecord, key
           }
         }
         const { clusterIP, clusterIPs, ...spec } = m.originalService!.spec ?? {};
-        void clusterIP; void clusterIPs;
+        void clusterIP;
+        void clusterIPs;
         await kube.create({ ...m.originalService!, spec });
       });
     }
@@ -368,7 +422,9 @@ export async function rollbackMigrations(kube: Kube, install: InstallRecord, key
   for (const n of [...new Set(records.map((m) => m.namespace))].sort()) {
     const rec = records.find((m) => m.namespace === n && m.previousInjection !== undefined);
     if (!rec || remaining.some((m) => m.namespace === n)) continue;
-    await o.task(`restore ${INJECTION} on namespace ${n}`, () => kube.mergePatch('v1', 'Namespace', n, undefined, { metadata: { labels: { [INJECTION]: rec.previousInjection ?? null } } }));
+    await o.task(`restore ${INJECTION} on namespace ${n}`, () =>
+      kube.mergePatch('v1', 'Namespace', n, undefined, { metadata: { labels: { [INJECTION]: rec.previousInjection ?? null } } }),
+    );
     restored.push(n);
   }
   // DNS: one write (only for migrations that reached the DNS step), then verify each name answers
@@ -376,8 +432,14 @@ export async function rollbackMigrations(kube: Kube, install: InstallRecord, key
   const switched = records.filter((m) => m.journal.includes('dns'));
   const fqdns = new Set(switched.map((m) => m.fqdn));
   if (switched.length) {
-    const w = await o.task('remove DNS entries (one CoreDNS write)', () => updateDnsEntries(kube, dnsSettings(install), (cur) => cur.filter((e) => !fqdns.has(e.fqdn)), { force: true }));
-    if (w.writes) await makeDnsChangeTakeEffect(kube, dnsSettings(install), w.layout.reloads, { task: o.task, timeoutMs: o.readinessTimeoutMs ?? DEFAULT_ROLLOUT_TIMEOUT_MS });
+    const w = await o.task('remove DNS entries (one CoreDNS write)', () =>
+      updateDnsEntries(kube, dnsSettings(install), (cur) => cur.filter((e) => !fqdns.has(e.fqdn)), { force: true }),
+    );
+    if (w.writes)
+      await makeDnsChangeTakeEffect(kube, dnsSettings(install), w.layout.reloads, {
+        task: o.task,
+        timeoutMs: o.readinessTimeoutMs ?? DEFAULT_ROLLOUT_TIMEOUT_MS,
+      });
   }
   if (o.resolver && switched.length) {
     const expect = new Map<string, string>();
@@ -393,7 +455,10 @@ export async function rollbackMigrations(kube: Kube, install: InstallRecord, key
   }
   // Sidecars back (--restart) only once DNS sends clients to the services themselves again.
   if (o.restart) {
-    for (const n of restored) await o.task(`restart Deployments in ${n} (sidecars come back)`, (update) => restartDeployments(kube, n, o.readinessTimeoutMs ?? DEFAULT_ROLLOUT_TIMEOUT_MS, update));
+    for (const n of restored)
+      await o.task(`restart Deployments in ${n} (sidecars come back)`, (update) =>
+        restartDeployments(kube, n, o.readinessTimeoutMs ?? DEFAULT_ROLLOUT_TIMEOUT_MS, update),
+      );
   }
   // Routes and replacement Services.
   await o.task('remove routes', async () => {
@@ -413,4 +478,3 @@ export async function rollbackMigrations(kube: Kube, install: InstallRecord, key
   await o.task('close gateway ports', () => syncGatewayPorts(kube, install));
   return records.map((m) => migrationKey(m.namespace, m.service));
 }
-

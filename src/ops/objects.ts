@@ -4,7 +4,12 @@ import type { KObject } from '../kube/client.js';
 import type { ObjectRef } from '../kube/state.js';
 import type { K8sObject } from '../render/types.js';
 
-export const refOf = (o: Pick<K8sObject, 'apiVersion' | 'kind' | 'metadata'>): ObjectRef => ({ apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name, ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}) });
+export const refOf = (o: Pick<K8sObject, 'apiVersion' | 'kind' | 'metadata'>): ObjectRef => ({
+  apiVersion: o.apiVersion,
+  kind: o.kind,
+  name: o.metadata.name,
+  ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}),
+});
 export const refKey = (r: ObjectRef) => `${r.kind}/${r.namespace ?? ''}/${r.name}`;
 export const refText = (r: ObjectRef) => `${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`;
 

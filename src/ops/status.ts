@@ -32,7 +32,15 @@ export async function collectStatus(kube: Kube, namespaceHint = 'istio-system'):
     profile: i.profile,
     installedAt: i.installedAt,
     inProgress: i.inProgress ?? false,
-    gateway: g.enabled ? { name: g.name, ready: Boolean(dep && deploymentAvailable(dep)), detail: describeDeployment(dep), clusterIP: gatewayIP, ports: (svc?.spec?.ports ?? []).map((p: any) => ({ name: p.name, port: p.port })) } : undefined,
+    gateway: g.enabled
+      ? {
+          name: g.name,
+          ready: Boolean(dep && deploymentAvailable(dep)),
+          detail: describeDeployment(dep),
+          clusterIP: gatewayIP,
+          ports: (svc?.spec?.ports ?? []).map((p: any) => ({ name: p.name, port: p.port })),
+        }
+      : undefined,
     services: [],
   };
   let entries = new Map<string, string>();

@@ -30,7 +30,8 @@ export async function reconcile(kube: Kube, opts: { dryRun?: boolean; force?: bo
   try {
     vses = (await kube.list('networking.istio.io/v1', 'VirtualService')).items;
   } catch (e) {
-    if (e instanceof ApiError && e.status === 404) throw new AcmgError(ExitCode.Usage, 'the VirtualService CRD (networking.istio.io/v1) is not installed', 'install Istio first');
+    if (e instanceof ApiError && e.status === 404)
+      throw new AcmgError(ExitCode.Usage, 'the VirtualService CRD (networking.istio.io/v1) is not installed', 'install Istio first');
     throw e;
   }
   const services = new Map((await kube.list('v1', 'Service')).items.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s]));
@@ -73,7 +74,8 @@ export async function reconcile(kube: Kube, opts: { dryRun?: boolean; force?: bo
     if (add.length || remove.length) {
       const w = await updateDnsEntries(kube, dnsSettings(install), () => desired.entries, { force: opts.force });
       dnsWrites = w.writes;
-      if (dnsWrites) await makeDnsChangeTakeEffect(kube, dnsSettings(install), w.layout.reloads, { task: (_t, fn) => fn(() => {}), timeoutMs: DEFAULT_ROLLOUT_TIMEOUT_MS });
+      if (dnsWrites)
+        await makeDnsChangeTakeEffect(kube, dnsSettings(install), w.layout.reloads, { task: (_t, fn) => fn(() => {}), timeoutMs: DEFAULT_ROLLOUT_TIMEOUT_MS });
     }
   }
   return { add, remove, portsChanged, ports: want.map((p) => p.port), dnsWrites, warnings };

@@ -24,9 +24,19 @@ export interface UninstallPlan {
   purge: boolean;
 }
 
-const reverseOrder = (a: ObjectRef, b: ObjectRef) => KIND_ORDER.indexOf(b.kind) - KIND_ORDER.indexOf(a.kind) || a.kind.localeCompare(b.kind) || `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`);
+const reverseOrder = (a: ObjectRef, b: ObjectRef) =>
+  KIND_ORDER.indexOf(b.kind) - KIND_ORDER.indexOf(a.kind) ||
+  a.kind.localeCompare(b.kind) ||
+  `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`);
 
-const DEFAULT_DNS: DnsSettings = { namespace: 'kube-system', configMap: 'coredns', customConfigMap: 'coredns-custom', mode: 'auto', clusterDomain: 'auto', ttl: 5 };
+const DEFAULT_DNS: DnsSettings = {
+  namespace: 'kube-system',
+  configMap: 'coredns',
+  customConfigMap: 'coredns-custom',
+  mode: 'auto',
+  clusterDomain: 'auto',
+  ttl: 5,
+};
 
 export async function planUninstall(kube: Kube, opts: { purge: boolean; namespaceHint?: string }): Promise<UninstallPlan> {
   const { namespace, state: st } = await locateState(kube, opts.namespaceHint ?? 'istio-system');
@@ -38,7 +48,12 @@ export async function planUninstall(kube: Kube, opts: { purge: boolean; namespac
     const found = await Promise.all(
       SWEEP_KINDS.map(async ([apiVersion, kind]) => {
         try {
-          return (await kube.list(apiVersion, kind, { labelSelector: MANAGED_SELECTOR })).items.map((o) => ({ apiVersion, kind, name: o.metadata.name, ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}) }));
+          return (await kube.list(apiVersion, kind, { labelSelector: MANAGED_SELECTOR })).items.map((o) => ({
+            apiVersion,
+            kind,
+            name: o.metadata.name,
+            ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}),
+          }));
         } catch {
           return []; // a kind the cluster does not serve (Istio CRDs absent)
         }
@@ -60,7 +75,11 @@ export function uninstallIsEmpty(p: UninstallPlan): boolean {
   return !p.installed && p.objects.length === 0 && p.migrated.length === 0;
 }
 
-export async function applyUninstall(kube: Kube, plan: UninstallPlan, o: { resolver?: Resolver; dnsTimeoutMs: number; task: MigrateOptions['task'] }): Promise<{ deleted: number; dnsRestored: boolean }> {
+export async function applyUninstall(
+  kube: Kube,
+  plan: UninstallPlan,
+  o: { resolver?: Resolver; dnsTimeoutMs: number; task: MigrateOptions['task'] },
+): Promise<{ deleted: number; dnsRestored: boolean }> {
   if (!plan.purge && plan.migrated.length) {
     throw usageError(
       [`${plan.migrated.length} service(s) are still migrated: ${plan.migrated.join(', ')}`, 'removing the gateway now would break their traffic'],

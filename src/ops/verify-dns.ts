@@ -47,7 +47,12 @@ export async function verifyTargets(kube: Kube, sel: VerifySelection): Promise<{
 
 async function ask(r: Resolver, name: string, type: 'A' | 'AAAA'): Promise<Answer> {
   const res = await r.ask(name, type);
-  return { question: name, rcode: res.rcode, names: res.answers.filter((a) => a.type === type).map((a) => a.name), ips: res.answers.filter((a) => a.type === type).map((a) => a.data) };
+  return {
+    question: name,
+    rcode: res.rcode,
+    names: res.answers.filter((a) => a.type === type).map((a) => a.name),
+    ips: res.answers.filter((a) => a.type === type).map((a) => a.data),
+  };
 }
 
 /** Runs one lookup like a stub resolver: candidates in order until one is not NXDOMAIN. */
@@ -74,7 +79,8 @@ export async function runVerification(r: Resolver, targets: VerifyTarget[], doma
       try {
         results[i] = await runLookup(r, lookups[i]!);
       } catch (e) {
-        if (e instanceof DnsTimeoutError) throw new AcmgError(ExitCode.Cluster, `cannot reach the nameserver: ${e.message}`, 'check --nameserver, or that CoreDNS is running');
+        if (e instanceof DnsTimeoutError)
+          throw new AcmgError(ExitCode.Cluster, `cannot reach the nameserver: ${e.message}`, 'check --nameserver, or that CoreDNS is running');
         throw e instanceof AcmgError ? e : new AcmgError(ExitCode.Cluster, `DNS query failed via ${r.describe}: ${(e as Error).message}`);
       }
     }

@@ -7,7 +7,9 @@ export const DEFAULT_ROLLOUT_TIMEOUT_MS = 300_000;
 
 /** Starts a rolling restart of a Deployment, as `kubectl rollout restart` does (wait for it with waitForDeployment). */
 export async function rolloutRestart(kube: Kube, namespace: string, name: string, at = new Date().toISOString()): Promise<void> {
-  await kube.mergePatch('apps/v1', 'Deployment', name, namespace, { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': at } } } } });
+  await kube.mergePatch('apps/v1', 'Deployment', name, namespace, {
+    spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': at } } } },
+  });
 }
 
 /** Available with at least `minReplicas` (an HPA's minimum, which it reaches a sync period later). */
@@ -27,7 +29,9 @@ export function describeDeployment(d: KObject | undefined, minReplicas = 0): str
   const s = d.status ?? {};
   const want = Math.max(d.spec?.replicas ?? 1, minReplicas);
   if (deploymentAvailable(d, minReplicas)) return `${s.availableReplicas ?? 0}/${want} available`;
-  const conds = (s.conditions ?? []).filter((c: any) => c.status !== 'True' || c.type === 'Progressing').map((c: any) => `${c.type}=${c.status}${c.reason ? ` (${c.reason}${c.message ? `: ${c.message}` : ''})` : ''}`);
+  const conds = (s.conditions ?? [])
+    .filter((c: any) => c.status !== 'True' || c.type === 'Progressing')
+    .map((c: any) => `${c.type}=${c.status}${c.reason ? ` (${c.reason}${c.message ? `: ${c.message}` : ''})` : ''}`);
   return `${s.availableReplicas ?? 0}/${want} available, ${s.updatedReplicas ?? 0} updated${conds.length ? `; ${conds.join('; ')}` : ''}`;
 }
 
@@ -40,7 +44,14 @@ async function recentEvents(kube: Kube, namespace: string, names: string[]): Pro
 }
 
 /** Resolves when the Deployment is Available; on timeout throws exit 3 naming what is not ready and why. */
-export async function waitForDeployment(kube: Kube, namespace: string, name: string, timeoutMs: number, onProgress?: (text: string) => void, minReplicas = 0): Promise<KObject> {
+export async function waitForDeployment(
+  kube: Kube,
+  namespace: string,
+  name: string,
+  timeoutMs: number,
+  onProgress?: (text: string) => void,
+  minReplicas = 0,
+): Promise<KObject> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const d = await kube.get('apps/v1', 'Deployment', name, namespace);
@@ -50,18 +61,32 @@ export async function waitForDeployment(kube: Kube, namespace: string, name: str
     if (left <= 0) {
       const events = await recentEvents(kube, namespace, [name]).catch(() => []);
       throw clusterError(
-        [`Deployment ${namespace}/${name} is not Available after ${Math.round(timeoutMs / 1000)}s: ${describeDeployment(d, minReplicas)}`, ...events.map((e) => `  event: ${e}`)],
+        [
+          `Deployment ${namespace}/${name} is not Available after ${Math.round(timeoutMs / 1000)}s: ${describeDeployment(d, minReplicas)}`,
+          ...events.map((e) => `  event: ${e}`),
+        ],
         `inspect it with: kubectl -n ${namespace} describe deployment ${name}; what was applied is recorded, so acmg uninstall removes it`,
       );
     }
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(), Math.min(left, 30_000));
     try {
-      await kube.watch('apps/v1', 'Deployment', { namespace, fieldSelector: `metadata.name=${name}`, resourceVersion: d?.metadata.resourceVersion, signal: ac.signal, timeoutSeconds: Math.ceil(Math.min(left, 30_000) / 1000) }, (type, obj) => {
-        if (type === 'DELETED') return false;
-        onProgress?.(describeDeployment(obj, minReplicas));
-        return deploymentAvailable(obj, minReplicas);
-      });
+      await kube.watch(
+        'apps/v1',
+        'Deployment',
+        {
+          namespace,
+          fieldSelector: `metadata.name=${name}`,
+          resourceVersion: d?.metadata.resourceVersion,
+          signal: ac.signal,
+          timeoutSeconds: Math.ceil(Math.min(left, 30_000) / 1000),
+        },
+        (type, obj) => {
+          if (type === 'DELETED') return false;
+          onProgress?.(describeDeployment(obj, minReplicas));
+          return deploymentAvailable(obj, minReplicas);
+        },
+      );
     } catch {
       // A broken or expired watch: loop and re-read.
     } finally {

@@ -36,7 +36,8 @@ export function classifyPort(p: { name?: string; port: number; protocol?: string
   if (prefix === 'http') return { name, port: p.port, protocol: 'HTTP' };
   if (prefix === 'http2') return { name, port: p.port, protocol: 'HTTP2' };
   if (prefix === 'grpc') return { name, port: p.port, protocol: name.toLowerCase().startsWith('grpc-web') ? 'HTTP' : 'GRPC' };
-  if (prefix === 'https' || prefix === 'tls') return { port: p.port, name, problem: `TLS ports ("${name}") need TLS passthrough, which the centralized gateway does not configure` };
+  if (prefix === 'https' || prefix === 'tls')
+    return { port: p.port, name, problem: `TLS ports ("${name}") need TLS passthrough, which the centralized gateway does not configure` };
   return { name, port: p.port, protocol: 'TCP' };
 }
 
@@ -59,7 +60,9 @@ export function portConflicts(owner: string, ports: ClassifiedPort[], used: Port
     for (const u of used.filter((x) => x.port === p.port && x.owner !== owner)) {
       const httpish = (x: string) => x === 'HTTP' || x === 'HTTP2' || x === 'GRPC';
       if (p.protocol === 'TCP' || u.protocol === 'TCP') {
-        problems.push(`port ${p.port} (${p.protocol}) is already used on the gateway by ${u.owner} (${u.protocol}); two services cannot share a TCP port on the gateway`);
+        problems.push(
+          `port ${p.port} (${p.protocol}) is already used on the gateway by ${u.owner} (${u.protocol}); two services cannot share a TCP port on the gateway`,
+        );
       } else if (httpish(p.protocol) && httpish(String(u.protocol)) && p.protocol !== u.protocol) {
         problems.push(`port ${p.port} is ${p.protocol} here but ${u.protocol} for ${u.owner}; one gateway port has one protocol`);
       }
@@ -67,4 +70,3 @@ export function portConflicts(owner: string, ports: ClassifiedPort[], used: Port
   }
   return problems;
 }
-

@@ -11,6 +11,10 @@ export interface Selection {
 
 export function checkSelection(sel: Selection): void {
   const modes = [sel.services.length > 0, Boolean(sel.all), Boolean(sel.selector), Boolean(sel.allNamespaces)].filter(Boolean).length;
-  if (modes !== 1) throw usageError(modes === 0 ? 'say which services to migrate: SERVICE names, --all, -l SELECTOR or -A' : 'choose exactly one of: SERVICE names, --all, -l SELECTOR, -A', 'for example: acmg migrate helloworld -n default --keep-service');
+  if (modes !== 1)
+    throw usageError(
+      modes === 0 ? 'say which services to migrate: SERVICE names, --all, -l SELECTOR or -A' : 'choose exactly one of: SERVICE names, --all, -l SELECTOR, -A',
+      'for example: acmg migrate helloworld -n default --keep-service',
+    );
   if ((sel.services.length > 0 || sel.all) && !sel.namespace) throw usageError('-n NAMESPACE is required with service names and with --all');
 }

@@ -4,7 +4,12 @@ import { STATE_LIMIT_BYTES, migrationKey, stateBytes, type Approach, type State 
 import { keepableService, replacementName } from '../render/routes.js';
 import type { ClassifiedPort } from './ports.js';
 
-export function projectedStateBytes(state: State, candidates: { service: KObject; ports: ClassifiedPort[]; fqdn: string }[], approach: Approach, suffix: string): number {
+export function projectedStateBytes(
+  state: State,
+  candidates: { service: KObject; ports: ClassifiedPort[]; fqdn: string }[],
+  approach: Approach,
+  suffix: string,
+): number {
   const migrations = { ...state.migrations };
   for (const c of candidates) {
     const m = c.service.metadata;

@@ -67,7 +67,9 @@ export function desiredState(input: SyncInput): DesiredState {
   const ignored: string[] = [];
   const sources: Record<string, string[]> = {};
   for (const m of input.migrations) if (m.journal.includes('dns') || m.phase === 'complete') entries.set(m.fqdn, input.gatewayIP);
-  const vses = [...input.virtualServices].sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
+  const vses = [...input.virtualServices].sort((a, b) =>
+    `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`),
+  );
   for (const vs of vses) {
     // acmg's own routes are covered by its migrations (and point at replacements in approach 2).
     if (vs.metadata.labels?.['app.kubernetes.io/managed-by'] === 'acmg') continue;
@@ -84,9 +86,15 @@ export function desiredState(input: SyncInput): DesiredState {
       if (!list.includes(r.fqdn)) list.push(r.fqdn);
       const svc = input.services.get(`${r.namespace}/${r.service}`);
       const svcPorts: { name?: string; port: number; appProtocol?: string }[] = svc?.spec?.ports ?? [];
-      const wanted = d.port !== undefined ? svcPorts.filter((p) => p.port === d.port).concat(svcPorts.some((p) => p.port === d.port) ? [] : [{ port: d.port }]) : svcPorts;
+      const wanted =
+        d.port !== undefined ? svcPorts.filter((p) => p.port === d.port).concat(svcPorts.some((p) => p.port === d.port) ? [] : [{ port: d.port }]) : svcPorts;
       for (const p of wanted) {
-        if (!ports.has(p.port)) ports.set(p.port, { name: p.name ?? '', port: p.port, protocol: d.kind === 'tcp' ? 'TCP' : p.appProtocol?.toLowerCase() === 'grpc' || p.name?.startsWith('grpc') ? 'GRPC' : 'HTTP' });
+        if (!ports.has(p.port))
+          ports.set(p.port, {
+            name: p.name ?? '',
+            port: p.port,
+            protocol: d.kind === 'tcp' ? 'TCP' : p.appProtocol?.toLowerCase() === 'grpc' || p.name?.startsWith('grpc') ? 'GRPC' : 'HTTP',
+          });
       }
     }
   }

@@ -37,8 +37,18 @@ export function lookupsFor(t: VerifyTarget, domain: string): Lookup[] {
   return [
     { target: t, form: 'fqdn', written: `${fqdn}.`, candidates: [fqdn] },
     { target: t, form: 'short, same namespace', written: t.service, candidates: searchCandidates(t.service, t.namespace, domain) },
-    { target: t, form: 'name.namespace, other namespace', written: `${t.service}.${t.namespace}`, candidates: searchCandidates(`${t.service}.${t.namespace}`, other, domain) },
-    { target: t, form: 'name.namespace.svc', written: `${t.service}.${t.namespace}.svc`, candidates: searchCandidates(`${t.service}.${t.namespace}.svc`, other, domain) },
+    {
+      target: t,
+      form: 'name.namespace, other namespace',
+      written: `${t.service}.${t.namespace}`,
+      candidates: searchCandidates(`${t.service}.${t.namespace}`, other, domain),
+    },
+    {
+      target: t,
+      form: 'name.namespace.svc',
+      written: `${t.service}.${t.namespace}.svc`,
+      candidates: searchCandidates(`${t.service}.${t.namespace}.svc`, other, domain),
+    },
   ];
 }
 
@@ -66,22 +76,50 @@ export interface VerifyResult {
 
 /** Judges one lookup from the answers to its candidates (in order) and the AAAA answer for the winner. */
 export function judge(l: Lookup, answers: Answer[], aaaa?: Answer): VerifyResult {
-  const base = { namespace: l.target.namespace, service: l.target.service, migrated: l.target.migrated, form: l.form, written: l.written, expected: l.target.expected };
+  const base = {
+    namespace: l.target.namespace,
+    service: l.target.service,
+    migrated: l.target.migrated,
+    form: l.form,
+    written: l.written,
+    expected: l.target.expected,
+  };
   // A stub resolver stops at the first candidate that is not NXDOMAIN (NODATA also stops it).
   const hit = answers.find((a) => a.rcode !== 'NXDOMAIN');
   if (!hit) return { ...base, got: [], pass: false, why: `NXDOMAIN for every search candidate (${l.candidates.join(', ')})` };
   if (hit.rcode !== 'NOERROR') return { ...base, answeredBy: hit.question, got: [], pass: false, why: `${hit.rcode} for ${hit.question}` };
   const badName = hit.names.find((n) => n.toLowerCase().replace(/\.$/, '') !== hit.question.toLowerCase().replace(/\.$/, ''));
-  if (badName) return { ...base, answeredBy: hit.question, got: hit.ips, pass: false, why: `answer owner name ${badName} does not match the question ${hit.question} (clients reject it)` };
+  if (badName)
+    return {
+      ...base,
+      answeredBy: hit.question,
+      got: hit.ips,
+      pass: false,
+      why: `answer owner name ${badName} does not match the question ${hit.question} (clients reject it)`,
+    };
   if (hit.ips.length === 0) return { ...base, answeredBy: hit.question, got: [], pass: false, why: `no A record for ${hit.question}` };
   if (hit.ips.length !== 1 || hit.ips[0] !== l.target.expected) {
     const what = l.target.migrated ? 'the gateway' : "the service's own ClusterIP";
     return { ...base, answeredBy: hit.question, got: hit.ips, pass: false, why: `expected ${what} ${l.target.expected}, got ${hit.ips.join(', ')}` };
   }
   if (aaaa && aaaa.rcode !== 'NOERROR' && aaaa.rcode !== 'NXDOMAIN') {
-    return { ...base, answeredBy: hit.question, got: hit.ips, aaaaRcode: aaaa.rcode, pass: false, why: `AAAA for ${hit.question} fails with ${aaaa.rcode} (clients asking for IPv6 get an error)` };
+    return {
+      ...base,
+      answeredBy: hit.question,
+      got: hit.ips,
+      aaaaRcode: aaaa.rcode,
+      pass: false,
+      why: `AAAA for ${hit.question} fails with ${aaaa.rcode} (clients asking for IPv6 get an error)`,
+    };
   }
-  return { ...base, answeredBy: hit.question, got: hit.ips, aaaaRcode: aaaa?.rcode, pass: true, why: l.target.migrated ? 'resolves to the gateway' : 'resolves to its own ClusterIP (not migrated)' };
+  return {
+    ...base,
+    answeredBy: hit.question,
+    got: hit.ips,
+    aaaaRcode: aaaa?.rcode,
+    pass: true,
+    why: l.target.migrated ? 'resolves to the gateway' : 'resolves to its own ClusterIP (not migrated)',
+  };
 }
 
 const xml = (s: string) => s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!);

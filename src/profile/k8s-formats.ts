@@ -12,7 +12,9 @@ const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const GO_DURATION = /^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/;
 
 export function dns1123Label(v: string): string | undefined {
-  return v.length <= 63 && DNS1123_LABEL.test(v) ? undefined : 'is not a valid DNS-1123 label: use at most 63 lowercase letters, digits and "-", starting and ending with a letter or digit';
+  return v.length <= 63 && DNS1123_LABEL.test(v)
+    ? undefined
+    : 'is not a valid DNS-1123 label: use at most 63 lowercase letters, digits and "-", starting and ending with a letter or digit';
 }
 
 export function dns1123Subdomain(v: string): string | undefined {
@@ -23,7 +25,8 @@ export function dns1123Subdomain(v: string): string | undefined {
 export function qualifiedName(v: string): string | undefined {
   const slash = v.lastIndexOf('/');
   const [prefix, name] = slash >= 0 ? [v.slice(0, slash), v.slice(slash + 1)] : [undefined, v];
-  if (prefix !== undefined && (prefix === '' || dns1123Subdomain(prefix))) return 'has a prefix that is not a DNS subdomain (the part before "/", e.g. example.com/)';
+  if (prefix !== undefined && (prefix === '' || dns1123Subdomain(prefix)))
+    return 'has a prefix that is not a DNS subdomain (the part before "/", e.g. example.com/)';
   if (name.length === 0 || name.length > 63 || !QUALIFIED_NAME_PART.test(name)) {
     return 'is not a valid label or annotation key: at most 63 letters, digits, "-", "_" and "." (alphanumeric at both ends), optionally after a DNS prefix and "/"';
   }
@@ -31,7 +34,9 @@ export function qualifiedName(v: string): string | undefined {
 }
 
 export function labelValue(v: string): string | undefined {
-  return v.length <= 63 && LABEL_VALUE.test(v) ? undefined : 'is not a valid label value: at most 63 letters, digits, "-", "_" and "." (alphanumeric at both ends), or empty';
+  return v.length <= 63 && LABEL_VALUE.test(v)
+    ? undefined
+    : 'is not a valid label value: at most 63 letters, digits, "-", "_" and "." (alphanumeric at both ends), or empty';
 }
 
 /** IANA service name, as Kubernetes requires of container port names. */
@@ -51,7 +56,9 @@ export function quantity(v: string): string | undefined {
 }
 
 export function imagePart(v: string): string | undefined {
-  return IMAGE_PART.test(v) ? undefined : 'is not a valid image registry or name: lowercase letters, digits, ".", "_", "-", "/" and ":" (for example docker.io/istio)';
+  return IMAGE_PART.test(v)
+    ? undefined
+    : 'is not a valid image registry or name: lowercase letters, digits, ".", "_", "-", "/" and ":" (for example docker.io/istio)';
 }
 
 /** "" is allowed by the schema where a default applies (the controller's tag). */
@@ -70,11 +77,26 @@ export function gatewayHost(v: string): string | undefined {
   if (ns !== undefined && ns !== '*' && ns !== '.' && dns1123Label(ns)) return 'has a namespace part that is not "*", "." or a namespace name';
   if (host === '*') return undefined;
   const name = host.startsWith('*.') ? host.slice(2) : host;
-  if (name.length === 0 || name.length > 253 || dns1123Subdomain(name)) return 'is not a valid Gateway host: "*", "*.example.com", "example.com" or "namespace/host"';
+  if (name.length === 0 || name.length > 253 || dns1123Subdomain(name))
+    return 'is not a valid Gateway host: "*", "*.example.com", "example.com" or "namespace/host"';
   return undefined;
 }
 
-const SUFFIX: Record<string, number> = { m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
+const SUFFIX: Record<string, number> = {
+  m: 1e-3,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
+};
 
 /** The number a valid quantity stands for (precise enough to compare requests with limits). */
 export function quantityValue(v: string): number {

@@ -42,7 +42,8 @@ export function parseYamlDocument(text: string, what: string): unknown {
   const docs = loadAllBounded(text, what).filter((d) => d !== null && d !== undefined);
   if (docs.length === 0) return {};
   if (docs.length > 1) throw usageError(`${what} has ${docs.length} YAML documents; an overlay is one AcmgOperator document`);
-  if (!isPlainObject(docs[0])) throw usageError(`${what} must be a YAML mapping (an AcmgOperator document), not ${Array.isArray(docs[0]) ? 'a list' : excerpt(docs[0])}`);
+  if (!isPlainObject(docs[0]))
+    throw usageError(`${what} must be a YAML mapping (an AcmgOperator document), not ${Array.isArray(docs[0]) ? 'a list' : excerpt(docs[0])}`);
   return docs[0];
 }
 
@@ -90,7 +91,9 @@ function asOverlay(doc: unknown, what: string): Record<string, unknown> {
 export function resolveValues(req: ResolveRequest): AcmgOperator {
   const files = req.files ?? [];
   if (files.filter((f) => f === STDIN).length > 1) throw usageError('-f - (standard input) can be given once');
-  const overlays = files.map((f) => asOverlay(readYamlFile(f === STDIN ? STDIN : resolve(f), 'overlay file'), f === STDIN ? 'overlay on standard input' : `overlay file "${f}"`));
+  const overlays = files.map((f) =>
+    asOverlay(readYamlFile(f === STDIN ? STDIN : resolve(f), 'overlay file'), f === STDIN ? 'overlay on standard input' : `overlay file "${f}"`),
+  );
   const sets = (req.sets ?? []).map(parseSetFlag);
   // --profile wins; otherwise the last overlay that names one (istioctl behaviour); otherwise the default.
   const fromFiles = overlays.map((o) => (o.spec as Record<string, unknown> | undefined)?.profile).filter((p): p is string => typeof p === 'string');
@@ -111,7 +114,9 @@ export function resolveValues(req: ResolveRequest): AcmgOperator {
   const values = doc as unknown as AcmgOperator;
   const setsReplicas = sets.some((s) => s.path.join('.') === 'gateway.replicas') || overlays.some((o) => (o.spec as any)?.gateway?.replicas !== undefined);
   if (setsReplicas && values.spec.gateway.autoscaling.enabled) {
-    req.onWarning?.(`gateway.replicas (${values.spec.gateway.replicas}) has no effect while gateway.autoscaling.enabled is true: the autoscaler owns the replica count; set gateway.autoscaling.minReplicas instead`);
+    req.onWarning?.(
+      `gateway.replicas (${values.spec.gateway.replicas}) has no effect while gateway.autoscaling.enabled is true: the autoscaler owns the replica count; set gateway.autoscaling.minReplicas instead`,
+    );
   }
   return values;
 }

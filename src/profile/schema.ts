@@ -52,12 +52,15 @@ const resources = obj({ requests: resourceList, limits: resourceList }, ['reques
 /** Protocols the gateway can carry (Istio Gateway server protocols). */
 export const PORT_PROTOCOLS = ['HTTP', 'HTTP2', 'GRPC', 'TCP'] as const;
 
-export const gatewayPort = obj({
-  name: str('portName'),
-  port,
-  targetPort: port,
-  protocol: oneOf(...PORT_PROTOCOLS),
-}, ['targetPort']);
+export const gatewayPort = obj(
+  {
+    name: str('portName'),
+    port,
+    targetPort: port,
+    protocol: oneOf(...PORT_PROTOCOLS),
+  },
+  ['targetPort'],
+);
 
 export const specSchema = obj({
   profile: str('dns1123label'),
@@ -110,12 +113,15 @@ export const specSchema = obj({
   migration: obj({ replacementSuffix: str(), restart: bool }),
 });
 
-export const documentSchema = obj({
-  apiVersion: oneOf('acmg.io/v1alpha1'),
-  kind: oneOf('AcmgOperator'),
-  metadata: obj({ name: str('dns1123label'), description: str() }, ['name', 'description']),
-  spec: specSchema,
-}, ['metadata']);
+export const documentSchema = obj(
+  {
+    apiVersion: oneOf('acmg.io/v1alpha1'),
+    kind: oneOf('AcmgOperator'),
+    metadata: obj({ name: str('dns1123label'), description: str() }, ['name', 'description']),
+    spec: specSchema,
+  },
+  ['metadata'],
+);
 
 export interface ImageValues {
   hub: string;

@@ -34,7 +34,10 @@ export function parseSetValue(raw: string): unknown {
 
 export function parseSetFlag(raw: string): SetAssignment {
   if (raw.length > INPUT_LIMITS.setFlagBytes) {
-    throw usageError(`invalid --set "${clip(raw, 60)}": longer than ${formatBytes(INPUT_LIMITS.setFlagBytes)}`, 'put large values in a file and pass it with -f');
+    throw usageError(
+      `invalid --set "${clip(raw, 60)}": longer than ${formatBytes(INPUT_LIMITS.setFlagBytes)}`,
+      'put large values in a file and pass it with -f',
+    );
   }
   const eq = raw.indexOf('=');
   if (eq <= 0) {

@@ -58,7 +58,9 @@ export function validateAgainst(field: Field, value: unknown, path: PathSegment[
         const sub = field.fields[k];
         if (!sub) {
           const near = closest(k, Object.keys(field.fields));
-          problems.push(`${formatPath([...path, k])}: unknown field${near ? ` (did you mean "${formatPath([...path, near])}"?)` : `; valid fields here: ${Object.keys(field.fields).sort().join(', ')}`}`);
+          problems.push(
+            `${formatPath([...path, k])}: unknown field${near ? ` (did you mean "${formatPath([...path, near])}"?)` : `; valid fields here: ${Object.keys(field.fields).sort().join(', ')}`}`,
+          );
           continue;
         }
         validateAgainst(sub, v, [...path, k], problems);
@@ -77,7 +79,8 @@ export function validateAgainst(field: Field, value: unknown, path: PathSegment[
         validateAgainst(field.values, v, [...path, k], problems);
       }
       const bytes = entries.reduce((n, [k, v]) => n + k.length + (typeof v === 'string' ? v.length : 0), 0);
-      if (field.maxBytes !== undefined && bytes > field.maxBytes) problems.push(`${at}: ${bytes} bytes in total, more than Kubernetes allows (${field.maxBytes})`);
+      if (field.maxBytes !== undefined && bytes > field.maxBytes)
+        problems.push(`${at}: ${bytes} bytes in total, more than Kubernetes allows (${field.maxBytes})`);
       return;
     }
     case 'toleration':
@@ -92,7 +95,9 @@ export function validateAgainst(field: Field, value: unknown, path: PathSegment[
       return;
     case 'string': {
       if (typeof value !== 'string') {
-        problems.push(`${at}: expected a string, got ${typeName(value)} ${show(value)}${typeof value === 'number' || typeof value === 'boolean' ? ` (quote it: "${String(value)}")` : ''}`);
+        problems.push(
+          `${at}: expected a string, got ${typeName(value)} ${show(value)}${typeof value === 'number' || typeof value === 'boolean' ? ` (quote it: "${String(value)}")` : ''}`,
+        );
         return;
       }
       const bad = field.format ? checkStringFormat(value, field.format) : undefined;
@@ -151,14 +156,24 @@ function crossFieldProblems(doc: AcmgOperator): string[] {
     if (p.port === g.statusPort) problems.push(`gateway.ports[${i}].port: ${p.port} collides with gateway.statusPort`);
     if (p.name === 'status-port') problems.push(`gateway.ports[${i}].name: "status-port" is the name of the gateway's status port; choose another`);
     const target = p.targetPort ?? p.port;
-    if (seenTargets.has(target)) problems.push(`gateway.ports[${i}]: target port ${target} is already the target of gateway.ports[${seenTargets.get(target)}] (one container port each)`);
+    if (seenTargets.has(target))
+      problems.push(`gateway.ports[${i}]: target port ${target} is already the target of gateway.ports[${seenTargets.get(target)}] (one container port each)`);
     else seenTargets.set(target, i);
-    if (target === g.statusPort && p.port !== g.statusPort) problems.push(`gateway.ports[${i}]: target port ${target} is gateway.statusPort; the proxy serves its health checks there`);
-    else if (PROXY_RESERVED_PORTS.includes(target)) problems.push(`gateway.ports[${i}]: target port ${target} is reserved by the Istio proxy (${PROXY_RESERVED_PORTS.join(', ')}); set targetPort to another port`);
+    if (target === g.statusPort && p.port !== g.statusPort)
+      problems.push(`gateway.ports[${i}]: target port ${target} is gateway.statusPort; the proxy serves its health checks there`);
+    else if (PROXY_RESERVED_PORTS.includes(target))
+      problems.push(
+        `gateway.ports[${i}]: target port ${target} is reserved by the Istio proxy (${PROXY_RESERVED_PORTS.join(', ')}); set targetPort to another port`,
+      );
   });
-  if (PROXY_RESERVED_PORTS.includes(g.statusPort)) problems.push(`gateway.statusPort: ${g.statusPort} is reserved by the Istio proxy for something else (${PROXY_RESERVED_PORTS.join(', ')}); the usual value is 15021`);
+  if (PROXY_RESERVED_PORTS.includes(g.statusPort))
+    problems.push(
+      `gateway.statusPort: ${g.statusPort} is reserved by the Istio proxy for something else (${PROXY_RESERVED_PORTS.join(', ')}); the usual value is 15021`,
+    );
   if (g.autoscaling.enabled && g.podDisruptionBudget.enabled && g.podDisruptionBudget.minAvailable >= g.autoscaling.minReplicas) {
-    problems.push(`gateway.podDisruptionBudget.minAvailable (${g.podDisruptionBudget.minAvailable}) must be below gateway.autoscaling.minReplicas (${g.autoscaling.minReplicas}), or at the minimum scale no gateway pod could ever be evicted (node drains would hang)`);
+    problems.push(
+      `gateway.podDisruptionBudget.minAvailable (${g.podDisruptionBudget.minAvailable}) must be below gateway.autoscaling.minReplicas (${g.autoscaling.minReplicas}), or at the minimum scale no gateway pod could ever be evicted (node drains would hang)`,
+    );
   }
   if (g.image.tag === '') problems.push('gateway.image.tag: must not be empty (the proxy image to run when gateway.injection is false)');
   problems.push(...resourceProblems('gateway.resources', g.resources), ...resourceProblems('controller.resources', doc.spec.controller.resources));
@@ -166,11 +181,15 @@ function crossFieldProblems(doc: AcmgOperator): string[] {
     problems.push(`gateway.autoscaling: minReplicas (${g.autoscaling.minReplicas}) is greater than maxReplicas (${g.autoscaling.maxReplicas})`);
   }
   if (g.podDisruptionBudget.enabled && !g.autoscaling.enabled && g.podDisruptionBudget.minAvailable >= g.replicas && g.replicas > 0) {
-    problems.push(`gateway.podDisruptionBudget.minAvailable (${g.podDisruptionBudget.minAvailable}) must be below gateway.replicas (${g.replicas}), or no gateway pod could ever be evicted`);
+    problems.push(
+      `gateway.podDisruptionBudget.minAvailable (${g.podDisruptionBudget.minAvailable}) must be below gateway.replicas (${g.replicas}), or no gateway pod could ever be evicted`,
+    );
   }
   // Istio's validation rejects a Gateway without servers or a server without hosts.
   if (doc.spec.istioGateway.enabled && g.ports.length === 0) {
-    problems.push('gateway.ports: empty, but the Istio Gateway needs at least one server (one per gateway port); add a port, for example { name: http, port: 80, protocol: HTTP }');
+    problems.push(
+      'gateway.ports: empty, but the Istio Gateway needs at least one server (one per gateway port); add a port, for example { name: http, port: 80, protocol: HTTP }',
+    );
   }
   if (doc.spec.istioGateway.enabled && doc.spec.istioGateway.hosts.length === 0) {
     problems.push('istioGateway.hosts: empty, but every Istio Gateway server needs a host; use ["*"] (routes narrow by host)');
@@ -179,7 +198,9 @@ function crossFieldProblems(doc: AcmgOperator): string[] {
     problems.push('istioGateway.enabled: the Istio Gateway selects the acmg gateway pods; enable gateway.enabled too, or disable istioGateway');
   }
   if (doc.spec.migration.replacementSuffix !== '' && !/^-[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(doc.spec.migration.replacementSuffix)) {
-    problems.push(`migration.replacementSuffix: "${doc.spec.migration.replacementSuffix}" must start with "-" and continue as a DNS-1123 label (for example -acmg)`);
+    problems.push(
+      `migration.replacementSuffix: "${doc.spec.migration.replacementSuffix}" must start with "-" and continue as a DNS-1123 label (for example -acmg)`,
+    );
   }
   return problems;
 }

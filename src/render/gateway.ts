@@ -58,10 +58,15 @@ function proxyVolumes(): { volumes: unknown[]; mounts: unknown[] } {
       { name: 'credential-socket', emptyDir: {} },
       { name: 'workload-certs', emptyDir: {} },
       { name: 'istiod-ca-cert', configMap: { name: 'istio-ca-root-cert' } },
-      { name: 'podinfo', downwardAPI: { items: [
-        { path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } },
-        { path: 'annotations', fieldRef: { fieldPath: 'metadata.annotations' } },
-      ] } },
+      {
+        name: 'podinfo',
+        downwardAPI: {
+          items: [
+            { path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } },
+            { path: 'annotations', fieldRef: { fieldPath: 'metadata.annotations' } },
+          ],
+        },
+      },
       { name: 'istio-envoy', emptyDir: {} },
       { name: 'istio-data', emptyDir: {} },
       { name: 'istio-token', projected: { sources: [{ serviceAccountToken: { audience: 'istio-ca', expirationSeconds: 43200, path: 'istio-token' } }] } },
@@ -225,7 +230,9 @@ export function renderGateway(spec: Spec, ctx: RenderContext): K8sObject[] {
         scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: g.name },
         minReplicas: g.autoscaling.minReplicas,
         maxReplicas: g.autoscaling.maxReplicas,
-        metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: g.autoscaling.targetCPUUtilizationPercentage } } }],
+        metrics: [
+          { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: g.autoscaling.targetCPUUtilizationPercentage } } },
+        ],
       },
     });
   }

@@ -47,7 +47,15 @@ export function renderVirtualService(r: RouteInput): K8sObject {
     spec: {
       hosts: serviceHosts(r.service, r.namespace, r.clusterDomain),
       gateways: [`${r.gateway.namespace}/${r.gateway.name}`],
-      ...(http.length ? { http: http.map((p) => ({ name: `port-${p.port}`, match: [{ port: p.port }], route: [{ destination: { host: destHost, port: { number: p.port } } }] })) } : {}),
+      ...(http.length
+        ? {
+            http: http.map((p) => ({
+              name: `port-${p.port}`,
+              match: [{ port: p.port }],
+              route: [{ destination: { host: destHost, port: { number: p.port } } }],
+            })),
+          }
+        : {}),
       ...(tcp.length ? { tcp: tcp.map((p) => ({ match: [{ port: p.port }], route: [{ destination: { host: destHost, port: { number: p.port } } }] })) } : {}),
     },
   };
@@ -70,7 +78,13 @@ export function renderReplacementService(original: KObject, suffix: string, vers
     spec: {
       type: 'ClusterIP',
       selector: spec.selector,
-      ports: (spec.ports ?? []).map((p: any) => ({ name: p.name, port: p.port, targetPort: p.targetPort, protocol: p.protocol ?? 'TCP', ...(p.appProtocol ? { appProtocol: p.appProtocol } : {}) })),
+      ports: (spec.ports ?? []).map((p: any) => ({
+        name: p.name,
+        port: p.port,
+        targetPort: p.targetPort,
+        protocol: p.protocol ?? 'TCP',
+        ...(p.appProtocol ? { appProtocol: p.appProtocol } : {}),
+      })),
       ...(spec.sessionAffinity ? { sessionAffinity: spec.sessionAffinity } : {}),
     },
   };
@@ -79,6 +93,11 @@ export function renderReplacementService(original: KObject, suffix: string, vers
 /** The original Service as acmg keeps it to recreate on rollback (server-set fields dropped, ClusterIP kept). */
 export function keepableService(svc: KObject): KObject {
   const { uid, resourceVersion, creationTimestamp, managedFields, generation, selfLink, ...meta } = svc.metadata as Record<string, unknown>;
-  void uid; void resourceVersion; void creationTimestamp; void managedFields; void generation; void selfLink;
+  void uid;
+  void resourceVersion;
+  void creationTimestamp;
+  void managedFields;
+  void generation;
+  void selfLink;
   return { apiVersion: 'v1', kind: 'Service', metadata: meta as KObject['metadata'], spec: svc.spec };
 }

@@ -22,4 +22,3 @@ export interface RenderContext {
   /** false where the cluster's Corefile has no reload plugin: the controller must restart CoreDNS. */
   dnsReloads?: boolean;
 }
-

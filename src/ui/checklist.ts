@@ -19,6 +19,11 @@ export function renderChecklist(results: CheckResult[], stream: NodeJS.WriteStre
   const fails = results.filter((r) => r.status === 'fail').length;
   const warns = results.filter((r) => r.status === 'warn').length;
   const warnings = `${warns} ${warns === 1 ? 'warning' : 'warnings'}`;
-  lines.push('', fails ? c.red(`Status check results are × (${fails} failed${warns ? `, ${warnings}` : ''})`) : c.green(`Status check results are √${warns ? ` (${warnings})` : ''}`));
+  lines.push(
+    '',
+    fails
+      ? c.red(`Status check results are × (${fails} failed${warns ? `, ${warnings}` : ''})`)
+      : c.green(`Status check results are √${warns ? ` (${warnings})` : ''}`),
+  );
   return lines.join('\n') + '\n';
 }

@@ -7,7 +7,10 @@ export const canPrompt = (): boolean => Boolean(process.stdin.isTTY && process.s
 export async function confirm(question: string, opts: { yes?: boolean; flag?: string } = {}): Promise<boolean> {
   if (opts.yes) return true;
   if (!canPrompt()) {
-    throw usageError(`${question.replace(/\?$/, '')}: refusing without confirmation (no terminal to ask on)`, `pass ${opts.flag ?? '-y'} to confirm, or --dry-run to see the plan`);
+    throw usageError(
+      `${question.replace(/\?$/, '')}: refusing without confirmation (no terminal to ask on)`,
+      `pass ${opts.flag ?? '-y'} to confirm, or --dry-run to see the plan`,
+    );
   }
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {

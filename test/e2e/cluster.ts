@@ -30,7 +30,10 @@ export const kubectlBin = join(cacheDir, 'bin', `kubectl-${V.KUBERNETES_VERSION}
 
 // The Istio binaries, keyed as hack/lib.sh keys them (ISTIO_KEY, XDS_PROBE_KEY).
 const istioKey = `${V.ISTIO_RELEASE}-${V.ISTIO_VERSION!.split('-').pop()}`;
-const probeKey = `${istioKey}-${createHash('sha256').update(readFileSync(join(HACK, 'xds-probe', 'main.go'))).digest('hex').slice(0, 8)}`;
+const probeKey = `${istioKey}-${createHash('sha256')
+  .update(readFileSync(join(HACK, 'xds-probe', 'main.go')))
+  .digest('hex')
+  .slice(0, 8)}`;
 export const istioctlBin = join(cacheDir, 'bin', `istioctl-${istioKey}`, 'istioctl');
 export const xdsProbeBin = join(cacheDir, 'bin', `xds-probe-${probeKey}`, 'xds-probe');
 export const istioRelease = V.ISTIO_RELEASE!;
@@ -40,7 +43,12 @@ export const istiodXdsPort = Number(process.env.ACMG_ISTIOD_XDS_PORT ?? 15010);
 export function kubectl(args: string[], input?: string): string {
   try {
     // Istio's real CRDs alone are several MB of JSON: well past execFileSync's 1 MiB default.
-    return execFileSync(kubectlBin, ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 256 * 1024 * 1024 });
+    return execFileSync(kubectlBin, ['--kubeconfig', kubeconfig, ...args], {
+      encoding: 'utf8',
+      input,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      maxBuffer: 256 * 1024 * 1024,
+    });
   } catch (e) {
     const err = e as { stderr?: string; message: string };
     throw new Error(`kubectl ${args.join(' ')} failed: ${err.stderr || err.message}`);
@@ -54,7 +62,12 @@ export function kubectlJson<T = any>(args: string[]): T {
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls fn until it returns a truthy value or the deadline passes; returns the value and the time taken. */
-export async function eventually<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined | false> | T | undefined | false, intervalMs = 250): Promise<{ value: T; ms: number }> {
+export async function eventually<T>(
+  what: string,
+  timeoutMs: number,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  intervalMs = 250,
+): Promise<{ value: T; ms: number }> {
   const t0 = Date.now();
   let last: unknown;
   for (;;) {
@@ -80,7 +93,10 @@ const ACMG_BIN = join(ROOT, 'bin', 'acmg.js');
 /** Runs the built CLI as a user would (no TTY), against the local cluster. */
 export function acmg(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [ACMG_BIN, ...args], { env: { ...process.env, KUBECONFIG: kubeconfig, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [ACMG_BIN, ...args], {
+      env: { ...process.env, KUBECONFIG: kubeconfig, NO_COLOR: '1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -98,8 +114,29 @@ export function expectExit(r: RunResult, code: number): RunResult {
 /** Every object labelled as acmg's, as "Kind namespace/name" lines (kinds the server does not serve are skipped). */
 export function acmgObjects(): string[] {
   const served = new Set(kubectl(['api-resources', '-o', 'name']).split('\n'));
-  const kinds = ['serviceaccounts', 'services', 'deployments.apps', 'configmaps', 'poddisruptionbudgets.policy', 'horizontalpodautoscalers.autoscaling', 'gateways.networking.istio.io', 'virtualservices.networking.istio.io', 'roles.rbac.authorization.k8s.io', 'rolebindings.rbac.authorization.k8s.io', 'clusterroles.rbac.authorization.k8s.io', 'clusterrolebindings.rbac.authorization.k8s.io'].filter((k) => served.has(k));
-  const out = kubectl(['get', kinds.join(','), '-A', '-l', 'app.kubernetes.io/managed-by=acmg', '-o', 'jsonpath={range .items[*]}{.kind} {.metadata.namespace}/{.metadata.name}{"\\n"}{end}']);
+  const kinds = [
+    'serviceaccounts',
+    'services',
+    'deployments.apps',
+    'configmaps',
+    'poddisruptionbudgets.policy',
+    'horizontalpodautoscalers.autoscaling',
+    'gateways.networking.istio.io',
+    'virtualservices.networking.istio.io',
+    'roles.rbac.authorization.k8s.io',
+    'rolebindings.rbac.authorization.k8s.io',
+    'clusterroles.rbac.authorization.k8s.io',
+    'clusterrolebindings.rbac.authorization.k8s.io',
+  ].filter((k) => served.has(k));
+  const out = kubectl([
+    'get',
+    kinds.join(','),
+    '-A',
+    '-l',
+    'app.kubernetes.io/managed-by=acmg',
+    '-o',
+    'jsonpath={range .items[*]}{.kind} {.metadata.namespace}/{.metadata.name}{"\\n"}{end}',
+  ]);
   return out.split('\n').filter(Boolean).sort();
 }
 

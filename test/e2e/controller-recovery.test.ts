@@ -30,10 +30,11 @@ function proxyTo(port: number, target: { host: string; port: number }) {
   });
   return {
     open: () => new Promise<void>((r) => server.listen(port, '127.0.0.1', r)),
-    close: () => new Promise<void>((r) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -53,7 +54,11 @@ describe('sync --watch recovers when the API server comes back', () => {
     // Same credentials and CA; the server's certificate names 127.0.0.1, whatever the port.
     writeFileSync(kc, readFileSync(kubeconfig, 'utf8').replace(real.origin, `https://127.0.0.1:${port}`));
     const proxy = proxyTo(port, { host: real.hostname, port: Number(real.port) });
-    const child = execa(process.execPath, [join(ROOT, 'bin', 'acmg.js'), 'sync', '--watch', '--kubeconfig', kc, '--health-port', '0', '--request-timeout', '2s'], { reject: false, all: true, env: { NO_COLOR: '1' } });
+    const child = execa(
+      process.execPath,
+      [join(ROOT, 'bin', 'acmg.js'), 'sync', '--watch', '--kubeconfig', kc, '--health-port', '0', '--request-timeout', '2s'],
+      { reject: false, all: true, env: { NO_COLOR: '1' } },
+    );
     let log = '';
     child.all!.on('data', (d) => (log += d));
     try {

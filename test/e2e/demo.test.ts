@@ -12,7 +12,14 @@ describe('npm run demo', () => {
     expectExit(await acmg(['uninstall', '--purge', '-y', '--nameserver', DNS_NAMESERVER]), 0);
     const r = spawnSync('bash', [join(ROOT, 'scripts', 'demo.sh')], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
     if (r.status !== 0) throw new Error(`demo failed (exit ${r.status})\n${r.stdout}\n${r.stderr}`);
-    for (const step of ['acmg precheck', 'acmg install --profile demo -y', 'acmg migrate helloworld -n default --keep-service -y', 'acmg verify-dns', 'acmg status']) expect(r.stdout).toContain(`==> ${step}`);
+    for (const step of [
+      'acmg precheck',
+      'acmg install --profile demo -y',
+      'acmg migrate helloworld -n default --keep-service -y',
+      'acmg verify-dns',
+      'acmg status',
+    ])
+      expect(r.stdout).toContain(`==> ${step}`);
     expect(r.stdout).toMatch(/Status check results are √/);
     expect(r.stdout).toMatch(/all 4 checks passed/);
     expect(r.stdout).toMatch(/default\s+helloworld\s+keep-service\s+complete\s+switched/);

@@ -10,7 +10,14 @@ import { DNS_NAMESERVER, HACK, ROOT, acmg, acmgObjects, dns, eventually, expectE
 
 const PROPAGATION_MS = 20_000;
 const switchLayout = (name: string) => execFileSync('bash', [join(HACK, 'cluster-layout.sh'), name], { stdio: 'ignore' });
-const settings = (domain = 'auto'): DnsSettings => ({ namespace: 'kube-system', configMap: 'coredns', customConfigMap: 'coredns-custom', mode: 'auto', clusterDomain: domain, ttl: 5 });
+const settings = (domain = 'auto'): DnsSettings => ({
+  namespace: 'kube-system',
+  configMap: 'coredns',
+  customConfigMap: 'coredns-custom',
+  mode: 'auto',
+  clusterDomain: domain,
+  ttl: 5,
+});
 const answerOf = async (name: string, type: 'A' | 'AAAA' = 'A') => query(name, type, dns);
 
 describe('CoreDNS engine on real CoreDNS', () => {
@@ -22,7 +29,15 @@ describe('CoreDNS engine on real CoreDNS', () => {
     kube = await Kube.connect({ kubeconfig });
     await restoreDns(kube, settings());
     kubectl(['apply', '--server-side', '-f', join(ROOT, 'samples/helloworld/helloworld.yaml')]);
-    kubectl(['apply', '--server-side', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'dns-engine-gw', namespace: 'istio-system' }, spec: { selector: { app: 'none' }, ports: [{ port: 5000 }] } }));
+    kubectl(
+      ['apply', '--server-side', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'dns-engine-gw', namespace: 'istio-system' },
+        spec: { selector: { app: 'none' }, ports: [{ port: 5000 }] },
+      }),
+    );
     helloIP = kubectlJson(['-n', 'default', 'get', 'service', 'helloworld']).spec.clusterIP;
     gatewayIP = kubectlJson(['-n', 'istio-system', 'get', 'service', 'dns-engine-gw']).spec.clusterIP;
     expect(gatewayIP).not.toBe(helloIP);
@@ -37,7 +52,11 @@ describe('CoreDNS engine on real CoreDNS', () => {
     kubectl(['-n', 'istio-system', 'delete', 'service', 'dns-engine-gw', '--ignore-not-found']);
     switchLayout('kubeadm');
     // The next test file expects the kubeadm layout to be served, not just stored.
-    await eventually('CoreDNS serving the kubeadm layout again', PROPAGATION_MS, async () => (await answerOf('helloworld.default.svc.cluster.local')).answers[0]?.data === helloIP);
+    await eventually(
+      'CoreDNS serving the kubeadm layout again',
+      PROPAGATION_MS,
+      async () => (await answerOf('helloworld.default.svc.cluster.local')).answers[0]?.data === helloIP,
+    );
   });
 
   test.each([
@@ -87,7 +106,11 @@ describe('CoreDNS engine on real CoreDNS', () => {
     ['custom-domain', 'corp.internal'],
   ])('the whole CLI flow on the %s layout: install, migrate, verify-dns, purge restores everything', async (layoutName, domain) => {
     switchLayout(layoutName);
-    await eventually(`CoreDNS serving the ${layoutName} layout`, PROPAGATION_MS, async () => (await answerOf(`helloworld.default.svc.${domain}`)).answers[0]?.data === helloIP);
+    await eventually(
+      `CoreDNS serving the ${layoutName} layout`,
+      PROPAGATION_MS,
+      async () => (await answerOf(`helloworld.default.svc.${domain}`)).answers[0]?.data === helloIP,
+    );
     const corefile0: string = kubectlJson(['-n', 'kube-system', 'get', 'configmap', 'coredns']).data.Corefile;
     const NS = ['--nameserver', DNS_NAMESERVER];
     try {

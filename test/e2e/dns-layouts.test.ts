@@ -23,7 +23,8 @@ const metric = async (name: string) => {
   const { value } = await eventually(`CoreDNS metrics`, 10_000, async () => (await fetch(METRICS)).text());
   return Number(value.match(new RegExp(`^${name} (\\d+)`, 'm'))?.[1] ?? NaN);
 };
-const corednsRestarts = () => kubectlJson(['-n', 'kube-system', 'get', 'deployment', 'coredns']).spec.template.metadata.annotations?.['kubectl.kubernetes.io/restartedAt'];
+const corednsRestarts = () =>
+  kubectlJson(['-n', 'kube-system', 'get', 'deployment', 'coredns']).spec.template.metadata.annotations?.['kubectl.kubernetes.io/restartedAt'];
 
 describe('DNS layouts with coredns-custom imports, and without reload', () => {
   let helloIP: string;
@@ -66,7 +67,10 @@ describe('DNS layouts with coredns-custom imports, and without reload', () => {
       expectExit(await acmg(['migrate', 'reviews', '-n', 'shop', '--replace-service', '-y', ...NS]), 0);
       const v = JSON.parse(expectExit(await acmg(['verify-dns', '-o', 'json', ...NS]), 0).stdout);
       expect(v.passed).toBe(true);
-      expect(v.results.filter((r: any) => r.form === 'fqdn').map((r: any) => [r.written, r.pass])).toEqual([['helloworld.default.svc.cluster.local.', true], ['reviews.shop.svc.cluster.local.', true]]);
+      expect(v.results.filter((r: any) => r.form === 'fqdn').map((r: any) => [r.written, r.pass])).toEqual([
+        ['helloworld.default.svc.cluster.local.', true],
+        ['reviews.shop.svc.cluster.local.', true],
+      ]);
       if (customKey) {
         expect(dnsConfigMaps().coredns).toEqual(before.coredns); // the managed Corefile is never touched
         expect(Object.keys(dnsConfigMaps().custom)).toEqual([customKey]);
@@ -91,6 +95,10 @@ describe('DNS layouts with coredns-custom imports, and without reload', () => {
     expectExit(await acmg(['uninstall', '--purge', '-y', ...NS]), 0);
     expect(dnsConfigMaps()).toEqual(before); // AKS's empty coredns-custom stays, k3s's acmg-made one goes
     expect(acmgObjects()).toEqual([]);
-    await eventually('CoreDNS answering the original address', 20_000, async () => (await query('helloworld.default.svc.cluster.local', 'A', dns)).answers[0]?.data === helloIP);
+    await eventually(
+      'CoreDNS answering the original address',
+      20_000,
+      async () => (await query('helloworld.default.svc.cluster.local', 'A', dns)).answers[0]?.data === helloIP,
+    );
   });
 });

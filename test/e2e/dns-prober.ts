@@ -15,7 +15,10 @@ export class DnsProber {
   private running = false;
   private loop?: Promise<void>;
 
-  constructor(private readonly name: string, private readonly intervalMs = 20) {}
+  constructor(
+    private readonly name: string,
+    private readonly intervalMs = 20,
+  ) {}
 
   start(): void {
     this.running = true;

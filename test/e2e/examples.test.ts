@@ -20,7 +20,13 @@ function helpExamples(): string[] {
     cmd.configureOutput({ writeOut: (s) => (help += s), writeErr: () => undefined });
     cmd.outputHelp();
     const section = help.split('\nExamples:\n')[1];
-    if (section) out.push(...section.split('\n').filter((l) => l.startsWith('  ')).map((l) => l.trim()));
+    if (section)
+      out.push(
+        ...section
+          .split('\n')
+          .filter((l) => l.startsWith('  '))
+          .map((l) => l.trim()),
+      );
     cmd.commands.forEach(walk);
   };
   walk(buildProgram());
@@ -31,7 +37,10 @@ function helpExamples(): string[] {
 function readmeExamples(): string[] {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
   const blocks = [...readme.matchAll(/^```sh\n([\s\S]*?)^```/gm)].map((m) => m[1]!);
-  return blocks.flatMap((b) => b.split('\n')).filter((l) => /^(acmg |source <\(acmg )/.test(l)).map((l) => l.trim());
+  return blocks
+    .flatMap((b) => b.split('\n'))
+    .filter((l) => /^(acmg |source <\(acmg )/.test(l))
+    .map((l) => l.trim());
 }
 
 interface Step {
@@ -60,15 +69,27 @@ const SCENARIO: Step[] = [
   { example: 'acmg manifest generate', code: 0 },
   { example: 'acmg manifest generate --profile ha -o json', code: 0 },
   { example: 'acmg manifest generate -f my-values.yaml --set gateway.replicas=3', code: 0, then: (o) => expect(o.stdout).toMatch(/replicas: 3/) },
-  { example: `acmg manifest generate --set 'gateway.placement.nodeSelector.node-role\\.kubernetes\\.io/gateway=""'`, code: 0, then: (o) => expect(o.stdout).toContain('node-role.kubernetes.io/gateway: ""') },
-  { example: "acmg manifest generate -f values.yaml --set gateway.replicas=3 --set 'gateway.ports[0].port=8080'", code: 0, then: (o) => expect(o.stdout).toMatch(/port: 8080/) },
+  {
+    example: `acmg manifest generate --set 'gateway.placement.nodeSelector.node-role\\.kubernetes\\.io/gateway=""'`,
+    code: 0,
+    then: (o) => expect(o.stdout).toContain('node-role.kubernetes.io/gateway: ""'),
+  },
+  {
+    example: "acmg manifest generate -f values.yaml --set gateway.replicas=3 --set 'gateway.ports[0].port=8080'",
+    code: 0,
+    then: (o) => expect(o.stdout).toMatch(/port: 8080/),
+  },
   { example: 'acmg precheck', code: 0 },
   { example: 'acmg precheck                 # checklist; exit 1 if a check fails', code: 0 },
   { example: 'acmg precheck --profile ha -o json', code: 0 },
   { example: 'acmg precheck --kubeconfig ./kubeconfig --context staging', code: 0 },
   { example: 'acmg install -y', code: 0 },
   { example: 'acmg install -f values.yaml --dry-run', code: 0 },
-  { example: 'acmg install --profile ha -f values.yaml --dry-run    # server-side dry run: a diff, no change', code: 0, then: (o) => expect(o.stdout).toMatch(/^@@ -\d+,\d+ \+\d+,\d+ @@$/m) },
+  {
+    example: 'acmg install --profile ha -f values.yaml --dry-run    # server-side dry run: a diff, no change',
+    code: 0,
+    then: (o) => expect(o.stdout).toMatch(/^@@ -\d+,\d+ \+\d+,\d+ @@$/m),
+  },
   {
     example: 'acmg install --profile ha --set gateway.autoscaling.minReplicas=4 -y',
     code: 0,
@@ -85,7 +106,11 @@ const SCENARIO: Step[] = [
   { example: 'acmg verify-dns                                    # every migrated service, via port-forward', code: 0 },
   { example: 'acmg verify-dns --wait 2m --junit dns-report.xml', code: 0 },
   { example: 'acmg verify-dns --wait 2m --junit dns-report.xml   # CI gate', code: 0 },
-  { example: 'acmg verify-dns helloworld -n default --nameserver 10.96.0.10:53 -o json', code: 0, then: (o) => expect(JSON.parse(o.stdout).results[0].got).toEqual([gatewayIP()]) },
+  {
+    example: 'acmg verify-dns helloworld -n default --nameserver 10.96.0.10:53 -o json',
+    code: 0,
+    then: (o) => expect(JSON.parse(o.stdout).results[0].got).toEqual([gatewayIP()]),
+  },
   { example: 'acmg sync --dry-run', code: 0 },
   { example: 'acmg sync --dry-run          # what would change', code: 0 },
   { example: 'acmg sync', code: 0 },
@@ -98,7 +123,11 @@ const SCENARIO: Step[] = [
   { example: 'acmg uninstall --purge --dry-run', code: 0 },
   { example: 'acmg rollback helloworld -n default -y', code: 0 },
   { example: 'acmg rollback -n shop --restart -y', code: 0 },
-  { example: 'acmg rollback -n shop --restart -y     # also restart the namespace\'s Deployments: sidecars come back', code: 0, then: (o) => expect(o.stderr).toMatch(/nothing to roll back/) },
+  {
+    example: "acmg rollback -n shop --restart -y     # also restart the namespace's Deployments: sidecars come back",
+    code: 0,
+    then: (o) => expect(o.stderr).toMatch(/nothing to roll back/),
+  },
   { example: 'acmg rollback --all -y', code: 0 },
   { example: 'acmg rollback --all -y --nameserver 127.0.0.1:10053', code: 0 },
   { example: 'acmg uninstall -y', code: 0 },
@@ -143,7 +172,16 @@ describe('every example in --help and the README works as written', () => {
     // ha with minReplicas 4 and required anti-affinity needs 4 dedicated gateway nodes.
     const node = kubectlJson(['get', 'node', 'kwok-gateway-0']);
     for (const name of extraGatewayNodes) {
-      kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name, annotations: node.metadata.annotations, labels: { ...node.metadata.labels, 'kubernetes.io/hostname': name } }, spec: { taints: node.spec.taints }, status: { allocatable: node.status.allocatable, capacity: node.status.capacity } }));
+      kubectl(
+        ['apply', '-f', '-'],
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Node',
+          metadata: { name, annotations: node.metadata.annotations, labels: { ...node.metadata.labels, 'kubernetes.io/hostname': name } },
+          spec: { taints: node.spec.taints },
+          status: { allocatable: node.status.allocatable, capacity: node.status.capacity },
+        }),
+      );
     }
     kubectl(['apply', '--server-side', '-f', join(ROOT, 'test/e2e/fixtures/shop.yaml')]);
     // The fixture's two services that cannot be migrated (headless, UDP) are for other tests.
@@ -167,7 +205,10 @@ describe('every example in --help and the README works as written', () => {
   test('each example exits as documented, in order', async () => {
     for (const step of SCENARIO) {
       const r = await runInBash(step.example, cwd);
-      if (r.code !== step.code) throw new Error(`example \`${step.example}\`: expected exit ${step.code}, got ${r.code}\n--- stdout\n${r.stdout.slice(-3000)}\n--- stderr\n${r.stderr.slice(-3000)}`);
+      if (r.code !== step.code)
+        throw new Error(
+          `example \`${step.example}\`: expected exit ${step.code}, got ${r.code}\n--- stdout\n${r.stdout.slice(-3000)}\n--- stderr\n${r.stderr.slice(-3000)}`,
+        );
       step.then?.(r);
     }
     expect(existsSync(join(cwd, 'dns-report.xml'))).toBe(true);

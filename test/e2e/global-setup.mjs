@@ -8,7 +8,8 @@ export default async function globalSetup() {
   const wasUp = spawnSync('bash', [join(hack, 'cluster-status.sh')], { stdio: 'ignore' }).status === 0;
   if (wasUp) return;
   const r = spawnSync('bash', [join(hack, 'cluster-up.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });
-  if (r.status !== 0) throw new Error(`hack/cluster-up.sh failed (exit ${r.status}); the e2e tests need the local control plane (logs: $ACMG_CLUSTER_DIR/logs)`);
+  if (r.status !== 0)
+    throw new Error(`hack/cluster-up.sh failed (exit ${r.status}); the e2e tests need the local control plane (logs: $ACMG_CLUSTER_DIR/logs)`);
   // Read by global-teardown (same process): stop only what this run started.
   process.env.ACMG_E2E_STARTED_CLUSTER = '1';
 }

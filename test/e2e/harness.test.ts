@@ -13,9 +13,18 @@ describe('local control plane', () => {
     kubectl(['apply', '--server-side', '-f', join(ROOT, 'samples/helloworld/helloworld.yaml')]);
   });
 
-  test('the API server serves Istio\'s real CRDs, istio-system and an injection-enabled default namespace', () => {
+  test("the API server serves Istio's real CRDs, istio-system and an injection-enabled default namespace", () => {
     const crds = kubectlJson<{ items: { metadata: { name: string } }[] }>(['get', 'crd']).items.map((c) => c.metadata.name);
-    expect(crds).toEqual(expect.arrayContaining(['gateways.networking.istio.io', 'virtualservices.networking.istio.io', 'destinationrules.networking.istio.io', 'sidecars.networking.istio.io', 'peerauthentications.security.istio.io', 'telemetries.telemetry.istio.io']));
+    expect(crds).toEqual(
+      expect.arrayContaining([
+        'gateways.networking.istio.io',
+        'virtualservices.networking.istio.io',
+        'destinationrules.networking.istio.io',
+        'sidecars.networking.istio.io',
+        'peerauthentications.security.istio.io',
+        'telemetries.telemetry.istio.io',
+      ]),
+    );
     // The real schemas (crd-all.gen.yaml), not hand-written ones: they type the fields acmg never writes too.
     const vs = kubectlJson(['get', 'crd', 'virtualservices.networking.istio.io']);
     const http = vs.spec.versions.find((v: any) => v.name === 'v1').schema.openAPIV3Schema.properties.spec.properties.http.items.properties;
@@ -70,7 +79,8 @@ describe('local control plane', () => {
     const original: string = cm.data.Corefile;
     const edited = original.replace('    ready\n', '    ready\n    hosts {\n        10.9.8.7 harness-probe.example\n        fallthrough\n    }\n');
     expect(edited).not.toBe(original);
-    const patch = (corefile: string) => kubectl(['-n', 'kube-system', 'patch', 'configmap', 'coredns', '--type', 'merge', '-p', JSON.stringify({ data: { Corefile: corefile } })]);
+    const patch = (corefile: string) =>
+      kubectl(['-n', 'kube-system', 'patch', 'configmap', 'coredns', '--type', 'merge', '-p', JSON.stringify({ data: { Corefile: corefile } })]);
     try {
       patch(edited);
       const { value, ms } = await eventually('hosts entry served', PROPAGATION_MS, async () => {

@@ -27,7 +27,12 @@ describe('acmg install / status / uninstall on the local control plane', () => {
   });
 
   test('precheck fails, saying what it found: another Gateway on the gateway pods; no CoreDNS; kube-dns', async () => {
-    const foreign = { apiVersion: 'networking.istio.io/v1', kind: 'Gateway', metadata: { name: 'someone-elses', namespace: 'default' }, spec: { selector: { istio: 'acmg-gateway' }, servers: [{ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: ['*'] }] } };
+    const foreign = {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'Gateway',
+      metadata: { name: 'someone-elses', namespace: 'default' },
+      spec: { selector: { istio: 'acmg-gateway' }, servers: [{ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: ['*'] }] },
+    };
     kubectl(['apply', '--server-side', '-f', '-'], JSON.stringify(foreign));
     try {
       const r = expectExit(await acmg(['precheck']), 1);
@@ -42,7 +47,22 @@ describe('acmg install / status / uninstall on the local control plane', () => {
     try {
       const none = expectExit(await acmg(['precheck']), 1);
       expect(none.stdout).toMatch(/× cluster DNS layout supported: no CoreDNS configuration found: ConfigMap kube-system\/coredns does not exist/);
-      kubectl(['apply', '--server-side', '-f', '-'], JSON.stringify({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'kube-dns', namespace: 'kube-system' }, spec: { replicas: 0, selector: { matchLabels: { app: 'legacy-kube-dns' } }, template: { metadata: { labels: { app: 'legacy-kube-dns' } }, spec: { containers: [{ name: 'kubedns', image: 'registry.k8s.io/k8s-dns-kube-dns:1.22.28' }] } } } }));
+      kubectl(
+        ['apply', '--server-side', '-f', '-'],
+        JSON.stringify({
+          apiVersion: 'apps/v1',
+          kind: 'Deployment',
+          metadata: { name: 'kube-dns', namespace: 'kube-system' },
+          spec: {
+            replicas: 0,
+            selector: { matchLabels: { app: 'legacy-kube-dns' } },
+            template: {
+              metadata: { labels: { app: 'legacy-kube-dns' } },
+              spec: { containers: [{ name: 'kubedns', image: 'registry.k8s.io/k8s-dns-kube-dns:1.22.28' }] },
+            },
+          },
+        }),
+      );
       const kubeDns = expectExit(await acmg(['precheck']), 1);
       expect(kubeDns.stdout).toMatch(/cluster DNS is kube-dns \(Deployment kube-system\/kube-dns\), not CoreDNS/);
       expect(kubeDns.stdout).toMatch(/hint: acmg supports CoreDNS/);
@@ -50,7 +70,10 @@ describe('acmg install / status / uninstall on the local control plane', () => {
       expect(acmgObjects()).toEqual([]);
     } finally {
       kubectl(['-n', 'kube-system', 'delete', 'deployment', 'kube-dns', '--ignore-not-found']);
-      kubectl(['create', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'coredns', namespace: 'kube-system' }, data: saved.data }));
+      kubectl(
+        ['create', '-f', '-'],
+        JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'coredns', namespace: 'kube-system' }, data: saved.data }),
+      );
     }
     expect(corefile()).toBe(originalCorefile);
   });
@@ -67,7 +90,13 @@ describe('acmg install / status / uninstall on the local control plane', () => {
     const inst = expectExit(await acmg(['install', '-y']), 0);
     expect(inst.stderr).toMatch(/gateway ClusterIP: 10\.96\./);
     expect(acmgObjects()).toEqual(
-      expect.arrayContaining(['Deployment istio-system/acmg-gateway', 'Service istio-system/acmg-gateway', 'Gateway istio-system/acmg-gateway', 'PodDisruptionBudget istio-system/acmg-gateway', 'ConfigMap istio-system/acmg-state']),
+      expect.arrayContaining([
+        'Deployment istio-system/acmg-gateway',
+        'Service istio-system/acmg-gateway',
+        'Gateway istio-system/acmg-gateway',
+        'PodDisruptionBudget istio-system/acmg-gateway',
+        'ConfigMap istio-system/acmg-state',
+      ]),
     );
     const dep = kubectlJson(['-n', 'istio-system', 'get', 'deployment', 'acmg-gateway']);
     expect(dep.status.availableReplicas).toBe(2);
@@ -75,7 +104,14 @@ describe('acmg install / status / uninstall on the local control plane', () => {
     expect(corefile()).toBe(originalCorefile);
 
     const status = JSON.parse(expectExit(await acmg(['status', '-o', 'json']), 0).stdout);
-    expect(status).toMatchObject({ installed: true, profile: 'acmg', namespace: 'istio-system', gateway: { ready: true }, dns: { entries: 0, clusterDomain: 'cluster.local' }, services: [] });
+    expect(status).toMatchObject({
+      installed: true,
+      profile: 'acmg',
+      namespace: 'istio-system',
+      gateway: { ready: true },
+      dns: { entries: 0, clusterDomain: 'cluster.local' },
+      services: [],
+    });
     expect(status.gateway.clusterIP).toMatch(/^10\.96\./);
 
     const again = expectExit(await acmg(['install', '-y']), 0);
@@ -102,12 +138,22 @@ describe('acmg install / status / uninstall on the local control plane', () => {
     expect(second.stderr).toMatch(/nothing to do/);
   });
 
-  test('purge restores the backed-up Corefile when acmg\'s region was edited by hand', async () => {
+  test("purge restores the backed-up Corefile when acmg's region was edited by hand", async () => {
     expectExit(await acmg(['install', '--profile', 'demo', '-y']), 0);
     kubectl(['apply', '--server-side', '-f', join(ROOT, 'samples/helloworld/helloworld.yaml')]);
     expectExit(await acmg(['migrate', 'helloworld', '-n', 'default', '--keep-service', '-y', '--nameserver', '127.0.0.1:10053']), 0);
     const withRegion = corefile();
-    kubectl(['-n', 'kube-system', 'patch', 'configmap', 'coredns', '--type', 'merge', '-p', JSON.stringify({ data: { Corefile: withRegion.replace('ttl 5', 'ttl 9') } })]);
+    kubectl([
+      '-n',
+      'kube-system',
+      'patch',
+      'configmap',
+      'coredns',
+      '--type',
+      'merge',
+      '-p',
+      JSON.stringify({ data: { Corefile: withRegion.replace('ttl 5', 'ttl 9') } }),
+    ]);
     // A hand-edited region is refused for normal changes...
     kubectl(['apply', '--server-side', '-f', join(ROOT, 'test/e2e/fixtures/shop.yaml')]);
     const refused = expectExit(await acmg(['migrate', 'reviews', '-n', 'shop', '--keep-service', '-y', '--nameserver', '127.0.0.1:10053']), 2);
@@ -126,7 +172,10 @@ describe('acmg install / status / uninstall on the local control plane', () => {
   test('ha profile in a new namespace: the scheduler places every gateway pod on the dedicated gateway node', async () => {
     kubectl(['delete', 'namespace', 'acmg-ha', '--ignore-not-found', '--wait=true', '--timeout=60s']);
     // One dedicated node in the harness, so anti-affinity must be preferred (required would leave 2 of 3 Pending).
-    const r = expectExit(await acmg(['install', '--profile', 'ha', '--set', 'namespace=acmg-ha', '--set', 'gateway.placement.antiAffinity=preferred', '-y']), 0);
+    const r = expectExit(
+      await acmg(['install', '--profile', 'ha', '--set', 'namespace=acmg-ha', '--set', 'gateway.placement.antiAffinity=preferred', '-y']),
+      0,
+    );
     expect(r.stderr).toMatch(/\+ create Namespace acmg-ha/);
     expect(r.stderr).toMatch(/Available \(3\+ replicas, scaled by the HPA\)/);
     const pods = kubectlJson(['-n', 'acmg-ha', 'get', 'pods', '-l', 'app=acmg-gateway']).items;
@@ -144,7 +193,10 @@ describe('acmg install / status / uninstall on the local control plane', () => {
 
   test('a gateway that never becomes Available: exit 3 naming the object and why; uninstall removes what was applied', async () => {
     // No node matches this selector, so the pods stay Pending.
-    const r = expectExit(await acmg(['install', '--profile', 'minimal', '--set', 'gateway.placement.nodeSelector.nowhere=x', '--readiness-timeout', '5s', '-y']), 3);
+    const r = expectExit(
+      await acmg(['install', '--profile', 'minimal', '--set', 'gateway.placement.nodeSelector.nowhere=x', '--readiness-timeout', '5s', '-y']),
+      3,
+    );
     expect(r.stderr).toMatch(/Deployment istio-system\/acmg-gateway is not Available after 5s/);
     expect(acmgObjects()).toContain('Deployment istio-system/acmg-gateway');
     expectExit(await acmg(['uninstall', '-y']), 0);

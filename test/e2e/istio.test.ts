@@ -15,7 +15,10 @@ const DENIED = /admission webhook "[a-z.]*validation\.istio\.io" denied the requ
 
 const dryRunApply = (docs: object[]) => {
   try {
-    kubectl(['apply', '--server-side', '--dry-run=server', '--field-manager=acmg-test', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: docs }));
+    kubectl(
+      ['apply', '--server-side', '--dry-run=server', '--field-manager=acmg-test', '-f', '-'],
+      JSON.stringify({ apiVersion: 'v1', kind: 'List', items: docs }),
+    );
     return '';
   } catch (e) {
     return (e as Error).message;
@@ -33,7 +36,9 @@ async function podContainers(ns: string, selector: string): Promise<string[][]> 
     const pods = kubectlJson(['-n', ns, 'get', 'pods', '-l', selector]).items;
     return pods.every((p: any) => !p.metadata.deletionTimestamp && p.status?.phase === 'Running') ? pods : undefined;
   });
-  return value.map((p: any) => [...p.spec.containers, ...(p.spec.initContainers ?? []).filter((c: any) => c.restartPolicy === 'Always')].map((c: any) => c.name).sort());
+  return value.map((p: any) =>
+    [...p.spec.containers, ...(p.spec.initContainers ?? []).filter((c: any) => c.restartPolicy === 'Always')].map((c: any) => c.name).sort(),
+  );
 }
 
 /** istioctl analyze -A: the messages (code, level, origin) that name acmg's objects or the services it migrates. */
@@ -67,20 +72,42 @@ describe('acmg judged by the real istiod and istioctl', () => {
     expectExit(await acmg(['uninstall', '--purge', '-y', ...NS]), 0);
   });
 
-  test('istiod\'s validating webhook is live: it denies an invalid Gateway, and acmg refuses the same values itself (exit 2, nothing applied)', async () => {
+  test("istiod's validating webhook is live: it denies an invalid Gateway, and acmg refuses the same values itself (exit 2, nothing applied)", async () => {
     // The negative control: without it, "admitted" below would prove nothing.
-    const dupNames = { apiVersion: 'networking.istio.io/v1', kind: 'Gateway', metadata: { name: 'dup', namespace: 'istio-system' }, spec: { selector: { app: 'x' }, servers: [
-      { port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: ['*'] },
-      { port: { number: 81, name: 'http', protocol: 'HTTP' }, hosts: ['*'] },
-    ] } };
+    const dupNames = {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'Gateway',
+      metadata: { name: 'dup', namespace: 'istio-system' },
+      spec: {
+        selector: { app: 'x' },
+        servers: [
+          { port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: ['*'] },
+          { port: { number: 81, name: 'http', protocol: 'HTTP' }, hosts: ['*'] },
+        ],
+      },
+    };
     expect(dryRunApply([dupNames])).toMatch(/port names in servers must be unique: duplicate name http/);
     expect(dryRunApply([dupNames])).toMatch(DENIED);
-    const r = expectExit(await acmg(['install', '--profile', 'minimal', '--set', 'gateway.ports[1].name=http', '--set', 'gateway.ports[1].port=81', '--set', 'gateway.ports[1].protocol=HTTP', '-y']), 2);
+    const r = expectExit(
+      await acmg([
+        'install',
+        '--profile',
+        'minimal',
+        '--set',
+        'gateway.ports[1].name=http',
+        '--set',
+        'gateway.ports[1].port=81',
+        '--set',
+        'gateway.ports[1].protocol=HTTP',
+        '-y',
+      ]),
+      2,
+    );
     expect(r.stderr).toMatch(/gateway.ports\[1\].name: "http" is already used by gateway.ports\[0\]/);
     expect(acmgObjects()).toEqual([]);
   });
 
-  test('every profile\'s objects are admitted by the API server and Istio\'s validation (server-side dry run)', async () => {
+  test("every profile's objects are admitted by the API server and Istio's validation (server-side dry run)", async () => {
     for (const profile of PROFILES) {
       const r = expectExit(await acmg(['manifest', 'generate', '--profile', profile, '-o', 'json']), 0);
       const parsed = JSON.parse(r.stdout);
@@ -90,7 +117,7 @@ describe('acmg judged by the real istiod and istioctl', () => {
     }
   });
 
-  test('install: the gateway pods are injected by the real injector with istiod\'s own proxy', async () => {
+  test("install: the gateway pods are injected by the real injector with istiod's own proxy", async () => {
     const r = expectExit(await acmg(['precheck']), 0);
     expect(r.stdout).toMatch(/√ sidecar injector \(revision default\) is configured/);
     expect(r.stdout).toMatch(new RegExp(`√ the injector answers and injects the gateway: proxy image docker.io/istio/proxyv2:${istioRelease}`));
@@ -108,16 +135,22 @@ describe('acmg judged by the real istiod and istioctl', () => {
   });
 
   test('sidecar injection: injected before, gone after migrate --keep-service --restart, back after rollback --restart', async () => {
-    expect(await podContainers('default', 'app=helloworld')).toEqual([['helloworld', 'istio-proxy'], ['helloworld', 'istio-proxy']]);
+    expect(await podContainers('default', 'app=helloworld')).toEqual([
+      ['helloworld', 'istio-proxy'],
+      ['helloworld', 'istio-proxy'],
+    ]);
     expectExit(await acmg(['migrate', 'helloworld', '-n', 'default', '--keep-service', '--restart', '-y', ...NS]), 0);
     expect(kubectlJson(['get', 'namespace', 'default']).metadata.labels['istio-injection']).toBe('disabled');
     expect(await podContainers('default', 'app=helloworld')).toEqual([['helloworld'], ['helloworld']]);
     expectExit(await acmg(['rollback', 'helloworld', '-n', 'default', '--restart', '-y', ...NS]), 0);
     expect(kubectlJson(['get', 'namespace', 'default']).metadata.labels['istio-injection']).toBe('enabled');
-    expect(await podContainers('default', 'app=helloworld')).toEqual([['helloworld', 'istio-proxy'], ['helloworld', 'istio-proxy']]);
+    expect(await podContainers('default', 'app=helloworld')).toEqual([
+      ['helloworld', 'istio-proxy'],
+      ['helloworld', 'istio-proxy'],
+    ]);
   });
 
-  test('routing: istiod gives the gateway a route per migrated name to the service\'s own port (both approaches), and takes it away on rollback', async () => {
+  test("routing: istiod gives the gateway a route per migrated name to the service's own port (both approaches), and takes it away on rollback", async () => {
     expectExit(await acmg(['migrate', 'helloworld', '-n', 'default', '--keep-service', '-y', ...NS]), 0);
     expectExit(await acmg(['migrate', 'reviews', '-n', 'shop', '--replace-service', '-y', ...NS]), 0);
     const hello = 'outbound|5000||helloworld.default.svc.cluster.local';
@@ -141,12 +174,25 @@ describe('acmg judged by the real istiod and istioctl', () => {
 
     // Istio's short-name rule, which is why acmg does not list bare names: a host without a dot is
     // the VirtualService's namespace's service (here a repeat of the FQDN), never the domain "helloworld".
-    kubectl(['apply', '--server-side', '--field-manager=acmg-test', '-f', '-'], JSON.stringify({
-      apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'bare-host', namespace: 'shop' },
-      spec: { hosts: ['ratings'], gateways: ['istio-system/acmg-gateway'], http: [{ match: [{ port: 9080 }], route: [{ destination: { host: 'ratings', port: { number: 9090 } } }] }] },
-    }));
+    kubectl(
+      ['apply', '--server-side', '--field-manager=acmg-test', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'VirtualService',
+        metadata: { name: 'bare-host', namespace: 'shop' },
+        spec: {
+          hosts: ['ratings'],
+          gateways: ['istio-system/acmg-gateway'],
+          http: [{ match: [{ port: 9080 }], route: [{ destination: { host: 'ratings', port: { number: 9090 } } }] }],
+        },
+      }),
+    );
     try {
-      const { value: bare } = await eventually('the bare-host route', 30_000, () => routesByDomain(gatewayConfig(), 9080)['ratings.shop.svc.cluster.local'] && gatewayConfig());
+      const { value: bare } = await eventually(
+        'the bare-host route',
+        30_000,
+        () => routesByDomain(gatewayConfig(), 9080)['ratings.shop.svc.cluster.local'] && gatewayConfig(),
+      );
       expect(Object.keys(routesByDomain(bare, 9080))).not.toContain('ratings');
       expect(routesByDomain(bare, 9080)['ratings.shop.svc.cluster.local']).toEqual(['outbound|9090||ratings.shop.svc.cluster.local']);
     } finally {
@@ -163,11 +209,20 @@ describe('acmg judged by the real istiod and istioctl', () => {
     });
   });
 
-  test('sync: a VirtualService of the user\'s bound to the acmg Gateway gets its port on the gateway and its route from istiod', async () => {
-    kubectl(['apply', '--server-side', '--field-manager=acmg-test', '-f', '-'], JSON.stringify({
-      apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'ratings-via-gateway', namespace: 'shop' },
-      spec: { hosts: ['ratings.shop.svc.cluster.local'], gateways: ['istio-system/acmg-gateway'], http: [{ route: [{ destination: { host: 'ratings', port: { number: 9090 } } }] }] },
-    }));
+  test("sync: a VirtualService of the user's bound to the acmg Gateway gets its port on the gateway and its route from istiod", async () => {
+    kubectl(
+      ['apply', '--server-side', '--field-manager=acmg-test', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'VirtualService',
+        metadata: { name: 'ratings-via-gateway', namespace: 'shop' },
+        spec: {
+          hosts: ['ratings.shop.svc.cluster.local'],
+          gateways: ['istio-system/acmg-gateway'],
+          http: [{ route: [{ destination: { host: 'ratings', port: { number: 9090 } } }] }],
+        },
+      }),
+    );
     try {
       expectExit(await acmg(['sync']), 0);
       const gwPorts = kubectlJson(['-n', 'istio-system', 'get', 'gateways.networking.istio.io', 'acmg-gateway']).spec.servers.map((s: any) => s.port);
@@ -185,12 +240,23 @@ describe('acmg judged by the real istiod and istioctl', () => {
   });
 
   test('istioctl analyze flags a route to a service that does not exist (the control for the analyze checks above)', async () => {
-    kubectl(['apply', '--server-side', '--field-manager=acmg-test', '-f', '-'], JSON.stringify({
-      apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'acmg-broken', namespace: 'shop' },
-      spec: { hosts: ['broken.shop.svc.cluster.local'], gateways: ['istio-system/acmg-gateway'], http: [{ route: [{ destination: { host: 'no-such-service', port: { number: 80 } } }] }] },
-    }));
+    kubectl(
+      ['apply', '--server-side', '--field-manager=acmg-test', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'VirtualService',
+        metadata: { name: 'acmg-broken', namespace: 'shop' },
+        spec: {
+          hosts: ['broken.shop.svc.cluster.local'],
+          gateways: ['istio-system/acmg-gateway'],
+          http: [{ route: [{ destination: { host: 'no-such-service', port: { number: 80 } } }] }],
+        },
+      }),
+    );
     try {
-      expect(serious(analyze())).toEqual(expect.arrayContaining([expect.objectContaining({ code: 'IST0101', level: 'Error', origin: 'VirtualService shop/acmg-broken' })]));
+      expect(serious(analyze())).toEqual(
+        expect.arrayContaining([expect.objectContaining({ code: 'IST0101', level: 'Error', origin: 'VirtualService shop/acmg-broken' })]),
+      );
     } finally {
       kubectl(['-n', 'shop', 'delete', 'virtualservices.networking.istio.io', 'acmg-broken']);
     }

@@ -10,8 +10,14 @@ const FQDN = 'helloworld.default.svc.cluster.local';
 const NS = ['--nameserver', DNS_NAMESERVER];
 const state = () => JSON.parse(kubectlJson(['-n', 'istio-system', 'get', 'configmap', 'acmg-state']).data.migrations);
 const injection = (ns: string) => kubectlJson(['get', 'namespace', ns]).metadata.labels?.['istio-injection'];
-const gatewayPorts = () => kubectlJson(['-n', 'istio-system', 'get', 'service', 'acmg-gateway']).spec.ports.map((p: any) => p.port).sort((a: number, b: number) => a - b);
-const gatewayServers = () => kubectlJson(['-n', 'istio-system', 'get', 'gateways.networking.istio.io', 'acmg-gateway']).spec.servers.map((s: any) => s.port.number).sort((a: number, b: number) => a - b);
+const gatewayPorts = () =>
+  kubectlJson(['-n', 'istio-system', 'get', 'service', 'acmg-gateway'])
+    .spec.ports.map((p: any) => p.port)
+    .sort((a: number, b: number) => a - b);
+const gatewayServers = () =>
+  kubectlJson(['-n', 'istio-system', 'get', 'gateways.networking.istio.io', 'acmg-gateway'])
+    .spec.servers.map((s: any) => s.port.number)
+    .sort((a: number, b: number) => a - b);
 const exists = (args: string[]) => kubectl(['get', ...args, '--ignore-not-found', '-o', 'name']).trim() !== '';
 
 describe('acmg migrate and rollback on the local control plane', () => {
@@ -144,7 +150,10 @@ describe('acmg migrate and rollback on the local control plane', () => {
   test('kill -9 mid-run leaves a journal: migrate again converges, rollback undoes an interrupted run', async () => {
     /** Starts a migration and kills it once its journal shows the DNS write (it is then waiting for DNS). */
     const interrupted = async (approach: string) => {
-      const child = spawn(process.execPath, [join(ROOT, 'bin', 'acmg.js'), 'migrate', 'helloworld', '-n', 'default', `--${approach}`, '-y', ...NS], { env: { ...process.env, KUBECONFIG: kubeconfig }, stdio: 'ignore' });
+      const child = spawn(process.execPath, [join(ROOT, 'bin', 'acmg.js'), 'migrate', 'helloworld', '-n', 'default', `--${approach}`, '-y', ...NS], {
+        env: { ...process.env, KUBECONFIG: kubeconfig },
+        stdio: 'ignore',
+      });
       const exited = new Promise((r) => child.once('exit', r));
       await eventually('the DNS step journaled', 30_000, () => (state()['default/helloworld']?.journal ?? []).includes('dns'), 20);
       child.kill('SIGKILL');

@@ -16,9 +16,15 @@ const regionEntries = (): string[] => {
 };
 
 function vsDoc(name: string, dest: string, port = 9080) {
-  return { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name, namespace: 'shop', labels: { 'acmg-test': 'sync' } }, spec: { hosts: [`${name}.example`], gateways: ['istio-system/acmg-gateway'], http: [{ route: [{ destination: { host: dest, port: { number: port } } }] }] } };
+  return {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'VirtualService',
+    metadata: { name, namespace: 'shop', labels: { 'acmg-test': 'sync' } },
+    spec: { hosts: [`${name}.example`], gateways: ['istio-system/acmg-gateway'], http: [{ route: [{ destination: { host: dest, port: { number: port } } }] }] },
+  };
 }
-const applyVs = (docs: object[]) => kubectl(['apply', '--server-side', '--field-manager=test', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: docs }));
+const applyVs = (docs: object[]) =>
+  kubectl(['apply', '--server-side', '--field-manager=test', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: docs }));
 
 class Controller {
   proc?: ChildProcess;
@@ -26,7 +32,10 @@ class Controller {
   port = 0;
   async start(): Promise<void> {
     this.log = '';
-    this.proc = spawn(process.execPath, [join(ROOT, 'bin', 'acmg.js'), 'sync', '--watch', '--health-port', '0', '--debounce', '300ms', '--leader-elect'], { env: { ...process.env, KUBECONFIG: kubeconfig, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = spawn(process.execPath, [join(ROOT, 'bin', 'acmg.js'), 'sync', '--watch', '--health-port', '0', '--debounce', '300ms', '--leader-elect'], {
+      env: { ...process.env, KUBECONFIG: kubeconfig, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.proc.stderr!.on('data', (d) => (this.log += d));
     this.proc.stdout!.on('data', (d) => (this.log += d));
     const { value } = await eventually('controller serving health', 15_000, () => this.log.match(/on :(\d+)/)?.[1]);
@@ -96,8 +105,14 @@ describe('acmg sync and the sync --watch controller', () => {
     expect(ms).toBeLessThan(PROPAGATION_MS);
 
     applyVs([vsDoc('route', 'ratings', 9090)]);
-    await eventually('ratings on the gateway, reviews back', PROPAGATION_MS, async () => (await answer('ratings.shop.svc.cluster.local')) === gatewayIP && (await answer('reviews.shop.svc.cluster.local')) === reviewsIP);
-    expect(kubectlJson(['-n', 'istio-system', 'get', 'gateways.networking.istio.io', 'acmg-gateway']).spec.servers.map((s: any) => s.port.number)).toContain(9090);
+    await eventually(
+      'ratings on the gateway, reviews back',
+      PROPAGATION_MS,
+      async () => (await answer('ratings.shop.svc.cluster.local')) === gatewayIP && (await answer('reviews.shop.svc.cluster.local')) === reviewsIP,
+    );
+    expect(kubectlJson(['-n', 'istio-system', 'get', 'gateways.networking.istio.io', 'acmg-gateway']).spec.servers.map((s: any) => s.port.number)).toContain(
+      9090,
+    );
 
     kubectl(['-n', 'shop', 'delete', 'virtualservices.networking.istio.io', 'route']);
     await eventually('ratings back on its own ClusterIP', PROPAGATION_MS, async () => (await answer('ratings.shop.svc.cluster.local')) === ratingsIP);
@@ -112,7 +127,11 @@ describe('acmg sync and the sync --watch controller', () => {
     // Changes while no controller runs: the second half, and 30 deletions.
     applyVs(burst.slice(100));
     for (let i = 0; i < 30; i++) kubectl(['-n', 'shop', 'delete', 'virtualservices.networking.istio.io', `burst-${i * 3}`, '--wait=false']);
-    const expected = burst.map((_, i) => i).filter((i) => i % 3 !== 0 || i >= 90).map((i) => `burst-svc-${i}.shop.svc.cluster.local`).sort();
+    const expected = burst
+      .map((_, i) => i)
+      .filter((i) => i % 3 !== 0 || i >= 90)
+      .map((i) => `burst-svc-${i}.shop.svc.cluster.local`)
+      .sort();
 
     await controller.start();
     await eventually('the entries match the VirtualServices', 60_000, () => JSON.stringify(regionEntries()) === JSON.stringify(expected));

@@ -19,8 +19,23 @@ const dir = mkdtempSync(join(tmpdir(), 'acmg-prop-'));
 
 // --- pieces: valid ones mostly, and now and then the kinds of mistakes users make ---
 const mostly = <T>(valid: fc.Arbitrary<T>, bad: T[]) => fc.oneof({ arbitrary: valid, weight: 15 }, { arbitrary: fc.constantFrom(...bad), weight: 1 });
-const labelKey = mostly(fc.constantFrom('team', 'example.com/team', 'app.kubernetes.io/part-of', 'a_b.c-d', 'x'.repeat(63)), ['bad key!', 'a/b/c', '-x', 'x'.repeat(64), 'example.com/', '/x', 'Example.COM/x', `${'p'.repeat(254)}/x`]);
-const labelValue = mostly(fc.oneof(fc.stringMatching(/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,20}[A-Za-z0-9])?$/), fc.constantFrom('', 'v'.repeat(63))), ['v'.repeat(70), 'Bad!', ' x', '-x', 'a b']);
+const labelKey = mostly(fc.constantFrom('team', 'example.com/team', 'app.kubernetes.io/part-of', 'a_b.c-d', 'x'.repeat(63)), [
+  'bad key!',
+  'a/b/c',
+  '-x',
+  'x'.repeat(64),
+  'example.com/',
+  '/x',
+  'Example.COM/x',
+  `${'p'.repeat(254)}/x`,
+]);
+const labelValue = mostly(fc.oneof(fc.stringMatching(/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,20}[A-Za-z0-9])?$/), fc.constantFrom('', 'v'.repeat(63))), [
+  'v'.repeat(70),
+  'Bad!',
+  ' x',
+  '-x',
+  'a b',
+]);
 const labels = fc.dictionary(labelKey, labelValue, { maxKeys: 3 });
 const annotations = fc.dictionary(labelKey, fc.string({ maxLength: 30 }), { maxKeys: 3 });
 const port = mostly(fc.constantFrom(1, 80, 443, 8080, 9080, 65535), [15000, 15020, 15021, 15090]);
@@ -35,7 +50,10 @@ const gatewayPort = fc.record(
 );
 const quantity = mostly(fc.constantFrom('100m', '1', '2', '0.5', '1e3m'), ['3', 'lots', '1e3']);
 const memory = mostly(fc.constantFrom('128Mi', '256Mi', '1Gi', '0.5Gi'), ['4Gi', '1Ti']);
-const resources = fc.record({ requests: fc.record({ cpu: quantity, memory }, { requiredKeys: [] }), limits: fc.record({ cpu: fc.constantFrom('2', '4', '2000m'), memory: fc.constantFrom('1Gi', '2Gi', '2048Mi') }, { requiredKeys: [] }) });
+const resources = fc.record({
+  requests: fc.record({ cpu: quantity, memory }, { requiredKeys: [] }),
+  limits: fc.record({ cpu: fc.constantFrom('2', '4', '2000m'), memory: fc.constantFrom('1Gi', '2Gi', '2048Mi') }, { requiredKeys: [] }),
+});
 const toleration = fc.record(
   {
     key: mostly(fc.constantFrom('dedicated', 'example.com/gw'), ['', 'bad key!']),
@@ -46,7 +64,14 @@ const toleration = fc.record(
   },
   { requiredKeys: [] },
 );
-const image = fc.record({ hub: mostly(fc.constantFrom('docker.io/istio', 'localhost:5000/mirror'), ['', 'Docker.io/Istio']), name: mostly(fc.constant('proxyv2'), ['proxy v2']), tag: mostly(fc.constantFrom('1.28.1', '1.31-dev'), ['', '.bad']) }, { requiredKeys: [] });
+const image = fc.record(
+  {
+    hub: mostly(fc.constantFrom('docker.io/istio', 'localhost:5000/mirror'), ['', 'Docker.io/Istio']),
+    name: mostly(fc.constant('proxyv2'), ['proxy v2']),
+    tag: mostly(fc.constantFrom('1.28.1', '1.31-dev'), ['', '.bad']),
+  },
+  { requiredKeys: [] },
+);
 
 const overlay = fc.record(
   {
@@ -65,13 +90,31 @@ const overlay = fc.record(
         podLabels: labels,
         podAnnotations: annotations,
         podDisruptionBudget: fc.record({ enabled: fc.boolean(), minAvailable: fc.integer({ min: 0, max: 4 }) }),
-        autoscaling: fc.record({ enabled: fc.boolean(), minReplicas: fc.integer({ min: 1, max: 4 }), maxReplicas: fc.integer({ min: 1, max: 6 }), targetCPUUtilizationPercentage: fc.integer({ min: 1, max: 100 }) }),
-        placement: fc.record({ nodeSelector: labels, tolerations: fc.array(toleration, { maxLength: 2 }), antiAffinity: fc.constantFrom('none', 'preferred', 'required') }),
+        autoscaling: fc.record({
+          enabled: fc.boolean(),
+          minReplicas: fc.integer({ min: 1, max: 4 }),
+          maxReplicas: fc.integer({ min: 1, max: 6 }),
+          targetCPUUtilizationPercentage: fc.integer({ min: 1, max: 100 }),
+        }),
+        placement: fc.record({
+          nodeSelector: labels,
+          tolerations: fc.array(toleration, { maxLength: 2 }),
+          antiAffinity: fc.constantFrom('none', 'preferred', 'required'),
+        }),
         logLevel: fc.constantFrom('info', 'warning', 'debug'),
       },
       { requiredKeys: [] },
     ),
-    istioGateway: fc.record({ name: fc.constantFrom('acmg-gateway', 'gw'), hosts: fc.array(mostly(fc.constantFrom('*', 'shop/*', '*.example.com', './reviews.shop.svc.cluster.local'), ['Foo!', '', 'ns/']), { minLength: 1, maxLength: 3 }) }, { requiredKeys: [] }),
+    istioGateway: fc.record(
+      {
+        name: fc.constantFrom('acmg-gateway', 'gw'),
+        hosts: fc.array(mostly(fc.constantFrom('*', 'shop/*', '*.example.com', './reviews.shop.svc.cluster.local'), ['Foo!', '', 'ns/']), {
+          minLength: 1,
+          maxLength: 3,
+        }),
+      },
+      { requiredKeys: [] },
+    ),
     controller: fc.record({ enabled: fc.boolean(), resources, resyncPeriod: mostly(fc.constantFrom('5m', '30s'), ['often']) }, { requiredKeys: [] }),
   },
   { requiredKeys: [] },
@@ -118,7 +161,12 @@ describe('values acmg accepts render objects Kubernetes and Istio accept', () =>
         const deployment = r.objects.find((o) => o.kind === 'Deployment' && o.metadata.name === s.gateway.name);
         if (deployment) {
           const pod = await kube.create<any>(gatewayProbePod(s, deployment), { dryRun: true }).catch((e: Error) => denied.push(`gateway Pod: ${e.message}`));
-          if (s.gateway.injection && !s.revision && pod?.spec?.containers?.some((c: { name: string; image: string }) => c.name === 'istio-proxy' && c.image !== 'auto')) counts.injectedPods++;
+          if (
+            s.gateway.injection &&
+            !s.revision &&
+            pod?.spec?.containers?.some((c: { name: string; image: string }) => c.name === 'istio-proxy' && c.image !== 'auto')
+          )
+            counts.injectedPods++;
         }
         if (denied.length) throw new Error(`acmg accepted values that the cluster refuses:\n${yaml.dump({ profile, spec })}\n${denied.join('\n')}`);
       }),

@@ -9,7 +9,8 @@ import { DNS_NAMESERVER, ROOT, acmg, corefile, dns, eventually, expectExit, kube
 
 const NS = ['--nameserver', DNS_NAMESERVER];
 const FQDN = 'helloworld.default.svc.cluster.local';
-const setCorefile = (text: string) => kubectl(['-n', 'kube-system', 'patch', 'configmap', 'coredns', '--type', 'merge', '-p', JSON.stringify({ data: { Corefile: text } })]);
+const setCorefile = (text: string) =>
+  kubectl(['-n', 'kube-system', 'patch', 'configmap', 'coredns', '--type', 'merge', '-p', JSON.stringify({ data: { Corefile: text } })]);
 
 describe('acmg verify-dns on the local control plane', () => {
   let gatewayIP: string;

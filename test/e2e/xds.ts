@@ -16,16 +16,36 @@ export interface GatewayConfig {
 
 /** The listeners and routes istiod gives one running gateway pod (the first, by name). */
 export function gatewayConfig(namespace = 'istio-system', app = 'acmg-gateway'): GatewayConfig {
-  const pods = kubectlJson(['-n', namespace, 'get', 'pods', '-l', `app=${app}`, '--field-selector', 'status.phase=Running']).items
-    .filter((p: any) => p.status?.podIP && !p.metadata.deletionTimestamp)
+  const pods = kubectlJson(['-n', namespace, 'get', 'pods', '-l', `app=${app}`, '--field-selector', 'status.phase=Running'])
+    .items.filter((p: any) => p.status?.podIP && !p.metadata.deletionTimestamp)
     .sort((a: any, b: any) => a.metadata.name.localeCompare(b.metadata.name));
   if (!pods.length) throw new Error(`no running ${app} pod in ${namespace}`);
   const pod = pods[0];
-  const labels = Object.entries(pod.metadata.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
-  const out = execFileSync(xdsProbeBin, [
-    '--addr', `127.0.0.1:${istiodXdsPort}`, '--pod', pod.metadata.name, '--namespace', namespace, '--ip', pod.status.podIP,
-    '--labels', labels, '--service-account', pod.spec.serviceAccountName ?? 'default', '--istio-version', istioRelease, '--timeout', '20s',
-  ], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const labels = Object.entries(pod.metadata.labels ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+  const out = execFileSync(
+    xdsProbeBin,
+    [
+      '--addr',
+      `127.0.0.1:${istiodXdsPort}`,
+      '--pod',
+      pod.metadata.name,
+      '--namespace',
+      namespace,
+      '--ip',
+      pod.status.podIP,
+      '--labels',
+      labels,
+      '--service-account',
+      pod.spec.serviceAccountName ?? 'default',
+      '--istio-version',
+      istioRelease,
+      '--timeout',
+      '20s',
+    ],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   return JSON.parse(out) as GatewayConfig;
 }
 

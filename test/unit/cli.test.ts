@@ -33,7 +33,10 @@ describe('acmg CLI without a cluster', () => {
       'error: gateway.replicaz: unknown field (did you mean "gateway.replicas"?)',
     ]);
     expect(run(['manifest', 'generate', '--profile', 'nope'])).toMatchObject({ code: 2, stdout: '' });
-    expect(run(['manifest', 'generate', '-o', 'xml'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/invalid --output "xml": use one of yaml, json/) });
+    expect(run(['manifest', 'generate', '-o', 'xml'])).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/invalid --output "xml": use one of yaml, json/),
+    });
     expect(run(['instal'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/Did you mean install\?/) });
     expect(run(['install', '--bogus'])).toMatchObject({ code: 2 });
     expect(run(['completion', 'fish'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/unsupported shell "fish"/) });

@@ -4,12 +4,25 @@ import fc from 'fast-check';
 import { CorefileError, parseCorefile, parseServerKey, printCorefile, serverBlocks } from '../../src/coredns/corefile.js';
 
 const dir = join(process.cwd(), 'test', 'fixtures', 'corefiles');
-const fixtures = readdirSync(dir).filter((f) => f.endsWith('.Corefile')).sort();
+const fixtures = readdirSync(dir)
+  .filter((f) => f.endsWith('.Corefile'))
+  .sort();
 const read = (f: string) => readFileSync(join(dir, f), 'utf8');
 
 describe('Corefile parser', () => {
   test('the fixture corpus covers the real-world layouts', () => {
-    expect(fixtures).toEqual(expect.arrayContaining(['kubeadm.Corefile', 'kind.Corefile', 'eks.Corefile', 'minikube.Corefile', 'k3s.Corefile', 'aks.Corefile', 'stub-domains.Corefile', 'custom-domain.Corefile']));
+    expect(fixtures).toEqual(
+      expect.arrayContaining([
+        'kubeadm.Corefile',
+        'kind.Corefile',
+        'eks.Corefile',
+        'minikube.Corefile',
+        'k3s.Corefile',
+        'aks.Corefile',
+        'stub-domains.Corefile',
+        'custom-domain.Corefile',
+      ]),
+    );
   });
 
   test.each(fixtures)('%s: print(parse(x)) is byte-identical', (f) => {
@@ -25,7 +38,10 @@ describe('Corefile parser', () => {
     expect(main.map((d) => d.name)).toEqual(['errors', 'health', 'kubernetes', 'prometheus', 'forward', 'cache', 'loop', 'reload', 'loadbalance']);
     const k8s = main.find((d) => d.name === 'kubernetes')!;
     expect(k8s.args).toEqual(['cluster.local', 'in-addr.arpa', 'ip6.arpa']);
-    expect(k8s.block!.directives.map((d) => [d.name, d.args])).toEqual([['pods', ['insecure']], ['fallthrough', ['in-addr.arpa', 'ip6.arpa']]]);
+    expect(k8s.block!.directives.map((d) => [d.name, d.args])).toEqual([
+      ['pods', ['insecure']],
+      ['fallthrough', ['in-addr.arpa', 'ip6.arpa']],
+    ]);
     expect(k8s.line).toBe(5);
     // A comment after arguments is not an argument; quotes are removed from arguments.
     const consulForward = blocks[1]!.block.directives.find((d) => d.name === 'forward')!;
@@ -61,14 +77,17 @@ describe('Corefile parser', () => {
   test('property: for any text, parse either fails with a line number or prints back byte-identical', () => {
     const alphabet = fc.constantFrom('.', ':', '5', '3', ' ', '\t', '\n', '\r', '{', '}', '#', '"', '\\', 'a', 'k', '$', '*', '/');
     fc.assert(
-      fc.property(fc.array(alphabet, { maxLength: 200 }).map((a) => a.join('')), (src) => {
-        try {
-          expect(printCorefile(parseCorefile(src))).toBe(src);
-        } catch (e) {
-          if (!(e instanceof CorefileError)) throw e;
-          expect(e.line).toBeGreaterThanOrEqual(1);
-        }
-      }),
+      fc.property(
+        fc.array(alphabet, { maxLength: 200 }).map((a) => a.join('')),
+        (src) => {
+          try {
+            expect(printCorefile(parseCorefile(src))).toBe(src);
+          } catch (e) {
+            if (!(e instanceof CorefileError)) throw e;
+            expect(e.line).toBeGreaterThanOrEqual(1);
+          }
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -76,8 +95,18 @@ describe('Corefile parser', () => {
   test('property: generated well-formed Corefiles parse to the structure they were built from', () => {
     const word = fc.stringMatching(/^[a-z][a-z0-9._-]{0,8}$/);
     const ws = fc.constantFrom(' ', '  ', '\t');
-    const directive = fc.record({ name: word, args: fc.array(word, { maxLength: 3 }), sub: fc.array(fc.record({ name: word, args: fc.array(word, { maxLength: 2 }) }), { maxLength: 3 }), comment: fc.boolean(), indent: ws });
-    const block = fc.record({ zone: word, port: fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined }), directives: fc.array(directive, { maxLength: 6 }) });
+    const directive = fc.record({
+      name: word,
+      args: fc.array(word, { maxLength: 3 }),
+      sub: fc.array(fc.record({ name: word, args: fc.array(word, { maxLength: 2 }) }), { maxLength: 3 }),
+      comment: fc.boolean(),
+      indent: ws,
+    });
+    const block = fc.record({
+      zone: word,
+      port: fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined }),
+      directives: fc.array(directive, { maxLength: 6 }),
+    });
     fc.assert(
       fc.property(fc.array(block, { minLength: 1, maxLength: 4 }), fc.boolean(), (blocks, blankLines) => {
         const src = blocks
@@ -98,7 +127,9 @@ describe('Corefile parser', () => {
         expect(parsed.map((p) => p.keys[0])).toEqual(blocks.map((b) => `${b.zone}${b.port ? `:${b.port}` : ''}`));
         parsed.forEach((p, i) => {
           expect(p.block.directives.map((d) => [d.name, d.args])).toEqual(blocks[i]!.directives.map((d) => [d.name, d.args]));
-          p.block.directives.forEach((d, j) => expect((d.block?.directives ?? []).map((s) => [s.name, s.args])).toEqual(blocks[i]!.directives[j]!.sub.map((s) => [s.name, s.args])));
+          p.block.directives.forEach((d, j) =>
+            expect((d.block?.directives ?? []).map((s) => [s.name, s.args])).toEqual(blocks[i]!.directives[j]!.sub.map((s) => [s.name, s.args])),
+          );
         });
       }),
       { numRuns: 500 },

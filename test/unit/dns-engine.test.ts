@@ -11,7 +11,8 @@ const corefile = (f: string) => readFileSync(join(process.cwd(), 'test', 'fixtur
 const opts = { ttl: 5 };
 const GW = '10.96.200.1';
 const entry = (name: string, ns = 'default', domain = 'cluster.local'): DnsEntry => ({ fqdn: `${name}.${ns}.svc.${domain}`, ip: GW });
-const layoutOf = (cfg: DnsConfig, mode: 'auto' | 'corefile' | 'custom' = 'auto') => detectLayout({ corefile: cfg.corefile, custom: cfg.custom, mode, clusterDomain: 'auto' });
+const layoutOf = (cfg: DnsConfig, mode: 'auto' | 'corefile' | 'custom' = 'auto') =>
+  detectLayout({ corefile: cfg.corefile, custom: cfg.custom, mode, clusterDomain: 'auto' });
 
 describe('layout detection', () => {
   test.each([
@@ -32,7 +33,9 @@ describe('layout detection', () => {
     expect(() => layoutOf({ corefile: '.:53 {\n  forward . 1.1.1.1\n}\n' })).toThrow(/no server block in the Corefile uses the kubernetes plugin/);
     expect(() => layoutOf({ corefile: '.:53 {\n  kubernetes cluster.local\n' })).toThrow(/malformed: line 1/);
     expect(() => layoutOf({ corefile: corefile('kubeadm') }, 'custom')).toThrow(/imports nothing from coredns-custom/);
-    expect(() => detectLayout({ corefile: corefile('kubeadm'), mode: 'auto', clusterDomain: 'corp.internal' })).toThrow(/dns.clusterDomain is "corp.internal" but the kubernetes plugin serves cluster.local/);
+    expect(() => detectLayout({ corefile: corefile('kubeadm'), mode: 'auto', clusterDomain: 'corp.internal' })).toThrow(
+      /dns.clusterDomain is "corp.internal" but the kubernetes plugin serves cluster.local/,
+    );
   });
 
   test('reload: present in every shipped layout; without it acmg must restart CoreDNS, and says so', () => {
@@ -41,7 +44,9 @@ describe('layout detection', () => {
     expect(noReload.reloads).toBe(false);
     expect(noReload.description).toMatch(/no reload plugin: acmg restarts CoreDNS after each change/);
     // A reload in another server block reloads the whole Corefile (it is one CoreDNS instance).
-    expect(layoutOf({ corefile: `${corefile('kubeadm').replace(/^\s*reload\n/m, '')}example.org:53 {\n    reload\n    forward . 1.1.1.1\n}\n` }).reloads).toBe(true);
+    expect(layoutOf({ corefile: `${corefile('kubeadm').replace(/^\s*reload\n/m, '')}example.org:53 {\n    reload\n    forward . 1.1.1.1\n}\n` }).reloads).toBe(
+      true,
+    );
   });
 
   test('a user .override that already uses hosts moves acmg to server blocks', () => {
@@ -58,19 +63,22 @@ describe('entries in the Corefile layout', () => {
     expectGolden('coredns/minikube-one-entry.Corefile', setEntries(b, layoutOf(b), [entry('helloworld')], opts).config.corefile);
   });
 
-  test.each(['kubeadm', 'kind', 'eks', 'minikube', 'stub-domains', 'custom-domain', 'no-trailing-newline', 'crlf'])('%s: add is idempotent, remove-all restores the original byte for byte', (name) => {
-    const original = { corefile: corefile(name) };
-    const layout = layoutOf(original);
-    const domain = layout.clusterDomain;
-    const once = addEntries(original, layout, [entry('helloworld', 'default', domain)], opts);
-    expect(once.changed).toBe(true);
-    const twice = addEntries(once.config, layout, [entry('helloworld', 'default', domain)], opts);
-    expect(twice.changed).toBe(false);
-    expect(twice.config.corefile).toBe(once.config.corefile);
-    expect(readEntries(once.config).entries).toEqual([entry('helloworld', 'default', domain)]);
-    const removed = removeEntries(once.config, layout, [`helloworld.default.svc.${domain}`], opts);
-    expect(removed.config.corefile).toBe(original.corefile);
-  });
+  test.each(['kubeadm', 'kind', 'eks', 'minikube', 'stub-domains', 'custom-domain', 'no-trailing-newline', 'crlf'])(
+    '%s: add is idempotent, remove-all restores the original byte for byte',
+    (name) => {
+      const original = { corefile: corefile(name) };
+      const layout = layoutOf(original);
+      const domain = layout.clusterDomain;
+      const once = addEntries(original, layout, [entry('helloworld', 'default', domain)], opts);
+      expect(once.changed).toBe(true);
+      const twice = addEntries(once.config, layout, [entry('helloworld', 'default', domain)], opts);
+      expect(twice.changed).toBe(false);
+      expect(twice.config.corefile).toBe(once.config.corefile);
+      expect(readEntries(once.config).entries).toEqual([entry('helloworld', 'default', domain)]);
+      const removed = removeEntries(once.config, layout, [`helloworld.default.svc.${domain}`], opts);
+      expect(removed.config.corefile).toBe(original.corefile);
+    },
+  );
 
   test('the produced Corefile has one hosts plugin per server block at most', () => {
     for (const name of ['kubeadm', 'minikube', 'eks']) {
@@ -114,7 +122,16 @@ describe('entries in the Corefile layout', () => {
         const model = new Set<string>();
         for (const o of ops) {
           const es = o.names.map((n) => entry(n));
-          cfg = (o.add ? addEntries(cfg, layout, es, opts) : removeEntries(cfg, layout, es.map((e) => e.fqdn), opts)).config;
+          cfg = (
+            o.add
+              ? addEntries(cfg, layout, es, opts)
+              : removeEntries(
+                  cfg,
+                  layout,
+                  es.map((e) => e.fqdn),
+                  opts,
+                )
+          ).config;
           for (const e of es) {
             if (o.add) model.add(e.fqdn);
             else model.delete(e.fqdn);
@@ -164,7 +181,9 @@ describe('size and validity at scale', () => {
 
   test('entries that would overflow a ConfigMap are refused with the limit and a way out', () => {
     const c = { corefile: corefile('minikube') };
-    expect(() => setEntries(c, layoutOf(c), many(10_000), opts)).toThrow(/over the 1 MiB a ConfigMap can hold .*server-blocks mechanism, so at most ~\d+ entries/);
+    expect(() => setEntries(c, layoutOf(c), many(10_000), opts)).toThrow(
+      /over the 1 MiB a ConfigMap can hold .*server-blocks mechanism, so at most ~\d+ entries/,
+    );
   });
 
   test('the generated server-block region parses and keeps one server block per name', () => {

@@ -78,7 +78,10 @@ describe('1. long waits end; signals always stop acmg', () => {
 describe('2. sync --watch with an unreachable API server', () => {
   test('retries with backoff, counts the errors, fails liveness after --unhealthy-after, stops on SIGTERM', async () => {
     const kc = kubeconfigFor('https://127.0.0.1:1', 'down', dir); // nothing listens on port 1
-    const child = execa(process.execPath, ['bin/acmg.js', 'sync', '--watch', '--kubeconfig', kc, '--health-port', '0', '--unhealthy-after', '2s'], { reject: false, all: true });
+    const child = execa(process.execPath, ['bin/acmg.js', 'sync', '--watch', '--kubeconfig', kc, '--health-port', '0', '--unhealthy-after', '2s'], {
+      reject: false,
+      all: true,
+    });
     let log = '';
     child.all!.on('data', (d) => (log += d));
     const until = async (what: string, ms: number, fn: () => Promise<boolean> | boolean) => {
@@ -117,7 +120,12 @@ describe('3. unbounded input', () => {
   const bomb = () => {
     const lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
     const names = 'abcdefghi';
-    for (let i = 1; i < names.length; i++) lines.push(`${names[i]}: &${names[i]} [${Array(9).fill(`*${names[i - 1]}`).join(',')}]`);
+    for (let i = 1; i < names.length; i++)
+      lines.push(
+        `${names[i]}: &${names[i]} [${Array(9)
+          .fill(`*${names[i - 1]}`)
+          .join(',')}]`,
+      );
     return `${lines.join('\n')}\nspec:\n  gateway:\n    ports: *i\n`;
   };
 
@@ -197,7 +205,13 @@ describe('6. checks that need no cluster fail with exit 2 before any network cal
     [['status', '--request-timeout', 'soon'], /invalid --request-timeout "soon"/],
   ])('acmg %j', async (args, message) => {
     const before = api.connections();
-    const r = await runCli([...args, '--kubeconfig', kc, '--request-timeout', args.includes('--request-timeout') ? args[args.indexOf('--request-timeout') + 1]! : '2s']);
+    const r = await runCli([
+      ...args,
+      '--kubeconfig',
+      kc,
+      '--request-timeout',
+      args.includes('--request-timeout') ? args[args.indexOf('--request-timeout') + 1]! : '2s',
+    ]);
     expect(r.stderr).toMatch(message);
     expect(r.code).toBe(2);
     expect(api.connections()).toBe(before);
@@ -231,7 +245,9 @@ describe('7. kubeconfig like kubectl', () => {
     const paths: string[] = [];
     const server = http.createServer((req, res) => {
       paths.push(req.url ?? '');
-      res.writeHead(403, { 'Content-Type': 'application/json' }).end(JSON.stringify({ kind: 'Status', reason: 'Forbidden', message: 'stub says no', code: 403 }));
+      res
+        .writeHead(403, { 'Content-Type': 'application/json' })
+        .end(JSON.stringify({ kind: 'Status', reason: 'Forbidden', message: 'stub says no', code: 403 }));
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     try {
@@ -264,12 +280,15 @@ describe('7. kubeconfig like kubectl', () => {
 });
 
 describe('8. plain output, completion, diffs', () => {
-  test.each<Record<string, string>>([{ TERM: 'dumb' }, { CI: 'true' }, { FORCE_COLOR: '0' }, { NO_COLOR: '1' }])('%j on a terminal: no colour or cursor codes', async (env) => {
-    const r = await inTerminal(['profile', 'diff', 'minimal', 'ha'], { env, cols: 80 });
-    expect(r.exitCode).toBe(1);
-    expect(String(r.stdout)).toContain('+++ profile ha');
-    expect(String(r.stdout)).not.toContain(ESC);
-  });
+  test.each<Record<string, string>>([{ TERM: 'dumb' }, { CI: 'true' }, { FORCE_COLOR: '0' }, { NO_COLOR: '1' }])(
+    '%j on a terminal: no colour or cursor codes',
+    async (env) => {
+      const r = await inTerminal(['profile', 'diff', 'minimal', 'ha'], { env, cols: 80 });
+      expect(r.exitCode).toBe(1);
+      expect(String(r.stdout)).toContain('+++ profile ha');
+      expect(String(r.stdout)).not.toContain(ESC);
+    },
+  );
 
   test('a terminal without those settings gets colour (the control)', async () => {
     const r = await inTerminal(['profile', 'diff', 'minimal', 'ha'], { cols: 80 });
@@ -283,7 +302,13 @@ describe('8. plain output, completion, diffs', () => {
     expect(diff.code).toBe(1);
     expect(diff.stdout).toMatch(/^@@ -\d+,\d+ \+\d+,\d+ @@$/m);
     // profile diff compares the specs: rebuild both sides from the dumps' spec sections.
-    const spec = (y: string) => `${y.slice(y.indexOf('spec:\n') + 'spec:\n'.length).split('\n').map((l) => l.slice(2)).join('\n').trimEnd()}\n`;
+    const spec = (y: string) =>
+      `${y
+        .slice(y.indexOf('spec:\n') + 'spec:\n'.length)
+        .split('\n')
+        .map((l) => l.slice(2))
+        .join('\n')
+        .trimEnd()}\n`;
     const file = join(dir, 'minimal.yaml');
     writeFileSync(file, spec(left));
     const p = await execa('patch', [file], { input: diff.stdout, reject: false });

@@ -25,7 +25,15 @@ export interface Run {
 export async function runCli(args: string[], opts: { env?: Record<string, string>; input?: string; timeoutMs?: number } = {}): Promise<Run> {
   const t0 = Date.now();
   const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined, CI: undefined, TERM: undefined, ...opts.env };
-  const r = await execa(process.execPath, [ACMG, ...args], { env, extendEnv: false, input: opts.input ?? '', reject: false, timeout: opts.timeoutMs ?? 30_000, maxBuffer: 16 * 1024 * 1024, stripFinalNewline: false });
+  const r = await execa(process.execPath, [ACMG, ...args], {
+    env,
+    extendEnv: false,
+    input: opts.input ?? '',
+    reject: false,
+    timeout: opts.timeoutMs ?? 30_000,
+    maxBuffer: 16 * 1024 * 1024,
+    stripFinalNewline: false,
+  });
   return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr), ms: Date.now() - t0 };
 }
 
@@ -37,7 +45,14 @@ export function inTerminal(args: string[], opts: { env?: Record<string, string>;
   const quoted = [process.execPath, ACMG, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   const cmd = `${opts.cols ? `stty cols ${opts.cols}; ` : ''}exec ${quoted}`;
   const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined, CI: undefined, TERM: 'xterm', ...opts.env };
-  return execa('script', ['-qec', cmd, '/dev/null'], { env, extendEnv: false, reject: false, timeout: opts.timeoutMs ?? 30_000, maxBuffer: 64 * 1024 * 1024, stdin: 'ignore' });
+  return execa('script', ['-qec', cmd, '/dev/null'], {
+    env,
+    extendEnv: false,
+    reject: false,
+    timeout: opts.timeoutMs ?? 30_000,
+    maxBuffer: 64 * 1024 * 1024,
+    stdin: 'ignore',
+  });
 }
 
 /** A TCP server that accepts connections and never answers; counts them. */
@@ -54,17 +69,20 @@ export async function silentServer(): Promise<{ port: number; connections: () =>
   return {
     port: (server.address() as net.AddressInfo).port,
     connections: () => n,
-    close: () => new Promise((r) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
   };
 }
 
 /** A kubeconfig whose one cluster is at `server` (no credentials: enough to make requests). */
 export function kubeconfigFor(server: string, name = 'stub', dir = mkdtempSync(join(tmpdir(), 'acmg-kc-'))): string {
   const file = join(dir, `${name}.yaml`);
-  writeFileSync(file, `apiVersion: v1
+  writeFileSync(
+    file,
+    `apiVersion: v1
 kind: Config
 clusters:
 - name: ${name}
@@ -76,6 +94,7 @@ contexts:
 - name: ${name}
   context: { cluster: ${name}, user: ${name} }
 current-context: ${name}
-`);
+`,
+  );
   return file;
 }

@@ -39,7 +39,10 @@ describe('profiles', () => {
 
   test('every rendered object carries the managed-by, component and version labels', () => {
     for (const name of names) {
-      for (const o of renderManifests(resolveValues({ profile: name, sets: ['controller.enabled=true'] }), { clusterDomain: 'cluster.local', version: '9.9.9' })) {
+      for (const o of renderManifests(resolveValues({ profile: name, sets: ['controller.enabled=true'] }), {
+        clusterDomain: 'cluster.local',
+        version: '9.9.9',
+      })) {
         expect(o.metadata.labels?.[MANAGED_BY]).toBe('acmg');
         expect(o.metadata.labels?.[COMPONENT]).toMatch(/^(gateway|istio-gateway|controller)$/);
         expect(o.metadata.labels?.[VERSION_LABEL]).toBe('9.9.9');
@@ -48,7 +51,9 @@ describe('profiles', () => {
   });
 
   test('by default the gateway asks the injector for its proxy (gateway template, image auto, the revision)', () => {
-    const dep = renderManifests(resolveValues({ sets: ['revision=canary'] }), { clusterDomain: 'corp.local', version: 't' }).find((o) => o.kind === 'Deployment') as any;
+    const dep = renderManifests(resolveValues({ sets: ['revision=canary'] }), { clusterDomain: 'corp.local', version: 't' }).find(
+      (o) => o.kind === 'Deployment',
+    ) as any;
     const t = dep.spec.template;
     expect(t.metadata.annotations['inject.istio.io/templates']).toBe('gateway');
     expect(t.metadata.labels).toMatchObject({ 'sidecar.istio.io/inject': 'true', 'istio.io/rev': 'canary' });
@@ -59,7 +64,9 @@ describe('profiles', () => {
   });
 
   test('with injection off, the pinned proxy runs in router mode with the cluster domain and readiness on the status port', () => {
-    const dep = renderManifests(resolveValues({ sets: ['gateway.injection=false'] }), { clusterDomain: 'corp.local', version: 't' }).find((o) => o.kind === 'Deployment') as any;
+    const dep = renderManifests(resolveValues({ sets: ['gateway.injection=false'] }), { clusterDomain: 'corp.local', version: 't' }).find(
+      (o) => o.kind === 'Deployment',
+    ) as any;
     expect(dep.spec.template.metadata.labels['sidecar.istio.io/inject']).toBe('false');
     const c = dep.spec.template.spec.containers[0];
     expect(c.image).toBe('docker.io/istio/proxyv2:1.28.1');
@@ -70,7 +77,12 @@ describe('profiles', () => {
 
   test('the controller may restart CoreDNS only where the Corefile has no reload plugin', () => {
     const doc = resolveValues({ sets: ['controller.enabled=true'] });
-    const dnsRole = (dnsReloads?: boolean) => (renderManifests(doc, { clusterDomain: 'cluster.local', version: 't', dnsReloads }).find((o) => o.kind === 'Role' && o.metadata.namespace === 'kube-system') as any).rules;
+    const dnsRole = (dnsReloads?: boolean) =>
+      (
+        renderManifests(doc, { clusterDomain: 'cluster.local', version: 't', dnsReloads }).find(
+          (o) => o.kind === 'Role' && o.metadata.namespace === 'kube-system',
+        ) as any
+      ).rules;
     const patchesDeployments = (rules: any[]) => rules.some((r) => r.apiGroups.includes('apps') && r.verbs.includes('patch'));
     expect(patchesDeployments(dnsRole(undefined))).toBe(false);
     expect(patchesDeployments(dnsRole(true))).toBe(false);

@@ -5,10 +5,32 @@ import { keepableService } from '../../src/render/routes.js';
 const svc = (i: number): KObject => ({
   apiVersion: 'v1',
   kind: 'Service',
-  metadata: { name: `svc-${i}`, namespace: `ns-${i % 20}`, labels: { app: `svc-${i}`, team: 'payments' }, uid: 'x', resourceVersion: '1', managedFields: [{ manager: 'kubectl' }] },
-  spec: { clusterIP: `10.96.${i % 250}.${i % 200}`, clusterIPs: [`10.96.${i % 250}.${i % 200}`], selector: { app: `svc-${i}` }, ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }], type: 'ClusterIP', sessionAffinity: 'None', ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack', internalTrafficPolicy: 'Cluster' },
+  metadata: {
+    name: `svc-${i}`,
+    namespace: `ns-${i % 20}`,
+    labels: { app: `svc-${i}`, team: 'payments' },
+    uid: 'x',
+    resourceVersion: '1',
+    managedFields: [{ manager: 'kubectl' }],
+  },
+  spec: {
+    clusterIP: `10.96.${i % 250}.${i % 200}`,
+    clusterIPs: [`10.96.${i % 250}.${i % 200}`],
+    selector: { app: `svc-${i}` },
+    ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }],
+    type: 'ClusterIP',
+    sessionAffinity: 'None',
+    ipFamilies: ['IPv4'],
+    ipFamilyPolicy: 'SingleStack',
+    internalTrafficPolicy: 'Cluster',
+  },
 });
-const candidates = (n: number) => Array.from({ length: n }, (_, i) => ({ service: svc(i), ports: [{ name: 'http', port: 80, protocol: 'HTTP' as const }], fqdn: `svc-${i}.ns-${i % 20}.svc.cluster.local` }));
+const candidates = (n: number) =>
+  Array.from({ length: n }, (_, i) => ({
+    service: svc(i),
+    ports: [{ name: 'http', port: 80, protocol: 'HTTP' as const }],
+    fqdn: `svc-${i}.ns-${i % 20}.svc.cluster.local`,
+  }));
 
 describe("acmg's state size", () => {
   test('approach 1 records are small: 1,000 services fit comfortably', () => {

@@ -3,9 +3,26 @@ import type { MigrationRecord } from '../../src/kube/state.js';
 import { boundToGateway, desiredState, resolveHost } from '../../src/plan/sync.js';
 
 const gw = { namespace: 'istio-system', name: 'acmg-gateway' };
-const vs = (ns: string, name: string, spec: Record<string, unknown>, labels: Record<string, string> = {}): KObject => ({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name, namespace: ns, labels }, spec });
-const svc = (ns: string, name: string, ports: Record<string, unknown>[]): [string, KObject] => [`${ns}/${name}`, { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns }, spec: { ports } }];
-const migration = (ns: string, service: string): MigrationRecord => ({ namespace: ns, service, approach: 'keep-service', fqdn: `${service}.${ns}.svc.cluster.local`, ports: [], journal: ['gateway-ports', 'route', 'dns'], phase: 'complete', migratedAt: '' });
+const vs = (ns: string, name: string, spec: Record<string, unknown>, labels: Record<string, string> = {}): KObject => ({
+  apiVersion: 'networking.istio.io/v1',
+  kind: 'VirtualService',
+  metadata: { name, namespace: ns, labels },
+  spec,
+});
+const svc = (ns: string, name: string, ports: Record<string, unknown>[]): [string, KObject] => [
+  `${ns}/${name}`,
+  { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns }, spec: { ports } },
+];
+const migration = (ns: string, service: string): MigrationRecord => ({
+  namespace: ns,
+  service,
+  approach: 'keep-service',
+  fqdn: `${service}.${ns}.svc.cluster.local`,
+  ports: [],
+  journal: ['gateway-ports', 'route', 'dns'],
+  phase: 'complete',
+  migratedAt: '',
+});
 
 describe('acmg sync desired state', () => {
   test('binding: "ns/name", or the bare name from the gateway namespace', () => {
@@ -31,15 +48,28 @@ describe('acmg sync desired state', () => {
       clusterDomain: 'cluster.local',
       migrations: [migration('default', 'helloworld')],
       virtualServices: [
-        vs('shop', 'reviews', { gateways: ['istio-system/acmg-gateway'], http: [{ route: [{ destination: { host: 'reviews' } }, { destination: { host: 'reviews-v2', port: { number: 9081 } } }] }] }),
+        vs('shop', 'reviews', {
+          gateways: ['istio-system/acmg-gateway'],
+          http: [{ route: [{ destination: { host: 'reviews' } }, { destination: { host: 'reviews-v2', port: { number: 9081 } } }] }],
+        }),
         vs('shop', 'db', { gateways: ['istio-system/acmg-gateway'], tcp: [{ route: [{ destination: { host: 'db.data', port: { number: 5432 } } }] }] }),
         vs('shop', 'ext', { gateways: ['istio-system/acmg-gateway'], http: [{ route: [{ destination: { host: 'api.example.com' } }] }] }),
         vs('shop', 'mesh-only', { gateways: ['mesh'], http: [{ route: [{ destination: { host: 'ratings' } }] }] }),
-        vs('default', 'acmg-helloworld', { gateways: ['istio-system/acmg-gateway'], http: [{ route: [{ destination: { host: 'helloworld-acmg' } }] }] }, { 'app.kubernetes.io/managed-by': 'acmg' }),
+        vs(
+          'default',
+          'acmg-helloworld',
+          { gateways: ['istio-system/acmg-gateway'], http: [{ route: [{ destination: { host: 'helloworld-acmg' } }] }] },
+          { 'app.kubernetes.io/managed-by': 'acmg' },
+        ),
       ],
       services: new Map([svc('shop', 'reviews', [{ name: 'http', port: 9080 }]), svc('data', 'db', [{ name: 'tcp-pg', port: 5432 }])]),
     });
-    expect(d.entries.map((e) => e.fqdn)).toEqual(['db.data.svc.cluster.local', 'helloworld.default.svc.cluster.local', 'reviews-v2.shop.svc.cluster.local', 'reviews.shop.svc.cluster.local']);
+    expect(d.entries.map((e) => e.fqdn)).toEqual([
+      'db.data.svc.cluster.local',
+      'helloworld.default.svc.cluster.local',
+      'reviews-v2.shop.svc.cluster.local',
+      'reviews.shop.svc.cluster.local',
+    ]);
     expect(d.entries.every((e) => e.ip === '10.96.9.9')).toBe(true);
     expect(d.ports).toEqual([
       { name: 'tcp-pg', port: 5432, protocol: 'TCP' },
@@ -51,9 +81,18 @@ describe('acmg sync desired state', () => {
   });
 
   test('the result depends only on the inputs, not their order (level-triggered)', () => {
-    const vses = Array.from({ length: 30 }, (_, i) => vs(`ns${i % 3}`, `v${i}`, { gateways: ['istio-system/acmg-gateway'], http: [{ route: [{ destination: { host: `s${i}` } }] }] }));
+    const vses = Array.from({ length: 30 }, (_, i) =>
+      vs(`ns${i % 3}`, `v${i}`, { gateways: ['istio-system/acmg-gateway'], http: [{ route: [{ destination: { host: `s${i}` } }] }] }),
+    );
     const a = desiredState({ gateway: gw, gatewayIP: '1.1.1.1', clusterDomain: 'cluster.local', migrations: [], virtualServices: vses, services: new Map() });
-    const b = desiredState({ gateway: gw, gatewayIP: '1.1.1.1', clusterDomain: 'cluster.local', migrations: [], virtualServices: [...vses].reverse(), services: new Map() });
+    const b = desiredState({
+      gateway: gw,
+      gatewayIP: '1.1.1.1',
+      clusterDomain: 'cluster.local',
+      migrations: [],
+      virtualServices: [...vses].reverse(),
+      services: new Map(),
+    });
     expect(b).toEqual(a);
   });
 });

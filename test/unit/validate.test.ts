@@ -61,22 +61,38 @@ describe('bad input is reported with the path, the bad value and a way to fix it
 
   test('cross-field rules: duplicate ports, status port collision, HPA bounds, PDB vs replicas', () => {
     const p = problems({
-      sets: ['gateway.ports=[]', 'gateway.ports[0].name=a', 'gateway.ports[0].port=80', 'gateway.ports[0].protocol=HTTP', 'gateway.ports[1].name=a', 'gateway.ports[1].port=15021', 'gateway.ports[1].protocol=TCP'],
+      sets: [
+        'gateway.ports=[]',
+        'gateway.ports[0].name=a',
+        'gateway.ports[0].port=80',
+        'gateway.ports[0].protocol=HTTP',
+        'gateway.ports[1].name=a',
+        'gateway.ports[1].port=15021',
+        'gateway.ports[1].protocol=TCP',
+      ],
     });
     expect(p).toEqual(['gateway.ports[1].name: "a" is already used by gateway.ports[0]', 'gateway.ports[1].port: 15021 collides with gateway.statusPort']);
-    expect(problems({ profile: 'ha', sets: ['gateway.autoscaling.minReplicas=9', 'gateway.autoscaling.maxReplicas=3'] })[0]).toMatch(/minReplicas \(9\) is greater than maxReplicas \(3\)/);
+    expect(problems({ profile: 'ha', sets: ['gateway.autoscaling.minReplicas=9', 'gateway.autoscaling.maxReplicas=3'] })[0]).toMatch(
+      /minReplicas \(9\) is greater than maxReplicas \(3\)/,
+    );
     expect(problems({ profile: 'acmg', sets: ['gateway.replicas=1'] })[0]).toMatch(/minAvailable \(1\) must be below gateway.replicas \(1\)/);
   });
 
   test('what Istio would reject: a Gateway with no servers or no hosts', () => {
-    expect(problems({ profile: 'minimal', sets: ['gateway.ports=[]'] })).toEqual([expect.stringMatching(/^gateway.ports: empty, but the Istio Gateway needs at least one server/)]);
-    expect(problems({ profile: 'minimal', sets: ['istioGateway.hosts=[]'] })).toEqual([expect.stringMatching(/^istioGateway.hosts: empty, but every Istio Gateway server needs a host/)]);
+    expect(problems({ profile: 'minimal', sets: ['gateway.ports=[]'] })).toEqual([
+      expect.stringMatching(/^gateway.ports: empty, but the Istio Gateway needs at least one server/),
+    ]);
+    expect(problems({ profile: 'minimal', sets: ['istioGateway.hosts=[]'] })).toEqual([
+      expect.stringMatching(/^istioGateway.hosts: empty, but every Istio Gateway server needs a host/),
+    ]);
     // Without the Istio Gateway there is nothing for Istio to reject.
     expect(resolveValues({ profile: 'minimal', sets: ['gateway.ports=[]', 'istioGateway.enabled=false'] }).spec.gateway.ports).toEqual([]);
   });
 
   test('null in an overlay cannot delete a required value silently', () => {
-    expect(problems({ files: [file('null.yaml', 'spec:\n  gateway:\n    image: null\n')] })).toEqual(['gateway.image: missing (it has no default; was it set to null by an overlay?)']);
+    expect(problems({ files: [file('null.yaml', 'spec:\n  gateway:\n    image: null\n')] })).toEqual([
+      'gateway.image: missing (it has no default; was it set to null by an overlay?)',
+    ]);
   });
 
   test('malformed overlay files: YAML errors with line numbers, wrong kinds, several documents, missing files', () => {
@@ -107,10 +123,21 @@ describe('values that would render objects Kubernetes or Istio refuse', () => {
     [['gateway.image.hub=Docker.io/Istio'], /gateway\.image\.hub: "Docker.io\/Istio" is not a valid image registry/],
     [['gateway.ports[0].targetPort=15021'], /target port 15021 is gateway\.statusPort/],
     [['gateway.ports[0].targetPort=15090'], /target port 15090 is reserved by the Istio proxy/],
-    [['gateway.ports[1].name=grpc', 'gateway.ports[1].port=81', 'gateway.ports[1].targetPort=8080', 'gateway.ports[1].protocol=GRPC'], /target port 8080 is already the target of gateway\.ports\[0\]/],
+    [
+      ['gateway.ports[1].name=grpc', 'gateway.ports[1].port=81', 'gateway.ports[1].targetPort=8080', 'gateway.ports[1].protocol=GRPC'],
+      /target port 8080 is already the target of gateway\.ports\[0\]/,
+    ],
     [['gateway.ports[0].name=a-very-long-port-name'], /"a-very-long-port-name" is not a valid port name/],
     [['gateway.ports[0].name=status-port'], /"status-port" is the name of the gateway's status port/],
-    [['gateway.autoscaling.enabled=true', 'gateway.podDisruptionBudget.enabled=true', 'gateway.podDisruptionBudget.minAvailable=2', 'gateway.autoscaling.minReplicas=2'], /minAvailable \(2\) must be below gateway\.autoscaling\.minReplicas \(2\)/],
+    [
+      [
+        'gateway.autoscaling.enabled=true',
+        'gateway.podDisruptionBudget.enabled=true',
+        'gateway.podDisruptionBudget.minAvailable=2',
+        'gateway.autoscaling.minReplicas=2',
+      ],
+      /minAvailable \(2\) must be below gateway\.autoscaling\.minReplicas \(2\)/,
+    ],
     [['gateway.resources.requests.cpu="3"'], /gateway\.resources\.requests\.cpu: 3 is more than the limit 2/],
     [['gateway.placement.tolerations=[x]'], /tolerations\[0\]: expected a toleration object/],
     [['istioGateway.hosts=[Foo!]'], /istioGateway\.hosts\[0\]: "Foo!" is not a valid Gateway host/],
@@ -120,7 +147,8 @@ describe('values that would render objects Kubernetes or Istio refuse', () => {
   });
 
   test('tolerations are checked as the API server checks them', () => {
-    const tol = (t: string) => problems({ profile: 'acmg', files: [file(`tol-${Math.random()}.yaml`, `gateway:\n  placement:\n    tolerations: [${t}]\n`)] }).join('\n');
+    const tol = (t: string) =>
+      problems({ profile: 'acmg', files: [file(`tol-${Math.random()}.yaml`, `gateway:\n  placement:\n    tolerations: [${t}]\n`)] }).join('\n');
     expect(tol('{ key: "", operator: Equal, value: x }')).toMatch(/an empty key needs operator Exists/);
     expect(tol('{ key: a, operator: Exists, value: x }')).toMatch(/value must be empty when operator is Exists/);
     expect(tol('{ key: a, effect: NoSchedule, tolerationSeconds: 5 }')).toMatch(/tolerationSeconds needs effect NoExecute/);
@@ -130,7 +158,16 @@ describe('values that would render objects Kubernetes or Istio refuse', () => {
   });
 
   test('valid values of the same kinds pass', () => {
-    const doc = resolveValues({ profile: 'acmg', sets: ['gateway.podLabels.example\\.com/team=payments', 'gateway.podAnnotations.example\\.com/note=any text: at all', 'revision=canary', 'istioGateway.hosts=[*, shop/*.example.com, ./reviews.shop.svc.cluster.local]', 'gateway.image.hub=localhost:5000/istio'] });
+    const doc = resolveValues({
+      profile: 'acmg',
+      sets: [
+        'gateway.podLabels.example\\.com/team=payments',
+        'gateway.podAnnotations.example\\.com/note=any text: at all',
+        'revision=canary',
+        'istioGateway.hosts=[*, shop/*.example.com, ./reviews.shop.svc.cluster.local]',
+        'gateway.image.hub=localhost:5000/istio',
+      ],
+    });
     expect(doc.spec.gateway.podLabels).toEqual({ 'example.com/team': 'payments' });
     expect(doc.spec.revision).toBe('canary');
   });
@@ -138,7 +175,9 @@ describe('values that would render objects Kubernetes or Istio refuse', () => {
   test('gateway.replicas with the autoscaler on: valid, but a warning says it does nothing', () => {
     const warnings: string[] = [];
     resolveValues({ profile: 'ha', sets: ['gateway.replicas=4'], onWarning: (m) => warnings.push(m) });
-    expect(warnings).toEqual([expect.stringMatching(/gateway\.replicas \(4\) has no effect while gateway\.autoscaling\.enabled is true.*set gateway\.autoscaling\.minReplicas instead/)]);
+    expect(warnings).toEqual([
+      expect.stringMatching(/gateway\.replicas \(4\) has no effect while gateway\.autoscaling\.enabled is true.*set gateway\.autoscaling\.minReplicas instead/),
+    ]);
     const none: string[] = [];
     resolveValues({ profile: 'acmg', sets: ['gateway.replicas=4'], onWarning: (m) => none.push(m) });
     expect(none).toEqual([]);
