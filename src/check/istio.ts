@@ -1,10 +1,11 @@
 // Precheck of the Istio that acmg builds on: istiod's version against the gateway proxy's, the
 // sidecar injector for the gateway's revision, and whether istiod's webhooks answer. Webhooks are
 // asked by server-side dry runs: nothing is written, but the API server calls them as for real.
-import type { KObject, Kube } from '../kube/client.js';
+import type { Kube } from '../kube/client.js';
+import type { KObject } from '../model/object.js';
 import type { Spec } from '../profile/schema.js';
-import type { K8sObject } from '../render/types.js';
-import type { CheckResult } from './types.js';
+
+import type { CheckResult } from '../model/check.js';
 
 export interface IstioVersion {
   major: number;
@@ -63,7 +64,7 @@ const INVALID_PROBE = (namespace: string): KObject => ({
 });
 
 /** A pod like the gateway Deployment's, for a server-side dry run through the injector. */
-export function gatewayProbePod(s: Spec, deployment: K8sObject): KObject {
+export function gatewayProbePod(s: Spec, deployment: KObject): KObject {
   const template = (deployment.spec as any).template;
   // Without serviceAccountName: install creates that account, and the injector does not look at it.
   const { serviceAccountName, ...podSpec } = template.spec;
@@ -76,7 +77,7 @@ export function gatewayProbePod(s: Spec, deployment: K8sObject): KObject {
   };
 }
 
-export async function istioChecks(kube: Kube, s: Spec, rendered: K8sObject[], namespaceExists: boolean): Promise<CheckResult[]> {
+export async function istioChecks(kube: Kube, s: Spec, rendered: KObject[], namespaceExists: boolean): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   const rev = revisionLabel(s.revision);
   const istiods = (await kube.list('apps/v1', 'Deployment', { namespace: 'istio-system', labelSelector: 'app=istiod' })).items.filter(

@@ -9,7 +9,7 @@ import type { Layout } from '../coredns/layout.js';
 import { AcmgError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { istioChecks } from './istio.js';
-import type { CheckResult } from './types.js';
+import type { CheckResult } from '../model/check.js';
 
 export const MIN_KUBERNETES_MINOR = 26;
 

@@ -1,5 +1,7 @@
 // Shared commander helpers: global options, repeatable flags, examples in --help.
 import type { Command } from 'commander';
+import type { Kube } from '../kube/client.js';
+import { log } from '../ui/log.js';
 
 export interface GlobalOptions {
   kubeconfig?: string;
@@ -38,4 +40,10 @@ export interface ValuesOptions {
   profile?: string;
   filename: string[];
   set: string[];
+}
+
+/** Connects with the global flags; -v shows each API request on stderr. */
+export async function connectFrom(cmd: Command): Promise<Kube> {
+  const { connect } = await import('../ops/connect.js');
+  return connect(globals(cmd), (m) => log.debug(m));
 }

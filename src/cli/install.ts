@@ -4,14 +4,14 @@ import { resolveValues } from '../profile/load.js';
 import { renderChecklist } from '../ui/checklist.js';
 import { palette } from '../ui/color.js';
 import { lineDiff, renderDiff, splitLines } from '../ui/diff.js';
-import { parseDuration } from '../ui/duration.js';
+import { parseDuration } from '../input/duration.js';
 import { log } from '../ui/log.js';
 import { writeStdout } from '../ui/output.js';
 import { task } from '../ui/progress.js';
 import { confirm } from '../ui/prompt.js';
 import { onInterrupt } from '../ui/interrupt.js';
-import { toYaml } from '../ui/serialize.js';
-import { addValuesOptions, globals, withExamples, type ValuesOptions } from './common.js';
+import { toYaml } from '../render/serialize.js';
+import { addValuesOptions, withExamples, type ValuesOptions, connectFrom } from './common.js';
 import { requireConfirmable } from './preflight.js';
 
 interface InstallOptions extends ValuesOptions {
@@ -30,9 +30,8 @@ export function registerInstall(program: Command): void {
         const timeoutMs = parseDuration(opts.readinessTimeout, '--readiness-timeout');
         requireConfirmable(opts, 'install');
         const doc = resolveValues({ profile: opts.profile, files: opts.filename, sets: opts.set, onWarning: (m) => log.warn(m) });
-        const { connect } = await import('../ops/connect.js');
         const { applyInstall, planInstall, planIsEmpty, precheckFailure } = await import('../ops/install.js');
-        const kube = await connect(globals(cmd));
+        const kube = await connectFrom(cmd);
         const plan = await task('precheck and plan', () => planInstall(kube, doc));
         if (plan.checks.some((c) => c.status === 'fail')) {
           process.stderr.write(renderChecklist(plan.checks, process.stderr));

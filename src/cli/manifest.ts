@@ -4,7 +4,7 @@ import { resolveValues } from '../profile/load.js';
 import { offlineClusterDomain, renderManifests } from '../render/index.js';
 import { log } from '../ui/log.js';
 import { parseOutputFormat, writeStdout } from '../ui/output.js';
-import { toJson, toYamlStream } from '../ui/serialize.js';
+import { toJson, toYamlStream } from '../render/serialize.js';
 import { VERSION } from '../version.js';
 import { addValuesOptions, withExamples, type ValuesOptions } from './common.js';
 

@@ -1,16 +1,16 @@
 // acmg migrate: move services onto the gateway (approach 1 --keep-service, approach 2 --replace-service).
 import type { Command } from 'commander';
 import { usageError } from '../errors.js';
-import type { StepName } from '../kube/state.js';
+import type { StepName } from '../model/state.js';
 import { palette } from '../ui/color.js';
-import { parseDuration } from '../ui/duration.js';
+import { parseDuration } from '../input/duration.js';
 import { log } from '../ui/log.js';
 import { printStructured, writeStdout, parseOutputFormat } from '../ui/output.js';
 import { task } from '../ui/progress.js';
 import { confirm } from '../ui/prompt.js';
 import { onInterrupt } from '../ui/interrupt.js';
 import { checkSelection } from '../plan/selection.js';
-import { globals, withExamples } from './common.js';
+import { withExamples, connectFrom } from './common.js';
 import { parseNameserver, requireConfirmable } from './preflight.js';
 
 interface MigrateCliOptions {
@@ -72,9 +72,8 @@ export function registerMigrate(program: Command): void {
         const readinessTimeoutMs = parseDuration(opts.readinessTimeout, '--readiness-timeout');
         const failAfter = process.env.ACMG_FAIL_AFTER as StepName | undefined;
         if (failAfter && !STEPS.includes(failAfter)) throw usageError(`ACMG_FAIL_AFTER must be one of ${STEPS.join(', ')}`);
-        const { connect } = await import('../ops/connect.js');
         const { applyMigration, planMigration } = await import('../ops/migrate.js');
-        const kube = await connect(globals(cmd));
+        const kube = await connectFrom(cmd);
         const plan = await planMigration(kube, selection, { approach, restart: opts.restart, force: opts.force });
         const c = palette();
         for (const a of plan.alreadyMigrated) log.info(`${a} is already migrated (--${approach}): nothing to do for it`);

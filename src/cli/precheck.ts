@@ -1,11 +1,11 @@
 // acmg precheck: the checklist install runs first, on its own.
 import type { Command } from 'commander';
 import { ExitCode } from '../errors.js';
-import { failed } from '../check/types.js';
+import { failed } from '../model/check.js';
 import { resolveValues } from '../profile/load.js';
 import { renderChecklist } from '../ui/checklist.js';
 import { parseOutputFormat, printStructured, writeStdout } from '../ui/output.js';
-import { addValuesOptions, globals, withExamples, type ValuesOptions } from './common.js';
+import { addValuesOptions, withExamples, type ValuesOptions, connectFrom } from './common.js';
 
 export function registerPrecheck(program: Command): void {
   withExamples(
@@ -14,9 +14,8 @@ export function registerPrecheck(program: Command): void {
       .action(async (opts: ValuesOptions & { output?: string }, cmd: Command) => {
         const fmt = parseOutputFormat(opts.output, ['text', 'json'], 'text');
         const doc = resolveValues({ profile: opts.profile, files: opts.filename, sets: opts.set });
-        const { connect } = await import('../ops/connect.js');
         const { runPrecheck } = await import('../check/precheck.js');
-        const kube = await connect(globals(cmd));
+        const kube = await connectFrom(cmd);
         const { results, unreachable } = await runPrecheck(kube, doc);
         if (fmt === 'json') printStructured({ results, passed: failed(results).length === 0 }, 'json');
         else writeStdout(renderChecklist(results));

@@ -5,7 +5,7 @@ import { DEFAULT_PROFILE, listProfiles, loadProfile } from '../profile/load.js';
 import { getPath, parsePath } from '../profile/paths.js';
 import { lineDiff, renderDiff, splitLines } from '../ui/diff.js';
 import { parseOutputFormat, printStructured, writeStdout } from '../ui/output.js';
-import { toYaml } from '../ui/serialize.js';
+import { toYaml } from '../render/serialize.js';
 import { renderTable } from '../ui/table.js';
 import { withExamples } from './common.js';
 

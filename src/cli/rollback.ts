@@ -1,12 +1,12 @@
 // acmg rollback: undo migrations (also interrupted ones) in reverse order.
 import type { Command } from 'commander';
-import { usageError } from '../errors.js';
-import { parseDuration } from '../ui/duration.js';
+import { parseDuration } from '../input/duration.js';
 import { log } from '../ui/log.js';
 import { task } from '../ui/progress.js';
 import { confirm } from '../ui/prompt.js';
 import { onInterrupt } from '../ui/interrupt.js';
-import { globals, withExamples } from './common.js';
+import { checkRollbackSelection, rollbackKeys } from '../plan/rollback.js';
+import { withExamples, connectFrom } from './common.js';
 import { parseNameserver, requireConfirmable } from './preflight.js';
 
 export function registerRollback(program: Command): void {
@@ -39,26 +39,15 @@ export function registerRollback(program: Command): void {
         ) => {
           const dnsTimeoutMs = parseDuration(opts.dnsTimeout, '--dns-timeout');
           const readinessTimeoutMs = parseDuration(opts.readinessTimeout, '--readiness-timeout');
-          if (!opts.all && !opts.namespace) throw usageError('say what to roll back: SERVICE... -n NAMESPACE, -n NAMESPACE (all there), or --all');
-          if (opts.all && (opts.namespace || services.length)) throw usageError('--all rolls back everything; do not combine it with -n or service names');
+          const selection = { services, namespace: opts.namespace, all: opts.all };
+          checkRollbackSelection(selection);
           parseNameserver(opts.nameserver);
           requireConfirmable(opts, 'rollback');
-          const { connect } = await import('../ops/connect.js');
-          const { requireInstall, rollbackMigrations } = await import('../ops/migrate.js');
-          const { migrationKey } = await import('../kube/state.js');
-          const kube = await connect(globals(cmd));
-          const { install, state: st } = await requireInstall(kube);
-          let keys = Object.keys(st.migrations).sort();
-          if (services.length) {
-            const want = services.map((s) => migrationKey(opts.namespace!, s));
-            const unknown = want.filter((k) => !st.migrations[k]);
-            if (unknown.length)
-              throw usageError(
-                unknown.map((k) => `${k} is not migrated`),
-                'acmg status lists the migrated services',
-              );
-            keys = want;
-          } else if (opts.namespace) keys = keys.filter((k) => k.startsWith(`${opts.namespace}/`));
+          const { rollbackMigrations } = await import('../ops/migrate.js');
+          const { requireInstall } = await import('../ops/install-record.js');
+          const kube = await connectFrom(cmd);
+          const { install, state } = await requireInstall(kube);
+          const keys = rollbackKeys(state, selection);
           if (keys.length === 0) {
             log.ok('no migrated services match: nothing to roll back');
             return;

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { palette } from '../ui/color.js';
 import { parseOutputFormat, printStructured, writeStdout } from '../ui/output.js';
 import { renderTable } from '../ui/table.js';
-import { globals, withExamples } from './common.js';
+import { withExamples, connectFrom } from './common.js';
 
 export function registerStatus(program: Command): void {
   withExamples(
@@ -13,9 +13,8 @@ export function registerStatus(program: Command): void {
       .option('-o, --output <format>', 'text | json | yaml')
       .action(async (opts: { namespace?: string; output?: string }, cmd: Command) => {
         const fmt = parseOutputFormat(opts.output, ['text', 'json', 'yaml'], 'text');
-        const { connect } = await import('../ops/connect.js');
         const { collectStatus } = await import('../ops/status.js');
-        const r = await collectStatus(await connect(globals(cmd)), opts.namespace);
+        const r = await collectStatus(await connectFrom(cmd), opts.namespace);
         if (fmt !== 'text') return printStructured(r, fmt);
         const c = palette(process.stdout);
         if (!r.installed) {

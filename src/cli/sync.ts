@@ -2,11 +2,11 @@
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { usageError } from '../errors.js';
-import { parseDuration } from '../ui/duration.js';
+import { parseDuration } from '../input/duration.js';
 import { stopGracefully } from '../ui/interrupt.js';
 import { log } from '../ui/log.js';
 import { parseOutputFormat, printStructured, writeStdout } from '../ui/output.js';
-import { globals, withExamples } from './common.js';
+import { withExamples, connectFrom } from './common.js';
 
 interface SyncOptions {
   dryRun?: boolean;
@@ -42,8 +42,7 @@ export function registerSync(program: Command): void {
         const healthPort = Number(opts.healthPort);
         if (!Number.isInteger(healthPort) || healthPort < 0 || healthPort > 65535) throw usageError(`invalid --health-port "${opts.healthPort}": use 0-65535`);
         if (opts.watch && opts.dryRun) throw usageError('--dry-run reconciles once; it does not go with --watch');
-        const { connect } = await import('../ops/connect.js');
-        const kube = await connect(globals(cmd));
+        const kube = await connectFrom(cmd);
         if (opts.watch) {
           const { runController } = await import('../ops/controller.js');
           const ac = new AbortController();

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { palette } from '../ui/color.js';
-import { parseDuration } from '../ui/duration.js';
+import { parseDuration } from '../input/duration.js';
 import { log } from '../ui/log.js';
 import { task } from '../ui/progress.js';
 import { confirm } from '../ui/prompt.js';
-import { globals, withExamples } from './common.js';
+import { withExamples, connectFrom } from './common.js';
 import { parseNameserver, requireConfirmable } from './preflight.js';
 import { refText } from '../ops/objects.js';
 
@@ -32,27 +32,18 @@ export function registerUninstall(program: Command): void {
         const dnsTimeoutMs = parseDuration(opts.dnsTimeout, '--dns-timeout');
         parseNameserver(opts.nameserver);
         requireConfirmable(opts, 'uninstall');
-        const { connect } = await import('../ops/connect.js');
         const { applyUninstall, planUninstall, uninstallIsEmpty } = await import('../ops/uninstall.js');
-        const kube = await connect(globals(cmd));
-        const plan = await planUninstall(kube, { purge: Boolean(opts.purge), namespaceHint: opts.namespace });
+        const kube = await connectFrom(cmd);
+        const plan = await planUninstall(kube, { purge: Boolean(opts.purge), namespace: opts.namespace });
         const c = palette();
         if (uninstallIsEmpty(plan)) {
           log.ok("acmg is not installed and nothing labelled as acmg's was found: nothing to do");
-          if (opts.purge && !opts.dryRun) {
-            const { restoreDns } = await import('../kube/dns-store.js');
-            const { makeDnsChangeTakeEffect } = await import('../ops/coredns-restart.js');
-            const { DEFAULT_ROLLOUT_TIMEOUT_MS } = await import('../ops/wait.js');
-            const r = await restoreDns(kube, plan.dns);
-            if (r.changed) log.ok('removed leftover acmg DNS entries');
-            if (r.changed) await makeDnsChangeTakeEffect(kube, plan.dns, r.reloads, { task, timeoutMs: DEFAULT_ROLLOUT_TIMEOUT_MS });
-          }
           return;
         }
         log.info(`${c.bold(`acmg uninstall${plan.purge ? ' --purge' : ''}`)} (namespace ${plan.namespace}):`);
         if (plan.purge && plan.migrated.length) log.info(`  ${c.yellow('↶ roll back')} ${plan.migrated.join(', ')}`);
         for (const r of plan.objects) log.info(`  ${c.red('- delete')} ${refText(r)}`);
-        if (plan.purge) log.info(`  ${c.yellow('↶ restore')} cluster DNS configuration (${plan.dns.namespace}/${plan.dns.configMap})`);
+        if (plan.purge || plan.dnsLeftovers) log.info(`  ${c.yellow('↶ restore')} cluster DNS configuration (${plan.dns.namespace}/${plan.dns.configMap})`);
         // Refuses (exit 2) while services are migrated and --purge is not given.
         if (!plan.purge && plan.migrated.length) await applyUninstall(kube, plan, { dnsTimeoutMs, task });
         if (opts.dryRun) {

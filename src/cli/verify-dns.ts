@@ -5,12 +5,12 @@ import { ExitCode, usageError } from '../errors.js';
 import type { VerifyResult } from '../plan/verify.js';
 import { toJUnit } from '../plan/verify.js';
 import { palette } from '../ui/color.js';
-import { parseDuration } from '../ui/duration.js';
+import { parseDuration } from '../input/duration.js';
 import { log } from '../ui/log.js';
 import { parseOutputFormat, printStructured, writeStdout } from '../ui/output.js';
 import { task } from '../ui/progress.js';
 import { renderTable } from '../ui/table.js';
-import { globals, withExamples } from './common.js';
+import { withExamples, connectFrom } from './common.js';
 import { parseNameserver, requireWritableFile } from './preflight.js';
 
 interface VerifyOptions {
@@ -44,10 +44,9 @@ export function registerVerifyDns(program: Command): void {
         if (opts.allNamespaces && (opts.namespace || services.length)) throw usageError('-A checks every migrated service; do not combine it with -n or names');
         parseNameserver(opts.nameserver);
         if (opts.junit) requireWritableFile(opts.junit, '--junit');
-        const { connect } = await import('../ops/connect.js');
         const { runVerification, verifyTargets } = await import('../ops/verify-dns.js');
         const { resolverFor } = await import('../ops/resolver-for.js');
-        const kube = await connect(globals(cmd));
+        const kube = await connectFrom(cmd);
         const { targets, domain, dnsNamespace } = await verifyTargets(kube, { services, namespace: opts.namespace, allNamespaces: opts.allNamespaces });
         if (targets.length === 0) {
           log.warn('no migrated services to verify (name services to check them explicitly)');

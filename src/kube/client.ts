@@ -4,7 +4,7 @@
 import https from 'node:https';
 import http from 'node:http';
 import { AcmgError, ExitCode } from '../errors.js';
-import { log } from '../ui/log.js';
+import type { KObject } from '../model/object.js';
 import { kubeconfigSource, loadKubeconfig } from './kubeconfig.js';
 import { collectionPath, objectPath, resourceFor } from './resources.js';
 
@@ -13,24 +13,11 @@ export interface ConnectOptions {
   context?: string;
   /** Longest wait for one API request's answer (not watches); 0: none. kubectl's --request-timeout. */
   requestTimeoutMs?: number;
+  /** Told about each request and skipped kubeconfig file (the CLI shows them with -v). */
+  debug?: (msg: string) => void;
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
-
-export interface KObject {
-  apiVersion: string;
-  kind: string;
-  metadata: {
-    name: string;
-    namespace?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    resourceVersion?: string;
-    uid?: string;
-    [k: string]: unknown;
-  };
-  [k: string]: any;
-}
 
 export class ApiError extends Error {
   constructor(
@@ -71,11 +58,13 @@ export class Kube {
     readonly contextName: string,
     private readonly applyAuth: (o: https.RequestOptions) => Promise<void>,
     readonly requestTimeoutMs: number,
+    private readonly debug: (msg: string) => void,
   ) {}
 
   static async connect(opts: ConnectOptions): Promise<Kube> {
     const source = kubeconfigSource(opts.kubeconfig);
-    if (source.kind === 'files') for (const f of source.skipped) log.debug(`KUBECONFIG lists ${f}, which does not exist: skipped (as kubectl does)`);
+    const debug = opts.debug ?? (() => {});
+    if (source.kind === 'files') for (const f of source.skipped) debug(`KUBECONFIG lists ${f}, which does not exist: skipped (as kubectl does)`);
     const kc = await loadKubeconfig(source);
     if (opts.context) {
       if (!kc.getContexts().some((c) => c.name === opts.context)) {
@@ -117,6 +106,7 @@ export class Kube {
       kc.getCurrentContext(),
       (o) => kc.applyToHTTPSOptions(o),
       opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      debug,
     );
   }
 
@@ -167,7 +157,7 @@ export class Kube {
     const u = this.url(path, ro.query);
     const body = ro.body === undefined ? undefined : typeof ro.body === 'string' ? ro.body : JSON.stringify(ro.body);
     this.requests++;
-    log.debug(`${method} ${u.pathname}${u.search}`);
+    this.debug(`${method} ${u.pathname}${u.search}`);
     return new Promise<T>((resolve, reject) => {
       const mod = u.protocol === 'http:' ? http : https;
       const req = mod.request(

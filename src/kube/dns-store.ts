@@ -8,7 +8,8 @@ import { detectLayout, LayoutError, reloadsIn, type Layout } from '../coredns/la
 import { sortEntries, type DnsEntry } from '../coredns/region.js';
 import { acmgLabels } from '../render/labels.js';
 import { VERSION } from '../version.js';
-import { isConflict, retryOnConflict, type KObject, type Kube } from './client.js';
+import type { KObject } from '../model/object.js';
+import { isConflict, retryOnConflict, type Kube } from './client.js';
 
 export interface DnsSettings {
   namespace: string;

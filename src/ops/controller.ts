@@ -4,7 +4,7 @@
 import http from 'node:http';
 import { AcmgError, ExitCode } from '../errors.js';
 import type { Kube } from '../kube/client.js';
-import { loadInstall } from './migrate.js';
+import { loadInstall } from './install-record.js';
 import { tryAcquireOrRenew } from './leader.js';
 import { reconcile } from './sync.js';
 

@@ -4,7 +4,8 @@
 // and waits for it. With `reload` (every shipped layout, also for coredns-custom imports, which
 // reload hashes with the Corefile) nothing is restarted.
 import { clusterError } from '../errors.js';
-import type { KObject, Kube } from '../kube/client.js';
+import type { Kube } from '../kube/client.js';
+import type { KObject } from '../model/object.js';
 import type { DnsSettings } from '../kube/dns-store.js';
 import { rolloutRestart, waitForDeployment } from './wait.js';
 

@@ -2,8 +2,8 @@
 // migrate both render the gateway Service and the Istio Gateway from this one merged list, so a
 // re-install never drops a port a migrated service uses.
 import type { GatewayPort, Spec } from '../profile/schema.js';
-import type { State } from '../kube/state.js';
-import type { PortUse } from '../plan/ports.js';
+import type { State } from '../model/state.js';
+import type { PortUse } from '../model/ports.js';
 
 export const migratedPortName = (protocol: string, port: number) => `${protocol.toLowerCase()}-${port}`;
 

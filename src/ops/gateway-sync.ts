@@ -2,8 +2,9 @@
 // the ports of migrated services, as recorded in acmg's state. Converges under concurrent runs:
 // after applying, it re-reads the state and applies again if another run changed it meanwhile.
 import { AcmgError, ExitCode } from '../errors.js';
-import type { KObject, Kube } from '../kube/client.js';
-import { STATE_NAME, readState, type InstallRecord } from '../kube/state.js';
+import type { Kube } from '../kube/client.js';
+import { readState } from '../kube/state.js';
+import { STATE_NAME, type InstallRecord } from '../model/state.js';
 import type { GatewayPort } from '../profile/schema.js';
 import { renderManifests } from '../render/index.js';
 import { VERSION } from '../version.js';
@@ -37,7 +38,7 @@ export async function syncGatewayPorts(kube: Kube, install: InstallRecord): Prom
       { clusterDomain: install.clusterDomain, version: VERSION },
     );
     for (const o of objs) {
-      if ((o.kind === 'Service' && o.metadata.name === spec.gateway.name) || o.kind === 'Gateway') await kube.apply(o as KObject);
+      if ((o.kind === 'Service' && o.metadata.name === spec.gateway.name) || o.kind === 'Gateway') await kube.apply(o);
     }
     if ((await stateVersion(kube, ns)) === before) break;
   }

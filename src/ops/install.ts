@@ -1,20 +1,22 @@
 // acmg install: precheck -> plan (server-side dry run against the live cluster) -> confirm ->
 // apply in dependency order -> wait for the gateway by watching -> prune -> record.
 import { checkFailed, AcmgError, ExitCode } from '../errors.js';
-import { failed, type CheckResult } from '../check/types.js';
+import { failed, type CheckResult } from '../model/check.js';
 import { runPrecheck } from '../check/precheck.js';
-import { ApiError, explainApiError, type KObject, type Kube } from '../kube/client.js';
-import { readState, updateState, type InstallRecord, type ObjectRef } from '../kube/state.js';
+import { ApiError, explainApiError, type Kube } from '../kube/client.js';
+import type { KObject } from '../model/object.js';
+import { readState, updateState } from '../kube/state.js';
+import { type InstallRecord, type ObjectRef } from '../model/state.js';
 import type { AcmgOperator } from '../profile/schema.js';
 import { renderManifests } from '../render/index.js';
-import type { K8sObject } from '../render/types.js';
+
 import { VERSION } from '../version.js';
 import { withEffectivePorts } from './gateway-ports.js';
 import { normalize, refKey, refOf, sameObject } from './objects.js';
 import { waitForDeployment } from './wait.js';
 
 export interface PlannedObject {
-  object: K8sObject;
+  object: KObject;
   action: 'create' | 'update' | 'unchanged';
   live?: KObject;
   /** What the object would be after apply (server-side dry run), for diffs. */
@@ -49,7 +51,7 @@ export async function planInstall(kube: Kube, doc: AcmgOperator): Promise<Instal
     rendered.map(async (object): Promise<PlannedObject> => {
       const live = createNamespace ? undefined : await kube.get(object.apiVersion, object.kind, object.metadata.name, object.metadata.namespace);
       if (!live) return { object, action: 'create' };
-      const after = await kube.apply(object as KObject, { dryRun: true });
+      const after = await kube.apply(object, { dryRun: true });
       return { object, action: sameObject(live, after) ? 'unchanged' : 'update', live: normalize(live), after: normalize(after) };
     }),
   );
@@ -95,7 +97,7 @@ export async function applyInstall(kube: Kube, plan: InstallPlan, o: ApplyOption
       if (p.action === 'unchanged') continue;
       const ref = refOf(p.object);
       await o.task(`${p.action === 'create' ? 'create' : 'update'} ${ref.kind} ${ref.namespace ? `${ref.namespace}/` : ''}${ref.name}`, () =>
-        kube.apply(p.object as KObject),
+        kube.apply(p.object),
       );
       applied++;
     }

@@ -1,6 +1,7 @@
 // Leader election with a coordination.k8s.io Lease: acquire when absent or expired, renew while
 // leading, and step down if a renewal fails. Optimistic concurrency decides races.
-import { ApiError, isConflict, type KObject, type Kube } from '../kube/client.js';
+import { ApiError, isConflict, type Kube } from '../kube/client.js';
+import type { KObject } from '../model/object.js';
 import { acmgLabels } from '../render/labels.js';
 import { VERSION } from '../version.js';
 

@@ -4,21 +4,14 @@
 import { AcmgError, ExitCode, clusterError, usageError } from '../errors.js';
 import type { DnsEntry } from '../coredns/region.js';
 import { waitForAnswers, type Resolver } from '../dns/resolver.js';
-import { ApiError, explainApiError, type KObject, type Kube } from '../kube/client.js';
-import { currentDnsEntries, updateDnsEntries, type DnsSettings } from '../kube/dns-store.js';
+import { ApiError, explainApiError, type Kube } from '../kube/client.js';
+import type { KObject } from '../model/object.js';
+import { currentDnsEntries, updateDnsEntries } from '../kube/dns-store.js';
 import { makeDnsChangeTakeEffect, RESTART_STEP } from './coredns-restart.js';
-import {
-  locateState,
-  migrationKey,
-  readState,
-  updateState,
-  type Approach,
-  type InstallRecord,
-  type MigrationRecord,
-  type State,
-  type StepName,
-} from '../kube/state.js';
-import { classifyPort, isProblem, portConflicts, type ClassifiedPort, type PortUse } from '../plan/ports.js';
+import { readState, updateState } from '../kube/state.js';
+import { dnsSettings, requireInstall } from './install-record.js';
+import { migrationKey, type Approach, type InstallRecord, type MigrationRecord, type State, type StepName } from '../model/state.js';
+import { classifyPort, isProblem, portConflicts, type ClassifiedPort, type PortUse } from '../model/ports.js';
 import { fitsInState, projectedStateBytes } from '../plan/state-size.js';
 import { keepableService, renderReplacementService, renderVirtualService, replacementName, routeName } from '../render/routes.js';
 import { VERSION } from '../version.js';
@@ -60,19 +53,6 @@ export interface MigratePlan {
   steps: string[];
   /** Restart the namespaces' Deployments after the relabel: --restart, or migration.restart. */
   restart: boolean;
-}
-
-export const dnsSettings = (i: InstallRecord): DnsSettings => ({ ...i.values.dns, clusterDomain: i.clusterDomain });
-
-/** acmg's install record and the state it came with (one read); a usage error if not installed. */
-export async function requireInstall(kube: Kube, namespaceHint = 'istio-system'): Promise<{ install: InstallRecord; state: State }> {
-  const { state } = await locateState(kube, namespaceHint);
-  if (!state.install) throw usageError('acmg is not installed in this cluster', 'run acmg install first (acmg precheck tells whether the cluster is ready)');
-  return { install: state.install, state };
-}
-
-export async function loadInstall(kube: Kube, namespaceHint = 'istio-system'): Promise<InstallRecord> {
-  return (await requireInstall(kube, namespaceHint)).install;
 }
 
 async function selectServices(kube: Kube, sel: Selection, install: InstallRecord, st: State): Promise<{ services: KObject[]; problems: string[] }> {
@@ -257,7 +237,7 @@ export async function applyMigration(kube: Kube, plan: MigratePlan, o: MigrateOp
     await o.task(`create routes for ${plan.candidates.length} service(s)`, async () => {
       for (const c of plan.candidates) {
         const svc = c.service;
-        if (approach === 'replace-service') await kube.apply(renderReplacementService(svc, suffix, VERSION) as KObject);
+        if (approach === 'replace-service') await kube.apply(renderReplacementService(svc, suffix, VERSION));
         await kube.apply(
           renderVirtualService({
             service: svc.metadata.name,
@@ -267,7 +247,7 @@ export async function applyMigration(kube: Kube, plan: MigratePlan, o: MigrateOp
             destination: approach === 'replace-service' ? replacementName(svc.metadata.name, suffix) : svc.metadata.name,
             ports: c.ports,
             version: VERSION,
-          }) as KObject,
+          }),
         );
       }
     });

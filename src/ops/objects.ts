@@ -1,10 +1,10 @@
 // Comparing desired objects with live ones, and small helpers on object references.
-import { sortKeysDeep } from '../ui/serialize.js';
-import type { KObject } from '../kube/client.js';
-import type { ObjectRef } from '../kube/state.js';
-import type { K8sObject } from '../render/types.js';
+import { sortKeysDeep } from '../render/serialize.js';
 
-export const refOf = (o: Pick<K8sObject, 'apiVersion' | 'kind' | 'metadata'>): ObjectRef => ({
+import type { KObject } from '../model/object.js';
+import type { ObjectRef } from '../model/state.js';
+
+export const refOf = (o: Pick<KObject, 'apiVersion' | 'kind' | 'metadata'>): ObjectRef => ({
   apiVersion: o.apiVersion,
   kind: o.kind,
   name: o.metadata.name,

@@ -4,7 +4,7 @@ import type { Kube } from '../kube/client.js';
 import { currentDnsEntries } from '../kube/dns-store.js';
 import { locateState } from '../kube/state.js';
 import { describeDeployment, deploymentAvailable } from './wait.js';
-import { dnsSettings } from './migrate.js';
+import { dnsSettings } from './install-record.js';
 
 export interface StatusReport {
   installed: boolean;
@@ -18,8 +18,8 @@ export interface StatusReport {
   services: { namespace: string; service: string; approach: string; phase: string; dns: 'switched' | 'missing' | 'stale' }[];
 }
 
-export async function collectStatus(kube: Kube, namespaceHint = 'istio-system'): Promise<StatusReport> {
-  const { namespace, state: st } = await locateState(kube, namespaceHint);
+export async function collectStatus(kube: Kube, explicitNamespace?: string): Promise<StatusReport> {
+  const { namespace, state: st } = await locateState(kube, explicitNamespace);
   if (!st.install) return { installed: false, namespace, services: [] };
   const i = st.install;
   const g = i.values.gateway;

@@ -7,11 +7,11 @@ import { currentDnsEntries, updateDnsEntries } from '../kube/dns-store.js';
 import { makeDnsChangeTakeEffect } from './coredns-restart.js';
 import { DEFAULT_ROLLOUT_TIMEOUT_MS } from './wait.js';
 import { readState, updateState } from '../kube/state.js';
-import { portConflicts } from '../plan/ports.js';
+import { portConflicts } from '../model/ports.js';
 import { desiredState } from '../plan/sync.js';
 import { portsInUse } from './gateway-ports.js';
 import { gatewayClusterIP, syncGatewayPorts } from './gateway-sync.js';
-import { dnsSettings, loadInstall } from './migrate.js';
+import { dnsSettings, loadInstall } from './install-record.js';
 
 export interface SyncResult {
   add: DnsEntry[];

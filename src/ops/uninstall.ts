@@ -4,11 +4,12 @@
 import { usageError } from '../errors.js';
 import type { Resolver } from '../dns/resolver.js';
 import { type Kube } from '../kube/client.js';
-import { restoreDns, type DnsSettings } from '../kube/dns-store.js';
+import { backupName, restoreDns, type DnsSettings } from '../kube/dns-store.js';
 import { makeDnsChangeTakeEffect } from './coredns-restart.js';
 import { DEFAULT_ROLLOUT_TIMEOUT_MS } from './wait.js';
 import { SWEEP_KINDS } from '../kube/resources.js';
-import { deleteState, locateState, readState, type ObjectRef } from '../kube/state.js';
+import { deleteState, locateState, readState } from '../kube/state.js';
+import { STATE_NAME, type ObjectRef } from '../model/state.js';
 import { KIND_ORDER } from '../render/index.js';
 import { MANAGED_SELECTOR } from '../render/labels.js';
 import { rollbackMigrations, type MigrateOptions } from './migrate.js';
@@ -22,6 +23,8 @@ export interface UninstallPlan {
   objects: ObjectRef[];
   dns: DnsSettings;
   purge: boolean;
+  /** --purge with nothing installed: acmg entries left in cluster DNS (an interrupted purge). */
+  dnsLeftovers: boolean;
 }
 
 const reverseOrder = (a: ObjectRef, b: ObjectRef) =>
@@ -38,8 +41,8 @@ const DEFAULT_DNS: DnsSettings = {
   ttl: 5,
 };
 
-export async function planUninstall(kube: Kube, opts: { purge: boolean; namespaceHint?: string }): Promise<UninstallPlan> {
-  const { namespace, state: st } = await locateState(kube, opts.namespaceHint ?? 'istio-system');
+export async function planUninstall(kube: Kube, opts: { purge: boolean; namespace?: string }): Promise<UninstallPlan> {
+  const { namespace, state: st } = await locateState(kube, opts.namespace);
   const migrated = Object.keys(st.migrations).sort();
   const dns = st.install ? { ...st.install.values.dns, clusterDomain: st.install.clusterDomain } : DEFAULT_DNS;
   let objects: ObjectRef[] = [...(st.install?.objects ?? [])];
@@ -68,11 +71,13 @@ export async function planUninstall(kube: Kube, opts: { purge: boolean; namespac
     seen.add(k);
     return true;
   });
-  return { namespace, installed: Boolean(st.install), migrated, objects: objects.sort(reverseOrder), dns, purge: opts.purge };
+  // A dry run of the restore: whether acmg entries are left in DNS (writes nothing).
+  const dnsLeftovers = opts.purge && !st.install && (await restoreDns(kube, dns, { dryRun: true })).changed;
+  return { namespace, installed: Boolean(st.install), migrated, objects: objects.sort(reverseOrder), dns, purge: opts.purge, dnsLeftovers };
 }
 
 export function uninstallIsEmpty(p: UninstallPlan): boolean {
-  return !p.installed && p.objects.length === 0 && p.migrated.length === 0;
+  return !p.installed && p.objects.length === 0 && p.migrated.length === 0 && !p.dnsLeftovers;
 }
 
 export async function applyUninstall(
@@ -92,7 +97,7 @@ export async function applyUninstall(
   }
   let deleted = 0;
   for (const r of plan.objects) {
-    if (r.kind === 'ConfigMap' && (r.name === 'acmg-state' || r.name.endsWith('-acmg-backup'))) continue; // last
+    if (r.kind === 'ConfigMap' && (r.name === STATE_NAME || r.name === backupName(plan.dns))) continue; // last
     await o.task(`delete ${refText(r)}`, async () => {
       if (await kube.delete(r.apiVersion, r.kind, r.name, r.namespace)) deleted++;
     });

@@ -14,7 +14,7 @@ export interface VerifySelection {
 }
 
 export async function verifyTargets(kube: Kube, sel: VerifySelection): Promise<{ targets: VerifyTarget[]; domain: string; dnsNamespace: string }> {
-  const { state: st } = await locateState(kube, 'istio-system');
+  const { state: st } = await locateState(kube);
   if (!st.install) throw usageError('acmg is not installed in this cluster: there is nothing to verify', 'run acmg install and acmg migrate first');
   const i = st.install;
   const gatewayIP = await gatewayClusterIP(kube, i);

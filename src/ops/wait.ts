@@ -1,6 +1,7 @@
 // Waiting by watching (never fixed sleeps), and explaining what is not ready when time runs out.
 import { clusterError } from '../errors.js';
-import type { KObject, Kube } from '../kube/client.js';
+import type { Kube } from '../kube/client.js';
+import type { KObject } from '../model/object.js';
 
 /** How long acmg waits for a rollout when no --readiness-timeout applies (the CLI default, 5m). */
 export const DEFAULT_ROLLOUT_TIMEOUT_MS = 300_000;

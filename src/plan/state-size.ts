@@ -1,8 +1,9 @@
 // How big acmg's state (one ConfigMap, at most 1 MiB) would be after a migration run (pure).
-import type { KObject } from '../kube/client.js';
-import { STATE_LIMIT_BYTES, migrationKey, stateBytes, type Approach, type State } from '../kube/state.js';
+
+import type { KObject } from '../model/object.js';
+import { STATE_LIMIT_BYTES, migrationKey, stateBytes, type Approach, type State } from '../model/state.js';
 import { keepableService, replacementName } from '../render/routes.js';
-import type { ClassifiedPort } from './ports.js';
+import type { ClassifiedPort } from '../model/ports.js';
 
 export function projectedStateBytes(
   state: State,

@@ -2,9 +2,10 @@
 // migrations and from every VirtualService bound to the acmg Gateway (as the original controller
 // did, but level-triggered: always computed from the whole current state).
 import type { DnsEntry } from '../coredns/region.js';
-import type { KObject } from '../kube/client.js';
-import type { MigrationRecord } from '../kube/state.js';
-import type { ClassifiedPort } from './ports.js';
+
+import type { KObject } from '../model/object.js';
+import type { MigrationRecord } from '../model/state.js';
+import type { ClassifiedPort } from '../model/ports.js';
 
 export interface SyncInput {
   gateway: { namespace: string; name: string };

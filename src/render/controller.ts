@@ -1,11 +1,13 @@
 // The optional `acmg sync --watch` controller with least-privilege RBAC: exactly the verbs it uses.
+import { STATE_NAME } from '../model/state.js';
 import type { Spec } from '../profile/schema.js';
 import { acmgLabels } from './labels.js';
-import type { K8sObject, RenderContext } from './types.js';
+import type { KObject } from '../model/object.js';
+import type { RenderContext } from './types.js';
 
 export const CONTROLLER_HEALTH_PORT = 9440;
 
-export function renderController(spec: Spec, ctx: RenderContext): K8sObject[] {
+export function renderController(spec: Spec, ctx: RenderContext): KObject[] {
   const c = spec.controller;
   const labels = acmgLabels('controller', ctx.version);
   const selector = { app: c.name };
@@ -70,7 +72,7 @@ export function renderController(spec: Spec, ctx: RenderContext): K8sObject[] {
         { apiGroups: [''], resources: ['services'], resourceNames: [spec.gateway.name], verbs: ['get', 'patch'] },
         { apiGroups: ['networking.istio.io'], resources: ['gateways'], resourceNames: [spec.istioGateway.name], verbs: ['patch'] },
         { apiGroups: [''], resources: ['configmaps'], verbs: ['list', 'watch'] },
-        { apiGroups: [''], resources: ['configmaps'], resourceNames: ['acmg-state'], verbs: ['get', 'update'] },
+        { apiGroups: [''], resources: ['configmaps'], resourceNames: [STATE_NAME], verbs: ['get', 'update'] },
       ],
     },
     {

@@ -2,7 +2,8 @@
 // PodDisruptionBudget and HorizontalPodAutoscaler.
 import type { GatewayPort, Spec } from '../profile/schema.js';
 import { acmgLabels } from './labels.js';
-import type { K8sObject, RenderContext } from './types.js';
+import type { KObject } from '../model/object.js';
+import type { RenderContext } from './types.js';
 
 const ENVOY_PROM_PORT = 15090;
 
@@ -166,7 +167,7 @@ function pinnedPod(spec: Spec, ctx: RenderContext): { labels: Record<string, str
   };
 }
 
-export function renderGateway(spec: Spec, ctx: RenderContext): K8sObject[] {
+export function renderGateway(spec: Spec, ctx: RenderContext): KObject[] {
   const g = spec.gateway;
   const labels = acmgLabels('gateway', ctx.version);
   const meta = { name: g.name, namespace: spec.namespace, labels: { ...labels, ...gatewaySelector(spec) } };
@@ -179,7 +180,7 @@ export function renderGateway(spec: Spec, ctx: RenderContext): K8sObject[] {
     ...pod.labels,
   };
   const aff = affinity(spec);
-  const objects: K8sObject[] = [
+  const objects: KObject[] = [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta },
     {
       apiVersion: 'apps/v1',

@@ -4,7 +4,8 @@ import type { AcmgOperator } from '../profile/schema.js';
 import { renderController } from './controller.js';
 import { renderGateway } from './gateway.js';
 import { renderIstioGateway } from './istio-gateway.js';
-import type { K8sObject, RenderContext } from './types.js';
+import type { KObject } from '../model/object.js';
+import type { RenderContext } from './types.js';
 
 /** Apply order: identities and permissions first, then config, then workloads, then routing. */
 export const KIND_ORDER = [
@@ -28,7 +29,7 @@ const rank = (kind: string) => {
   return i < 0 ? KIND_ORDER.length : i;
 };
 
-export function compareObjects(a: K8sObject, b: K8sObject): number {
+export function compareObjects(a: KObject, b: KObject): number {
   return (
     rank(a.kind) - rank(b.kind) ||
     a.kind.localeCompare(b.kind) ||
@@ -37,9 +38,9 @@ export function compareObjects(a: K8sObject, b: K8sObject): number {
   );
 }
 
-export function renderManifests(doc: AcmgOperator, ctx: RenderContext): K8sObject[] {
+export function renderManifests(doc: AcmgOperator, ctx: RenderContext): KObject[] {
   const spec = doc.spec;
-  const objects: K8sObject[] = [];
+  const objects: KObject[] = [];
   if (spec.gateway.enabled) objects.push(...renderGateway(spec, ctx));
   if (spec.istioGateway.enabled) objects.push(...renderIstioGateway(spec, ctx));
   if (spec.controller.enabled) objects.push(...renderController(spec, ctx));

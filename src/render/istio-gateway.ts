@@ -3,7 +3,8 @@
 import type { Spec } from '../profile/schema.js';
 import { gatewaySelector } from './gateway.js';
 import { acmgLabels } from './labels.js';
-import type { K8sObject, RenderContext } from './types.js';
+import type { KObject } from '../model/object.js';
+import type { RenderContext } from './types.js';
 
 export const ISTIO_NETWORKING_VERSION = 'networking.istio.io/v1';
 
@@ -14,7 +15,7 @@ export function istioGatewayServers(spec: Spec): Record<string, unknown>[] {
   }));
 }
 
-export function renderIstioGateway(spec: Spec, ctx: RenderContext): K8sObject[] {
+export function renderIstioGateway(spec: Spec, ctx: RenderContext): KObject[] {
   return [
     {
       apiVersion: ISTIO_NETWORKING_VERSION,

@@ -1,11 +1,11 @@
 // What migrate creates per service: a VirtualService bound to the acmg Gateway that matches the
 // service by its names (never "*": several services share a gateway port), and for approach 2 the
 // replacement Service.
-import type { KObject } from '../kube/client.js';
-import type { ClassifiedPort } from '../plan/ports.js';
+
+import type { KObject } from '../model/object.js';
+import type { ClassifiedPort } from '../model/ports.js';
 import { ISTIO_NETWORKING_VERSION } from './istio-gateway.js';
 import { acmgLabels } from './labels.js';
-import type { K8sObject } from './types.js';
 
 export const routeName = (service: string) => `acmg-${service}`;
 
@@ -32,7 +32,7 @@ export interface RouteInput {
   version: string;
 }
 
-export function renderVirtualService(r: RouteInput): K8sObject {
+export function renderVirtualService(r: RouteInput): KObject {
   const destHost = `${r.destination}.${r.namespace}.svc.${r.clusterDomain}`;
   const http = r.ports.filter((p) => p.protocol !== 'TCP');
   const tcp = r.ports.filter((p) => p.protocol === 'TCP');
@@ -65,7 +65,7 @@ export function renderVirtualService(r: RouteInput): K8sObject {
 export const replacementName = (service: string, suffix: string) => `${service}${suffix}`;
 
 /** Approach 2: a Service with the original's selector and ports, named with the suffix. */
-export function renderReplacementService(original: KObject, suffix: string, version: string): K8sObject {
+export function renderReplacementService(original: KObject, suffix: string, version: string): KObject {
   const spec = original.spec ?? {};
   return {
     apiVersion: 'v1',

@@ -1,5 +1,5 @@
 // Prints check results like `linkerd check`: grouped by category, ✔/✖/‼ per check, hints under failures.
-import type { CheckResult } from '../check/types.js';
+import type { CheckResult } from '../model/check.js';
 import { palette } from './color.js';
 
 export function renderChecklist(results: CheckResult[], stream: NodeJS.WriteStream = process.stdout): string {

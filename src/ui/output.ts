@@ -1,6 +1,6 @@
 // Where output goes. Machine-readable results go to stdout; progress, warnings and errors to stderr.
 import { usageError } from '../errors.js';
-import { toJson, toYaml } from './serialize.js';
+import { toJson, toYaml } from '../render/serialize.js';
 
 export type OutputFormat = 'text' | 'yaml' | 'json';
 

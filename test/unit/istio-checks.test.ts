@@ -1,5 +1,6 @@
 import { injectorWebhooks, judgeSkew, versionOfImage } from '../../src/check/istio.js';
-import type { KObject } from '../../src/kube/client.js';
+
+import type { KObject } from '../../src/model/object.js';
 
 describe('versionOfImage', () => {
   test('reads the minor version from Istio image tags', () => {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { listProfiles, loadProfile, resolveValues } from '../../src/profile/load.js';
 import { offlineClusterDomain, renderManifests } from '../../src/render/index.js';
-import { toYaml, toYamlStream } from '../../src/ui/serialize.js';
+import { toYaml, toYamlStream } from '../../src/render/serialize.js';
 import { MANAGED_BY, COMPONENT, VERSION_LABEL } from '../../src/render/labels.js';
 import { expectGolden } from './golden.js';
 

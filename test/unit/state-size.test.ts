@@ -1,4 +1,4 @@
-import type { KObject } from '../../src/kube/client.js';
+import type { KObject } from '../../src/model/object.js';
 import { fitsInState, projectedStateBytes } from '../../src/plan/state-size.js';
 import { keepableService } from '../../src/render/routes.js';
 

@@ -1,5 +1,5 @@
-import type { KObject } from '../../src/kube/client.js';
-import type { MigrationRecord } from '../../src/kube/state.js';
+import type { KObject } from '../../src/model/object.js';
+import type { MigrationRecord } from '../../src/model/state.js';
 import { boundToGateway, desiredState, resolveHost } from '../../src/plan/sync.js';
 
 const gw = { namespace: 'istio-system', name: 'acmg-gateway' };

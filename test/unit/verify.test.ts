@@ -1,6 +1,6 @@
 import { parseHostPort } from '../../src/dns/client.js';
 import { judge, lookupsFor, searchCandidates, toJUnit, type Answer } from '../../src/plan/verify.js';
-import { parseDuration } from '../../src/ui/duration.js';
+import { parseDuration } from '../../src/input/duration.js';
 
 const target = { namespace: 'default', service: 'helloworld', migrated: true, expected: '10.96.0.50' };
 const ok = (q: string, ips = ['10.96.0.50']): Answer => ({ question: q, rcode: 'NOERROR', names: ips.map(() => q), ips });

@@ -1,0 +1,75 @@
+// acmg's record of what it did (the data, no I/O): the install (profile, values, version, objects)
+// and every migration with its journal. kube/state.ts reads and writes it in a ConfigMap.
+import type { Spec } from '../profile/schema.js';
+import type { KObject } from './object.js';
+
+/** The install namespace when nothing says otherwise (acmg looks for its state there first). */
+export const DEFAULT_INSTALL_NAMESPACE = 'istio-system';
+
+export const STATE_NAME = 'acmg-state';
+
+export interface ObjectRef {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  namespace?: string;
+}
+
+export interface InstallRecord {
+  version: string;
+  profile: string;
+  values: Spec;
+  clusterDomain: string;
+  objects: ObjectRef[];
+  installedAt: string;
+  /** Set while an install is applying; cleared when it completed. */
+  inProgress?: boolean;
+}
+
+export type Approach = 'keep-service' | 'replace-service';
+export type StepName = 'gateway-ports' | 'route' | 'replacement-service' | 'dns' | 'injection-label' | 'restart' | 'delete-original';
+
+export interface MigrationRecord {
+  namespace: string;
+  service: string;
+  approach: Approach;
+  fqdn: string;
+  /** The ports the gateway opened for this service. */
+  ports: { name: string; port: number; protocol: string }[];
+  /** Approach 2: the replacement Service's name, and the original Service to recreate on rollback. */
+  replacement?: string;
+  originalService?: KObject;
+  /** The namespace's istio-injection label before acmg changed it (null: it had none). */
+  previousInjection?: string | null;
+  /** Completed steps, in order. */
+  journal: StepName[];
+  /** complete when every step is done; an interrupted run leaves in-progress. */
+  phase: 'in-progress' | 'complete';
+  migratedAt: string;
+}
+
+/** What `acmg sync` derived from VirtualServices bound to the acmg Gateway (gateway ports). */
+export interface SyncedRecord {
+  ports: { name: string; port: number; protocol: string }[];
+  syncedAt: string;
+}
+
+export interface State {
+  install?: InstallRecord;
+  migrations: Record<string, MigrationRecord>; // key: namespace/service
+  synced?: SyncedRecord;
+}
+
+export const migrationKey = (ns: string, svc: string) => `${ns}/${svc}`;
+
+/** acmg's state is one ConfigMap; the API server refuses data over 1 MiB. */
+export const STATE_LIMIT_BYTES = 1024 * 1024;
+
+/** Bytes the state's data takes (what the ConfigMap stores). */
+export function stateBytes(st: State): number {
+  return (
+    Buffer.byteLength(JSON.stringify(st.migrations)) +
+    (st.install ? Buffer.byteLength(JSON.stringify(st.install)) : 0) +
+    (st.synced ? Buffer.byteLength(JSON.stringify(st.synced)) : 0)
+  );
+}
