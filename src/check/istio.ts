@@ -1,7 +1,7 @@
 // Precheck of the Istio that acmg builds on: istiod's version against the gateway proxy's, the
 // sidecar injector for the gateway's revision, and whether istiod's webhooks answer. Webhooks are
 // asked by server-side dry runs: nothing is written, but the API server calls them as for real.
-import type { Kube } from '../kube/client.js';
+import type { KubeApi } from '../kube/api.js';
 import type { KObject } from '../model/object.js';
 import type { Spec } from '../profile/schema.js';
 
@@ -77,7 +77,7 @@ export function gatewayProbePod(s: Spec, deployment: KObject): KObject {
   };
 }
 
-export async function istioChecks(kube: Kube, s: Spec, rendered: KObject[], namespaceExists: boolean): Promise<CheckResult[]> {
+export async function istioChecks(kube: KubeApi, s: Spec, rendered: KObject[], namespaceExists: boolean): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   const rev = revisionLabel(s.revision);
   const istiods = (await kube.list('apps/v1', 'Deployment', { namespace: 'istio-system', labelSelector: 'app=istiod' })).items.filter(

@@ -3,7 +3,7 @@ import type { AcmgOperator } from '../profile/schema.js';
 import { renderManifests } from '../render/index.js';
 import { gatewaySelector } from '../render/gateway.js';
 import { MANAGED_BY } from '../render/labels.js';
-import type { Kube } from '../kube/client.js';
+import type { KubeApi } from '../kube/api.js';
 import { loadDns } from '../kube/dns-store.js';
 import type { Layout } from '../coredns/layout.js';
 import { AcmgError } from '../errors.js';
@@ -47,7 +47,7 @@ export function requiredAccess(doc: AcmgOperator): Access[] {
   return out;
 }
 
-async function canI(kube: Kube, a: Access): Promise<boolean> {
+async function canI(kube: KubeApi, a: Access): Promise<boolean> {
   const r = await kube.create<any>({
     apiVersion: 'authorization.k8s.io/v1',
     kind: 'SelfSubjectAccessReview',
@@ -67,7 +67,7 @@ export interface PrecheckResult {
   serverVersion?: string;
 }
 
-export async function runPrecheck(kube: Kube, doc: AcmgOperator): Promise<PrecheckResult> {
+export async function runPrecheck(kube: KubeApi, doc: AcmgOperator): Promise<PrecheckResult> {
   const s = doc.spec;
   const results: CheckResult[] = [];
   const push = (r: CheckResult) => results.push(r);

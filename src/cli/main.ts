@@ -2,6 +2,7 @@
 import { CommanderError, type Command } from 'commander';
 import { AcmgError, ExitCode } from '../errors.js';
 import { clip } from '../input/safe-yaml.js';
+import { ApiError, explainApiError } from '../kube/api.js';
 import { installSignalHandlers } from '../ui/interrupt.js';
 import { log } from '../ui/log.js';
 import { buildProgram } from './program.js';
@@ -20,11 +21,13 @@ export async function main(argv: string[]): Promise<number> {
   try {
     await program.parseAsync(argv);
     return Number(process.exitCode ?? 0);
-  } catch (err) {
-    if (err instanceof CommanderError) {
+  } catch (thrown) {
+    if (thrown instanceof CommanderError) {
       // --help and --version come through here with exit code 0.
-      return err.exitCode === 0 ? 0 : ExitCode.Usage;
+      return thrown.exitCode === 0 ? 0 : ExitCode.Usage;
     }
+    // The one place errors become messages: API errors get their hints here, whatever raised them.
+    const err = thrown instanceof ApiError ? explainApiError(thrown) : thrown;
     if (err instanceof AcmgError) {
       // Bounded: a bad input can yield thousands of problems; the first ones say what to fix.
       for (const p of err.problems.slice(0, MAX_PROBLEMS)) log.error(clip(p, 500));

@@ -1,7 +1,6 @@
 // acmg migrate: move services onto the gateway (approach 1 --keep-service, approach 2 --replace-service).
 import type { Command } from 'commander';
 import { usageError } from '../errors.js';
-import type { StepName } from '../model/state.js';
 import { palette } from '../ui/color.js';
 import { parseDuration } from '../input/duration.js';
 import { log } from '../ui/log.js';
@@ -30,8 +29,6 @@ interface MigrateCliOptions {
   readinessTimeout: string;
   output?: string;
 }
-
-const STEPS: StepName[] = ['gateway-ports', 'route', 'dns', 'injection-label'];
 
 export function registerMigrate(program: Command): void {
   withExamples(
@@ -70,8 +67,6 @@ export function registerMigrate(program: Command): void {
         const approach = opts.keepService ? 'keep-service' : 'replace-service';
         const dnsTimeoutMs = parseDuration(opts.dnsTimeout, '--dns-timeout');
         const readinessTimeoutMs = parseDuration(opts.readinessTimeout, '--readiness-timeout');
-        const failAfter = process.env.ACMG_FAIL_AFTER as StepName | undefined;
-        if (failAfter && !STEPS.includes(failAfter)) throw usageError(`ACMG_FAIL_AFTER must be one of ${STEPS.join(', ')}`);
         const { applyMigration, planMigration } = await import('../ops/migrate.js');
         const kube = await connectFrom(cmd);
         const plan = await planMigration(kube, selection, { approach, restart: opts.restart, force: opts.force });
@@ -105,7 +100,6 @@ export function registerMigrate(program: Command): void {
             readinessTimeoutMs,
             resolver,
             task,
-            failAfter,
           });
           log.ok(`migrated ${r.migrated.length} service(s) onto the gateway (${r.gatewayIP})`);
           if (fmt === 'json') printStructured({ ...r, apiRequests: kube.requests }, 'json');

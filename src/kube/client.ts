@@ -5,6 +5,7 @@ import https from 'node:https';
 import http from 'node:http';
 import { AcmgError, ExitCode } from '../errors.js';
 import type { KObject } from '../model/object.js';
+import { ApiError, isNotFound, type KubeApi } from './api.js';
 import { kubeconfigSource, loadKubeconfig } from './kubeconfig.js';
 import { collectionPath, objectPath, resourceFor } from './resources.js';
 
@@ -19,27 +20,11 @@ export interface ConnectOptions {
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly reason: string,
-    message: string,
-    readonly method: string,
-    readonly path: string,
-  ) {
-    super(`${method} ${path}: ${message}`);
-    this.name = 'ApiError';
-  }
-}
-
 class TimeoutError extends Error {
   constructor(readonly ms: number) {
     super(`no answer within ${ms}ms`);
   }
 }
-
-export const isNotFound = (e: unknown) => e instanceof ApiError && e.status === 404;
-export const isConflict = (e: unknown) => e instanceof ApiError && e.status === 409;
 
 interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
@@ -47,7 +32,7 @@ interface RequestOptions {
   contentType?: string;
 }
 
-export class Kube {
+export class Kube implements KubeApi {
   /** API requests sent by this process (benchmarks report it). */
   requests = 0;
   private agentOptions: https.RequestOptions = {};
@@ -374,30 +359,4 @@ export class Kube {
   async serverVersion(): Promise<{ gitVersion: string; major: string; minor: string }> {
     return this.request('GET', '/version');
   }
-}
-
-/** Retries fn on 409 Conflict (optimistic concurrency): fn must re-read what it modifies. */
-export async function retryOnConflict<T>(fn: () => Promise<T>, attempts = 8): Promise<T> {
-  for (let i = 1; ; i++) {
-    try {
-      return await fn();
-    } catch (e) {
-      if (!isConflict(e) || i >= attempts) throw e;
-      await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** i) * (0.5 + Math.random())));
-    }
-  }
-}
-
-/** Turns API errors into user-facing errors with exit code 3 (or 2 for permission problems). */
-export function explainApiError(e: unknown): unknown {
-  if (!(e instanceof ApiError)) return e;
-  if (e.status === 401)
-    return new AcmgError(ExitCode.Cluster, `the API server rejected the credentials (401) for ${e.method} ${e.path}`, 'refresh your kubeconfig credentials');
-  if (e.status === 403)
-    return new AcmgError(
-      ExitCode.Cluster,
-      `permission denied (403): ${e.message}`,
-      'acmg needs the permissions listed by `acmg precheck`; ask a cluster admin',
-    );
-  return new AcmgError(ExitCode.Cluster, `API error ${e.status} ${e.reason} on ${e.method} ${e.path}: ${e.message}`);
 }

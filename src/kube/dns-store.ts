@@ -9,7 +9,7 @@ import { sortEntries, type DnsEntry } from '../coredns/region.js';
 import { acmgLabels } from '../render/labels.js';
 import { VERSION } from '../version.js';
 import type { KObject } from '../model/object.js';
-import { isConflict, retryOnConflict, type Kube } from './client.js';
+import { isConflict, retryOnConflict, type KubeApi } from './api.js';
 
 export interface DnsSettings {
   namespace: string;
@@ -30,7 +30,7 @@ export interface LoadedDns {
 }
 
 /** Says what the cluster has instead of CoreDNS, for a clear error. */
-async function describeMissingCoreDNS(kube: Kube, s: DnsSettings): Promise<AcmgError> {
+async function describeMissingCoreDNS(kube: KubeApi, s: DnsSettings): Promise<AcmgError> {
   const kubeDns = await kube.get('apps/v1', 'Deployment', 'kube-dns', s.namespace);
   if (kubeDns) {
     return new AcmgError(
@@ -50,7 +50,7 @@ export function layoutError(e: unknown): unknown {
   return e instanceof LayoutError ? new AcmgError(ExitCode.Usage, e.message, e.hint) : e;
 }
 
-export async function loadDns(kube: Kube, s: DnsSettings): Promise<LoadedDns> {
+export async function loadDns(kube: KubeApi, s: DnsSettings): Promise<LoadedDns> {
   const [main, custom] = await Promise.all([
     kube.get('v1', 'ConfigMap', s.configMap, s.namespace),
     kube.get('v1', 'ConfigMap', s.customConfigMap, s.namespace),
@@ -76,14 +76,14 @@ export async function loadDns(kube: Kube, s: DnsSettings): Promise<LoadedDns> {
   }
 }
 
-export async function currentDnsEntries(kube: Kube, s: DnsSettings): Promise<{ entries: DnsEntry[]; layout: Layout; tampered: string[] }> {
+export async function currentDnsEntries(kube: KubeApi, s: DnsSettings): Promise<{ entries: DnsEntry[]; layout: Layout; tampered: string[] }> {
   const d = await loadDns(kube, s);
   const r = readEntries(d.config);
   return { entries: r.entries, layout: d.layout, tampered: r.regions.filter((x) => x.region.tampered).map((x) => `${x.where}: ${x.region.problem}`) };
 }
 
 /** Creates the backup of the original DNS config once; an existing backup is the older original. */
-async function ensureBackup(kube: Kube, s: DnsSettings, d: LoadedDns): Promise<void> {
+async function ensureBackup(kube: KubeApi, s: DnsSettings, d: LoadedDns): Promise<void> {
   // A region already present means acmg changed DNS before: the backup exists or was removed on purpose.
   if (readEntries(d.config).regions.length > 0) return;
   const backup: KObject = {
@@ -118,7 +118,7 @@ export interface DnsWriteResult {
  * resourceVersion that was read; on 409 the whole read-compute-write runs again.
  */
 export async function updateDnsEntries(
-  kube: Kube,
+  kube: KubeApi,
   s: DnsSettings,
   mutate: (current: DnsEntry[]) => DnsEntry[],
   opts: { force?: boolean; dryRun?: boolean } = {},
@@ -162,7 +162,7 @@ export async function updateDnsEntries(
  * coredns-custom ConfigMap acmg created.
  */
 export async function restoreDns(
-  kube: Kube,
+  kube: KubeApi,
   s: DnsSettings,
   opts: { dryRun?: boolean } = {},
 ): Promise<{ changed: boolean; usedBackup: boolean; reloads: boolean }> {

@@ -5,7 +5,7 @@ import { acmgLabels } from '../render/labels.js';
 import { VERSION } from '../version.js';
 import type { KObject } from '../model/object.js';
 import { DEFAULT_INSTALL_NAMESPACE, STATE_NAME, type State } from '../model/state.js';
-import { retryOnConflict, type Kube } from './client.js';
+import { retryOnConflict, type KubeApi } from './api.js';
 
 function decode(cm: KObject | undefined): State {
   const data = (cm?.data ?? {}) as Record<string, string>;
@@ -16,12 +16,12 @@ function decode(cm: KObject | undefined): State {
   };
 }
 
-export async function readState(kube: Kube, namespace: string): Promise<State> {
+export async function readState(kube: KubeApi, namespace: string): Promise<State> {
   return decode(await kube.get('v1', 'ConfigMap', STATE_NAME, namespace));
 }
 
 /** Read-modify-write of the state with optimistic concurrency (concurrent migrate runs merge). */
-export async function updateState(kube: Kube, namespace: string, mutate: (s: State) => State | void): Promise<State> {
+export async function updateState(kube: KubeApi, namespace: string, mutate: (s: State) => State | void): Promise<State> {
   return retryOnConflict(async () => {
     const cm = await kube.get('v1', 'ConfigMap', STATE_NAME, namespace);
     const cur = decode(cm);
@@ -42,7 +42,7 @@ export async function updateState(kube: Kube, namespace: string, mutate: (s: Sta
   });
 }
 
-export async function deleteState(kube: Kube, namespace: string): Promise<boolean> {
+export async function deleteState(kube: KubeApi, namespace: string): Promise<boolean> {
   return kube.delete('v1', 'ConfigMap', STATE_NAME, namespace);
 }
 
@@ -51,7 +51,7 @@ export async function deleteState(kube: Kube, namespace: string): Promise<boolea
  * Otherwise the expected namespace first (a controller's own, POD_NAMESPACE; a GET needs no
  * cluster-wide permission), else by label anywhere; without any, an empty state.
  */
-export async function locateState(kube: Kube, explicit?: string): Promise<{ namespace: string; state: State }> {
+export async function locateState(kube: KubeApi, explicit?: string): Promise<{ namespace: string; state: State }> {
   // An explicit -n wins; then the controller's own namespace (POD_NAMESPACE); then the default.
   const hint = explicit ?? process.env.POD_NAMESPACE ?? DEFAULT_INSTALL_NAMESPACE;
   const here = await kube.get('v1', 'ConfigMap', STATE_NAME, hint);

@@ -3,7 +3,7 @@
 // or a missed event can never leave DNS wrong. Bursts are debounced into one reconcile and write.
 import http from 'node:http';
 import { AcmgError, ExitCode } from '../errors.js';
-import type { Kube } from '../kube/client.js';
+import type { KubeApi } from '../kube/api.js';
 import { loadInstall } from './install-record.js';
 import { tryAcquireOrRenew } from './leader.js';
 import { reconcile } from './sync.js';
@@ -50,7 +50,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-export async function runController(kube: Kube, o: ControllerOptions): Promise<void> {
+export async function runController(kube: KubeApi, o: ControllerOptions): Promise<void> {
   const metrics: ControllerMetrics = { reconciles: 0, dnsWrites: 0, errors: 0, leader: !o.leaderElect };
   let ready = false;
   let fatal: AcmgError | undefined;
@@ -107,7 +107,7 @@ interface LoopHooks {
   fatal: () => AcmgError | undefined;
 }
 
-async function controlLoop(kube: Kube, o: ControllerOptions, h: LoopHooks): Promise<void> {
+async function controlLoop(kube: KubeApi, o: ControllerOptions, h: LoopHooks): Promise<void> {
   const { metrics } = h;
   // The install record names the namespaces to watch; an unreachable API server is retried.
   let install: Awaited<ReturnType<typeof loadInstall>> | undefined;

@@ -2,7 +2,7 @@
 // the ports of migrated services, as recorded in acmg's state. Converges under concurrent runs:
 // after applying, it re-reads the state and applies again if another run changed it meanwhile.
 import { AcmgError, ExitCode } from '../errors.js';
-import type { Kube } from '../kube/client.js';
+import type { KubeApi } from '../kube/api.js';
 import { readState } from '../kube/state.js';
 import { STATE_NAME, type InstallRecord } from '../model/state.js';
 import type { GatewayPort } from '../profile/schema.js';
@@ -11,7 +11,7 @@ import { VERSION } from '../version.js';
 import { withEffectivePorts } from './gateway-ports.js';
 
 /** The gateway Service's ClusterIP, the address migrated names resolve to (exit 3 if it has none). */
-export async function gatewayClusterIP(kube: Kube, install: InstallRecord): Promise<string> {
+export async function gatewayClusterIP(kube: KubeApi, install: InstallRecord): Promise<string> {
   const ns = install.values.namespace;
   const svc = await kube.get('v1', 'Service', install.values.gateway.name, ns);
   const ip: string | undefined = svc?.spec?.clusterIP;
@@ -20,12 +20,12 @@ export async function gatewayClusterIP(kube: Kube, install: InstallRecord): Prom
   return ip;
 }
 
-async function stateVersion(kube: Kube, ns: string): Promise<string | undefined> {
+async function stateVersion(kube: KubeApi, ns: string): Promise<string | undefined> {
   return (await kube.get('v1', 'ConfigMap', STATE_NAME, ns))?.metadata.resourceVersion;
 }
 
 /** Applies the merged ports and returns them (as applied in the final, stable round). */
-export async function syncGatewayPorts(kube: Kube, install: InstallRecord): Promise<GatewayPort[]> {
+export async function syncGatewayPorts(kube: KubeApi, install: InstallRecord): Promise<GatewayPort[]> {
   const ns = install.values.namespace;
   let ports: GatewayPort[] = [];
   for (let i = 0; i < 20; i++) {
@@ -46,7 +46,7 @@ export async function syncGatewayPorts(kube: Kube, install: InstallRecord): Prom
 }
 
 /** Waits until the gateway Service has ready endpoints serving every named port. */
-export async function waitForGatewayEndpoints(kube: Kube, install: InstallRecord, portNames: string[], timeoutMs: number): Promise<void> {
+export async function waitForGatewayEndpoints(kube: KubeApi, install: InstallRecord, portNames: string[], timeoutMs: number): Promise<void> {
   const ns = install.values.namespace;
   const svc = install.values.gateway.name;
   const deadline = Date.now() + timeoutMs;

@@ -3,7 +3,7 @@
 import { checkFailed, AcmgError, ExitCode } from '../errors.js';
 import { failed, type CheckResult } from '../model/check.js';
 import { runPrecheck } from '../check/precheck.js';
-import { ApiError, explainApiError, type Kube } from '../kube/client.js';
+import type { KubeApi } from '../kube/api.js';
 import type { KObject } from '../model/object.js';
 import { readState, updateState } from '../kube/state.js';
 import { type InstallRecord, type ObjectRef } from '../model/state.js';
@@ -36,7 +36,7 @@ export interface InstallPlan {
 
 export const planIsEmpty = (p: InstallPlan) => !p.createNamespace && p.prune.length === 0 && p.objects.every((o) => o.action === 'unchanged');
 
-export async function planInstall(kube: Kube, doc: AcmgOperator): Promise<InstallPlan> {
+export async function planInstall(kube: KubeApi, doc: AcmgOperator): Promise<InstallPlan> {
   const pre = await runPrecheck(kube, doc);
   const checks = pre.results;
   if (failed(checks).length) return { doc, clusterDomain: '', objects: [], prune: [], createNamespace: false, checks, unreachable: pre.unreachable };
@@ -72,68 +72,62 @@ export interface InstallResult {
   pruned: number;
 }
 
-export async function applyInstall(kube: Kube, plan: InstallPlan, o: ApplyOptions): Promise<InstallResult> {
+export async function applyInstall(kube: KubeApi, plan: InstallPlan, o: ApplyOptions): Promise<InstallResult> {
   const s = plan.doc.spec;
   const desired = plan.objects.map((p) => refOf(p.object));
-  try {
-    if (plan.createNamespace) {
-      await o.task(`create namespace ${s.namespace}`, () => kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: s.namespace } }));
-    }
-    // Record first (objects = old ∪ new): an interrupted install is still fully removable.
-    const recordAll = [...(plan.previous?.objects ?? []), ...desired].filter((r, i, all) => all.findIndex((x) => refKey(x) === refKey(r)) === i);
-    await updateState(kube, s.namespace, (st) => {
-      st.install = {
-        version: VERSION,
-        profile: s.profile,
-        values: s,
-        clusterDomain: plan.clusterDomain,
-        objects: recordAll,
-        installedAt: new Date().toISOString(),
-        inProgress: true,
-      };
-    });
-    let applied = 0;
-    for (const p of plan.objects) {
-      if (p.action === 'unchanged') continue;
-      const ref = refOf(p.object);
-      await o.task(`${p.action === 'create' ? 'create' : 'update'} ${ref.kind} ${ref.namespace ? `${ref.namespace}/` : ''}${ref.name}`, () =>
-        kube.apply(p.object),
-      );
-      applied++;
-    }
-    if (s.gateway.enabled && s.gateway.replicas > 0) {
-      // With an HPA the Deployment starts at 1 replica and the HPA raises it to its minimum one
-      // sync period later: wait for that too, or an "ha" install would report success at 1 pod.
-      const min = s.gateway.autoscaling.enabled ? s.gateway.autoscaling.minReplicas : 0;
-      await o.task(`gateway ${s.namespace}/${s.gateway.name} Available${min ? ` (${min}+ replicas, scaled by the HPA)` : ''}`, (update) =>
-        waitForDeployment(kube, s.namespace, s.gateway.name, o.readinessTimeoutMs, update, min),
-      );
-    }
-    for (const r of plan.prune) {
-      await o.task(`prune ${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`, () => kube.delete(r.apiVersion, r.kind, r.name, r.namespace));
-    }
-    await updateState(kube, s.namespace, (st) => {
-      st.install = {
-        version: VERSION,
-        profile: s.profile,
-        values: s,
-        clusterDomain: plan.clusterDomain,
-        objects: desired,
-        installedAt: new Date().toISOString(),
-      };
-    });
-    const svc = s.gateway.enabled ? await kube.get('v1', 'Service', s.gateway.name, s.namespace) : undefined;
-    return {
-      gatewayClusterIP: svc?.spec?.clusterIP,
-      ports: (svc?.spec?.ports ?? []).map((p: any) => ({ name: p.name, port: p.port, protocol: p.appProtocol ?? p.protocol })),
-      applied,
-      pruned: plan.prune.length,
-    };
-  } catch (e) {
-    if (e instanceof AcmgError) throw e;
-    if (e instanceof ApiError) throw explainApiError(e);
-    throw e;
+  if (plan.createNamespace) {
+    await o.task(`create namespace ${s.namespace}`, () => kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: s.namespace } }));
   }
+  // Record first (objects = old ∪ new): an interrupted install is still fully removable.
+  const recordAll = [...(plan.previous?.objects ?? []), ...desired].filter((r, i, all) => all.findIndex((x) => refKey(x) === refKey(r)) === i);
+  await updateState(kube, s.namespace, (st) => {
+    st.install = {
+      version: VERSION,
+      profile: s.profile,
+      values: s,
+      clusterDomain: plan.clusterDomain,
+      objects: recordAll,
+      installedAt: new Date().toISOString(),
+      inProgress: true,
+    };
+  });
+  let applied = 0;
+  for (const p of plan.objects) {
+    if (p.action === 'unchanged') continue;
+    const ref = refOf(p.object);
+    await o.task(`${p.action === 'create' ? 'create' : 'update'} ${ref.kind} ${ref.namespace ? `${ref.namespace}/` : ''}${ref.name}`, () =>
+      kube.apply(p.object),
+    );
+    applied++;
+  }
+  if (s.gateway.enabled && s.gateway.replicas > 0) {
+    // With an HPA the Deployment starts at 1 replica and the HPA raises it to its minimum one
+    // sync period later: wait for that too, or an "ha" install would report success at 1 pod.
+    const min = s.gateway.autoscaling.enabled ? s.gateway.autoscaling.minReplicas : 0;
+    await o.task(`gateway ${s.namespace}/${s.gateway.name} Available${min ? ` (${min}+ replicas, scaled by the HPA)` : ''}`, (update) =>
+      waitForDeployment(kube, s.namespace, s.gateway.name, o.readinessTimeoutMs, update, min),
+    );
+  }
+  for (const r of plan.prune) {
+    await o.task(`prune ${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`, () => kube.delete(r.apiVersion, r.kind, r.name, r.namespace));
+  }
+  await updateState(kube, s.namespace, (st) => {
+    st.install = {
+      version: VERSION,
+      profile: s.profile,
+      values: s,
+      clusterDomain: plan.clusterDomain,
+      objects: desired,
+      installedAt: new Date().toISOString(),
+    };
+  });
+  const svc = s.gateway.enabled ? await kube.get('v1', 'Service', s.gateway.name, s.namespace) : undefined;
+  return {
+    gatewayClusterIP: svc?.spec?.clusterIP,
+    ports: (svc?.spec?.ports ?? []).map((p: any) => ({ name: p.name, port: p.port, protocol: p.appProtocol ?? p.protocol })),
+    applied,
+    pruned: plan.prune.length,
+  };
 }
 
 export function precheckFailure(checks: CheckResult[], unreachable = false): AcmgError {

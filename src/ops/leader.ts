@@ -1,6 +1,6 @@
 // Leader election with a coordination.k8s.io Lease: acquire when absent or expired, renew while
 // leading, and step down if a renewal fails. Optimistic concurrency decides races.
-import { ApiError, isConflict, type Kube } from '../kube/client.js';
+import { ApiError, isConflict, type KubeApi } from '../kube/api.js';
 import type { KObject } from '../model/object.js';
 import { acmgLabels } from '../render/labels.js';
 import { VERSION } from '../version.js';
@@ -15,7 +15,7 @@ export interface LeaseOptions {
 const microTime = (d: Date) => d.toISOString().replace('Z', '000Z');
 
 /** One attempt: true if we hold the lease afterwards. */
-export async function tryAcquireOrRenew(kube: Kube, o: LeaseOptions): Promise<boolean> {
+export async function tryAcquireOrRenew(kube: KubeApi, o: LeaseOptions): Promise<boolean> {
   const now = new Date();
   const lease = await kube.get('coordination.k8s.io/v1', 'Lease', o.name, o.namespace);
   const spec = { holderIdentity: o.identity, leaseDurationSeconds: o.durationSeconds, renewTime: microTime(now) };

@@ -4,7 +4,7 @@
 import { AcmgError, ExitCode, clusterError, usageError } from '../errors.js';
 import type { DnsEntry } from '../coredns/region.js';
 import { waitForAnswers, type Resolver } from '../dns/resolver.js';
-import { ApiError, explainApiError, type Kube } from '../kube/client.js';
+import { ApiError, explainApiError, type KubeApi } from '../kube/api.js';
 import type { KObject } from '../model/object.js';
 import { currentDnsEntries, updateDnsEntries } from '../kube/dns-store.js';
 import { makeDnsChangeTakeEffect, RESTART_STEP } from './coredns-restart.js';
@@ -34,10 +34,12 @@ export interface MigrateOptions {
   dnsTimeoutMs: number;
   readinessTimeoutMs: number;
   resolver?: Resolver;
-  task: <T>(title: string, fn: (update: (text: string) => void) => Promise<T>) => Promise<T>;
-  /** Test hook: fail right after the named step completes (proves rollback). */
-  failAfter?: StepName;
+  task: Task;
+  /** Called after each step has run and been journaled (tests observe or interrupt a run here). */
+  afterStep?: (step: MigrationStepName) => Promise<void> | void;
 }
+
+export type Task = <T>(title: string, fn: (update: (text: string) => void) => Promise<T>) => Promise<T>;
 
 export interface Candidate {
   service: KObject;
@@ -53,9 +55,12 @@ export interface MigratePlan {
   steps: string[];
   /** Restart the namespaces' Deployments after the relabel: --restart, or migration.restart. */
   restart: boolean;
+  approach: Approach;
+  /** false where the Corefile has no reload plugin: CoreDNS is restarted after the DNS write. */
+  dnsReloads: boolean;
 }
 
-async function selectServices(kube: Kube, sel: Selection, install: InstallRecord, st: State): Promise<{ services: KObject[]; problems: string[] }> {
+async function selectServices(kube: KubeApi, sel: Selection, install: InstallRecord, st: State): Promise<{ services: KObject[]; problems: string[] }> {
   const problems: string[] = [];
   const forbidden = new Set([...SYSTEM_NAMESPACES, install.values.namespace]);
   checkSelection(sel);
@@ -90,7 +95,7 @@ async function selectServices(kube: Kube, sel: Selection, install: InstallRecord
   return { services: services.map((s) => ({ ...s, apiVersion: 'v1', kind: 'Service' })), problems };
 }
 
-export async function planMigration(kube: Kube, sel: Selection, opts: Pick<MigrateOptions, 'approach' | 'restart' | 'force'>): Promise<MigratePlan> {
+export async function planMigration(kube: KubeApi, sel: Selection, opts: Pick<MigrateOptions, 'approach' | 'restart' | 'force'>): Promise<MigratePlan> {
   const { install, state } = await requireInstall(kube);
   const g = install.values.gateway;
   const ns = install.values.namespace;
@@ -158,29 +163,13 @@ export async function planMigration(kube: Kube, sel: Selection, opts: Pick<Migra
   }
   if (problems.length) throw usageError(problems, 'nothing was changed; fix these and run migrate again');
 
-  const namespaces = [...new Set(candidates.map((c) => c.service.metadata.namespace!))].sort();
   const restart = Boolean(opts.restart || install.values.migration.restart);
-  const steps: string[] = [];
-  if (candidates.length) {
-    const ports = [...new Set(candidates.flatMap((c) => c.ports.map((p) => `${p.port}/${p.protocol}`)))].join(', ');
-    steps.push(`open gateway ports ${ports} on Service ${ns}/${g.name} and Gateway ${ns}/${install.values.istioGateway.name}`);
-    for (const c of candidates) {
-      const n = c.service.metadata;
-      if (opts.approach === 'replace-service') steps.push(`create Service ${n.namespace}/${replacementName(n.name, suffix)} (same selector and ports)`);
-      steps.push(
-        `create VirtualService ${n.namespace}/${routeName(n.name)} (hosts ${c.fqdn} and short forms -> ${opts.approach === 'replace-service' ? replacementName(n.name, suffix) : n.name})`,
-      );
-    }
-    steps.push(`switch DNS in one CoreDNS write: ${candidates.map((c) => c.fqdn).join(', ')} -> ${gatewayIP}, then wait until DNS answers it`);
-    if (!dnsReloads) steps.push(RESTART_STEP);
-    for (const n of namespaces) steps.push(`label namespace ${n} ${INJECTION}=disabled${restart ? ' and restart its Deployments' : ''}`);
-    if (opts.approach === 'replace-service')
-      for (const c of candidates) steps.push(`delete Service ${c.service.metadata.namespace}/${c.service.metadata.name} (kept in acmg's state for rollback)`);
-  }
-  return { install, gatewayIP, candidates, alreadyMigrated, steps, restart };
+  const plan: MigratePlan = { install, gatewayIP, candidates, alreadyMigrated, steps: [], restart, approach: opts.approach, dnsReloads };
+  plan.steps = migrationSteps(plan, opts).flatMap((st) => st.describe);
+  return plan;
 }
 
-async function journal(kube: Kube, install: InstallRecord, keys: string[], step: StepName, patch: (m: MigrationRecord) => void = () => {}): Promise<void> {
+async function journal(kube: KubeApi, install: InstallRecord, keys: string[], step: StepName, patch: (m: MigrationRecord) => void = () => {}): Promise<void> {
   await updateState(kube, install.values.namespace, (st) => {
     for (const k of keys) {
       const m = st.migrations[k];
@@ -199,151 +188,243 @@ export interface MigrateResult {
   dnsWrites: number;
 }
 
-export async function applyMigration(kube: Kube, plan: MigratePlan, o: MigrateOptions): Promise<MigrateResult> {
+/** Steps that are not journal entries: the run's records are written first and marked complete last. */
+export type MigrationStepName = StepName | 'record' | 'complete';
+
+interface RunContext {
+  kube: KubeApi;
+  plan: MigratePlan;
+  o: MigrateOptions;
+  keys: string[];
+  dnsWrites: number;
+}
+
+/**
+ * One step of a migration, as data: `describe` is what --dry-run and the confirmation show, `run`
+ * does it and journals it, `undoneBy` names the rollback phase that reverts it. The same list
+ * drives the plan, the apply and the journal, so the dry run cannot drift from what runs.
+ */
+export interface MigrationStep {
+  name: MigrationStepName;
+  describe: string[];
+  run(ctx: RunContext): Promise<void>;
+  undoneBy: RollbackPhaseName;
+}
+
+const keyOf = (c: Candidate) => migrationKey(c.service.metadata.namespace!, c.service.metadata.name);
+const namespacesOf = (plan: MigratePlan) => [...new Set(plan.candidates.map((c) => c.service.metadata.namespace!))].sort();
+
+/** The steps of a migration, in the order issue #7 fixed: nothing user-visible changes before DNS. */
+export function migrationSteps(plan: MigratePlan, opts: Pick<MigrateOptions, 'approach'>): MigrationStep[] {
   const { install, gatewayIP } = plan;
   const ns = install.values.namespace;
-  const approach = o.approach;
+  const g = install.values.gateway;
   const suffix = install.values.migration.replacementSuffix;
-  const keys = plan.candidates.map((c) => migrationKey(c.service.metadata.namespace!, c.service.metadata.name));
-  const maybeFail = (step: StepName) => {
-    if (o.failAfter === step) throw new AcmgError(ExitCode.Cluster, `injected failure after step "${step}" (ACMG_FAIL_AFTER)`);
-  };
-  try {
-    // 1. Record the migrations (in progress), then open their ports on the gateway.
-    await updateState(kube, ns, (st) => {
-      for (const c of plan.candidates) {
-        const k = migrationKey(c.service.metadata.namespace!, c.service.metadata.name);
-        st.migrations[k] = st.migrations[k] ?? {
-          namespace: c.service.metadata.namespace!,
-          service: c.service.metadata.name,
-          approach,
-          fqdn: c.fqdn,
-          ports: c.ports.map((p) => ({ name: p.name, port: p.port, protocol: p.protocol })),
-          journal: [],
-          phase: 'in-progress',
-          migratedAt: new Date().toISOString(),
-        };
-      }
-    });
-    await o.task('open gateway ports', async () => {
-      const open = await syncGatewayPorts(kube, install);
-      const names = open.filter((p) => plan.candidates.some((c) => c.ports.some((q) => q.port === p.port))).map((p) => p.name);
-      await waitForGatewayEndpoints(kube, install, names, o.readinessTimeoutMs);
-    });
-    await journal(kube, install, keys, 'gateway-ports');
-    maybeFail('gateway-ports');
-
-    // 2. Routes (approach 2: the replacement Service first, so the route has a destination).
-    await o.task(`create routes for ${plan.candidates.length} service(s)`, async () => {
-      for (const c of plan.candidates) {
-        const svc = c.service;
-        if (approach === 'replace-service') await kube.apply(renderReplacementService(svc, suffix, VERSION));
-        await kube.apply(
-          renderVirtualService({
-            service: svc.metadata.name,
-            namespace: svc.metadata.namespace!,
-            clusterDomain: install.clusterDomain,
-            gateway: { namespace: ns, name: install.values.istioGateway.name },
-            destination: approach === 'replace-service' ? replacementName(svc.metadata.name, suffix) : svc.metadata.name,
-            ports: c.ports,
-            version: VERSION,
+  const approach = opts.approach;
+  if (plan.candidates.length === 0) return [];
+  const ports = [...new Set(plan.candidates.flatMap((c) => c.ports.map((p) => `${p.port}/${p.protocol}`)))].join(', ');
+  const steps: MigrationStep[] = [
+    {
+      name: 'record',
+      describe: [],
+      undoneBy: 'forget',
+      run: ({ kube }) =>
+        updateState(kube, ns, (st) => {
+          for (const c of plan.candidates) {
+            st.migrations[keyOf(c)] ??= {
+              namespace: c.service.metadata.namespace!,
+              service: c.service.metadata.name,
+              approach,
+              fqdn: c.fqdn,
+              ports: c.ports.map((p) => ({ name: p.name, port: p.port, protocol: p.protocol })),
+              journal: [],
+              phase: 'in-progress',
+              migratedAt: new Date().toISOString(),
+            };
+          }
+        }).then(() => undefined),
+    },
+    {
+      name: 'gateway-ports',
+      describe: [`open gateway ports ${ports} on Service ${ns}/${g.name} and Gateway ${ns}/${install.values.istioGateway.name}`],
+      undoneBy: 'close-ports',
+      run: async ({ kube, o, keys }) => {
+        await o.task('open gateway ports', async () => {
+          const open = await syncGatewayPorts(kube, install);
+          const names = open.filter((p) => plan.candidates.some((c) => c.ports.some((q) => q.port === p.port))).map((p) => p.name);
+          await waitForGatewayEndpoints(kube, install, names, o.readinessTimeoutMs);
+        });
+        await journal(kube, install, keys, 'gateway-ports');
+      },
+    },
+    {
+      // Approach 2: the replacement Service first, so the route has a destination.
+      name: 'route',
+      describe: plan.candidates.flatMap((c) => {
+        const n = c.service.metadata;
+        return [
+          ...(approach === 'replace-service' ? [`create Service ${n.namespace}/${replacementName(n.name, suffix)} (same selector and ports)`] : []),
+          `create VirtualService ${n.namespace}/${routeName(n.name)} (hosts ${c.fqdn} and short forms -> ${approach === 'replace-service' ? replacementName(n.name, suffix) : n.name})`,
+        ];
+      }),
+      undoneBy: 'remove-routes',
+      run: async ({ kube, o, keys }) => {
+        await o.task(`create routes for ${plan.candidates.length} service(s)`, async () => {
+          for (const c of plan.candidates) {
+            const svc = c.service;
+            if (approach === 'replace-service') await kube.apply(renderReplacementService(svc, suffix, VERSION));
+            await kube.apply(
+              renderVirtualService({
+                service: svc.metadata.name,
+                namespace: svc.metadata.namespace!,
+                clusterDomain: install.clusterDomain,
+                gateway: { namespace: ns, name: install.values.istioGateway.name },
+                destination: approach === 'replace-service' ? replacementName(svc.metadata.name, suffix) : svc.metadata.name,
+                ports: c.ports,
+                version: VERSION,
+              }),
+            );
+          }
+        });
+        if (approach === 'replace-service')
+          await journal(kube, install, keys, 'replacement-service', (m) => (m.replacement = replacementName(m.service, suffix)));
+        await journal(kube, install, keys, 'route');
+      },
+    },
+    {
+      // Every service of the run in one CoreDNS write, then wait for the real answers.
+      name: 'dns',
+      describe: [
+        `switch DNS in one CoreDNS write: ${plan.candidates.map((c) => c.fqdn).join(', ')} -> ${gatewayIP}, then wait until DNS answers it`,
+        ...(plan.dnsReloads ? [] : [RESTART_STEP]),
+      ],
+      undoneBy: 'remove-dns',
+      run: async (ctx) => {
+        const { kube, o, keys } = ctx;
+        const entries: DnsEntry[] = plan.candidates.map((c) => ({ fqdn: c.fqdn, ip: gatewayIP }));
+        const w = await o.task('switch DNS (one CoreDNS write)', () =>
+          updateDnsEntries(kube, dnsSettings(install), (cur) => [...cur.filter((e) => !entries.some((x) => x.fqdn === e.fqdn)), ...entries], {
+            force: o.force,
           }),
         );
-      }
+        ctx.dnsWrites += w.writes;
+        if (w.writes) await makeDnsChangeTakeEffect(kube, dnsSettings(install), w.layout.reloads, { task: o.task, timeoutMs: o.readinessTimeoutMs });
+        await journal(kube, install, keys, 'dns');
+        if (o.resolver) {
+          const r = o.resolver;
+          await o.task(`wait for DNS to answer ${gatewayIP} (via ${r.describe})`, async (update) => {
+            const wrong = await waitForAnswers(r, new Map(entries.map((e) => [e.fqdn, e.ip])), o.dnsTimeoutMs, update);
+            if (wrong.length)
+              throw clusterError(
+                wrong.map((x) => `DNS for ${x.name} answers ${x.got.join(', ') || 'nothing'}, expected ${x.want}`),
+                'CoreDNS may not have reloaded yet; check its logs, or raise --dns-timeout',
+              );
+          });
+        }
+      },
+    },
+    {
+      // Only now: sidecar injection off in each namespace (previous value recorded), optional restart.
+      name: 'injection-label',
+      describe: namespacesOf(plan).map((n) => `label namespace ${n} ${INJECTION}=disabled${plan.restart ? ' and restart its Deployments' : ''}`),
+      undoneBy: 'restore-labels',
+      run: async ({ kube, o, keys }) => {
+        for (const n of namespacesOf(plan)) {
+          const nsKeys = keys.filter((k) => k.startsWith(`${n}/`));
+          await o.task(`label namespace ${n} ${INJECTION}=disabled`, async () => {
+            const nsObj = await kube.get('v1', 'Namespace', n);
+            const previous = nsObj?.metadata.labels?.[INJECTION] ?? null;
+            await updateState(kube, ns, (st) => {
+              // Another migration in this namespace may have recorded the true original already.
+              const earlier = Object.values(st.migrations).find((m) => m.namespace === n && m.previousInjection !== undefined);
+              for (const k of nsKeys) if (st.migrations[k]) st.migrations[k]!.previousInjection = earlier ? earlier.previousInjection : previous;
+            });
+            if (previous !== 'disabled') await kube.mergePatch('v1', 'Namespace', n, undefined, { metadata: { labels: { [INJECTION]: 'disabled' } } });
+          });
+          await journal(kube, install, nsKeys, 'injection-label');
+          if (plan.restart) {
+            await o.task(`restart Deployments in ${n} (sidecars go)`, (update) => restartDeployments(kube, n, o.readinessTimeoutMs, update));
+            await journal(kube, install, nsKeys, 'restart');
+          }
+        }
+      },
+    },
+  ];
+  if (approach === 'replace-service') {
+    steps.push({
+      // The original Service goes last; its definition is kept for rollback.
+      name: 'delete-original',
+      describe: plan.candidates.map((c) => `delete Service ${c.service.metadata.namespace}/${c.service.metadata.name} (kept in acmg's state for rollback)`),
+      undoneBy: 'recreate-originals',
+      run: async ({ kube, o }) => {
+        for (const c of plan.candidates) {
+          const key = keyOf(c);
+          await updateState(kube, ns, (st) => {
+            if (st.migrations[key]) st.migrations[key]!.originalService = keepableService(c.service);
+          });
+          await o.task(`delete original Service ${key}`, () => kube.delete('v1', 'Service', c.service.metadata.name, c.service.metadata.namespace));
+          await journal(kube, install, [key], 'delete-original');
+        }
+      },
     });
-    if (approach === 'replace-service') await journal(kube, install, keys, 'replacement-service', (m) => (m.replacement = replacementName(m.service, suffix)));
-    await journal(kube, install, keys, 'route');
-    maybeFail('route');
+  }
+  steps.push({
+    name: 'complete',
+    describe: [],
+    undoneBy: 'forget',
+    run: ({ kube, keys }) =>
+      updateState(kube, ns, (st) => {
+        for (const k of keys) if (st.migrations[k]) st.migrations[k]!.phase = 'complete';
+      }).then(() => undefined),
+  });
+  return steps;
+}
 
-    // 3. DNS: every service of the run in one CoreDNS write, then wait for the real answers.
-    const entries: DnsEntry[] = plan.candidates.map((c) => ({ fqdn: c.fqdn, ip: gatewayIP }));
-    let dnsWrites = 0;
-    const dnsWrite = await o.task('switch DNS (one CoreDNS write)', () =>
-      updateDnsEntries(kube, dnsSettings(install), (cur) => [...cur.filter((e) => !entries.some((x) => x.fqdn === e.fqdn)), ...entries], { force: o.force }),
-    );
-    dnsWrites = dnsWrite.writes;
-    if (dnsWrites) await makeDnsChangeTakeEffect(kube, dnsSettings(install), dnsWrite.layout.reloads, { task: o.task, timeoutMs: o.readinessTimeoutMs });
-    await journal(kube, install, keys, 'dns');
-    if (o.resolver) {
-      const r = o.resolver;
-      await o.task(`wait for DNS to answer ${gatewayIP} (via ${r.describe})`, async (update) => {
-        const wrong = await waitForAnswers(r, new Map(entries.map((e) => [e.fqdn, e.ip])), o.dnsTimeoutMs, update);
-        if (wrong.length)
-          throw clusterError(
-            wrong.map((w) => `DNS for ${w.name} answers ${w.got.join(', ') || 'nothing'}, expected ${w.want}`),
-            'CoreDNS may not have reloaded yet; check its logs, or raise --dns-timeout',
-          );
-      });
-    }
-    maybeFail('dns');
+const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
-    // 4. Only now: sidecar injection off in each namespace (previous value recorded), optional restart.
-    const namespaces = [...new Set(plan.candidates.map((c) => c.service.metadata.namespace!))].sort();
-    for (const n of namespaces) {
-      await o.task(`label namespace ${n} ${INJECTION}=disabled`, async () => {
-        const nsObj = await kube.get('v1', 'Namespace', n);
-        const previous = nsObj?.metadata.labels?.[INJECTION] ?? null;
-        const nsKeys = keys.filter((k) => k.startsWith(`${n}/`));
-        await updateState(kube, ns, (st) => {
-          // Another migration in this namespace may have recorded the true original already.
-          const earlier = Object.values(st.migrations).find((m) => m.namespace === n && m.previousInjection !== undefined);
-          for (const k of nsKeys) if (st.migrations[k]) st.migrations[k]!.previousInjection = earlier ? earlier.previousInjection : previous;
-        });
-        if (previous !== 'disabled') await kube.mergePatch('v1', 'Namespace', n, undefined, { metadata: { labels: { [INJECTION]: 'disabled' } } });
-      });
-      await journal(
-        kube,
-        install,
-        keys.filter((k) => k.startsWith(`${n}/`)),
-        'injection-label',
-      );
-      if (plan.restart) {
-        await o.task(`restart Deployments in ${n} (sidecars go)`, (update) => restartDeployments(kube, n, o.readinessTimeoutMs, update));
-        await journal(
-          kube,
-          install,
-          keys.filter((k) => k.startsWith(`${n}/`)),
-          'restart',
-        );
-      }
+/** Runs the plan's steps in order; on a failure rolls this run back (unless --no-rollback). */
+export async function applyMigration(kube: KubeApi, plan: MigratePlan, o: MigrateOptions): Promise<MigrateResult> {
+  const { install, gatewayIP } = plan;
+  const ctx: RunContext = { kube, plan, o, keys: plan.candidates.map(keyOf), dnsWrites: 0 };
+  try {
+    for (const step of migrationSteps(plan, o)) {
+      await step.run(ctx);
+      await o.afterStep?.(step.name);
     }
-    maybeFail('injection-label');
-
-    // 5. Approach 2: the original Service goes last; its definition is kept for rollback.
-    if (approach === 'replace-service') {
-      for (const c of plan.candidates) {
-        const key = migrationKey(c.service.metadata.namespace!, c.service.metadata.name);
-        await updateState(kube, ns, (st) => {
-          if (st.migrations[key]) st.migrations[key]!.originalService = keepableService(c.service);
-        });
-        await o.task(`delete original Service ${key}`, () => kube.delete('v1', 'Service', c.service.metadata.name, c.service.metadata.namespace));
-        await journal(kube, install, [key], 'delete-original');
-      }
-    }
-    await updateState(kube, ns, (st) => {
-      for (const k of keys) if (st.migrations[k]) st.migrations[k]!.phase = 'complete';
-    });
-    return { migrated: keys, alreadyMigrated: plan.alreadyMigrated, gatewayIP, dnsWrites };
+    return { migrated: ctx.keys, alreadyMigrated: plan.alreadyMigrated, gatewayIP, dnsWrites: ctx.dnsWrites };
   } catch (e) {
-    const err = e instanceof ApiError ? explainApiError(e) : e;
+    // Every problem of the cause is kept (a DNS wait reports one per name), and its exit code.
+    const cause = explainApiError(e);
+    const code = cause instanceof AcmgError ? cause.code : ExitCode.Cluster;
+    const problems = cause instanceof AcmgError ? cause.problems : [message(cause)];
     if (o.noRollback) {
       throw new AcmgError(
-        err instanceof AcmgError ? err.code : ExitCode.Cluster,
-        [`migration failed: ${(err as Error).message}`],
+        code,
+        [`migration failed: ${problems[0]}`, ...problems.slice(1)],
         'left as is (--no-rollback); `acmg migrate` again converges, `acmg rollback` undoes it',
       );
     }
-    await o.task('roll back this run', () => rollbackMigrations(kube, install, keys, { resolver: o.resolver, dnsTimeoutMs: o.dnsTimeoutMs, task: o.task }));
+    try {
+      await o.task('roll back this run', () =>
+        rollbackMigrations(kube, install, ctx.keys, { resolver: o.resolver, dnsTimeoutMs: o.dnsTimeoutMs, task: o.task }),
+      );
+    } catch (rollbackError) {
+      throw new AcmgError(
+        code,
+        [`migration failed: ${problems[0]}`, ...problems.slice(1), `the automatic rollback failed too: ${message(explainApiError(rollbackError))}`],
+        "what was done is journaled in acmg's state: run `acmg rollback` for these services to finish undoing it, or `acmg migrate` again to finish the migration",
+      );
+    }
     throw new AcmgError(
-      err instanceof AcmgError ? err.code : ExitCode.Cluster,
-      [`migration failed and was rolled back: ${(err as Error).message}`],
-      err instanceof AcmgError ? err.hint : undefined,
+      code,
+      [`migration failed and was rolled back: ${problems[0]}`, ...problems.slice(1)],
+      cause instanceof AcmgError ? cause.hint : undefined,
     );
   }
 }
 
 /** A rolling restart of every Deployment in a namespace (as kubectl rollout restart), waited for. */
-async function restartDeployments(kube: Kube, namespace: string, timeoutMs: number, update: (t: string) => void): Promise<void> {
+async function restartDeployments(kube: KubeApi, namespace: string, timeoutMs: number, update: (t: string) => void): Promise<void> {
   const deps = (await kube.list('apps/v1', 'Deployment', { namespace })).items;
   const at = new Date().toISOString();
   for (const d of deps) await rolloutRestart(kube, namespace, d.metadata.name, at);
@@ -359,102 +440,145 @@ export interface RollbackOptions {
   readinessTimeoutMs?: number;
 }
 
+interface RollbackContext {
+  kube: KubeApi;
+  install: InstallRecord;
+  keys: string[];
+  /** The migrations being undone, with their journals. */
+  records: MigrationRecord[];
+  /** Migrations that stay: a namespace keeps injection off while one of its services stays migrated. */
+  remaining: MigrationRecord[];
+  /** Namespaces whose injection label was restored (their Deployments restart with --restart). */
+  restored: string[];
+  o: RollbackOptions;
+}
+
+export type RollbackPhaseName = 'recreate-originals' | 'restore-labels' | 'remove-dns' | 'restart-workloads' | 'remove-routes' | 'forget' | 'close-ports';
+
 /**
- * Undoes migrations in reverse order: original Services recreated, injection labels restored,
- * DNS entries removed (one write) and verified back on each service's own ClusterIP, then routes,
- * replacement Services and gateway ports removed. Works from the journal, so it also undoes
- * interrupted runs.
+ * The rollback, as data: each phase undoes what one migration step did (MigrationStep.undoneBy),
+ * judged from the journal, so interrupted runs are undone too. The order is not a mirror of the
+ * apply: original Services come back first so their names resolve on their own; sidecars come back
+ * only once DNS answers the services' own addresses; ports close once no migration needs them.
  */
-export async function rollbackMigrations(kube: Kube, install: InstallRecord, keys: string[], o: RollbackOptions): Promise<string[]> {
-  const ns = install.values.namespace;
-  const st = await readState(kube, ns);
+const ROLLBACK_PHASES: { name: RollbackPhaseName; run(c: RollbackContext): Promise<void> }[] = [
+  {
+    name: 'recreate-originals',
+    async run({ kube, records, o }) {
+      for (const m of records) {
+        if (!m.originalService || (await kube.get('v1', 'Service', m.service, m.namespace))) continue;
+        await o.task(`recreate Service ${m.namespace}/${m.service}`, async (update) => {
+          // Keep its ClusterIP (clients and caches know it). A deleted Service's IP is released
+          // asynchronously, so "already allocated" (422) is retried for a while before giving up on it.
+          const deadline = Date.now() + 30_000;
+          for (;;) {
+            try {
+              await kube.create(m.originalService!);
+              return;
+            } catch (e) {
+              if (!(e instanceof ApiError) || e.status !== 422) throw e;
+              if (Date.now() > deadline) break;
+              update(`waiting for ClusterIP ${m.originalService!.spec?.clusterIP} to be released`);
+              await new Promise((r) => setTimeout(r, 500));
+            }
+          }
+          const { clusterIP: _ip, clusterIPs: _ips, ...spec } = m.originalService!.spec ?? {};
+          await kube.create({ ...m.originalService!, spec });
+        });
+      }
+    },
+  },
+  {
+    name: 'restore-labels',
+    async run(c) {
+      for (const n of [...new Set(c.records.map((m) => m.namespace))].sort()) {
+        const rec = c.records.find((m) => m.namespace === n && m.previousInjection !== undefined);
+        if (!rec || c.remaining.some((m) => m.namespace === n)) continue;
+        await c.o.task(`restore ${INJECTION} on namespace ${n}`, () =>
+          c.kube.mergePatch('v1', 'Namespace', n, undefined, { metadata: { labels: { [INJECTION]: rec.previousInjection ?? null } } }),
+        );
+        c.restored.push(n);
+      }
+    },
+  },
+  {
+    // One write (only for migrations that reached the DNS step), then each name must answer its
+    // own Service again.
+    name: 'remove-dns',
+    async run({ kube, install, records, o }) {
+      const switched = records.filter((m) => m.journal.includes('dns'));
+      if (switched.length === 0) return;
+      const fqdns = new Set(switched.map((m) => m.fqdn));
+      const w = await o.task('remove DNS entries (one CoreDNS write)', () =>
+        updateDnsEntries(kube, dnsSettings(install), (cur) => cur.filter((e) => !fqdns.has(e.fqdn)), { force: true }),
+      );
+      if (w.writes)
+        await makeDnsChangeTakeEffect(kube, dnsSettings(install), w.layout.reloads, {
+          task: o.task,
+          timeoutMs: o.readinessTimeoutMs ?? DEFAULT_ROLLOUT_TIMEOUT_MS,
+        });
+      if (!o.resolver) return;
+      const expect = new Map<string, string>();
+      for (const m of switched) {
+        const svc = await kube.get('v1', 'Service', m.service, m.namespace);
+        if (svc?.spec?.clusterIP && svc.spec.clusterIP !== 'None') expect.set(m.fqdn, svc.spec.clusterIP);
+      }
+      const r = o.resolver;
+      await o.task(`wait for DNS to answer the services' own ClusterIPs (via ${r.describe})`, async (update) => {
+        const wrong = await waitForAnswers(r, expect, o.dnsTimeoutMs, update);
+        if (wrong.length) throw clusterError(wrong.map((x) => `DNS for ${x.name} answers ${x.got.join(', ') || 'nothing'}, expected ${x.want}`));
+      });
+    },
+  },
+  {
+    name: 'restart-workloads',
+    async run({ kube, restored, o }) {
+      if (!o.restart) return;
+      for (const n of restored)
+        await o.task(`restart Deployments in ${n} (sidecars come back)`, (update) =>
+          restartDeployments(kube, n, o.readinessTimeoutMs ?? DEFAULT_ROLLOUT_TIMEOUT_MS, update),
+        );
+    },
+  },
+  {
+    name: 'remove-routes',
+    async run({ kube, install, records, o }) {
+      await o.task('remove routes', async () => {
+        for (const m of records) {
+          await kube.delete('networking.istio.io/v1', 'VirtualService', routeName(m.service), m.namespace);
+          // Also a replacement created just before an interruption, before it was journaled: found by
+          // its name and acmg's label, never a Service acmg did not make.
+          const name = m.replacement ?? replacementName(m.service, install.values.migration.replacementSuffix);
+          const svc = await kube.get('v1', 'Service', name, m.namespace);
+          if (svc?.metadata.labels?.['acmg.io/replaces'] === m.service) await kube.delete('v1', 'Service', name, m.namespace);
+        }
+      });
+    },
+  },
+  {
+    name: 'forget',
+    async run({ kube, install, keys }) {
+      await updateState(kube, install.values.namespace, (s) => {
+        for (const k of keys) delete s.migrations[k];
+      });
+    },
+  },
+  {
+    // Ports no remaining migration needs (computed from the state, so after forgetting).
+    name: 'close-ports',
+    async run({ kube, install, o }) {
+      await o.task('close gateway ports', () => syncGatewayPorts(kube, install));
+    },
+  },
+];
+
+/** Undoes migrations phase by phase (ROLLBACK_PHASES), from the journal: also interrupted runs. */
+export async function rollbackMigrations(kube: KubeApi, install: InstallRecord, keys: string[], o: RollbackOptions): Promise<string[]> {
+  const st = await readState(kube, install.values.namespace);
   const records = keys.map((k) => st.migrations[k]).filter((m): m is MigrationRecord => Boolean(m));
   if (records.length === 0) return [];
   const remaining = Object.values(st.migrations).filter((m) => !keys.includes(migrationKey(m.namespace, m.service)));
-
-  // Original Services back first (approach 2), so their names resolve on their own again.
-  for (const m of records) {
-    if (m.originalService && !(await kube.get('v1', 'Service', m.service, m.namespace))) {
-      await o.task(`recreate Service ${m.namespace}/${m.service}`, async (update) => {
-        // Keep its ClusterIP (clients and caches know it). A deleted Service's IP is released
-        // asynchronously, so "already allocated" (422) is retried for a while before giving up on it.
-        const deadline = Date.now() + 30_000;
-        for (;;) {
-          try {
-            await kube.create(m.originalService!);
-            return;
-          } catch (e) {
-            if (!(e instanceof ApiError) || e.status !== 422) throw e;
-            if (Date.now() > deadline) break;
-            update(`waiting for ClusterIP ${m.originalService!.spec?.clusterIP} to be released`);
-            await new Promise((r) => setTimeout(r, 500));
-          }
-        }
-        const { clusterIP, clusterIPs, ...spec } = m.originalService!.spec ?? {};
-        void clusterIP;
-        void clusterIPs;
-        await kube.create({ ...m.originalService!, spec });
-      });
-    }
-  }
-  // Injection labels: restore only where no migrated service remains in the namespace.
-  const restored: string[] = [];
-  for (const n of [...new Set(records.map((m) => m.namespace))].sort()) {
-    const rec = records.find((m) => m.namespace === n && m.previousInjection !== undefined);
-    if (!rec || remaining.some((m) => m.namespace === n)) continue;
-    await o.task(`restore ${INJECTION} on namespace ${n}`, () =>
-      kube.mergePatch('v1', 'Namespace', n, undefined, { metadata: { labels: { [INJECTION]: rec.previousInjection ?? null } } }),
-    );
-    restored.push(n);
-  }
-  // DNS: one write (only for migrations that reached the DNS step), then verify each name answers
-  // its own Service again.
-  const switched = records.filter((m) => m.journal.includes('dns'));
-  const fqdns = new Set(switched.map((m) => m.fqdn));
-  if (switched.length) {
-    const w = await o.task('remove DNS entries (one CoreDNS write)', () =>
-      updateDnsEntries(kube, dnsSettings(install), (cur) => cur.filter((e) => !fqdns.has(e.fqdn)), { force: true }),
-    );
-    if (w.writes)
-      await makeDnsChangeTakeEffect(kube, dnsSettings(install), w.layout.reloads, {
-        task: o.task,
-        timeoutMs: o.readinessTimeoutMs ?? DEFAULT_ROLLOUT_TIMEOUT_MS,
-      });
-  }
-  if (o.resolver && switched.length) {
-    const expect = new Map<string, string>();
-    for (const m of switched) {
-      const svc = await kube.get('v1', 'Service', m.service, m.namespace);
-      if (svc?.spec?.clusterIP && svc.spec.clusterIP !== 'None') expect.set(m.fqdn, svc.spec.clusterIP);
-    }
-    const r = o.resolver;
-    await o.task(`wait for DNS to answer the services' own ClusterIPs (via ${r.describe})`, async (update) => {
-      const wrong = await waitForAnswers(r, expect, o.dnsTimeoutMs, update);
-      if (wrong.length) throw clusterError(wrong.map((w) => `DNS for ${w.name} answers ${w.got.join(', ') || 'nothing'}, expected ${w.want}`));
-    });
-  }
-  // Sidecars back (--restart) only once DNS sends clients to the services themselves again.
-  if (o.restart) {
-    for (const n of restored)
-      await o.task(`restart Deployments in ${n} (sidecars come back)`, (update) =>
-        restartDeployments(kube, n, o.readinessTimeoutMs ?? DEFAULT_ROLLOUT_TIMEOUT_MS, update),
-      );
-  }
-  // Routes and replacement Services.
-  await o.task('remove routes', async () => {
-    for (const m of records) {
-      await kube.delete('networking.istio.io/v1', 'VirtualService', routeName(m.service), m.namespace);
-      // Also a replacement created just before an interruption, before it was journaled: found by
-      // its name and acmg's label, never a Service acmg did not make.
-      const name = m.replacement ?? replacementName(m.service, install.values.migration.replacementSuffix);
-      const svc = await kube.get('v1', 'Service', name, m.namespace);
-      if (svc?.metadata.labels?.['acmg.io/replaces'] === m.service) await kube.delete('v1', 'Service', name, m.namespace);
-    }
-  });
-  // Forget them, and close ports no remaining migration needs.
-  await updateState(kube, ns, (s) => {
-    for (const k of keys) delete s.migrations[k];
-  });
-  await o.task('close gateway ports', () => syncGatewayPorts(kube, install));
+  const ctx: RollbackContext = { kube, install, keys, records, remaining, restored: [], o };
+  for (const phase of ROLLBACK_PHASES) await phase.run(ctx);
   return records.map((m) => migrationKey(m.namespace, m.service));
 }

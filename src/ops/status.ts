@@ -1,6 +1,6 @@
 // acmg status: what is installed, whether the gateway is ready, the DNS layout, and each
 // migrated service with the state of its DNS entry.
-import type { Kube } from '../kube/client.js';
+import type { KubeApi } from '../kube/api.js';
 import { currentDnsEntries } from '../kube/dns-store.js';
 import { locateState } from '../kube/state.js';
 import { describeDeployment, deploymentAvailable } from './wait.js';
@@ -18,7 +18,7 @@ export interface StatusReport {
   services: { namespace: string; service: string; approach: string; phase: string; dns: 'switched' | 'missing' | 'stale' }[];
 }
 
-export async function collectStatus(kube: Kube, explicitNamespace?: string): Promise<StatusReport> {
+export async function collectStatus(kube: KubeApi, explicitNamespace?: string): Promise<StatusReport> {
   const { namespace, state: st } = await locateState(kube, explicitNamespace);
   if (!st.install) return { installed: false, namespace, services: [] };
   const i = st.install;

@@ -2,7 +2,7 @@
 // bound to the acmg Gateway; compared with what CoreDNS has; written only if different (one write).
 import type { DnsEntry } from '../coredns/region.js';
 import { AcmgError, ExitCode } from '../errors.js';
-import { ApiError, type Kube } from '../kube/client.js';
+import { ApiError, type KubeApi } from '../kube/api.js';
 import { currentDnsEntries, updateDnsEntries } from '../kube/dns-store.js';
 import { makeDnsChangeTakeEffect } from './coredns-restart.js';
 import { DEFAULT_ROLLOUT_TIMEOUT_MS } from './wait.js';
@@ -22,7 +22,7 @@ export interface SyncResult {
   warnings: string[];
 }
 
-export async function reconcile(kube: Kube, opts: { dryRun?: boolean; force?: boolean } = {}): Promise<SyncResult> {
+export async function reconcile(kube: KubeApi, opts: { dryRun?: boolean; force?: boolean } = {}): Promise<SyncResult> {
   const install = await loadInstall(kube);
   const ns = install.values.namespace;
   const gatewayIP = await gatewayClusterIP(kube, install);

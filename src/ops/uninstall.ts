@@ -3,7 +3,7 @@
 // acmg's in every namespace (older versions and lost state included), and restore the Corefile.
 import { usageError } from '../errors.js';
 import type { Resolver } from '../dns/resolver.js';
-import { type Kube } from '../kube/client.js';
+import { type KubeApi } from '../kube/api.js';
 import { backupName, restoreDns, type DnsSettings } from '../kube/dns-store.js';
 import { makeDnsChangeTakeEffect } from './coredns-restart.js';
 import { DEFAULT_ROLLOUT_TIMEOUT_MS } from './wait.js';
@@ -41,7 +41,7 @@ const DEFAULT_DNS: DnsSettings = {
   ttl: 5,
 };
 
-export async function planUninstall(kube: Kube, opts: { purge: boolean; namespace?: string }): Promise<UninstallPlan> {
+export async function planUninstall(kube: KubeApi, opts: { purge: boolean; namespace?: string }): Promise<UninstallPlan> {
   const { namespace, state: st } = await locateState(kube, opts.namespace);
   const migrated = Object.keys(st.migrations).sort();
   const dns = st.install ? { ...st.install.values.dns, clusterDomain: st.install.clusterDomain } : DEFAULT_DNS;
@@ -81,7 +81,7 @@ export function uninstallIsEmpty(p: UninstallPlan): boolean {
 }
 
 export async function applyUninstall(
-  kube: Kube,
+  kube: KubeApi,
   plan: UninstallPlan,
   o: { resolver?: Resolver; dnsTimeoutMs: number; task: MigrateOptions['task'] },
 ): Promise<{ deleted: number; dnsRestored: boolean }> {

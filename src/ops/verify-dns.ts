@@ -2,7 +2,7 @@
 import { AcmgError, ExitCode, usageError } from '../errors.js';
 import { DnsTimeoutError } from '../dns/client.js';
 import type { Resolver } from '../dns/resolver.js';
-import type { Kube } from '../kube/client.js';
+import type { KubeApi } from '../kube/api.js';
 import { locateState } from '../kube/state.js';
 import { gatewayClusterIP } from './gateway-sync.js';
 import { judge, lookupsFor, type Answer, type Lookup, type VerifyResult, type VerifyTarget } from '../plan/verify.js';
@@ -13,7 +13,7 @@ export interface VerifySelection {
   allNamespaces?: boolean;
 }
 
-export async function verifyTargets(kube: Kube, sel: VerifySelection): Promise<{ targets: VerifyTarget[]; domain: string; dnsNamespace: string }> {
+export async function verifyTargets(kube: KubeApi, sel: VerifySelection): Promise<{ targets: VerifyTarget[]; domain: string; dnsNamespace: string }> {
   const { state: st } = await locateState(kube);
   if (!st.install) throw usageError('acmg is not installed in this cluster: there is nothing to verify', 'run acmg install and acmg migrate first');
   const i = st.install;

@@ -1,13 +1,13 @@
 // Waiting by watching (never fixed sleeps), and explaining what is not ready when time runs out.
 import { clusterError } from '../errors.js';
-import type { Kube } from '../kube/client.js';
+import type { KubeApi } from '../kube/api.js';
 import type { KObject } from '../model/object.js';
 
 /** How long acmg waits for a rollout when no --readiness-timeout applies (the CLI default, 5m). */
 export const DEFAULT_ROLLOUT_TIMEOUT_MS = 300_000;
 
 /** Starts a rolling restart of a Deployment, as `kubectl rollout restart` does (wait for it with waitForDeployment). */
-export async function rolloutRestart(kube: Kube, namespace: string, name: string, at = new Date().toISOString()): Promise<void> {
+export async function rolloutRestart(kube: KubeApi, namespace: string, name: string, at = new Date().toISOString()): Promise<void> {
   await kube.mergePatch('apps/v1', 'Deployment', name, namespace, {
     spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': at } } } },
   });
@@ -36,7 +36,7 @@ export function describeDeployment(d: KObject | undefined, minReplicas = 0): str
   return `${s.availableReplicas ?? 0}/${want} available, ${s.updatedReplicas ?? 0} updated${conds.length ? `; ${conds.join('; ')}` : ''}`;
 }
 
-async function recentEvents(kube: Kube, namespace: string, names: string[]): Promise<string[]> {
+async function recentEvents(kube: KubeApi, namespace: string, names: string[]): Promise<string[]> {
   const ev = (await kube.list('v1', 'Event', { namespace })).items;
   return ev
     .filter((e) => names.some((n) => String(e.involvedObject?.name ?? '').startsWith(n)) && e.type !== 'Normal')
@@ -46,7 +46,7 @@ async function recentEvents(kube: Kube, namespace: string, names: string[]): Pro
 
 /** Resolves when the Deployment is Available; on timeout throws exit 3 naming what is not ready and why. */
 export async function waitForDeployment(
-  kube: Kube,
+  kube: KubeApi,
   namespace: string,
   name: string,
   timeoutMs: number,

@@ -133,9 +133,54 @@ describe('acmg migrate and rollback on the local control plane', () => {
     expect(corefile()).toBe(originalCorefile);
   });
 
-  test('a failure injected after the DNS step rolls the whole run back', async () => {
-    const r = expectExit(await acmg(['migrate', 'helloworld', '-n', 'default', '--keep-service', '-y', ...NS], { ACMG_FAIL_AFTER: 'dns' }), 3);
-    expect(r.stderr).toMatch(/migration failed and was rolled back: injected failure after step "dns"/);
+  test('a real failure after the DNS step (an admission policy refuses the relabel) rolls the whole run back', async () => {
+    // The API server itself refuses the step after DNS: a ValidatingAdmissionPolicy (CEL) that
+    // denies disabling sidecar injection on namespace default.
+    const policy = {
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [
+        {
+          apiVersion: 'admissionregistration.k8s.io/v1',
+          kind: 'ValidatingAdmissionPolicy',
+          metadata: { name: 'acmg-test-deny-relabel' },
+          spec: {
+            failurePolicy: 'Fail',
+            matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['namespaces'] }] },
+            validations: [
+              {
+                expression:
+                  "!(object.metadata.name == 'default' && has(object.metadata.labels) && object.metadata.labels.exists(k, k == 'istio-injection' && object.metadata.labels[k] == 'disabled'))",
+                message: 'test policy: namespace default may not disable sidecar injection',
+              },
+            ],
+          },
+        },
+        {
+          apiVersion: 'admissionregistration.k8s.io/v1',
+          kind: 'ValidatingAdmissionPolicyBinding',
+          metadata: { name: 'acmg-test-deny-relabel' },
+          spec: { policyName: 'acmg-test-deny-relabel', validationActions: ['Deny'] },
+        },
+      ],
+    };
+    kubectl(['apply', '-f', '-'], JSON.stringify(policy));
+    try {
+      await eventually('the policy enforced', 30_000, () => {
+        try {
+          kubectl(['label', 'namespace', 'default', 'istio-injection=disabled', '--overwrite', '--dry-run=server']);
+          return false;
+        } catch (e) {
+          return /test policy/.test((e as Error).message);
+        }
+      });
+      const r = expectExit(await acmg(['migrate', 'helloworld', '-n', 'default', '--keep-service', '-y', ...NS]), 3);
+      expect(r.stderr).toMatch(/migration failed and was rolled back: .*test policy: namespace default may not disable sidecar injection/);
+      expect(r.stderr).toMatch(/roll back this run/);
+    } finally {
+      kubectl(['delete', 'validatingadmissionpolicybinding', 'acmg-test-deny-relabel', '--ignore-not-found']);
+      kubectl(['delete', 'validatingadmissionpolicy', 'acmg-test-deny-relabel', '--ignore-not-found']);
+    }
     expect(state()).toEqual({});
     expect(injection('default')).toBe('enabled');
     expect(exists(['-n', 'default', 'virtualservices.networking.istio.io'])).toBe(false);

@@ -1,0 +1,94 @@
+// What acmg's use cases need from the API server: the seam between them and the real client
+// (kube/client.ts), as helm's actions take a kube.Interface. Unit tests drive the use cases through
+// an in-memory implementation; the e2e tests drive them through the real API server.
+import { AcmgError, ExitCode } from '../errors.js';
+import type { KObject } from '../model/object.js';
+
+export interface ListOptions {
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+}
+
+export interface WatchOptions extends ListOptions {
+  resourceVersion?: string;
+  timeoutSeconds?: number;
+  signal?: AbortSignal;
+}
+
+export interface KubeApi {
+  /** The API server's address, for messages. */
+  readonly server: string;
+  /** Requests sent so far (benchmarks report it). */
+  readonly requests: number;
+  serverVersion(): Promise<{ gitVersion: string; major: string; minor: string }>;
+  get<T extends KObject = KObject>(apiVersion: string, kind: string, name: string, namespace?: string): Promise<T | undefined>;
+  list<T extends KObject = KObject>(apiVersion: string, kind: string, opts?: ListOptions): Promise<{ items: T[]; resourceVersion: string }>;
+  /** Server-side apply (field manager acmg). */
+  apply<T extends KObject = KObject>(obj: KObject, opts?: { dryRun?: boolean; force?: boolean }): Promise<T>;
+  create<T extends KObject = KObject>(obj: KObject, opts?: { dryRun?: boolean }): Promise<T>;
+  /** PUT guarded by the object's resourceVersion: 409 if it changed meanwhile. */
+  replace<T extends KObject = KObject>(obj: KObject, opts?: { dryRun?: boolean }): Promise<T>;
+  mergePatch<T extends KObject = KObject>(apiVersion: string, kind: string, name: string, namespace: string | undefined, patch: unknown): Promise<T>;
+  /** false if it was already gone. */
+  delete(
+    apiVersion: string,
+    kind: string,
+    name: string,
+    namespace?: string,
+    opts?: { dryRun?: boolean; propagation?: 'Foreground' | 'Background' },
+  ): Promise<boolean>;
+  /** Calls onEvent per event until it returns true (resolves true), the signal aborts or the watch ends (false). */
+  watch(apiVersion: string, kind: string, opts: WatchOptions, onEvent: (type: string, obj: KObject) => boolean | void): Promise<boolean>;
+  /** Ends open connections (a controller that stops). */
+  close(): void;
+}
+
+/** An error status from the API server. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    message: string,
+    readonly method: string,
+    readonly path: string,
+  ) {
+    super(`${method} ${path}: ${message}`);
+    this.name = 'ApiError';
+  }
+}
+
+export const isNotFound = (e: unknown) => e instanceof ApiError && e.status === 404;
+export const isConflict = (e: unknown) => e instanceof ApiError && e.status === 409;
+
+/** Retries fn on 409 Conflict (optimistic concurrency): fn must re-read what it modifies. */
+export async function retryOnConflict<T>(fn: () => Promise<T>, attempts = 8): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!isConflict(e) || i >= attempts) throw e;
+      await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** i) * (0.5 + Math.random())));
+    }
+  }
+}
+
+/** Turns API errors into user-facing errors with exit code 3, with a hint where one helps. */
+export function explainApiError(e: unknown): unknown {
+  if (!(e instanceof ApiError)) return e;
+  if (/admission webhook .* denied the request|ValidatingAdmissionPolicy .* denied request/.test(e.message))
+    return new AcmgError(
+      ExitCode.Cluster,
+      `the API server refused ${e.method} ${e.path}: ${e.message}`,
+      'an admission webhook or policy of the cluster refused the change; its message says why',
+    );
+  if (e.status === 401)
+    return new AcmgError(ExitCode.Cluster, `the API server rejected the credentials (401) for ${e.method} ${e.path}`, 'refresh your kubeconfig credentials');
+  if (e.status === 403)
+    return new AcmgError(
+      ExitCode.Cluster,
+      `permission denied (403): ${e.message}`,
+      'acmg needs the permissions listed by `acmg precheck`; ask a cluster admin',
+    );
+  return new AcmgError(ExitCode.Cluster, `API error ${e.status} ${e.reason} on ${e.method} ${e.path}: ${e.message}`);
+}

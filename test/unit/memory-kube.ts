@@ -1,0 +1,188 @@
+// An in-memory KubeApi for unit tests of the use cases (plan, apply, journal, rollback) in
+// milliseconds. It models only what those use cases rely on: resourceVersion conflicts, create
+// conflicts, merge patches, ClusterIP allocation, Deployments that become Available and
+// EndpointSlices for Services (kwok and the controllers do that in the e2e cluster). It is not an
+// API server: everything it does not model is proven by the e2e tests against the real one.
+import { ApiError, type KubeApi, type ListOptions, type WatchOptions } from '../../src/kube/api.js';
+import type { KObject } from '../../src/model/object.js';
+
+type Verb = 'get' | 'list' | 'apply' | 'create' | 'replace' | 'patch' | 'delete' | 'watch';
+
+export interface Call {
+  verb: Verb;
+  kind: string;
+  namespace?: string;
+  name?: string;
+}
+
+const clone = <T>(o: T): T => JSON.parse(JSON.stringify(o)) as T;
+const keyOf = (apiVersion: string, kind: string, name: string, namespace?: string) => `${apiVersion}|${kind}|${namespace ?? ''}|${name}`;
+
+function mergePatch(target: any, patch: any): any {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
+  const out = target && typeof target === 'object' && !Array.isArray(target) ? { ...target } : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k], v);
+  }
+  return out;
+}
+
+function matchesLabels(o: KObject, selector?: string): boolean {
+  if (!selector) return true;
+  return selector.split(',').every((term) => {
+    const [k, v] = term.split('=');
+    const have = o.metadata.labels?.[k!];
+    return v === undefined ? have !== undefined : have === v;
+  });
+}
+
+export class MemoryKube implements KubeApi {
+  readonly server = 'memory://test';
+  requests = 0;
+  /** Every call, in order (tests assert orders of effects on it). */
+  readonly calls: Call[] = [];
+  private objects = new Map<string, KObject>();
+  private rv = 1;
+  private ips = 10;
+  /** Make a call fail: return an error to throw it, undefined to let it through. */
+  failWhen?: (call: Call, obj?: KObject) => Error | undefined;
+
+  private record(call: Call, obj?: KObject): void {
+    this.requests++;
+    this.calls.push(call);
+    const e = this.failWhen?.(call, obj);
+    if (e) throw e;
+  }
+
+  /** Writes (not reads), as "verb Kind ns/name". */
+  writes(): string[] {
+    return this.calls
+      .filter((c) => !['get', 'list', 'watch'].includes(c.verb))
+      .map((c) => `${c.verb} ${c.kind} ${c.namespace ? `${c.namespace}/` : ''}${c.name}`);
+  }
+
+  /** Puts objects in place without counting calls (the cluster as a test starts from). */
+  seed(...objs: KObject[]): void {
+    for (const o of objs) this.store(clone(o), true);
+  }
+
+  peek(apiVersion: string, kind: string, name: string, namespace?: string): KObject | undefined {
+    const o = this.objects.get(keyOf(apiVersion, kind, name, namespace));
+    return o && clone(o);
+  }
+
+  private store(o: KObject, isNew: boolean): KObject {
+    o.metadata = { ...o.metadata, resourceVersion: String(this.rv++) };
+    if (isNew) o.metadata.uid = `uid-${this.rv}`;
+    if (o.kind === 'Service' && o.spec && !o.spec.clusterIP) o.spec.clusterIP = `10.96.0.${this.ips++}`;
+    if (o.kind === 'Deployment') {
+      // As the Deployment controller and kwok would have it: every replica available.
+      const replicas = o.spec?.replicas ?? 1;
+      o.metadata.generation = Number(o.metadata.generation ?? 0) + 1;
+      o.status = {
+        observedGeneration: o.metadata.generation,
+        replicas,
+        updatedReplicas: replicas,
+        readyReplicas: replicas,
+        availableReplicas: replicas,
+        conditions: [{ type: 'Available', status: 'True' }],
+      };
+    }
+    this.objects.set(keyOf(o.apiVersion, o.kind, o.metadata.name, o.metadata.namespace), o);
+    return clone(o);
+  }
+
+  async serverVersion() {
+    return { gitVersion: 'v1.35.4', major: '1', minor: '35' };
+  }
+
+  async get<T extends KObject = KObject>(apiVersion: string, kind: string, name: string, namespace?: string): Promise<T | undefined> {
+    this.record({ verb: 'get', kind, namespace, name });
+    return this.peek(apiVersion, kind, name, namespace) as T | undefined;
+  }
+
+  async list<T extends KObject = KObject>(apiVersion: string, kind: string, opts: ListOptions = {}): Promise<{ items: T[]; resourceVersion: string }> {
+    this.record({ verb: 'list', kind, namespace: opts.namespace });
+    if (kind === 'EndpointSlice') return { items: this.endpointSlices(opts) as T[], resourceVersion: String(this.rv) };
+    const name = /metadata\.name=([^,]+)/.exec(opts.fieldSelector ?? '')?.[1];
+    const items = [...this.objects.values()].filter(
+      (o) =>
+        o.apiVersion === apiVersion &&
+        o.kind === kind &&
+        (!opts.namespace || o.metadata.namespace === opts.namespace) &&
+        matchesLabels(o, opts.labelSelector) &&
+        (!name || o.metadata.name === name),
+    );
+    return { items: clone(items) as T[], resourceVersion: String(this.rv) };
+  }
+
+  /** One ready slice per Service, with its ports (what the EndpointSlice controller would publish). */
+  private endpointSlices(opts: ListOptions): KObject[] {
+    const svcName = /kubernetes\.io\/service-name=([^,]+)/.exec(opts.labelSelector ?? '')?.[1];
+    const svc = svcName && this.objects.get(keyOf('v1', 'Service', svcName, opts.namespace));
+    if (!svc) return [];
+    return [
+      {
+        apiVersion: 'discovery.k8s.io/v1',
+        kind: 'EndpointSlice',
+        metadata: { name: `${svcName}-x`, namespace: opts.namespace },
+        endpoints: [{ addresses: ['10.244.0.9'], conditions: { ready: true } }],
+        ports: (svc.spec?.ports ?? []).map((p: any) => ({ name: p.name, port: p.targetPort ?? p.port })),
+      },
+    ];
+  }
+
+  async apply<T extends KObject = KObject>(obj: KObject, opts: { dryRun?: boolean } = {}): Promise<T> {
+    this.record({ verb: 'apply', kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name }, obj);
+    const live = this.objects.get(keyOf(obj.apiVersion, obj.kind, obj.metadata.name, obj.metadata.namespace));
+    const next = clone(obj);
+    if (live) {
+      next.metadata = { ...live.metadata, ...next.metadata, uid: live.metadata.uid, generation: live.metadata.generation };
+      if (live.kind === 'Service' && next.spec) next.spec.clusterIP = live.spec?.clusterIP;
+    }
+    if (opts.dryRun) return next as T;
+    return this.store(next, !live) as T;
+  }
+
+  async create<T extends KObject = KObject>(obj: KObject, opts: { dryRun?: boolean } = {}): Promise<T> {
+    this.record({ verb: 'create', kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name }, obj);
+    if (this.objects.has(keyOf(obj.apiVersion, obj.kind, obj.metadata.name, obj.metadata.namespace))) {
+      throw new ApiError(409, 'AlreadyExists', `${obj.kind} "${obj.metadata.name}" already exists`, 'POST', obj.kind);
+    }
+    if (opts.dryRun) return clone(obj) as T;
+    return this.store(clone(obj), true) as T;
+  }
+
+  async replace<T extends KObject = KObject>(obj: KObject): Promise<T> {
+    this.record({ verb: 'replace', kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name }, obj);
+    const live = this.objects.get(keyOf(obj.apiVersion, obj.kind, obj.metadata.name, obj.metadata.namespace));
+    if (!live) throw new ApiError(404, 'NotFound', `${obj.kind} "${obj.metadata.name}" not found`, 'PUT', obj.kind);
+    if (obj.metadata.resourceVersion !== live.metadata.resourceVersion) {
+      throw new ApiError(409, 'Conflict', 'the object has been modified; please apply your changes to the latest version and try again', 'PUT', obj.kind);
+    }
+    return this.store(clone(obj), false) as T;
+  }
+
+  async mergePatch<T extends KObject = KObject>(apiVersion: string, kind: string, name: string, namespace: string | undefined, patch: unknown): Promise<T> {
+    this.record({ verb: 'patch', kind, namespace, name });
+    const live = this.objects.get(keyOf(apiVersion, kind, name, namespace));
+    if (!live) throw new ApiError(404, 'NotFound', `${kind} "${name}" not found`, 'PATCH', kind);
+    return this.store(mergePatch(clone(live), patch), false) as T;
+  }
+
+  async delete(apiVersion: string, kind: string, name: string, namespace?: string): Promise<boolean> {
+    this.record({ verb: 'delete', kind, namespace, name });
+    return this.objects.delete(keyOf(apiVersion, kind, name, namespace));
+  }
+
+  /** Sends the current matching objects as ADDED, then ends (the callers re-list and re-watch). */
+  async watch(apiVersion: string, kind: string, opts: WatchOptions, onEvent: (type: string, obj: KObject) => boolean | void): Promise<boolean> {
+    this.record({ verb: 'watch', kind, namespace: opts.namespace });
+    const { items } = await this.list(apiVersion, kind, opts);
+    for (const o of items) if (onEvent('ADDED', o)) return true;
+    return false;
+  }
+
+  close(): void {}
+}

@@ -1,0 +1,265 @@
+// The migrate and rollback use cases through the KubeApi seam, in milliseconds: plan against state,
+// the journal, rollback after a failure at each step, replay of an interrupted run, undo order.
+// The e2e tests (migrate.test.ts and others) prove the same flows on the real components.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import yaml from 'js-yaml';
+import { AcmgError, ExitCode } from '../../src/errors.js';
+import { ApiError } from '../../src/kube/api.js';
+import { readState, updateState } from '../../src/kube/state.js';
+import type { KObject } from '../../src/model/object.js';
+import type { StepName } from '../../src/model/state.js';
+import { loadInstall } from '../../src/ops/install-record.js';
+import { applyMigration, migrationSteps, planMigration, rollbackMigrations } from '../../src/ops/migrate.js';
+import { resolveValues } from '../../src/profile/load.js';
+import { renderManifests } from '../../src/render/index.js';
+import { routeName } from '../../src/render/routes.js';
+import { MemoryKube } from './memory-kube.js';
+
+const NS = (name: string, labels: Record<string, string> = {}): KObject => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
+const svc = (namespace: string, name: string, ports: object[], extra: object = {}): KObject => ({
+  apiVersion: 'v1',
+  kind: 'Service',
+  metadata: { name, namespace, labels: { app: name } },
+  spec: { selector: { app: name }, ports, ...extra },
+});
+
+/** A cluster with acmg (profile minimal) installed, kubeadm CoreDNS, and two namespaces of services. */
+async function installedCluster(): Promise<MemoryKube> {
+  const kube = new MemoryKube();
+  const coredns = yaml.load(readFileSync(join(process.cwd(), 'hack/layouts/kubeadm.yaml'), 'utf8')) as KObject;
+  const doc = resolveValues({ profile: 'minimal' });
+  const objects = renderManifests(doc, { clusterDomain: 'cluster.local', version: '0.0.0-test' });
+  kube.seed(
+    NS('istio-system'),
+    NS('kube-system'),
+    NS('shop', { 'istio-injection': 'enabled' }),
+    NS('web'),
+    coredns,
+    ...objects,
+    svc('shop', 'reviews', [{ name: 'http', port: 9080, targetPort: 9080 }]),
+    svc('shop', 'ratings', [{ name: 'http', port: 9080, targetPort: 9080 }]),
+    svc('shop', 'syslog', [{ name: 'syslog', port: 514, protocol: 'UDP' }]),
+    svc('web', 'frontend', [{ name: 'http', port: 8000, targetPort: 8000 }]),
+    { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'reviews', namespace: 'shop' }, spec: { replicas: 1 } },
+  );
+  await updateState(kube, 'istio-system', (st) => {
+    st.install = {
+      version: '0.0.0-test',
+      profile: 'minimal',
+      values: doc.spec,
+      clusterDomain: 'cluster.local',
+      objects: objects.map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace })),
+      installedAt: '2026-01-01T00:00:00Z',
+    };
+  });
+  kube.calls.splice(0);
+  return kube;
+}
+
+const titles: string[] = [];
+const task = async <T>(title: string, fn: (update: (t: string) => void) => Promise<T>) => {
+  titles.push(title);
+  return fn(() => {});
+};
+const opts = (extra: object = {}) => ({ approach: 'keep-service' as const, dnsTimeoutMs: 1000, readinessTimeoutMs: 1000, task, ...extra });
+const corefile = (kube: MemoryKube) => String(kube.peek('v1', 'ConfigMap', 'coredns', 'kube-system')!.data.Corefile);
+const gatewayPorts = (kube: MemoryKube) => kube.peek('v1', 'Service', 'acmg-gateway', 'istio-system')!.spec.ports.map((p: { port: number }) => p.port);
+
+beforeEach(() => titles.splice(0));
+
+describe('plan', () => {
+  test('bad services are refused with every problem, and nothing is written', async () => {
+    const kube = await installedCluster();
+    const e = await planMigration(kube, { services: ['reviews', 'syslog', 'nope'], namespace: 'shop' }, { approach: 'keep-service' }).catch((x) => x);
+    expect(e).toBeInstanceOf(AcmgError);
+    expect((e as AcmgError).code).toBe(ExitCode.Usage);
+    expect((e as AcmgError).problems).toEqual([
+      expect.stringMatching(/service "nope" not found/),
+      expect.stringMatching(/shop\/syslog port 514 \(syslog\): UDP/),
+    ]);
+    expect(kube.writes()).toEqual([]);
+  });
+
+  test('the dry-run plan is the list of steps apply runs, from the same data', async () => {
+    const kube = await installedCluster();
+    const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'replace-service' });
+    expect(migrationSteps(plan, { approach: 'replace-service' }).map((s) => s.name)).toEqual([
+      'record',
+      'gateway-ports',
+      'route',
+      'dns',
+      'injection-label',
+      'delete-original',
+      'complete',
+    ]);
+    expect(plan.steps).toEqual(migrationSteps(plan, { approach: 'replace-service' }).flatMap((s) => s.describe));
+    expect(plan.steps.join('\n')).toMatch(
+      /create Service shop\/reviews-acmg[\s\S]*switch DNS in one CoreDNS write[\s\S]*label namespace shop istio-injection=disabled[\s\S]*delete Service shop\/reviews/,
+    );
+    expect(kube.writes()).toEqual([]);
+  });
+});
+
+describe('apply', () => {
+  test('keep-service: journal in order, one DNS write, injection off, the route, phase complete', async () => {
+    const kube = await installedCluster();
+    const plan = await planMigration(kube, { services: ['reviews', 'ratings'], namespace: 'shop' }, { approach: 'keep-service' });
+    const r = await applyMigration(kube, plan, opts());
+    expect(r.migrated).toEqual(['shop/reviews', 'shop/ratings']);
+    expect(r.dnsWrites).toBe(1);
+    const st = await readState(kube, 'istio-system');
+    expect(st.migrations['shop/reviews']).toMatchObject({
+      phase: 'complete',
+      journal: ['gateway-ports', 'route', 'dns', 'injection-label'],
+      previousInjection: 'enabled',
+    });
+    expect(corefile(kube)).toMatch(/10\.96\.0\.\d+ reviews\.shop\.svc\.cluster\.local/);
+    expect(kube.writes().filter((w) => w.endsWith('ConfigMap kube-system/coredns'))).toEqual(['replace ConfigMap kube-system/coredns']);
+    expect(kube.peek('v1', 'Namespace', 'shop')!.metadata.labels).toEqual({ 'istio-injection': 'disabled' });
+    expect(kube.peek('networking.istio.io/v1', 'VirtualService', routeName('reviews'), 'shop')).toBeDefined();
+    expect(gatewayPorts(kube)).toEqual([80, 9080, 15021]);
+  });
+
+  test('replace-service: the replacement first, the original deleted last and kept for rollback', async () => {
+    const kube = await installedCluster();
+    const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'replace-service' });
+    await applyMigration(kube, plan, opts({ approach: 'replace-service' }));
+    const w = kube.writes();
+    expect(w.indexOf('apply Service shop/reviews-acmg')).toBeLessThan(w.indexOf('replace ConfigMap kube-system/coredns'));
+    expect(w[w.length - 3]).toBe('delete Service shop/reviews');
+    const st = await readState(kube, 'istio-system');
+    expect(st.migrations['shop/reviews']!.journal).toEqual(['gateway-ports', 'replacement-service', 'route', 'dns', 'injection-label', 'delete-original']);
+    expect(st.migrations['shop/reviews']!.originalService?.spec.clusterIP).toMatch(/^10\.96\./);
+  });
+
+  test('migration.restart in the values restarts the Deployments (as --restart)', async () => {
+    const kube = await installedCluster();
+    await updateState(kube, 'istio-system', (st) => {
+      st.install!.values.migration.restart = true;
+    });
+    const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' });
+    expect(plan.restart).toBe(true);
+    await applyMigration(kube, plan, opts());
+    expect(kube.writes()).toContain('patch Deployment shop/reviews');
+    expect((await readState(kube, 'istio-system')).migrations['shop/reviews']!.journal).toContain('restart');
+  });
+});
+
+describe('a failure rolls the run back from its journal', () => {
+  const failingAt: [string, StepName[], (c: { verb: string; kind: string; name?: string }) => boolean][] = [
+    ['opening gateway ports', [], (c) => c.verb === 'apply' && c.kind === 'Gateway'],
+    ['the route', ['gateway-ports'], (c) => c.verb === 'apply' && c.kind === 'VirtualService'],
+    ['the DNS write', ['gateway-ports', 'route'], (c) => c.verb === 'replace' && c.name === 'coredns'],
+    ['the relabel', ['gateway-ports', 'route', 'dns'], (c) => c.verb === 'patch' && c.kind === 'Namespace'],
+  ];
+
+  test.each(failingAt)('at %s: rolled back, the cause and the rollback both reported, the cluster as before', async (_name, journaled, when) => {
+    const kube = await installedCluster();
+    const before = { corefile: corefile(kube), ports: gatewayPorts(kube), labels: kube.peek('v1', 'Namespace', 'shop')!.metadata.labels };
+    const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' });
+    let seen: StepName[] = [];
+    let failed = false;
+    kube.failWhen = (call) => {
+      if (!failed && when(call)) {
+        failed = true;
+        return new ApiError(500, 'InternalError', 'injected by the test', 'X', call.kind);
+      }
+      return undefined;
+    };
+    const e = (await applyMigration(
+      kube,
+      plan,
+      opts({ afterStep: async () => void (seen = [...((await readState(kube, 'istio-system')).migrations['shop/reviews']?.journal ?? [])]) }),
+    ).catch((x) => x)) as AcmgError;
+    expect(e).toBeInstanceOf(AcmgError);
+    expect(e.code).toBe(ExitCode.Cluster);
+    expect(e.problems[0]).toMatch(/^migration failed and was rolled back: .*injected by the test/);
+    expect(seen).toEqual(journaled);
+    const st = await readState(kube, 'istio-system');
+    expect(st.migrations).toEqual({});
+    expect(corefile(kube)).toBe(before.corefile);
+    expect(gatewayPorts(kube)).toEqual(before.ports);
+    expect(kube.peek('v1', 'Namespace', 'shop')!.metadata.labels).toEqual(before.labels);
+    expect(kube.peek('networking.istio.io/v1', 'VirtualService', routeName('reviews'), 'shop')).toBeUndefined();
+  });
+
+  test('a rollback that fails too: both errors are reported, the cause first', async () => {
+    const kube = await installedCluster();
+    const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' });
+    let relabels = 0;
+    kube.failWhen = (call) => {
+      if (call.verb === 'patch' && call.kind === 'Namespace' && relabels++ === 0)
+        return new ApiError(500, 'InternalError', 'relabel refused', 'PATCH', 'Namespace');
+      if (call.verb === 'delete' && call.kind === 'VirtualService')
+        return new ApiError(500, 'InternalError', 'route delete refused', 'DELETE', 'VirtualService');
+      return undefined;
+    };
+    const e = (await applyMigration(kube, plan, opts()).catch((x) => x)) as AcmgError;
+    expect(e.problems).toEqual([
+      expect.stringMatching(/^migration failed: .*relabel refused/),
+      expect.stringMatching(/^the automatic rollback failed too: .*route delete refused/),
+    ]);
+    expect(e.hint).toMatch(/acmg rollback/);
+  });
+
+  test('--no-rollback leaves what was done, journaled', async () => {
+    const kube = await installedCluster();
+    const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' });
+    kube.failWhen = (call) => (call.verb === 'patch' && call.kind === 'Namespace' ? new Error('boom') : undefined);
+    const e = (await applyMigration(kube, plan, opts({ noRollback: true })).catch((x) => x)) as AcmgError;
+    expect(e.problems[0]).toMatch(/^migration failed: boom/);
+    expect((await readState(kube, 'istio-system')).migrations['shop/reviews']).toMatchObject({
+      phase: 'in-progress',
+      journal: ['gateway-ports', 'route', 'dns'],
+    });
+  });
+});
+
+describe('rollback', () => {
+  test('an interrupted run (journal without dns) is undone without touching DNS', async () => {
+    const kube = await installedCluster();
+    const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' });
+    kube.failWhen = (call) => (call.verb === 'replace' && call.name === 'coredns' ? new Error('killed') : undefined);
+    await applyMigration(kube, plan, opts({ noRollback: true })).catch(() => undefined);
+    kube.failWhen = undefined;
+    kube.calls.splice(0);
+    const install = await loadInstall(kube);
+    expect(await rollbackMigrations(kube, install, ['shop/reviews'], { dnsTimeoutMs: 1000, task })).toEqual(['shop/reviews']);
+    expect(kube.writes().some((w) => w.includes('coredns'))).toBe(false);
+    expect(kube.peek('networking.istio.io/v1', 'VirtualService', routeName('reviews'), 'shop')).toBeUndefined();
+    expect((await readState(kube, 'istio-system')).migrations).toEqual({});
+  });
+
+  test('approach 2 is undone in order: original Service back, label, DNS, routes and replacement, state, ports', async () => {
+    const kube = await installedCluster();
+    const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'replace-service' });
+    await applyMigration(kube, plan, opts({ approach: 'replace-service' }));
+    const ip = (await readState(kube, 'istio-system')).migrations['shop/reviews']!.originalService!.spec.clusterIP;
+    kube.calls.splice(0);
+    await rollbackMigrations(kube, await loadInstall(kube), ['shop/reviews'], { dnsTimeoutMs: 1000, task });
+    const order = [
+      'create Service shop/reviews',
+      'patch Namespace shop',
+      'replace ConfigMap kube-system/coredns',
+      `delete VirtualService shop/${routeName('reviews')}`,
+      'delete Service shop/reviews-acmg',
+      'replace ConfigMap istio-system/acmg-state',
+      'apply Service istio-system/acmg-gateway',
+    ];
+    const w = kube.writes();
+    expect(order.map((x) => w.indexOf(x))).toEqual([...order.map((x) => w.indexOf(x))].sort((a, b) => a - b));
+    expect(order.every((x) => w.includes(x))).toBe(true);
+    expect(kube.peek('v1', 'Service', 'reviews', 'shop')!.spec.clusterIP).toBe(ip);
+    expect(kube.peek('v1', 'Namespace', 'shop')!.metadata.labels).toEqual({ 'istio-injection': 'enabled' });
+  });
+
+  test('the injection label stays off while another service of the namespace is still migrated', async () => {
+    const kube = await installedCluster();
+    await applyMigration(kube, await planMigration(kube, { services: ['reviews', 'ratings'], namespace: 'shop' }, { approach: 'keep-service' }), opts());
+    await rollbackMigrations(kube, await loadInstall(kube), ['shop/reviews'], { dnsTimeoutMs: 1000, task });
+    expect(kube.peek('v1', 'Namespace', 'shop')!.metadata.labels).toEqual({ 'istio-injection': 'disabled' });
+    expect(Object.keys((await readState(kube, 'istio-system')).migrations)).toEqual(['shop/ratings']);
+    expect(gatewayPorts(kube)).toEqual([80, 9080, 15021]); // ratings still needs 9080
+  });
+});
