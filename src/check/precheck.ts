@@ -10,6 +10,7 @@ import { AcmgError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { istioChecks } from './istio.js';
 import type { CheckResult } from '../model/check.js';
+import type { KObject } from '../model/object.js';
 
 export const MIN_KUBERNETES_MINOR = 26;
 
@@ -67,150 +68,173 @@ export interface PrecheckResult {
   serverVersion?: string;
 }
 
+/** What checks learn and later checks use (filled in as the run goes). */
+interface PrecheckContext {
+  kube: KubeApi;
+  doc: AcmgOperator;
+  s: AcmgOperator['spec'];
+  serverVersion?: string;
+  layout?: Layout;
+  namespaceExists: boolean;
+  rendered: KObject[];
+  missingCrds: string[];
+}
+
+type Outcome = Omit<CheckResult, 'category' | 'check'> & { check?: string };
+
+/**
+ * One check, as data (as linkerd's checks are): the runner asks each in order, turns an exception
+ * into a failure with the record's hint, and stops after a failed `fatal` check. Adding a check is
+ * adding a record here.
+ */
+interface Check {
+  category: string;
+  description: string;
+  /** Shown under a failure unless the outcome brings its own. */
+  hint?: string;
+  /** Nothing after it can be asked when it fails. */
+  fatal?: boolean;
+  when?: (c: PrecheckContext) => boolean;
+  run(c: PrecheckContext): Promise<Outcome | CheckResult[]>;
+}
+
+const ok = (detail?: string): Outcome => ({ status: 'ok', ...(detail ? { detail } : {}) });
+const fail = (detail: string, hint?: string): Outcome => ({ status: 'fail', detail, ...(hint ? { hint } : {}) });
+const errorText = (e: unknown) => (e instanceof AcmgError ? e.message : String(e));
+
+const PRECHECKS: Check[] = [
+  {
+    category: 'kubernetes-api',
+    description: 'API server reachable',
+    hint: 'check --kubeconfig / --context and that the cluster is up',
+    fatal: true,
+    async run(c) {
+      const v = await c.kube.serverVersion();
+      c.serverVersion = v.gitVersion;
+      const minor = Number.parseInt(v.minor, 10);
+      if (Number.isFinite(minor) && minor < MIN_KUBERNETES_MINOR)
+        return { check: 'API server version', ...fail(v.gitVersion, `acmg needs Kubernetes 1.${MIN_KUBERNETES_MINOR} or later`) };
+      return ok(`${c.kube.server} (${v.gitVersion})`);
+    },
+  },
+  {
+    category: 'permissions',
+    description: 'acmg can do what install and migrate need',
+    hint: 'grant these verbs (for example with a ClusterRole bound to your user), or run as a cluster admin',
+    async run(c) {
+      const access = requiredAccess(c.doc);
+      const answers = await Promise.all(access.map((a) => canI(c.kube, a).catch(() => false)));
+      const denied = access
+        .filter((_, i) => !answers[i])
+        .map((a) => `${a.verb} ${a.group ? `${a.resource}.${a.group}` : a.resource}${a.namespace ? ` in ${a.namespace}` : ' (cluster-wide)'}`);
+      return denied.length ? fail(`denied: ${denied.join('; ')}`) : ok(`${access.length} access reviews allowed`);
+    },
+  },
+  {
+    category: 'dns',
+    description: 'cluster DNS layout supported',
+    when: (c) => c.s.dns.enabled,
+    async run(c) {
+      try {
+        c.layout = (await loadDns(c.kube, c.s.dns)).layout;
+      } catch (e) {
+        return fail(errorText(e), e instanceof AcmgError ? e.hint : undefined);
+      }
+      return ok(`CoreDNS, domain ${c.layout.clusterDomain}: ${c.layout.description}`);
+    },
+  },
+  {
+    category: 'istio',
+    description: 'Istio networking CRDs installed',
+    async run(c) {
+      // Everything after this renders with the cluster's real domain.
+      c.namespaceExists = Boolean(await c.kube.get('v1', 'Namespace', c.s.namespace));
+      c.rendered = renderManifests(c.doc, { clusterDomain: c.layout?.clusterDomain ?? 'cluster.local', version: VERSION });
+      const kinds = ['gateways', 'virtualservices'];
+      const crds = await Promise.all(kinds.map((p) => c.kube.get('apiextensions.k8s.io/v1', 'CustomResourceDefinition', `${p}.networking.istio.io`)));
+      c.missingCrds = kinds.filter((_, i) => !crds[i]);
+      if (c.missingCrds.length)
+        return fail(
+          `missing: ${c.missingCrds.map((m) => `${m}.networking.istio.io`).join(', ')}`,
+          'install Istio first (istioctl install, or the istio/base Helm chart); acmg builds on it',
+        );
+      if (crds.some((d) => d && !(d.spec.versions ?? []).some((v: any) => v.name === 'v1' && v.served)))
+        return fail('the CRDs do not serve networking.istio.io/v1', 'upgrade Istio to 1.22 or later');
+      return ok('Gateway, VirtualService (networking.istio.io/v1)');
+    },
+  },
+  {
+    // istiod, the injector, the gateway pod's dry run, version skew, validation (check/istio.ts).
+    category: 'istio',
+    description: 'istiod, its injector and its validation',
+    when: (c) => c.missingCrds.length === 0,
+    run: (c) => istioChecks(c.kube, c.s, c.rendered, c.namespaceExists),
+  },
+  {
+    category: 'install',
+    description: 'install namespace exists',
+    async run(c) {
+      return c.namespaceExists
+        ? { check: `namespace ${c.s.namespace} exists`, ...ok() }
+        : { check: `namespace ${c.s.namespace} exists`, status: 'warn', detail: 'it will be created' };
+    },
+  },
+  {
+    category: 'install',
+    description: 'no name collisions with objects acmg does not manage',
+    hint: 'pick other names (--set gateway.name=..., istioGateway.name=...) or remove those objects',
+    async run(c) {
+      // get() answers undefined for 404, also for a kind whose CRD is missing (reported above).
+      const live = await Promise.all(c.rendered.map((o) => c.kube.get(o.apiVersion, o.kind, o.metadata.name, o.metadata.namespace)));
+      const foreign = c.rendered
+        .filter((_, i) => live[i] && live[i]!.metadata.labels?.[MANAGED_BY] !== 'acmg')
+        .map((o) => `${o.kind} ${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}`);
+      return foreign.length ? fail(`already exist: ${foreign.join(', ')}`) : ok();
+    },
+  },
+  {
+    category: 'install',
+    description: "only acmg's Istio Gateway selects the gateway pods",
+    hint: 'the design allows exactly one Gateway on the centralized gateway; delete those or change gateway.name',
+    when: (c) => c.s.istioGateway.enabled && !c.missingCrds.includes('gateways'),
+    async run(c) {
+      const podLabels = { ...c.s.gateway.podLabels, ...gatewaySelector(c.s) };
+      const gws = (await c.kube.list('networking.istio.io/v1', 'Gateway')).items;
+      const others = gws.filter(
+        (g) =>
+          !(g.metadata.namespace === c.s.namespace && g.metadata.name === c.s.istioGateway.name) &&
+          sameSubset(g.spec?.selector ?? {}, podLabels) &&
+          Object.keys(g.spec?.selector ?? {}).length > 0,
+      );
+      return others.length ? fail(`also selecting them: ${others.map((g) => `${g.metadata.namespace}/${g.metadata.name}`).join(', ')}`) : ok();
+    },
+  },
+];
+
+/** Runs the checks in order (PRECHECKS); a failed fatal check ends the run. */
 export async function runPrecheck(kube: KubeApi, doc: AcmgOperator): Promise<PrecheckResult> {
-  const s = doc.spec;
+  const c: PrecheckContext = { kube, doc, s: doc.spec, namespaceExists: false, rendered: [], missingCrds: [] };
   const results: CheckResult[] = [];
-  const push = (r: CheckResult) => results.push(r);
-
-  // Kubernetes API: everything else depends on it.
-  let serverVersion: string | undefined;
-  try {
-    const v = await kube.serverVersion();
-    serverVersion = v.gitVersion;
-    const minor = Number.parseInt(v.minor, 10);
-    push(
-      Number.isFinite(minor) && minor < MIN_KUBERNETES_MINOR
-        ? {
-            category: 'kubernetes-api',
-            check: 'API server version',
-            status: 'fail',
-            detail: v.gitVersion,
-            hint: `acmg needs Kubernetes 1.${MIN_KUBERNETES_MINOR} or later`,
-          }
-        : { category: 'kubernetes-api', check: 'API server reachable', status: 'ok', detail: `${kube.server} (${v.gitVersion})` },
-    );
-  } catch (e) {
-    push({
-      category: 'kubernetes-api',
-      check: 'API server reachable',
-      status: 'fail',
-      detail: e instanceof AcmgError ? e.message : String(e),
-      hint: 'check --kubeconfig / --context and that the cluster is up',
-    });
-    return { results, unreachable: true };
-  }
-
-  // Permissions, asked of the API server.
-  const access = requiredAccess(doc);
-  const answers = await Promise.all(access.map((a) => canI(kube, a).catch(() => false)));
-  const denied = access
-    .filter((_, i) => !answers[i])
-    .map((a) => `${a.verb} ${a.group ? `${a.resource}.${a.group}` : a.resource}${a.namespace ? ` in ${a.namespace}` : ' (cluster-wide)'}`);
-  push(
-    denied.length
-      ? {
-          category: 'permissions',
-          check: 'acmg can do what install and migrate need',
-          status: 'fail',
-          detail: `denied: ${denied.join('; ')}`,
-          hint: 'grant these verbs (for example with a ClusterRole bound to your user), or run as a cluster admin',
-        }
-      : { category: 'permissions', check: 'acmg can do what install and migrate need', status: 'ok', detail: `${access.length} access reviews allowed` },
-  );
-
-  // Cluster DNS.
-  let layout: Layout | undefined;
-  if (s.dns.enabled) {
+  for (const check of PRECHECKS) {
+    if (check.when && !check.when(c)) continue;
+    let out: Outcome | CheckResult[];
     try {
-      layout = (await loadDns(kube, s.dns)).layout;
-      push({ category: 'dns', check: 'cluster DNS layout supported', status: 'ok', detail: `CoreDNS, domain ${layout.clusterDomain}: ${layout.description}` });
+      out = await check.run(c);
     } catch (e) {
-      push({
-        category: 'dns',
-        check: 'cluster DNS layout supported',
-        status: 'fail',
-        detail: e instanceof AcmgError ? e.message : String(e),
-        hint: e instanceof AcmgError ? e.hint : undefined,
-      });
+      out = fail(errorText(e));
     }
+    if (Array.isArray(out)) {
+      results.push(...out);
+      continue;
+    }
+    const { check: name, ...rest } = out;
+    results.push({
+      category: check.category,
+      check: name ?? check.description,
+      ...rest,
+      ...(out.status !== 'ok' && !out.hint && check.hint ? { hint: check.hint } : {}),
+    });
+    if (check.fatal && out.status === 'fail') return { results, unreachable: true };
   }
-
-  const nsObj = await kube.get('v1', 'Namespace', s.namespace);
-  const rendered = renderManifests(doc, { clusterDomain: layout?.clusterDomain ?? 'cluster.local', version: VERSION });
-
-  // Istio.
-  const crds = await Promise.all(
-    ['gateways', 'virtualservices'].map((p) => kube.get('apiextensions.k8s.io/v1', 'CustomResourceDefinition', `${p}.networking.istio.io`)),
-  );
-  const missing = ['gateways', 'virtualservices'].filter((_, i) => !crds[i]);
-  const noV1 = crds.filter((c) => c && !(c.spec.versions ?? []).some((v: any) => v.name === 'v1' && v.served));
-  push(
-    missing.length
-      ? {
-          category: 'istio',
-          check: 'Istio networking CRDs installed',
-          status: 'fail',
-          detail: `missing: ${missing.map((m) => `${m}.networking.istio.io`).join(', ')}`,
-          hint: 'install Istio first (istioctl install, or the istio/base Helm chart); acmg builds on it',
-        }
-      : noV1.length
-        ? {
-            category: 'istio',
-            check: 'Istio networking CRDs installed',
-            status: 'fail',
-            detail: 'the CRDs do not serve networking.istio.io/v1',
-            hint: 'upgrade Istio to 1.22 or later',
-          }
-        : { category: 'istio', check: 'Istio networking CRDs installed', status: 'ok', detail: 'Gateway, VirtualService (networking.istio.io/v1)' },
-  );
-  if (!missing.length) results.push(...(await istioChecks(kube, s, rendered, !!nsObj)));
-
-  // The install namespace and collisions with what is already there.
-  push(
-    nsObj
-      ? { category: 'install', check: `namespace ${s.namespace} exists`, status: 'ok' }
-      : { category: 'install', check: `namespace ${s.namespace} exists`, status: 'warn', detail: 'it will be created' },
-  );
-
-  const foreign: string[] = [];
-  // get() answers undefined for 404, also for a kind whose CRD is missing (reported above).
-  const live = await Promise.all(rendered.map((o) => kube.get(o.apiVersion, o.kind, o.metadata.name, o.metadata.namespace)));
-  rendered.forEach((o, i) => {
-    const l = live[i];
-    if (l && l.metadata.labels?.[MANAGED_BY] !== 'acmg') foreign.push(`${o.kind} ${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}`);
-  });
-  push(
-    foreign.length
-      ? {
-          category: 'install',
-          check: 'no name collisions with objects acmg does not manage',
-          status: 'fail',
-          detail: `already exist: ${foreign.join(', ')}`,
-          hint: 'pick other names (--set gateway.name=..., istioGateway.name=...) or remove those objects',
-        }
-      : { category: 'install', check: 'no name collisions with objects acmg does not manage', status: 'ok' },
-  );
-
-  if (s.istioGateway.enabled && !missing.includes('gateways')) {
-    const podLabels = { ...s.gateway.podLabels, ...gatewaySelector(s) };
-    const gws = (await kube.list('networking.istio.io/v1', 'Gateway')).items;
-    const others = gws.filter(
-      (g) =>
-        !(g.metadata.namespace === s.namespace && g.metadata.name === s.istioGateway.name) &&
-        sameSubset(g.spec?.selector ?? {}, podLabels) &&
-        Object.keys(g.spec?.selector ?? {}).length > 0,
-    );
-    push(
-      others.length
-        ? {
-            category: 'install',
-            check: "only acmg's Istio Gateway selects the gateway pods",
-            status: 'fail',
-            detail: `also selecting them: ${others.map((g) => `${g.metadata.namespace}/${g.metadata.name}`).join(', ')}`,
-            hint: 'the design allows exactly one Gateway on the centralized gateway; delete those or change gateway.name',
-          }
-        : { category: 'install', check: "only acmg's Istio Gateway selects the gateway pods", status: 'ok' },
-    );
-  }
-  return { results, layout, serverVersion };
+  return { results, layout: c.layout, serverVersion: c.serverVersion };
 }
