@@ -80,17 +80,19 @@ export async function applyInstall(kube: KubeApi, plan: InstallPlan, o: ApplyOpt
   }
   // Record first (objects = old ∪ new): an interrupted install is still fully removable.
   const recordAll = [...(plan.previous?.objects ?? []), ...desired].filter((r, i, all) => all.findIndex((x) => refKey(x) === refKey(r)) === i);
-  await updateState(kube, s.namespace, (st) => {
-    st.install = {
-      version: VERSION,
-      profile: s.profile,
-      values: s,
-      clusterDomain: plan.clusterDomain,
-      objects: recordAll,
-      installedAt: new Date().toISOString(),
-      inProgress: true,
-    };
-  });
+  const record = (objects: ObjectRef[], inProgress: boolean) =>
+    updateState(kube, s.namespace, (st) => {
+      st.install = {
+        version: VERSION,
+        profile: s.profile,
+        values: s,
+        clusterDomain: plan.clusterDomain,
+        objects,
+        installedAt: new Date().toISOString(),
+        ...(inProgress ? { inProgress } : {}),
+      };
+    });
+  await record(recordAll, true);
   let applied = 0;
   for (const p of plan.objects) {
     if (p.action === 'unchanged') continue;
@@ -111,16 +113,7 @@ export async function applyInstall(kube: KubeApi, plan: InstallPlan, o: ApplyOpt
   for (const r of plan.prune) {
     await o.task(`prune ${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`, () => kube.delete(r.apiVersion, r.kind, r.name, r.namespace));
   }
-  await updateState(kube, s.namespace, (st) => {
-    st.install = {
-      version: VERSION,
-      profile: s.profile,
-      values: s,
-      clusterDomain: plan.clusterDomain,
-      objects: desired,
-      installedAt: new Date().toISOString(),
-    };
-  });
+  await record(desired, false);
   const svc = s.gateway.enabled ? await kube.get('v1', 'Service', s.gateway.name, s.namespace) : undefined;
   return {
     gatewayClusterIP: svc?.spec?.clusterIP,
