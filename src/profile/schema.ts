@@ -1,15 +1,17 @@
 // The shape of an AcmgOperator document, as data: validation walks it to report unknown fields
 // (with the closest valid name), wrong types and out-of-range values, each with its full path.
+// The TypeScript types of the values (Spec, GatewayPort, ...) are inferred from the same data, so
+// the schema is the one source of truth.
 
 export type Field =
-  | { kind: 'object'; fields: Record<string, Field>; optional?: string[]; doc?: string }
+  | { kind: 'object'; fields: Record<string, Field>; optional?: readonly string[]; doc?: string }
   | { kind: 'toleration'; doc?: string } // a Kubernetes toleration, checked as the API server does
   | { kind: 'map'; keys?: StringFormat; values: Field; maxBytes?: number; doc?: string } // free-form keys (labels, nodeSelector)
   | { kind: 'array'; items: Field; doc?: string }
   | { kind: 'string'; format?: StringFormat; doc?: string }
   | { kind: 'integer'; min?: number; max?: number; doc?: string }
   | { kind: 'boolean'; doc?: string }
-  | { kind: 'enum'; values: string[]; doc?: string }
+  | { kind: 'enum'; values: readonly string[]; doc?: string }
   | { kind: 'any'; doc?: string }; // passed through (e.g. raw Kubernetes tolerations)
 
 export type StringFormat =
@@ -31,13 +33,48 @@ export type StringFormat =
   | 'gatewayHost'
   | 'duration';
 
-const str = (format?: StringFormat): Field => ({ kind: 'string', format });
-const int = (min?: number, max?: number): Field => ({ kind: 'integer', min, max });
-const bool: Field = { kind: 'boolean' };
-const obj = (fields: Record<string, Field>, optional?: string[]): Field => ({ kind: 'object', fields, optional });
-const map = (keys: StringFormat, values: Field, maxBytes?: number): Field => ({ kind: 'map', keys, values, maxBytes });
-const arr = (items: Field): Field => ({ kind: 'array', items });
-const oneOf = (...values: string[]): Field => ({ kind: 'enum', values });
+// Builders keep their literal types (enum values, object fields, optional keys) for Infer below.
+const str = (format?: StringFormat) => ({ kind: 'string', format }) as const;
+const int = (min?: number, max?: number) => ({ kind: 'integer', min, max }) as const;
+const bool = { kind: 'boolean' } as const;
+const obj = <const T extends Record<string, Field>>(fields: T) => ({ kind: 'object', fields }) as { kind: 'object'; fields: T; optional?: readonly never[] };
+/** An object some of whose fields may be left out. */
+const objWith = <const T extends Record<string, Field>, const O extends keyof T & string>(fields: T, optional: readonly O[]) =>
+  ({ kind: 'object', fields, optional }) as { kind: 'object'; fields: T; optional: readonly O[] };
+const map = <const V extends Field>(keys: StringFormat, values: V, maxBytes?: number) => ({ kind: 'map', keys, values, maxBytes }) as const;
+const arr = <const I extends Field>(items: I) => ({ kind: 'array', items }) as const;
+const oneOf = <const V extends string>(...values: V[]) => ({ kind: 'enum', values }) as { kind: 'enum'; values: readonly V[] };
+
+/** A Kubernetes toleration (checked as the API server checks it, see k8s-formats.ts). */
+export interface Toleration {
+  key?: string;
+  operator?: 'Equal' | 'Exists';
+  value?: string;
+  effect?: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+  tolerationSeconds?: number;
+}
+
+/** The TypeScript type of the values a field accepts. */
+export type Infer<F> = F extends { kind: 'string' }
+  ? string
+  : F extends { kind: 'integer' }
+    ? number
+    : F extends { kind: 'boolean' }
+      ? boolean
+      : F extends { kind: 'enum'; values: readonly (infer V)[] }
+        ? V
+        : F extends { kind: 'array'; items: infer I }
+          ? Infer<I>[]
+          : F extends { kind: 'map'; values: infer V }
+            ? Record<string, Infer<V>>
+            : F extends { kind: 'toleration' }
+              ? Toleration
+              : F extends { kind: 'object'; fields: infer T; optional?: infer O }
+                ? InferObject<T, O extends readonly string[] ? O[number] : never>
+                : unknown;
+type InferObject<T, Opt> = { -readonly [K in keyof T as K extends Opt ? never : K]: Infer<T[K]> } & {
+  -readonly [K in keyof T as K extends Opt ? K : never]?: Infer<T[K]>;
+};
 
 const port = int(1, 65535);
 /** Kubernetes' limit on a pod's (or any object's) annotations, keys and values together. */
@@ -46,13 +83,13 @@ const labels = map('qualifiedName', str('labelValue'));
 const annotations = map('qualifiedName', str(), ANNOTATIONS_MAX_BYTES);
 
 const image = obj({ hub: str('image'), name: str('image'), tag: str('imageTag'), pullPolicy: oneOf('Always', 'IfNotPresent', 'Never') });
-const resourceList = obj({ cpu: str('quantity'), memory: str('quantity') }, ['cpu', 'memory']);
-const resources = obj({ requests: resourceList, limits: resourceList }, ['requests', 'limits']);
+const resourceList = objWith({ cpu: str('quantity'), memory: str('quantity') }, ['cpu', 'memory']);
+const resources = objWith({ requests: resourceList, limits: resourceList }, ['requests', 'limits']);
 
 /** Protocols the gateway can carry (Istio Gateway server protocols). */
 export const PORT_PROTOCOLS = ['HTTP', 'HTTP2', 'GRPC', 'TCP'] as const;
 
-export const gatewayPort = obj(
+export const gatewayPort = objWith(
   {
     name: str('portName'),
     port,
@@ -87,7 +124,7 @@ export const specSchema = obj({
     }),
     placement: obj({
       nodeSelector: labels,
-      tolerations: arr({ kind: 'toleration' }),
+      tolerations: arr({ kind: 'toleration' } as const),
       antiAffinity: oneOf('none', 'preferred', 'required'),
     }),
     logLevel: oneOf('trace', 'debug', 'info', 'warning', 'error', 'critical', 'off'),
@@ -113,73 +150,19 @@ export const specSchema = obj({
   migration: obj({ replacementSuffix: str(), restart: bool }),
 });
 
-export const documentSchema = obj(
+export const documentSchema = objWith(
   {
     apiVersion: oneOf('acmg.io/v1alpha1'),
     kind: oneOf('AcmgOperator'),
-    metadata: obj({ name: str('dns1123label'), description: str() }, ['name', 'description']),
+    metadata: objWith({ name: str('dns1123label'), description: str() }, ['name', 'description']),
     spec: specSchema,
   },
   ['metadata'],
 );
 
-export interface ImageValues {
-  hub: string;
-  name: string;
-  tag: string;
-  pullPolicy: 'Always' | 'IfNotPresent' | 'Never';
-}
-export interface Resources {
-  requests: { cpu?: string; memory?: string };
-  limits: { cpu?: string; memory?: string };
-}
-export interface GatewayPort {
-  name: string;
-  port: number;
-  targetPort?: number;
-  protocol: (typeof PORT_PROTOCOLS)[number];
-}
-
 /** Fully-merged values (base + profile + overlays + --set). */
-export interface Spec {
-  profile: string;
-  namespace: string;
-  revision: string;
-  gateway: {
-    enabled: boolean;
-    name: string;
-    replicas: number;
-    /** true: Istio's injector fills in the proxy (template `gateway`); false: the pinned image. */
-    injection: boolean;
-    image: ImageValues;
-    resources: Resources;
-    statusPort: number;
-    ports: GatewayPort[];
-    service: { type: 'ClusterIP'; annotations: Record<string, string> };
-    podLabels: Record<string, string>;
-    podAnnotations: Record<string, string>;
-    podDisruptionBudget: { enabled: boolean; minAvailable: number };
-    autoscaling: { enabled: boolean; minReplicas: number; maxReplicas: number; targetCPUUtilizationPercentage: number };
-    placement: { nodeSelector: Record<string, string>; tolerations: unknown[]; antiAffinity: 'none' | 'preferred' | 'required' };
-    logLevel: string;
-  };
-  istioGateway: { enabled: boolean; name: string; hosts: string[] };
-  controller: { enabled: boolean; name: string; replicas: number; image: ImageValues; resources: Resources; resyncPeriod: string };
-  dns: {
-    enabled: boolean;
-    mode: 'auto' | 'corefile' | 'custom';
-    namespace: string;
-    configMap: string;
-    customConfigMap: string;
-    clusterDomain: string;
-    ttl: number;
-  };
-  migration: { replacementSuffix: string; restart: boolean };
-}
-
-export interface AcmgOperator {
-  apiVersion: 'acmg.io/v1alpha1';
-  kind: 'AcmgOperator';
-  metadata: { name?: string; description?: string };
-  spec: Spec;
-}
+export type Spec = Infer<typeof specSchema>;
+export type GatewayPort = Infer<typeof gatewayPort>;
+export type ImageValues = Spec['gateway']['image'];
+export type Resources = Spec['gateway']['resources'];
+export type AcmgOperator = Infer<typeof documentSchema>;
