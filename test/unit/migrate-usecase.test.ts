@@ -11,6 +11,7 @@ import type { KObject } from '../../src/model/object.js';
 import type { StepName } from '../../src/model/state.js';
 import { loadInstall } from '../../src/ops/install-record.js';
 import { applyMigration, migrationSteps, planMigration, rollbackMigrations } from '../../src/ops/migrate.js';
+import { applyUninstall, planUninstall, uninstallIsEmpty } from '../../src/ops/uninstall.js';
 import { resolveValues } from '../../src/profile/load.js';
 import { renderManifests } from '../../src/render/index.js';
 import { routeName } from '../../src/render/routes.js';
@@ -261,5 +262,38 @@ describe('rollback', () => {
     expect(kube.peek('v1', 'Namespace', 'shop')!.metadata.labels).toEqual({ 'istio-injection': 'disabled' });
     expect(Object.keys((await readState(kube, 'istio-system')).migrations)).toEqual(['shop/ratings']);
     expect(gatewayPorts(kube)).toEqual([80, 9080, 15021]); // ratings still needs 9080
+  });
+});
+
+describe('uninstall --purge', () => {
+  test('rolls every migration back, deletes what acmg made, restores the Corefile byte for byte', async () => {
+    const kube = await installedCluster();
+    const original = corefile(kube);
+    await applyMigration(
+      kube,
+      await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'replace-service' }),
+      opts({ approach: 'replace-service' }),
+    );
+    await applyMigration(kube, await planMigration(kube, { services: ['frontend'], namespace: 'web' }, { approach: 'keep-service' }), opts());
+    expect(corefile(kube)).not.toBe(original);
+    const plan = await planUninstall(kube, { purge: true });
+    expect(plan.migrated).toEqual(['shop/reviews', 'web/frontend']);
+    await applyUninstall(kube, plan, { dnsTimeoutMs: 1000, task });
+    expect(corefile(kube)).toBe(original);
+    expect(kube.peek('v1', 'Service', 'reviews', 'shop')).toBeDefined();
+    expect(kube.peek('v1', 'ConfigMap', 'acmg-state', 'istio-system')).toBeUndefined();
+    expect(kube.peek('apps/v1', 'Deployment', 'acmg-gateway', 'istio-system')).toBeUndefined();
+    expect(kube.peek('v1', 'Namespace', 'shop')!.metadata.labels).toEqual({ 'istio-injection': 'enabled' });
+    expect(uninstallIsEmpty(await planUninstall(kube, { purge: true }))).toBe(true);
+  });
+
+  test('without --purge it refuses while services are migrated, and writes nothing', async () => {
+    const kube = await installedCluster();
+    await applyMigration(kube, await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' }), opts());
+    kube.calls.splice(0);
+    const e = (await applyUninstall(kube, await planUninstall(kube, { purge: false }), { dnsTimeoutMs: 1000, task }).catch((x) => x)) as AcmgError;
+    expect(e.code).toBe(ExitCode.Usage);
+    expect(e.problems[0]).toMatch(/1 service\(s\) are still migrated: shop\/reviews/);
+    expect(kube.writes()).toEqual([]);
   });
 });
