@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reruns the benchmarks and prints the figures (bench/README.md records the last ones).
-#   npm run bench            # start-up and Corefile computation (no cluster needed)
+#   npm run bench            # start-up, hostile input and Corefile computation (no cluster needed)
 #   npm run bench -- cluster # also the cluster benchmarks (local control plane, dnsperf)
 #   npm run bench -- harness # the local control plane's warm start with istiod (bench/harness.sh;
 #                            # `bash bench/harness.sh cold` adds the cold build)
@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 npm run -s build
 node bench/startup.mjs
+node bench/hostile-input.mjs
 npx esbuild bench/corefile.ts --bundle --platform=node --format=esm --outfile=.cache/bench-corefile.mjs --log-level=error \
   --banner:js="import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);"
 node --expose-gc .cache/bench-corefile.mjs
