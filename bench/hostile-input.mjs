@@ -15,13 +15,22 @@ const file = (name, text) => {
   return p;
 };
 const names = 'abcdefghi';
-const bomb = [`a: &a [${Array(9).fill('"x"').join(',')}]`, ...[...names].slice(1).map((n, i) => `${n}: &${n} [${Array(9).fill(`*${names[i]}`).join(',')}]`), 'spec:', '  gateway:', '    ports: *i'].join('\n');
+const bomb = [
+  `a: &a [${Array(9).fill('"x"').join(',')}]`,
+  ...[...names].slice(1).map((n, i) => `${n}: &${n} [${Array(9).fill(`*${names[i]}`).join(',')}]`),
+  'spec:',
+  '  gateway:',
+  '    ports: *i',
+].join('\n');
 
 const cases = [
   ['alias bomb (9^9 values) in -f', ['manifest', 'generate', '-f', file('bomb.yaml', bomb)]],
   ['-f /dev/zero', ['manifest', 'generate', '-f', '/dev/zero']],
   ['-f of 50 MB', ['manifest', 'generate', '-f', file('big.yaml', `# ${'x'.repeat(50 * 1024 * 1024)}\n`)]],
-  ['5,000 invalid list items', ['manifest', 'generate', '-f', file('many.yaml', `gateway:\n  ports: [${Array(5000).fill('{name: p, port: 99999}').join(',')}]\n`)]],
+  [
+    '5,000 invalid list items',
+    ['manifest', 'generate', '-f', file('many.yaml', `gateway:\n  ports: [${Array(5000).fill('{name: p, port: 99999}').join(',')}]\n`)],
+  ],
   ['--set of 100 KB (Linux allows 128 KB an argument)', ['manifest', 'generate', '--set', `gateway.name=${'y'.repeat(100 * 1024)}`]],
 ];
 
@@ -31,7 +40,14 @@ for (const [name, args] of cases) {
   const lines = r.stderr.trimEnd().split('\n');
   const [secs, kb] = lines.pop().split(' ').map(Number);
   const stderrBytes = Buffer.byteLength(lines.join('\n'));
-  rows.push({ case: name, exit: r.status, seconds: secs, peakMiB: Math.round(kb / 1024), stderrBytes, ok: r.status === 2 && secs < 1 && kb / 1024 < 150 && stderrBytes < 4096 });
+  rows.push({
+    case: name,
+    exit: r.status,
+    seconds: secs,
+    peakMiB: Math.round(kb / 1024),
+    stderrBytes,
+    ok: r.status === 2 && secs < 1 && kb / 1024 < 150 && stderrBytes < 4096,
+  });
 }
 console.table(rows);
 if (rows.some((r) => !r.ok)) {
