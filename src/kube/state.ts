@@ -1,49 +1,125 @@
-// acmg's record of what it did, in a ConfigMap in the install namespace: the install (profile,
-// values, version, objects) and every migration with its journal. Later commands, rollback and
-// uninstall read it; every write is guarded by resourceVersion and retried on conflict.
-import { acmgLabels } from '../render/labels.js';
-import { VERSION } from '../version.js';
+// acmg's state in the install namespace, sharded so it grows with the mesh: the ConfigMap
+// `acmg-state` holds the install record and what sync derived; each migrated service's namespace
+// has its own ConfigMap `acmg-state-<namespace>` with that namespace's migrations. Every shard is
+// small, written only by runs that change that namespace, and guarded by its resourceVersion, so
+// concurrent runs on different namespaces never conflict and runs on the same one retry and merge.
+// State written by acmg before sharding (migrations inside `acmg-state`) is read as is and moved
+// into shards by the first run that changes migrations.
 import type { KObject } from '../model/object.js';
-import { DEFAULT_INSTALL_NAMESPACE, STATE_NAME, type State } from '../model/state.js';
+import { DEFAULT_INSTALL_NAMESPACE, STATE_NAME, shardName, type MigrationRecord, type State } from '../model/state.js';
+import { COMPONENT, MANAGED_SELECTOR, acmgLabels } from '../render/labels.js';
+import { VERSION } from '../version.js';
 import { retryOnConflict, type KubeApi } from './api.js';
 
-function decode(cm: KObject | undefined): State {
-  const data = (cm?.data ?? {}) as Record<string, string>;
-  return {
-    install: data.install ? JSON.parse(data.install) : undefined,
-    migrations: data.migrations ? JSON.parse(data.migrations) : {},
-    synced: data.synced ? JSON.parse(data.synced) : undefined,
-  };
+/** The label that names the namespace a shard holds. */
+export const SHARD_NAMESPACE_LABEL = 'acmg.io/state-namespace';
+const SHARD_SELECTOR = `${MANAGED_SELECTOR},${COMPONENT}=state-shard`;
+
+const parse = <T>(text: string | undefined, fallback: T): T => (text ? (JSON.parse(text) as T) : fallback);
+
+/** The state as read, with the objects it came from (for guarded writes). */
+interface Loaded {
+  main?: KObject;
+  shards: Map<string, KObject>;
+  /** Migrations still stored in the main ConfigMap (state written before sharding). */
+  legacy: Record<string, MigrationRecord>;
+  state: State;
+}
+
+function decode(main: KObject | undefined, shards: KObject[]): Loaded {
+  const data = (main?.data ?? {}) as Record<string, string>;
+  const legacy = parse<Record<string, MigrationRecord>>(data.migrations, {});
+  const migrations: Record<string, MigrationRecord> = { ...legacy };
+  const byNamespace = new Map<string, KObject>();
+  for (const s of shards) {
+    const ns = s.metadata.labels?.[SHARD_NAMESPACE_LABEL];
+    if (!ns) continue;
+    byNamespace.set(ns, s);
+    Object.assign(migrations, parse<Record<string, MigrationRecord>>(s.data?.migrations, {}));
+  }
+  return { main, shards: byNamespace, legacy, state: { install: parse(data.install, undefined), migrations, synced: parse(data.synced, undefined) } };
+}
+
+async function load(kube: KubeApi, namespace: string): Promise<Loaded> {
+  const [main, shards] = await Promise.all([
+    kube.get('v1', 'ConfigMap', STATE_NAME, namespace),
+    kube.list('v1', 'ConfigMap', { namespace, labelSelector: SHARD_SELECTOR }),
+  ]);
+  return decode(main, shards.items);
 }
 
 export async function readState(kube: KubeApi, namespace: string): Promise<State> {
-  return decode(await kube.get('v1', 'ConfigMap', STATE_NAME, namespace));
+  return (await load(kube, namespace)).state;
 }
 
-/** Read-modify-write of the state with optimistic concurrency (concurrent migrate runs merge). */
+const recordsOf = (migrations: Record<string, MigrationRecord>, ns: string) =>
+  Object.fromEntries(
+    Object.entries(migrations)
+      .filter(([, m]) => m.namespace === ns)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  );
+
+/**
+ * Read-modify-write with optimistic concurrency: only the shards whose migrations changed are
+ * written (each guarded by its resourceVersion), then the main ConfigMap if the install record or
+ * sync's record changed. A conflict re-reads everything and applies `mutate` again.
+ */
 export async function updateState(kube: KubeApi, namespace: string, mutate: (s: State) => State | void): Promise<State> {
   return retryOnConflict(async () => {
-    const cm = await kube.get('v1', 'ConfigMap', STATE_NAME, namespace);
-    const cur = decode(cm);
-    const next = mutate(cur) ?? cur;
-    const data: Record<string, string> = { migrations: JSON.stringify(next.migrations) };
-    if (next.install) data.install = JSON.stringify(next.install);
-    if (next.synced) data.synced = JSON.stringify(next.synced);
-    if (cm)
-      await kube.replace({
-        ...cm,
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { ...cm.metadata, labels: { ...cm.metadata.labels, ...acmgLabels('state', VERSION) } },
-        data,
-      });
-    else await kube.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: STATE_NAME, namespace, labels: acmgLabels('state', VERSION) }, data });
+    const cur = await load(kube, namespace);
+    const before = JSON.parse(JSON.stringify(cur.state)) as State;
+    const next = mutate(cur.state) ?? cur.state;
+    const touched = new Set<string>();
+    for (const [k, m] of Object.entries(before.migrations)) if (JSON.stringify(next.migrations[k]) !== JSON.stringify(m)) touched.add(m.namespace);
+    for (const [k, m] of Object.entries(next.migrations)) if (!before.migrations[k]) touched.add(m.namespace);
+    // The first run that changes migrations moves those written before sharding into shards.
+    const moveLegacy = touched.size > 0 && Object.keys(cur.legacy).length > 0;
+    if (moveLegacy) for (const m of Object.values(cur.legacy)) touched.add(m.namespace);
+    for (const ns of [...touched].sort()) {
+      const data = { migrations: JSON.stringify(recordsOf(next.migrations, ns)) };
+      const shard = cur.shards.get(ns);
+      // An emptied shard is kept (written empty, guarded) rather than deleted: a delete would not
+      // be guarded, and could drop a record another run has just added. Purge removes shards.
+      if (shard) await kube.replace({ ...shard, apiVersion: 'v1', kind: 'ConfigMap', data });
+      else if (Object.keys(recordsOf(next.migrations, ns)).length)
+        await kube.create({
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: { name: shardName(ns), namespace, labels: { ...acmgLabels('state-shard', VERSION), [SHARD_NAMESPACE_LABEL]: ns } },
+          data,
+        });
+    }
+    const mainChanged =
+      moveLegacy ||
+      JSON.stringify(before.install) !== JSON.stringify(next.install) ||
+      JSON.stringify(before.synced) !== JSON.stringify(next.synced) ||
+      !cur.main;
+    if (mainChanged && (next.install || next.synced || cur.main)) {
+      const data: Record<string, string> = {};
+      if (next.install) data.install = JSON.stringify(next.install);
+      if (next.synced) data.synced = JSON.stringify(next.synced);
+      // Unmoved state written before sharding stays where it is.
+      if (!moveLegacy && Object.keys(cur.legacy).length) data.migrations = JSON.stringify(cur.legacy);
+      if (cur.main)
+        await kube.replace({
+          ...cur.main,
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: { ...cur.main.metadata, labels: { ...cur.main.metadata.labels, ...acmgLabels('state', VERSION) } },
+          data,
+        });
+      else await kube.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: STATE_NAME, namespace, labels: acmgLabels('state', VERSION) }, data });
+    }
     return next;
   });
 }
 
+/** Deletes the main ConfigMap and every shard; true if anything was there. */
 export async function deleteState(kube: KubeApi, namespace: string): Promise<boolean> {
-  return kube.delete('v1', 'ConfigMap', STATE_NAME, namespace);
+  const shards = (await kube.list('v1', 'ConfigMap', { namespace, labelSelector: SHARD_SELECTOR })).items;
+  let deleted = false;
+  for (const s of shards) deleted = (await kube.delete('v1', 'ConfigMap', s.metadata.name, namespace)) || deleted;
+  return (await kube.delete('v1', 'ConfigMap', STATE_NAME, namespace)) || deleted;
 }
 
 /**
@@ -54,9 +130,10 @@ export async function deleteState(kube: KubeApi, namespace: string): Promise<boo
 export async function locateState(kube: KubeApi, explicit?: string): Promise<{ namespace: string; state: State }> {
   // An explicit -n wins; then the controller's own namespace (POD_NAMESPACE); then the default.
   const hint = explicit ?? process.env.POD_NAMESPACE ?? DEFAULT_INSTALL_NAMESPACE;
-  const here = await kube.get('v1', 'ConfigMap', STATE_NAME, hint);
-  if (here || explicit) return { namespace: hint, state: decode(here) };
-  const found = await kube.list('v1', 'ConfigMap', { labelSelector: 'app.kubernetes.io/managed-by=acmg,app.kubernetes.io/component=state' });
+  const here = await load(kube, hint);
+  if (here.main || here.shards.size || explicit) return { namespace: hint, state: here.state };
+  const found = await kube.list('v1', 'ConfigMap', { labelSelector: `${MANAGED_SELECTOR},${COMPONENT}=state` });
   const hit = found.items.find((c) => c.metadata.name === STATE_NAME);
-  return { namespace: hit?.metadata.namespace ?? hint, state: decode(hit) };
+  if (!hit) return { namespace: hint, state: here.state };
+  return { namespace: hit.metadata.namespace!, state: (await load(kube, hit.metadata.namespace!)).state };
 }

@@ -7,6 +7,8 @@ import type { KObject } from './object.js';
 export const DEFAULT_INSTALL_NAMESPACE = 'istio-system';
 
 export const STATE_NAME = 'acmg-state';
+/** The ConfigMap that holds the migrations of one namespace (kube/state.ts). */
+export const shardName = (namespace: string) => `${STATE_NAME}-${namespace}`;
 
 export interface ObjectRef {
   apiVersion: string;
@@ -62,7 +64,7 @@ export interface State {
 
 export const migrationKey = (ns: string, svc: string) => `${ns}/${svc}`;
 
-/** acmg's state is one ConfigMap; the API server refuses data over 1 MiB. */
+/** Each of acmg's state ConfigMaps (the main one, each namespace's shard): the API server refuses data over 1 MiB. */
 export const STATE_LIMIT_BYTES = 1024 * 1024;
 
 /** Bytes the state's data takes (what the ConfigMap stores). */

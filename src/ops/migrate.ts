@@ -10,9 +10,9 @@ import { currentDnsEntries, updateDnsEntries } from '../kube/dns-store.js';
 import { makeDnsChangeTakeEffect, RESTART_STEP } from './coredns-restart.js';
 import { readState, updateState } from '../kube/state.js';
 import { dnsSettings, requireInstall } from './install-record.js';
-import { migrationKey, type Approach, type InstallRecord, type MigrationRecord, type State, type StepName } from '../model/state.js';
+import { migrationKey, shardName, type Approach, type InstallRecord, type MigrationRecord, type State, type StepName } from '../model/state.js';
 import { classifyPort, isProblem, portConflicts, type ClassifiedPort, type PortUse } from '../model/ports.js';
-import { fitsInState, projectedStateBytes } from '../plan/state-size.js';
+import { fitsInState, projectedShardBytes } from '../plan/state-size.js';
 import { keepableService, renderReplacementService, renderVirtualService, replacementName, routeName } from '../render/routes.js';
 import { VERSION } from '../version.js';
 import { portsInUse } from './gateway-ports.js';
@@ -138,13 +138,15 @@ export async function planMigration(kube: KubeApi, sel: Selection, opts: Pick<Mi
     used.push(...ports.map((p) => ({ port: p.port, protocol: p.protocol, owner: id })));
     candidates.push({ service: svc, ports, fqdn: `${svc.metadata.name}.${svc.metadata.namespace}.svc.${install.clusterDomain}` });
   }
-  // acmg's state (one ConfigMap) must be able to hold these migrations, approach 2's copies of the
-  // original Services included: refuse now rather than fail halfway.
+  // Each namespace's shard of acmg's state (one ConfigMap) must be able to hold its migrations,
+  // approach 2's copies of the original Services included: refuse now rather than fail halfway.
   if (candidates.length) {
-    const bytes = projectedStateBytes(state, candidates, opts.approach, suffix);
-    if (!fitsInState(bytes)) {
+    for (const [n, bytes] of projectedShardBytes(state, candidates, opts.approach, suffix)) {
+      if (fitsInState(bytes)) continue;
+      const here = candidates.filter((c) => c.service.metadata.namespace === n).length;
+      const already = Object.values(state.migrations).filter((m) => m.namespace === n).length;
       problems.push(
-        `acmg's state would grow to ${bytes} bytes with these ${candidates.length} migration(s), over the 1 MiB its ConfigMap can hold (${Object.keys(state.migrations).length} migrated already); migrate fewer services${opts.approach === 'replace-service' ? ', or use --keep-service, which keeps no copy of each Service' : ''}`,
+        `namespace ${n}: acmg's state for it (ConfigMap ${shardName(n)}) would grow to ${bytes} bytes with these ${here} migration(s), over the 1 MiB a ConfigMap can hold (${already} migrated there already); migrate fewer of its services${opts.approach === 'replace-service' ? ', or use --keep-service, which keeps no copy of each Service' : ''}`,
       );
     }
   }

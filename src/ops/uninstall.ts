@@ -97,7 +97,7 @@ export async function applyUninstall(
   }
   let deleted = 0;
   for (const r of plan.objects) {
-    if (r.kind === 'ConfigMap' && (r.name === STATE_NAME || r.name === backupName(plan.dns))) continue; // last
+    if (r.kind === 'ConfigMap' && (r.name === STATE_NAME || r.name.startsWith(`${STATE_NAME}-`) || r.name === backupName(plan.dns))) continue; // last
     await o.task(`delete ${refText(r)}`, async () => {
       if (await kube.delete(r.apiVersion, r.kind, r.name, r.namespace)) deleted++;
     });

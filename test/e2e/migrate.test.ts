@@ -8,7 +8,15 @@ import { DnsProber, badSamples } from './dns-prober.js';
 
 const FQDN = 'helloworld.default.svc.cluster.local';
 const NS = ['--nameserver', DNS_NAMESERVER];
-const state = () => JSON.parse(kubectlJson(['-n', 'istio-system', 'get', 'configmap', 'acmg-state']).data.migrations);
+/** acmg's migrations as stored: shards (one ConfigMap per namespace) and any written before sharding. */
+const stateConfigMaps = () => kubectlJson(['-n', 'istio-system', 'get', 'configmap', '-l', 'app.kubernetes.io/managed-by=acmg', '-o', 'json']).items as any[];
+const state = () =>
+  Object.assign(
+    {},
+    ...stateConfigMaps()
+      .filter((c) => c.metadata.name === 'acmg-state' || c.metadata.labels['app.kubernetes.io/component'] === 'state-shard')
+      .map((c) => JSON.parse(c.data?.migrations ?? '{}')),
+  );
 const injection = (ns: string) => kubectlJson(['get', 'namespace', ns]).metadata.labels?.['istio-injection'];
 const gatewayPorts = () =>
   kubectlJson(['-n', 'istio-system', 'get', 'service', 'acmg-gateway'])
@@ -223,6 +231,30 @@ describe('acmg migrate and rollback on the local control plane', () => {
     expect(corefile()).toBe(originalCorefile);
   });
 
+  test('state written before sharding (migrations inside acmg-state) is read, and moved forward by the next change', async () => {
+    expectExit(await acmg(['migrate', 'helloworld', '-n', 'default', '--keep-service', '-y', ...NS]), 0);
+    // Rewrite the state as acmg 0.1 kept it: every migration in the one ConfigMap, no shards.
+    const shard = kubectlJson(['-n', 'istio-system', 'get', 'configmap', 'acmg-state-default']);
+    const main = kubectlJson(['-n', 'istio-system', 'get', 'configmap', 'acmg-state']);
+    kubectl(['-n', 'istio-system', 'delete', 'configmap', 'acmg-state-default']);
+    kubectl(
+      ['apply', '--server-side', '--force-conflicts', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'acmg-state', namespace: 'istio-system' },
+        data: { ...main.data, migrations: shard.data.migrations },
+      }),
+    );
+    const status = JSON.parse(expectExit(await acmg(['status', '-o', 'json']), 0).stdout);
+    expect(status.services.map((x: any) => `${x.namespace}/${x.service}`)).toEqual(['default/helloworld']);
+    expectExit(await acmg(['migrate', 'reviews', '-n', 'shop', '--keep-service', '-y', ...NS]), 0);
+    expect(kubectlJson(['-n', 'istio-system', 'get', 'configmap', 'acmg-state']).data.migrations).toBeUndefined();
+    expect(Object.keys(state()).sort()).toEqual(['default/helloworld', 'shop/reviews']);
+    expectExit(await acmg(['rollback', '--all', '-y', ...NS]), 0);
+    expect(state()).toEqual({});
+  });
+
   test('two migrate runs at the same time on different services both land', async () => {
     const [a, b] = await Promise.all([
       acmg(['migrate', 'helloworld', '-n', 'default', '--keep-service', '-y', ...NS]),
@@ -231,6 +263,12 @@ describe('acmg migrate and rollback on the local control plane', () => {
     expectExit(a, 0);
     expectExit(b, 0);
     expect(Object.keys(state()).sort()).toEqual(['default/helloworld', 'shop/ratings', 'shop/reviews']);
+    // One shard of acmg's state per namespace, each with only its namespace's migrations.
+    const shards = stateConfigMaps().filter((c) => c.metadata.labels['app.kubernetes.io/component'] === 'state-shard');
+    expect(shards.map((c) => [c.metadata.name, Object.keys(JSON.parse(c.data.migrations)).sort()])).toEqual([
+      ['acmg-state-default', ['default/helloworld']],
+      ['acmg-state-shop', ['shop/ratings', 'shop/reviews']],
+    ]);
     // --restart rolled the namespace's Deployments (and waited for them).
     const reviews = kubectlJson(['-n', 'shop', 'get', 'deployment', 'reviews']);
     expect(reviews.spec.template.metadata.annotations['kubectl.kubernetes.io/restartedAt']).toBeTruthy();

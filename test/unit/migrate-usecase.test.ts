@@ -245,7 +245,7 @@ describe('rollback', () => {
       'replace ConfigMap kube-system/coredns',
       `delete VirtualService shop/${routeName('reviews')}`,
       'delete Service shop/reviews-acmg',
-      'replace ConfigMap istio-system/acmg-state',
+      'replace ConfigMap istio-system/acmg-state-shop',
       'apply Service istio-system/acmg-gateway',
     ];
     const w = kube.writes();
