@@ -217,10 +217,15 @@ export function parseCorefile(source: string): Corefile {
       items.push({ kind: 'import', args: d.args, line: d.line, lineStart: d.lineStart, end: d.end });
       continue;
     }
-    // Server block or snippet: keys up to "{" on the same logical line.
+    // Server block or snippet: keys up to "{" on the same line; as in CoreDNS, a key ending in ","
+    // continues the list on the next line.
     const keys: Token[] = [];
     while (pos < stream.length) {
       const k = peek()!;
+      if (k === 'EOL' && keys[keys.length - 1]?.text.endsWith(',')) {
+        pos++;
+        continue;
+      }
       if (k === 'EOL') throw new CorefileError(`expected "{" after server block keys "${keys.map((x) => x.text).join(' ')}"`, (keys[0] ?? t).line);
       pos++;
       if (k.type === 'open') {

@@ -3,7 +3,7 @@
 // original answer and a byte-identical Corefile.
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { query } from '../../src/dns/client.js';
+import { query, type RecordType } from '../../src/dns/client.js';
 import { Kube } from '../../src/kube/client.js';
 import { restoreDns, updateDnsEntries, type DnsSettings } from '../../src/kube/dns-store.js';
 import { DNS_NAMESERVER, HACK, ROOT, acmg, acmgObjects, dns, eventually, expectExit, kubeconfig, kubectl, kubectlJson } from './cluster.js';
@@ -18,7 +18,7 @@ const settings = (domain = 'auto'): DnsSettings => ({
   clusterDomain: domain,
   ttl: 5,
 });
-const answerOf = async (name: string, type: 'A' | 'AAAA' = 'A') => query(name, type, dns);
+const answerOf = async (name: string, type: RecordType = 'A') => query(name, type, dns);
 
 describe('CoreDNS engine on real CoreDNS', () => {
   let kube: Kube;
@@ -69,10 +69,12 @@ describe('CoreDNS engine on real CoreDNS', () => {
     await eventually(`CoreDNS serving the ${layoutName} layout`, PROPAGATION_MS, async () => (await answerOf(fqdn)).answers[0]?.data === helloIP);
     const originalCorefile: string = kubectlJson(['-n', 'kube-system', 'get', 'configmap', 'coredns']).data.Corefile;
 
-    const added = await updateDnsEntries(kube, settings(), (cur) => [...cur, { fqdn, ip: gatewayIP }]);
+    // Two names: with the server-block mechanism they share one block (a key each).
+    const other = `ghost.default.svc.${domain}`;
+    const added = await updateDnsEntries(kube, settings(), (cur) => [...cur, { fqdn, ip: gatewayIP }, { fqdn: other, ip: gatewayIP }]);
     expect([added.layout.kind, added.layout.mechanism, added.layout.clusterDomain]).toEqual([kind, mechanism, domain]);
     expect(added.writes).toBe(1);
-    const again = await updateDnsEntries(kube, settings(), (cur) => [...cur, { fqdn, ip: gatewayIP }]);
+    const again = await updateDnsEntries(kube, settings(), (cur) => [...cur, { fqdn, ip: gatewayIP }, { fqdn: other, ip: gatewayIP }]);
     expect([again.changed, again.writes]).toEqual([false, 0]);
 
     const { ms } = await eventually('the gateway IP', PROPAGATION_MS, async () => (await answerOf(fqdn)).answers[0]?.data === gatewayIP);
@@ -82,6 +84,10 @@ describe('CoreDNS engine on real CoreDNS', () => {
     const aaaa = await answerOf(fqdn, 'AAAA');
     expect(aaaa.rcode).toBe('NOERROR');
     expect(aaaa.answers).toEqual([]);
+    expect((await answerOf(other)).answers.map((x) => x.data)).toEqual([gatewayIP]);
+    // A name below a migrated one (an SRV lookup) is NXDOMAIN, never SERVFAIL, with either mechanism.
+    expect((await answerOf(`_http._tcp.${fqdn}`, 'SRV')).rcode).toBe('NXDOMAIN');
+    expect((await answerOf(`x.${other}`)).rcode).toBe('NXDOMAIN');
     // Unrelated names resolve exactly as before.
     expect((await answerOf(`kubernetes.default.svc.${domain}`)).answers[0]?.data).toBe('10.96.0.1');
     expect((await answerOf(`dns-engine-gw.istio-system.svc.${domain}`)).answers[0]?.data).toBe(gatewayIP);
@@ -92,7 +98,7 @@ describe('CoreDNS engine on real CoreDNS', () => {
     // The original is backed up before the first change.
     expect(kubectlJson(['-n', 'kube-system', 'get', 'configmap', 'coredns-acmg-backup']).data.Corefile).toBe(originalCorefile);
 
-    const removed = await updateDnsEntries(kube, settings(), (cur) => cur.filter((e) => e.fqdn !== fqdn));
+    const removed = await updateDnsEntries(kube, settings(), (cur) => cur.filter((e) => e.fqdn !== fqdn && e.fqdn !== other));
     expect(removed.after).toEqual([]);
     await eventually('the original ClusterIP', PROPAGATION_MS, async () => (await answerOf(fqdn)).answers[0]?.data === helloIP);
     expect(kubectlJson(['-n', 'kube-system', 'get', 'configmap', 'coredns']).data.Corefile).toBe(originalCorefile);

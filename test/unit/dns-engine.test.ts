@@ -179,18 +179,31 @@ describe('size and validity at scale', () => {
     expect(readEntries({ corefile: out }).entries).toHaveLength(10_000);
   });
 
-  test('entries that would overflow a ConfigMap are refused with the limit and a way out', () => {
+  test('10,000 entries fit with the server-block mechanism too (one block, a key per name)', () => {
     const c = { corefile: corefile('minikube') };
-    expect(() => setEntries(c, layoutOf(c), many(10_000), opts)).toThrow(
+    const out = setEntries(c, layoutOf(c), many(10_000), opts).config.corefile;
+    expect(Buffer.byteLength(out)).toBeLessThan(1024 * 1024);
+    expect(readEntries({ corefile: out }).entries).toHaveLength(10_000);
+  });
+
+  test('entries that would overflow a ConfigMap are refused with the number that fits and a way out', () => {
+    const c = { corefile: corefile('minikube') };
+    expect(() => setEntries(c, layoutOf(c), many(30_000), opts)).toThrow(
       /over the 1 MiB a ConfigMap can hold .*server-blocks mechanism, so at most ~\d+ entries/,
+    );
+    expect(() => setEntries({ corefile: corefile('kubeadm') }, layoutOf({ corefile: corefile('kubeadm') }), many(30_000), opts)).toThrow(
+      /30000 DNS entries would make the coredns ConfigMap \d+ bytes, over the 1 MiB .*hosts mechanism, so at most ~\d+ entries/,
     );
   });
 
-  test('the generated server-block region parses and keeps one server block per name', () => {
+  test('the generated server-block region parses: one server block for every migrated name, with one hosts plugin', () => {
     const c = { corefile: corefile('minikube') };
     const out = setEntries(c, layoutOf(c), many(300), opts).config.corefile;
     const blocks = serverBlocks(parseCorefile(out));
-    expect(blocks).toHaveLength(301);
-    expect(blocks.filter((b) => b.block.directives.some((d) => d.name === 'hosts'))).toHaveLength(301);
+    expect(blocks).toHaveLength(2);
+    const acmg = blocks.find((b) => b.keys.length === 300)!;
+    expect(acmg.keys[0]).toBe('svc-0.ns-0.svc.cluster.local:53');
+    expect(acmg.block.directives.filter((d) => d.name === 'hosts')).toHaveLength(1);
+    expect(readEntries({ corefile: out }).entries).toHaveLength(300);
   });
 });
