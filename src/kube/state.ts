@@ -40,12 +40,31 @@ function decode(main: KObject | undefined, shards: KObject[]): Loaded {
   return { main, shards: byNamespace, legacy, state: { install: parse(data.install, undefined), migrations, synced: parse(data.synced, undefined) } };
 }
 
-async function load(kube: KubeApi, namespace: string): Promise<Loaded> {
+/** The main ConfigMap and the shards: all of them, or (scope) only those of some namespaces. */
+async function load(kube: KubeApi, namespace: string, scope?: string[]): Promise<Loaded> {
+  const main = kube.get('v1', 'ConfigMap', STATE_NAME, namespace);
+  const shards = scope
+    ? Promise.all([...new Set(scope)].map((ns) => kube.get('v1', 'ConfigMap', shardName(ns), namespace))).then((xs) =>
+        xs.filter((x): x is KObject => Boolean(x)),
+      )
+    : kube.list('v1', 'ConfigMap', { namespace, labelSelector: SHARD_SELECTOR }).then((l) => l.items);
+  const loaded = decode(await main, await shards);
+  // State from before sharding is moved as a whole: then everything must be in view.
+  if (scope && Object.keys(loaded.legacy).length) return load(kube, namespace);
+  if (scope) {
+    const inScope = new Set(scope);
+    for (const [k, m] of Object.entries(loaded.state.migrations)) if (!inScope.has(m.namespace)) delete loaded.state.migrations[k];
+  }
+  return loaded;
+}
+
+/** Changes whenever any part of the state changes (the main ConfigMap or any shard). */
+export async function stateFingerprint(kube: KubeApi, namespace: string): Promise<string> {
   const [main, shards] = await Promise.all([
     kube.get('v1', 'ConfigMap', STATE_NAME, namespace),
     kube.list('v1', 'ConfigMap', { namespace, labelSelector: SHARD_SELECTOR }),
   ]);
-  return decode(main, shards.items);
+  return [main?.metadata.resourceVersion ?? '-', ...shards.items.map((x) => `${x.metadata.name}=${x.metadata.resourceVersion}`).sort()].join(' ');
 }
 
 export async function readState(kube: KubeApi, namespace: string): Promise<State> {
@@ -62,11 +81,13 @@ const recordsOf = (migrations: Record<string, MigrationRecord>, ns: string) =>
 /**
  * Read-modify-write with optimistic concurrency: only the shards whose migrations changed are
  * written (each guarded by its resourceVersion), then the main ConfigMap if the install record or
- * sync's record changed. A conflict re-reads everything and applies `mutate` again.
+ * sync's record changed. A conflict re-reads everything and applies `mutate` again. With a scope,
+ * only those namespaces' shards are read (and `mutate` sees only their migrations): a run that
+ * journals one namespace does not read a hundred.
  */
-export async function updateState(kube: KubeApi, namespace: string, mutate: (s: State) => State | void): Promise<State> {
+export async function updateState(kube: KubeApi, namespace: string, mutate: (s: State) => State | void, scope?: { namespaces: string[] }): Promise<State> {
   return retryOnConflict(async () => {
-    const cur = await load(kube, namespace);
+    const cur = await load(kube, namespace, scope?.namespaces);
     const before = JSON.parse(JSON.stringify(cur.state)) as State;
     const next = mutate(cur.state) ?? cur.state;
     const touched = new Set<string>();

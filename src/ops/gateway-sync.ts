@@ -3,8 +3,8 @@
 // after applying, it re-reads the state and applies again if another run changed it meanwhile.
 import { AcmgError, ExitCode } from '../errors.js';
 import type { KubeApi } from '../kube/api.js';
-import { readState } from '../kube/state.js';
-import { STATE_NAME, type InstallRecord } from '../model/state.js';
+import { readState, stateFingerprint } from '../kube/state.js';
+import type { InstallRecord } from '../model/state.js';
 import type { GatewayPort } from '../profile/schema.js';
 import { renderManifests } from '../render/index.js';
 import { VERSION } from '../version.js';
@@ -20,16 +20,12 @@ export async function gatewayClusterIP(kube: KubeApi, install: InstallRecord): P
   return ip;
 }
 
-async function stateVersion(kube: KubeApi, ns: string): Promise<string | undefined> {
-  return (await kube.get('v1', 'ConfigMap', STATE_NAME, ns))?.metadata.resourceVersion;
-}
-
 /** Applies the merged ports and returns them (as applied in the final, stable round). */
 export async function syncGatewayPorts(kube: KubeApi, install: InstallRecord): Promise<GatewayPort[]> {
   const ns = install.values.namespace;
   let ports: GatewayPort[] = [];
   for (let i = 0; i < 20; i++) {
-    const before = await stateVersion(kube, ns);
+    const before = await stateFingerprint(kube, ns);
     const state = await readState(kube, ns);
     const spec = withEffectivePorts(install.values, state);
     ports = spec.gateway.ports;
@@ -40,7 +36,7 @@ export async function syncGatewayPorts(kube: KubeApi, install: InstallRecord): P
     for (const o of objs) {
       if ((o.kind === 'Service' && o.metadata.name === spec.gateway.name) || o.kind === 'Gateway') await kube.apply(o);
     }
-    if ((await stateVersion(kube, ns)) === before) break;
+    if ((await stateFingerprint(kube, ns)) === before) break;
   }
   return ports;
 }

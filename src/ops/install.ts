@@ -81,17 +81,22 @@ export async function applyInstall(kube: KubeApi, plan: InstallPlan, o: ApplyOpt
   // Record first (objects = old ∪ new): an interrupted install is still fully removable.
   const recordAll = [...(plan.previous?.objects ?? []), ...desired].filter((r, i, all) => all.findIndex((x) => refKey(x) === refKey(r)) === i);
   const record = (objects: ObjectRef[], inProgress: boolean) =>
-    updateState(kube, s.namespace, (st) => {
-      st.install = {
-        version: VERSION,
-        profile: s.profile,
-        values: s,
-        clusterDomain: plan.clusterDomain,
-        objects,
-        installedAt: new Date().toISOString(),
-        ...(inProgress ? { inProgress } : {}),
-      };
-    });
+    updateState(
+      kube,
+      s.namespace,
+      (st) => {
+        st.install = {
+          version: VERSION,
+          profile: s.profile,
+          values: s,
+          clusterDomain: plan.clusterDomain,
+          objects,
+          installedAt: new Date().toISOString(),
+          ...(inProgress ? { inProgress } : {}),
+        };
+      },
+      { namespaces: [] },
+    );
   await record(recordAll, true);
   let applied = 0;
   for (const p of plan.objects) {

@@ -172,15 +172,23 @@ export async function planMigration(kube: KubeApi, sel: Selection, opts: Pick<Mi
 }
 
 async function journal(kube: KubeApi, install: InstallRecord, keys: string[], step: StepName, patch: (m: MigrationRecord) => void = () => {}): Promise<void> {
-  await updateState(kube, install.values.namespace, (st) => {
-    for (const k of keys) {
-      const m = st.migrations[k];
-      if (!m) continue;
-      if (!m.journal.includes(step)) m.journal.push(step);
-      patch(m);
-    }
-  });
+  await updateState(
+    kube,
+    install.values.namespace,
+    (st) => {
+      for (const k of keys) {
+        const m = st.migrations[k];
+        if (!m) continue;
+        if (!m.journal.includes(step)) m.journal.push(step);
+        patch(m);
+      }
+    },
+    scopeOf(keys),
+  );
 }
+
+/** The shards of acmg's state a change to these migration keys touches. */
+const scopeOf = (keys: string[]) => ({ namespaces: [...new Set(keys.map((k) => k.slice(0, k.indexOf('/'))))] });
 
 export interface MigrateResult {
   migrated: string[];
@@ -231,20 +239,25 @@ export function migrationSteps(plan: MigratePlan, opts: Pick<MigrateOptions, 'ap
       describe: [],
       undoneBy: 'forget',
       run: ({ kube }) =>
-        updateState(kube, ns, (st) => {
-          for (const c of plan.candidates) {
-            st.migrations[keyOf(c)] ??= {
-              namespace: c.service.metadata.namespace!,
-              service: c.service.metadata.name,
-              approach,
-              fqdn: c.fqdn,
-              ports: c.ports.map((p) => ({ name: p.name, port: p.port, protocol: p.protocol })),
-              journal: [],
-              phase: 'in-progress',
-              migratedAt: new Date().toISOString(),
-            };
-          }
-        }).then(() => undefined),
+        updateState(
+          kube,
+          ns,
+          (st) => {
+            for (const c of plan.candidates) {
+              st.migrations[keyOf(c)] ??= {
+                namespace: c.service.metadata.namespace!,
+                service: c.service.metadata.name,
+                approach,
+                fqdn: c.fqdn,
+                ports: c.ports.map((p) => ({ name: p.name, port: p.port, protocol: p.protocol })),
+                journal: [],
+                phase: 'in-progress',
+                migratedAt: new Date().toISOString(),
+              };
+            }
+          },
+          { namespaces: namespacesOf(plan) },
+        ).then(() => undefined),
     },
     {
       name: 'gateway-ports',
@@ -336,11 +349,16 @@ export function migrationSteps(plan: MigratePlan, opts: Pick<MigrateOptions, 'ap
           await o.task(`label namespace ${n} ${INJECTION}=disabled`, async () => {
             const nsObj = await kube.get('v1', 'Namespace', n);
             const previous = nsObj?.metadata.labels?.[INJECTION] ?? null;
-            await updateState(kube, ns, (st) => {
-              // Another migration in this namespace may have recorded the true original already.
-              const earlier = Object.values(st.migrations).find((m) => m.namespace === n && m.previousInjection !== undefined);
-              for (const k of nsKeys) if (st.migrations[k]) st.migrations[k]!.previousInjection = earlier ? earlier.previousInjection : previous;
-            });
+            await updateState(
+              kube,
+              ns,
+              (st) => {
+                // Another migration in this namespace may have recorded the true original already.
+                const earlier = Object.values(st.migrations).find((m) => m.namespace === n && m.previousInjection !== undefined);
+                for (const k of nsKeys) if (st.migrations[k]) st.migrations[k]!.previousInjection = earlier ? earlier.previousInjection : previous;
+              },
+              { namespaces: [n] },
+            );
             if (previous !== 'disabled') await kube.mergePatch('v1', 'Namespace', n, undefined, { metadata: { labels: { [INJECTION]: 'disabled' } } });
           });
           await journal(kube, install, nsKeys, 'injection-label');
@@ -361,9 +379,14 @@ export function migrationSteps(plan: MigratePlan, opts: Pick<MigrateOptions, 'ap
       run: async ({ kube, o }) => {
         for (const c of plan.candidates) {
           const key = keyOf(c);
-          await updateState(kube, ns, (st) => {
-            if (st.migrations[key]) st.migrations[key]!.originalService = keepableService(c.service);
-          });
+          await updateState(
+            kube,
+            ns,
+            (st) => {
+              if (st.migrations[key]) st.migrations[key]!.originalService = keepableService(c.service);
+            },
+            scopeOf([key]),
+          );
           await o.task(`delete original Service ${key}`, () => kube.delete('v1', 'Service', c.service.metadata.name, c.service.metadata.namespace));
           await journal(kube, install, [key], 'delete-original');
         }
@@ -375,9 +398,14 @@ export function migrationSteps(plan: MigratePlan, opts: Pick<MigrateOptions, 'ap
     describe: [],
     undoneBy: 'forget',
     run: ({ kube, keys }) =>
-      updateState(kube, ns, (st) => {
-        for (const k of keys) if (st.migrations[k]) st.migrations[k]!.phase = 'complete';
-      }).then(() => undefined),
+      updateState(
+        kube,
+        ns,
+        (st) => {
+          for (const k of keys) if (st.migrations[k]) st.migrations[k]!.phase = 'complete';
+        },
+        scopeOf(keys),
+      ).then(() => undefined),
   });
   return steps;
 }
@@ -560,9 +588,14 @@ const ROLLBACK_PHASES: { name: RollbackPhaseName; run(c: RollbackContext): Promi
   {
     name: 'forget',
     async run({ kube, install, keys }) {
-      await updateState(kube, install.values.namespace, (s) => {
-        for (const k of keys) delete s.migrations[k];
-      });
+      await updateState(
+        kube,
+        install.values.namespace,
+        (s) => {
+          for (const k of keys) delete s.migrations[k];
+        },
+        scopeOf(keys),
+      );
     },
   },
   {

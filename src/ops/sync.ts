@@ -66,9 +66,14 @@ export async function reconcile(kube: KubeApi, opts: { dryRun?: boolean; force?:
   if (!opts.dryRun) {
     // Ports before DNS, as in migrate: the gateway listens before names point at it.
     if (portsChanged) {
-      await updateState(kube, ns, (s) => {
-        s.synced = { ports: want, syncedAt: new Date().toISOString() };
-      });
+      await updateState(
+        kube,
+        ns,
+        (s) => {
+          s.synced = { ports: want, syncedAt: new Date().toISOString() };
+        },
+        { namespaces: [] },
+      );
       await syncGatewayPorts(kube, install);
     }
     if (add.length || remove.length) {

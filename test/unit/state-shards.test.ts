@@ -1,7 +1,7 @@
 // acmg's sharded state through the KubeApi seam: one ConfigMap per namespace of migrations, written
 // only where something changed, guarded by resourceVersion; state from before sharding is read and
 // moved forward by the first run that changes migrations.
-import { deleteState, readState, updateState } from '../../src/kube/state.js';
+import { deleteState, readState, stateFingerprint, updateState } from '../../src/kube/state.js';
 import type { MigrationRecord } from '../../src/model/state.js';
 import { MemoryKube } from './memory-kube.js';
 
@@ -83,4 +83,24 @@ test('deleteState removes the main ConfigMap and every shard', async () => {
   await add(kube, rec('shop', 'reviews'), rec('web', 'frontend'));
   expect(await deleteState(kube, NS)).toBe(true);
   expect((await kube.list('v1', 'ConfigMap', { namespace: NS })).items).toEqual([]);
+});
+
+test('a scoped update reads and writes only its namespaces; the fingerprint sees every shard', async () => {
+  const kube = new MemoryKube();
+  await add(kube, rec('shop', 'reviews'), rec('web', 'frontend'));
+  const before = await stateFingerprint(kube, NS);
+  kube.calls.splice(0);
+  await updateState(kube, NS, (st) => void st.migrations['web/frontend']!.journal.push('dns'), { namespaces: ['web'] });
+  expect(kube.calls.map((c) => `${c.verb} ${c.name ?? ''}`)).toEqual(['get acmg-state', 'get acmg-state-web', 'replace acmg-state-web']);
+  expect(await stateFingerprint(kube, NS)).not.toBe(before);
+});
+
+test('a scoped update over state from before sharding sees all of it, so nothing is lost when it moves', async () => {
+  const kube = new MemoryKube();
+  const legacy = { 'shop/reviews': rec('shop', 'reviews'), 'web/frontend': rec('web', 'frontend') };
+  kube.seed({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'acmg-state', namespace: NS }, data: { migrations: JSON.stringify(legacy) } });
+  await updateState(kube, NS, (st) => void st.migrations['web/frontend']!.journal.push('route'), { namespaces: ['web'] });
+  const st = await readState(kube, NS);
+  expect(Object.keys(st.migrations).sort()).toEqual(['shop/reviews', 'web/frontend']);
+  expect(kube.peek('v1', 'ConfigMap', 'acmg-state-shop', NS)).toBeDefined();
 });
