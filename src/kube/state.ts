@@ -42,13 +42,16 @@ function decode(main: KObject | undefined, shards: KObject[]): Loaded {
 
 /** The main ConfigMap and the shards: all of them, or (scope) only those of some namespaces. */
 async function load(kube: KubeApi, namespace: string, scope?: string[]): Promise<Loaded> {
-  const main = kube.get('v1', 'ConfigMap', STATE_NAME, namespace);
-  const shards = scope
-    ? Promise.all([...new Set(scope)].map((ns) => kube.get('v1', 'ConfigMap', shardName(ns), namespace))).then((xs) =>
-        xs.filter((x): x is KObject => Boolean(x)),
-      )
-    : kube.list('v1', 'ConfigMap', { namespace, labelSelector: SHARD_SELECTOR }).then((l) => l.items);
-  const loaded = decode(await main, await shards);
+  // Both requests at once, awaited together (a failure of one must not leave the other unhandled).
+  const [main, shards] = await Promise.all([
+    kube.get('v1', 'ConfigMap', STATE_NAME, namespace),
+    scope
+      ? Promise.all([...new Set(scope)].map((ns) => kube.get('v1', 'ConfigMap', shardName(ns), namespace))).then((xs) =>
+          xs.filter((x): x is KObject => Boolean(x)),
+        )
+      : kube.list('v1', 'ConfigMap', { namespace, labelSelector: SHARD_SELECTOR }).then((l) => l.items),
+  ]);
+  const loaded = decode(main, shards);
   // State from before sharding is moved as a whole: then everything must be in view.
   if (scope && Object.keys(loaded.legacy).length) return load(kube, namespace);
   if (scope) {

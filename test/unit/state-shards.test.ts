@@ -104,3 +104,18 @@ test('a scoped update over state from before sharding sees all of it, so nothing
   expect(Object.keys(st.migrations).sort()).toEqual(['shop/reviews', 'web/frontend']);
   expect(kube.peek('v1', 'ConfigMap', 'acmg-state-shop', NS)).toBeDefined();
 });
+
+test('when the API server fails both reads, the error comes back once and nothing is left unhandled (acmg would crash)', async () => {
+  const kube = new MemoryKube();
+  kube.failWhen = (call) => (call.verb === 'get' || call.verb === 'list' ? new Error(`${call.verb} failed`) : undefined);
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown) => unhandled.push(e);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    await expect(readState(kube, NS)).rejects.toThrow(/get failed/);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(unhandled).toEqual([]);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+});
