@@ -6,6 +6,8 @@
 #  3. rollback of all of them
 #  4. in 10 concurrent runs (a tenth of the namespaces each): total wall time, CoreDNS writes per run
 #     (target: at most 1 each), and nothing lost (every service migrated once)
+#  5. the sync --watch controller with N VirtualServices created in a burst: time until DNS has
+#     every name, CoreDNS writes, peak RSS
 # Pods are simulated (kwok); Services, VirtualServices (checked by istiod's webhook), ConfigMaps
 # and CoreDNS are real.
 set -euo pipefail
@@ -79,5 +81,32 @@ echo "  wall time $(secs "$t0" "$(date +%s.%N)") s$( [ $fail = 1 ] && echo ' (a 
 report "$OUT"/run-*.json
 shards
 
+"${ACMG[@]}" uninstall --purge -y --nameserver "$NS" --dns-timeout 10m >/dev/null 2>&1
+
+echo "5. the sync --watch controller with $N VirtualServices bound to the acmg Gateway (one per Service):"
+"${ACMG[@]}" install --profile minimal -y >/dev/null 2>&1
+kubectl_local create namespace scale-vs >/dev/null
+"${ACMG[@]}" sync --watch --health-port 0 > "$OUT/controller.log" 2>&1 &
+CTRL=$!
+for _ in $(seq 1 100); do grep -q 'on :' "$OUT/controller.log" && break; sleep 0.2; done
+PORT=$(grep -o 'on :[0-9]*' "$OUT/controller.log" | head -1 | cut -d: -f2)
+node -e '
+  const [n, m] = process.argv.slice(1).map(Number);
+  const items = [];
+  for (let i = 0; i < n; i++) items.push({ apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name: `vs-${i}`, namespace: "scale-vs" }, spec: { hosts: [`vs-${i}.example`], gateways: ["istio-system/acmg-gateway"], http: [{ route: [{ destination: { host: `svc-${i}.scale-${i % m}.svc.cluster.local`, port: { number: 9000 } } }] }] } });
+  const chunk = 2000;
+  for (let k = 0; k * chunk < items.length; k++) require("fs").writeFileSync(`${process.argv[3]}/vs-${k}.json`, JSON.stringify({ apiVersion: "v1", kind: "List", items: items.slice(k * chunk, (k + 1) * chunk) }));
+' "$N" "$M" "$OUT"
+t0=$(date +%s.%N)
+for f in "$OUT"/vs-*.json; do kubectl_local apply --server-side -f "$f" >/dev/null; done
+t1=$(date +%s.%N)
+until [ "$(kubectl_local -n kube-system get configmap coredns -o jsonpath='{.data.Corefile}' | grep -c ' svc-[0-9]*\.scale-')" -ge "$N" ]; do sleep 1; done
+t2=$(date +%s.%N)
+sleep 5 # let a trailing reconcile finish before reading the counters
+METRICS=$(curl -s "http://127.0.0.1:$PORT/metrics")
+echo "  created in $(secs "$t0" "$t1") s; DNS had all $N names $(secs "$t0" "$t2") s after the first was created"
+echo "  CoreDNS writes: $(awk '/acmg_sync_dns_writes_total/ {print $2}' <<<"$METRICS"), reconciles: $(awk '/acmg_sync_reconciles_total/ {print $2}' <<<"$METRICS"), controller peak RSS: $(awk '/VmHWM/ {printf "%d MiB", $2/1024}' /proc/$CTRL/status)"
+kill "$CTRL"; wait "$CTRL" 2>/dev/null || true
+kubectl_local delete namespace scale-vs --wait=false >/dev/null
 "${ACMG[@]}" uninstall --purge -y --nameserver "$NS" --dns-timeout 10m >/dev/null 2>&1
 kubectl_local delete namespace $(seq -f 'scale-%g' 0 $((M - 1))) --wait=false >/dev/null
