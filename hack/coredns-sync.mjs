@@ -50,19 +50,22 @@ export function translate(text, { main = false, body = false } = {}) {
   const out = [];
   let depth = body ? 1 : 0;
   let inKubernetes = -1; // depth of an open kubernetes block
+  let pendingKeys = []; // keys of a list continued on the next line (a key ending in ",")
+  const splitKeys = (code) => code.split(/[\s,]+/).filter(Boolean);
   for (const raw of lines) {
     let line = raw;
     const trimmed = line.trim();
     const code = trimmed.startsWith('#') ? '' : trimmed;
     const opens = (code.match(/{/g) ?? []).length;
     const closes = (code.match(/}/g) ?? []).length;
+    if (depth === 0 && code.endsWith(',') && !code.startsWith('(') && !code.startsWith('import')) {
+      pendingKeys.push(...splitKeys(code));
+      continue;
+    }
     if (depth === 0 && code.endsWith('{') && !code.startsWith('(') && !code.startsWith('import')) {
-      // Server block keys: zone[:port] ... {
-      const keys = code
-        .slice(0, -1)
-        .trim()
-        .split(/[\s,]+/)
-        .filter(Boolean);
+      // Server block keys: zone[:port] ... { (possibly after lines of keys ending in ",")
+      const keys = [...pendingKeys, ...splitKeys(code.slice(0, -1))];
+      pendingKeys = [];
       const mapped = keys.map((k) => {
         const m = k.match(/^(.*?)(?::(\d+))?$/);
         return `${m[1]}:${m[2] === undefined || m[2] === '53' ? cfg.dnsPort : m[2]}`;
