@@ -15,4 +15,4 @@ npx esbuild bench/corefile.ts --bundle --platform=node --format=esm --outfile=.c
 node --expose-gc .cache/bench-corefile.mjs
 if [ "${1:-}" = cluster ]; then bash bench/cluster.sh; fi
 if [ "${1:-}" = harness ]; then bash bench/harness.sh; fi
-if [ "${1:-}" = scale ]; then bash bench/scale.sh; fi
+if [ "${1:-}" = scale ]; then bash bench/scale.sh && bash bench/coredns-qps.sh; fi
