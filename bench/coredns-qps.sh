@@ -11,7 +11,7 @@ bash hack/cluster-up.sh >/dev/null
 command -v dnsperf >/dev/null || { echo "dnsperf not installed (apt-get install dnsperf)"; exit 1; }
 OUT=.cache/bench-qps && mkdir -p "$OUT"
 PORT=${QPS_PORT:-10153}
-COREDNS="$(BIN coredns "$COREDNS_KEY")"
+COREDNS="$(bin_path coredns "$COREDNS_KEY")"
 npx esbuild bench/gen-qps-corefile.ts --bundle --platform=node --format=esm --outfile=.cache/gen-qps-corefile.mjs --log-level=error \
   --banner:js="import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);"
 # Half the queries are migrated names spread over the entries, half a real Service.

@@ -51,7 +51,7 @@ export function renderBody(entries: DnsEntry[], o: RenderOptions): string {
     ].join('\n');
   }
   // Where the cluster block's hosts plugin is taken: one server block whose keys are the migrated
-  // names (so only they reach it), one key a line, with one hosts plugin for all of them. ~90 bytes
+  // names (so only they reach it), one key a line, with one hosts plugin for all of them. ~100 bytes
   // a name (a block per name took ~330). Names are grouped by label count, so the one template
   // can tell a name below a migrated one (SRV _port._proto.<name>: NXDOMAIN instead of hosts'
   // SERVFAIL, as this block has no kubernetes plugin to ask) from the name itself.
