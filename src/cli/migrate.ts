@@ -62,7 +62,7 @@ export function registerMigrate(program: Command): void {
         const fmt = parseOutputFormat(opts.output, ['text', 'json'], 'text');
         const selection = { services, namespace: opts.namespace, all: opts.all, selector: opts.selector, allNamespaces: opts.allNamespaces };
         checkSelection(selection);
-        parseNameserver(opts.nameserver);
+        const nameserver = parseNameserver(opts.nameserver);
         requireConfirmable(opts, 'migrate');
         const approach = opts.keepService ? 'keep-service' : 'replace-service';
         const dnsTimeoutMs = parseDuration(opts.dnsTimeout, '--dns-timeout');
@@ -88,7 +88,7 @@ export function registerMigrate(program: Command): void {
           return;
         }
         const { resolverFor } = await import('../ops/resolver-for.js');
-        const resolver = await resolverFor(kube, { nameserver: opts.nameserver, dnsNamespace: plan.install.values.dns.namespace });
+        const resolver = await resolverFor(kube, { nameserver, dnsNamespace: plan.install.values.dns.namespace });
         onInterrupt("every completed step is journaled in acmg's state; run the same acmg migrate again to finish, or acmg rollback to undo");
         try {
           const r = await applyMigration(kube, plan, {

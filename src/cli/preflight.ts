@@ -4,12 +4,12 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { usageError } from '../errors.js';
 import { parseHostPort } from '../dns/client.js';
-import { canPrompt } from '../ui/prompt.js';
+import { canPrompt, refusalWithoutTerminal } from '../ui/prompt.js';
 
 /** Without -y (or --dry-run) a change needs a terminal to ask on. */
 export function requireConfirmable(opts: { yes?: boolean; dryRun?: boolean }, what: string): void {
   if (opts.yes || opts.dryRun || canPrompt()) return;
-  throw usageError(`${what}: refusing without confirmation (no terminal to ask on)`, 'pass -y to confirm, or --dry-run to see the plan');
+  throw refusalWithoutTerminal(what);
 }
 
 export function parseNameserver(value: string | undefined): { host: string; port: number } | undefined {

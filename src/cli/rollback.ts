@@ -41,7 +41,7 @@ export function registerRollback(program: Command): void {
           const readinessTimeoutMs = parseDuration(opts.readinessTimeout, '--readiness-timeout');
           const selection = { services, namespace: opts.namespace, all: opts.all };
           checkRollbackSelection(selection);
-          parseNameserver(opts.nameserver);
+          const nameserver = parseNameserver(opts.nameserver);
           requireConfirmable(opts, 'rollback');
           const { rollbackMigrations } = await import('../ops/migrate.js');
           const { requireInstall } = await import('../ops/install-record.js');
@@ -59,7 +59,7 @@ export function registerRollback(program: Command): void {
           }
           if (!(await confirm(`Roll back ${keys.length} service(s)?`, { yes: opts.yes }))) return;
           const { resolverFor } = await import('../ops/resolver-for.js');
-          const resolver = await resolverFor(kube, { nameserver: opts.nameserver, dnsNamespace: install.values.dns.namespace });
+          const resolver = await resolverFor(kube, { nameserver, dnsNamespace: install.values.dns.namespace });
           onInterrupt('the rollback is journaled; run acmg rollback again to finish it');
           try {
             const done = await rollbackMigrations(kube, install, keys, { resolver, dnsTimeoutMs, task, restart: opts.restart, readinessTimeoutMs });

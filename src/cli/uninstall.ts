@@ -30,7 +30,7 @@ export function registerUninstall(program: Command): void {
       .option('--dns-timeout <duration>', 'how long to wait for DNS to answer the original addresses', '3m')
       .action(async (opts: UninstallOptions, cmd: Command) => {
         const dnsTimeoutMs = parseDuration(opts.dnsTimeout, '--dns-timeout');
-        parseNameserver(opts.nameserver);
+        const nameserver = parseNameserver(opts.nameserver);
         requireConfirmable(opts, 'uninstall');
         const { applyUninstall, planUninstall, uninstallIsEmpty } = await import('../ops/uninstall.js');
         const kube = await connectFrom(cmd);
@@ -55,8 +55,7 @@ export function registerUninstall(program: Command): void {
           return;
         }
         const { resolverFor } = await import('../ops/resolver-for.js');
-        const resolver =
-          plan.purge && plan.migrated.length ? await resolverFor(kube, { nameserver: opts.nameserver, dnsNamespace: plan.dns.namespace }) : undefined;
+        const resolver = plan.purge && plan.migrated.length ? await resolverFor(kube, { nameserver, dnsNamespace: plan.dns.namespace }) : undefined;
         try {
           const r = await applyUninstall(kube, plan, { resolver, dnsTimeoutMs, task });
           const dns = r.dnsRestored || plan.migrated.length ? 'restored to its original configuration' : 'unchanged (acmg had no entries in it)';

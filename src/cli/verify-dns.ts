@@ -42,7 +42,7 @@ export function registerVerifyDns(program: Command): void {
         if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1024)
           throw usageError(`invalid --concurrency "${opts.concurrency}": use a whole number from 1 to 1024`);
         if (opts.allNamespaces && (opts.namespace || services.length)) throw usageError('-A checks every migrated service; do not combine it with -n or names');
-        parseNameserver(opts.nameserver);
+        const nameserver = parseNameserver(opts.nameserver);
         if (opts.junit) requireWritableFile(opts.junit, '--junit');
         const { runVerification, verifyTargets } = await import('../ops/verify-dns.js');
         const { resolverFor } = await import('../ops/resolver-for.js');
@@ -53,7 +53,7 @@ export function registerVerifyDns(program: Command): void {
           if (fmt === 'json') printStructured({ passed: true, results: [] }, 'json');
           return;
         }
-        const resolver = await resolverFor(kube, { nameserver: opts.nameserver, dnsNamespace });
+        const resolver = await resolverFor(kube, { nameserver, dnsNamespace });
         const t0 = Date.now();
         let results: VerifyResult[];
         try {

@@ -63,11 +63,8 @@ async function load(kube: KubeApi, namespace: string, scope?: string[]): Promise
 
 /** Changes whenever any part of the state changes (the main ConfigMap or any shard). */
 export async function stateFingerprint(kube: KubeApi, namespace: string): Promise<string> {
-  const [main, shards] = await Promise.all([
-    kube.get('v1', 'ConfigMap', STATE_NAME, namespace),
-    kube.list('v1', 'ConfigMap', { namespace, labelSelector: SHARD_SELECTOR }),
-  ]);
-  return [main?.metadata.resourceVersion ?? '-', ...shards.items.map((x) => `${x.metadata.name}=${x.metadata.resourceVersion}`).sort()].join(' ');
+  const { main, shards } = await load(kube, namespace);
+  return [main?.metadata.resourceVersion ?? '-', ...[...shards.values()].map((x) => `${x.metadata.name}=${x.metadata.resourceVersion}`).sort()].join(' ');
 }
 
 export async function readState(kube: KubeApi, namespace: string): Promise<State> {
