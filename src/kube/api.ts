@@ -8,12 +8,25 @@ export interface ListOptions {
   namespace?: string;
   labelSelector?: string;
   fieldSelector?: string;
+  /** At most this many items (the server then returns a continue token). */
+  limit?: number;
+  /** The token of the previous page. */
+  continue?: string;
 }
 
-export interface WatchOptions extends ListOptions {
+export interface ListResult<T> {
+  items: T[];
+  resourceVersion: string;
+  /** Set when more pages follow. */
+  continue?: string;
+}
+
+export interface WatchOptions extends Omit<ListOptions, 'limit' | 'continue'> {
   resourceVersion?: string;
   timeoutSeconds?: number;
   signal?: AbortSignal;
+  /** Called with each BOOKMARK's resourceVersion (to resume a watch from there). */
+  onBookmark?: (resourceVersion: string) => void;
 }
 
 export interface KubeApi {
@@ -23,7 +36,7 @@ export interface KubeApi {
   readonly requests: number;
   serverVersion(): Promise<{ gitVersion: string; major: string; minor: string }>;
   get<T extends KObject = KObject>(apiVersion: string, kind: string, name: string, namespace?: string): Promise<T | undefined>;
-  list<T extends KObject = KObject>(apiVersion: string, kind: string, opts?: ListOptions): Promise<{ items: T[]; resourceVersion: string }>;
+  list<T extends KObject = KObject>(apiVersion: string, kind: string, opts?: ListOptions): Promise<ListResult<T>>;
   /** Server-side apply (field manager acmg). */
   apply<T extends KObject = KObject>(obj: KObject, opts?: { dryRun?: boolean; force?: boolean }): Promise<T>;
   create<T extends KObject = KObject>(obj: KObject, opts?: { dryRun?: boolean }): Promise<T>;
@@ -60,6 +73,37 @@ export class ApiError extends Error {
 
 export const isNotFound = (e: unknown) => e instanceof ApiError && e.status === 404;
 export const isConflict = (e: unknown) => e instanceof ApiError && e.status === 409;
+
+/**
+ * Lists a collection page by page, handing each item to onItem, so no single response or array holds
+ * every object (a list of 10,000 VirtualServices is tens of megabytes of JSON). Returns the
+ * resourceVersion of the first page: the list's snapshot, from which a watch sees every later change.
+ * If a continue token expires mid-way (410), the list restarts: onItem must tolerate seeing an item twice.
+ */
+export async function listPages<T extends KObject = KObject>(
+  kube: KubeApi,
+  apiVersion: string,
+  kind: string,
+  opts: Omit<ListOptions, 'limit' | 'continue'>,
+  onItem: (item: T) => void,
+  pageSize = 500,
+): Promise<string> {
+  for (let restarts = 0; ; restarts++) {
+    let token: string | undefined;
+    let resourceVersion = '';
+    try {
+      do {
+        const page = await kube.list<T>(apiVersion, kind, { ...opts, limit: pageSize, continue: token });
+        resourceVersion ||= page.resourceVersion;
+        for (const item of page.items) onItem(item);
+        token = page.continue || undefined;
+      } while (token);
+      return resourceVersion;
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 410 && token && restarts < 3)) throw e;
+    }
+  }
+}
 
 /** Retries fn on 409 Conflict (optimistic concurrency): fn must re-read what it modifies. */
 export async function retryOnConflict<T>(fn: () => Promise<T>, attempts = 8): Promise<T> {

@@ -5,7 +5,7 @@ import https from 'node:https';
 import http from 'node:http';
 import { AcmgError, ExitCode } from '../errors.js';
 import type { KObject } from '../model/object.js';
-import { ApiError, isNotFound, type KubeApi } from './api.js';
+import { ApiError, isNotFound, type KubeApi, type ListOptions, type ListResult, type WatchOptions } from './api.js';
 import { kubeconfigSource, loadKubeconfig } from './kubeconfig.js';
 import { collectionPath, objectPath, resourceFor } from './resources.js';
 
@@ -212,16 +212,14 @@ export class Kube implements KubeApi {
     }
   }
 
-  async list<T extends KObject = KObject>(
-    apiVersion: string,
-    kind: string,
-    opts: { namespace?: string; labelSelector?: string; fieldSelector?: string } = {},
-  ): Promise<{ items: T[]; resourceVersion: string }> {
-    const r = await this.request<{ items: T[]; metadata: { resourceVersion: string } }>('GET', collectionPath(resourceFor(apiVersion, kind), opts.namespace), {
-      query: { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector },
-    });
+  async list<T extends KObject = KObject>(apiVersion: string, kind: string, opts: ListOptions = {}): Promise<ListResult<T>> {
+    const r = await this.request<{ items: T[]; metadata: { resourceVersion: string; continue?: string } }>(
+      'GET',
+      collectionPath(resourceFor(apiVersion, kind), opts.namespace),
+      { query: { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector, limit: opts.limit, continue: opts.continue } },
+    );
     const items = (r.items ?? []).map((i) => ({ ...i, apiVersion, kind }));
-    return { items, resourceVersion: r.metadata?.resourceVersion ?? '' };
+    return { items, resourceVersion: r.metadata?.resourceVersion ?? '', continue: r.metadata?.continue || undefined };
   }
 
   /** Server-side apply with field manager acmg. */
@@ -282,12 +280,7 @@ export class Kube implements KubeApi {
    * Watches a collection from a resourceVersion; calls onEvent for each event until it returns true
    * (done), the signal aborts, or the server ends the watch (then resolves false).
    */
-  async watch(
-    apiVersion: string,
-    kind: string,
-    opts: { namespace?: string; labelSelector?: string; fieldSelector?: string; resourceVersion?: string; timeoutSeconds?: number; signal?: AbortSignal },
-    onEvent: (type: string, obj: KObject) => boolean | void,
-  ): Promise<boolean> {
+  async watch(apiVersion: string, kind: string, opts: WatchOptions, onEvent: (type: string, obj: KObject) => boolean | void): Promise<boolean> {
     const base = await this.options();
     const u = this.url(collectionPath(resourceFor(apiVersion, kind), opts.namespace), {
       watch: 1,
@@ -334,7 +327,11 @@ export class Kube implements KubeApi {
                 );
                 return;
               }
-              if (ev.type === 'BOOKMARK') continue;
+              if (ev.type === 'BOOKMARK') {
+                const rv = ev.object?.metadata?.resourceVersion;
+                if (rv) opts.onBookmark?.(rv);
+                continue;
+              }
               if (onEvent(ev.type, { ...ev.object, apiVersion, kind })) {
                 done = true;
                 req.destroy();

@@ -1,12 +1,18 @@
-// acmg sync --watch: the reconcile of `acmg sync` as a controller. Watches only tell it *that*
-// something changed; each reconcile reads the whole current state (level-triggered), so a restart
-// or a missed event can never leave DNS wrong. Bursts are debounced into one reconcile and write.
+// acmg sync --watch: the reconcile of `acmg sync` as a controller. Informers keep VirtualServices
+// and Services in a small projected cache (listed in pages once, then watched), so a reconcile reads
+// memory, not the API server; each reconcile still computes from the whole current state
+// (level-triggered), so a restart or a missed event can never leave DNS wrong. The Gateway and the
+// ConfigMaps (DNS, acmg's state) are watched only as triggers: the reconcile reads them itself.
+// Bursts are debounced into one reconcile and write.
 import http from 'node:http';
 import { AcmgError, ExitCode } from '../errors.js';
 import type { KubeApi } from '../kube/api.js';
+import { abortableSleep, Informer } from '../kube/informer.js';
+import type { KObject } from '../model/object.js';
+import { projectService, projectVirtualService } from '../plan/sync.js';
 import { loadInstall } from './install-record.js';
 import { tryAcquireOrRenew } from './leader.js';
-import { reconcile } from './sync.js';
+import { reconcile, VIRTUAL_SERVICE, vsCrdMissing } from './sync.js';
 
 export interface ControllerOptions {
   resyncMs: number;
@@ -34,20 +40,6 @@ export interface ControllerMetrics {
 /** Exponential backoff with jitter: 1s, 2s, 4s … up to 30s. */
 export function nextBackoff(previousMs: number): number {
   return Math.min(30_000, previousMs ? previousMs * 2 : 1000);
-}
-
-/** Resolves after ms, or at once when the signal aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done);
-  });
 }
 
 export async function runController(kube: KubeApi, o: ControllerOptions): Promise<void> {
@@ -119,7 +111,7 @@ async function controlLoop(kube: KubeApi, o: ControllerOptions, h: LoopHooks): P
       if (e instanceof AcmgError && e.code === ExitCode.Usage) throw e; // not installed: nothing to control
       delay = nextBackoff(delay);
       h.failed("reading acmg's install record", e, delay);
-      await sleep(delay, o.signal);
+      await abortableSleep(delay, o.signal);
     }
   }
   if (!install) return;
@@ -135,13 +127,14 @@ async function controlLoop(kube: KubeApi, o: ControllerOptions, h: LoopHooks): P
     timer = undefined;
     firstEventAt = 0;
     if (!metrics.leader) return;
+    if (!virtualServices.synced || !services.synced) return; // their first lists schedule a run
     if (running) {
       again = true;
       return;
     }
     running = true;
     try {
-      const r = await reconcile(kube, { force: o.force });
+      const r = await reconcile(kube, { force: o.force, view: { virtualServices: virtualServices.cache.values(), services: services.cache } });
       metrics.reconciles++;
       metrics.dnsWrites += r.dnsWrites;
       metrics.lastSuccess = new Date().toISOString();
@@ -177,34 +170,38 @@ async function controlLoop(kube: KubeApi, o: ControllerOptions, h: LoopHooks): P
     timer = setTimeout(run, Math.max(0, Math.min(now + delay, latest) - now));
   };
 
-  // --- watches: each only triggers a reconcile; re-listed when they end ---
-  const watchLoop = async (apiVersion: string, kind: string, namespace?: string) => {
-    let delay = 1000;
-    while (!o.signal.aborted) {
-      try {
-        const list = await kube.list(apiVersion, kind, { namespace });
-        h.succeeded();
-        schedule();
-        await kube.watch(apiVersion, kind, { namespace, resourceVersion: list.resourceVersion, signal: o.signal, timeoutSeconds: 300 }, () => {
-          schedule();
-          return false;
-        });
-        delay = 1000;
-      } catch (e) {
-        if (o.signal.aborted) return;
-        h.failed(`watch ${kind}`, e, delay);
-        await sleep(delay, o.signal);
-        delay = nextBackoff(delay);
-      }
-    }
-  };
-  const watches = [
-    watchLoop('networking.istio.io/v1', 'VirtualService'),
-    watchLoop('networking.istio.io/v1', 'Gateway', ns),
-    watchLoop('v1', 'Service'),
-    watchLoop('v1', 'ConfigMap', install.values.dns.namespace),
-    watchLoop('v1', 'ConfigMap', ns),
+  // --- informers: VirtualServices and Services cached; the rest only trigger a reconcile ---
+  // They stop with the controller, whether a signal or a fatal error ends it.
+  const stop = new AbortController();
+  o.signal.addEventListener('abort', () => stop.abort(), { once: true });
+  const informer = <T>(apiVersion: string, kind: string, project: (obj: KObject) => T, namespace?: string) =>
+    new Informer(kube, {
+      apiVersion,
+      kind,
+      namespace,
+      project,
+      signal: stop.signal,
+      onChange: () => schedule(),
+      onSuccess: h.succeeded,
+      onError: (e, retryMs) => {
+        const fatal = kind === VIRTUAL_SERVICE.kind ? vsCrdMissing(e) : undefined;
+        if (!fatal) return h.failed(`watch ${kind}`, e, retryMs);
+        metrics.errors++;
+        h.setFatal(fatal);
+        o.log(`fatal: ${fatal.message}`);
+      },
+    });
+  const trigger = () => true;
+  const virtualServices = informer(VIRTUAL_SERVICE.apiVersion, VIRTUAL_SERVICE.kind, projectVirtualService);
+  const services = informer('v1', 'Service', projectService);
+  const informers = [
+    virtualServices,
+    services,
+    informer('networking.istio.io/v1', 'Gateway', trigger, ns),
+    informer('v1', 'ConfigMap', trigger, install.values.dns.namespace),
+    informer('v1', 'ConfigMap', trigger, ns),
   ];
+  const watches = informers.map((i) => i.run());
 
   // --- leader election and periodic resync ---
   const lease = { namespace: ns, name: install.values.controller.name, identity: o.identity, durationSeconds: 15 };
@@ -242,5 +239,6 @@ async function controlLoop(kube: KubeApi, o: ControllerOptions, h: LoopHooks): P
   clearInterval(resyncTimer);
   if (leaseTimer) clearInterval(leaseTimer);
   if (timer) clearTimeout(timer);
-  await Promise.race([Promise.allSettled(watches), sleep(1000, new AbortController().signal)]);
+  stop.abort();
+  await Promise.race([Promise.allSettled(watches), abortableSleep(1000, new AbortController().signal)]);
 }

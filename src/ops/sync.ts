@@ -2,13 +2,14 @@
 // bound to the acmg Gateway; compared with what CoreDNS has; written only if different (one write).
 import type { DnsEntry } from '../coredns/region.js';
 import { AcmgError, ExitCode } from '../errors.js';
-import { ApiError, type KubeApi } from '../kube/api.js';
+import { ApiError, listPages, type KubeApi } from '../kube/api.js';
+import type { KObject } from '../model/object.js';
 import { currentDnsEntries, updateDnsEntries } from '../kube/dns-store.js';
 import { makeDnsChangeTakeEffect } from './coredns-restart.js';
 import { DEFAULT_ROLLOUT_TIMEOUT_MS } from './wait.js';
 import { readState, updateState } from '../kube/state.js';
 import { portConflicts } from '../model/ports.js';
-import { desiredState } from '../plan/sync.js';
+import { desiredState, projectService, projectVirtualService } from '../plan/sync.js';
 import { portsInUse } from './gateway-ports.js';
 import { gatewayClusterIP, syncGatewayPorts } from './gateway-sync.js';
 import { dnsSettings, loadInstall } from './install-record.js';
@@ -22,27 +23,47 @@ export interface SyncResult {
   warnings: string[];
 }
 
-export async function reconcile(kube: KubeApi, opts: { dryRun?: boolean; force?: boolean } = {}): Promise<SyncResult> {
+/** The VirtualServices and Services a reconcile reads: the controller's caches, or fresh lists. */
+export interface ClusterView {
+  virtualServices: Iterable<KObject>;
+  /** By "namespace/name". */
+  services: ReadonlyMap<string, KObject>;
+}
+
+export const VIRTUAL_SERVICE = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService' } as const;
+
+export function vsCrdMissing(e: unknown): AcmgError | undefined {
+  if (e instanceof ApiError && e.status === 404)
+    return new AcmgError(ExitCode.Usage, 'the VirtualService CRD (networking.istio.io/v1) is not installed', 'install Istio first');
+  return undefined;
+}
+
+/** Both lists, page by page, keeping only what the reconcile reads. */
+async function listView(kube: KubeApi): Promise<ClusterView> {
+  const virtualServices: KObject[] = [];
+  const services = new Map<string, KObject>();
+  try {
+    await listPages(kube, VIRTUAL_SERVICE.apiVersion, VIRTUAL_SERVICE.kind, {}, (vs) => virtualServices.push(projectVirtualService(vs)));
+  } catch (e) {
+    throw vsCrdMissing(e) ?? e;
+  }
+  await listPages(kube, 'v1', 'Service', {}, (s) => services.set(`${s.metadata.namespace}/${s.metadata.name}`, projectService(s)));
+  return { virtualServices, services };
+}
+
+export async function reconcile(kube: KubeApi, opts: { dryRun?: boolean; force?: boolean; view?: ClusterView } = {}): Promise<SyncResult> {
   const install = await loadInstall(kube);
   const ns = install.values.namespace;
   const gatewayIP = await gatewayClusterIP(kube, install);
-  let vses;
-  try {
-    vses = (await kube.list('networking.istio.io/v1', 'VirtualService')).items;
-  } catch (e) {
-    if (e instanceof ApiError && e.status === 404)
-      throw new AcmgError(ExitCode.Usage, 'the VirtualService CRD (networking.istio.io/v1) is not installed', 'install Istio first');
-    throw e;
-  }
-  const services = new Map((await kube.list('v1', 'Service')).items.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s]));
+  const view = opts.view ?? (await listView(kube));
   const state = await readState(kube, ns);
   const desired = desiredState({
     gateway: { namespace: ns, name: install.values.istioGateway.name },
     gatewayIP,
     clusterDomain: install.clusterDomain,
     migrations: Object.values(state.migrations),
-    virtualServices: vses,
-    services,
+    virtualServices: view.virtualServices,
+    services: view.services,
   });
   const warnings = [...desired.ignored];
 

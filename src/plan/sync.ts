@@ -12,9 +12,36 @@ export interface SyncInput {
   gatewayIP: string;
   clusterDomain: string;
   migrations: MigrationRecord[];
-  virtualServices: KObject[];
+  virtualServices: Iterable<KObject>;
   /** Services by "namespace/name", to find the ports of a destination that names none. */
-  services: Map<string, KObject>;
+  services: ReadonlyMap<string, KObject>;
+}
+
+/** What desiredState reads of a VirtualService (what the controller keeps of each, in its cache). */
+export function projectVirtualService(vs: KObject): KObject {
+  const managedBy = vs.metadata.labels?.['app.kubernetes.io/managed-by'];
+  const routes = (kind: 'http' | 'tcp' | 'tls') =>
+    (vs.spec?.[kind] as { route?: { destination?: { host?: string; port?: { number?: number } } }[] }[] | undefined)?.map((r) => ({
+      route: r.route?.map((d) => ({
+        destination: d.destination && { host: d.destination.host, port: d.destination.port && { number: d.destination.port.number } },
+      })),
+    }));
+  return {
+    apiVersion: vs.apiVersion,
+    kind: vs.kind,
+    metadata: { name: vs.metadata.name, namespace: vs.metadata.namespace, ...(managedBy ? { labels: { 'app.kubernetes.io/managed-by': managedBy } } : {}) },
+    spec: { gateways: vs.spec?.gateways, http: routes('http'), tcp: routes('tcp'), tls: routes('tls') },
+  };
+}
+
+/** What desiredState reads of a Service: its ports' names, numbers and app protocols. */
+export function projectService(svc: KObject): KObject {
+  const ports = (svc.spec?.ports as { name?: string; port: number; appProtocol?: string }[] | undefined)?.map((p) => ({
+    name: p.name,
+    port: p.port,
+    appProtocol: p.appProtocol,
+  }));
+  return { apiVersion: svc.apiVersion, kind: svc.kind, metadata: { name: svc.metadata.name, namespace: svc.metadata.namespace }, spec: { ports } };
 }
 
 export interface DesiredState {

@@ -3,7 +3,7 @@
 // conflicts, merge patches, ClusterIP allocation, Deployments that become Available and
 // EndpointSlices for Services (kwok and the controllers do that in the e2e cluster). It is not an
 // API server: everything it does not model is proven by the e2e tests against the real one.
-import { ApiError, type KubeApi, type ListOptions, type WatchOptions } from '../../src/kube/api.js';
+import { ApiError, type KubeApi, type ListOptions, type ListResult, type WatchOptions } from '../../src/kube/api.js';
 import type { KObject } from '../../src/model/object.js';
 
 type Verb = 'get' | 'list' | 'apply' | 'create' | 'replace' | 'patch' | 'delete' | 'watch';
@@ -44,6 +44,10 @@ export class MemoryKube implements KubeApi {
   readonly calls: Call[] = [];
   private objects = new Map<string, KObject>();
   private rv = 1;
+  /** Every change, for watches from a resourceVersion. */
+  private events: { rv: number; type: 'ADDED' | 'MODIFIED' | 'DELETED'; obj: KObject }[] = [];
+  /** Watches from a resourceVersion below this fail with 410 Gone (etcd compaction). */
+  compactedBelow = 0;
   private ips = 10;
   /** Make a call fail: return an error to throw it, undefined to let it through. */
   failWhen?: (call: Call, obj?: KObject) => Error | undefined;
@@ -90,6 +94,7 @@ export class MemoryKube implements KubeApi {
       };
     }
     this.objects.set(keyOf(o.apiVersion, o.kind, o.metadata.name, o.metadata.namespace), o);
+    this.events.push({ rv: Number(o.metadata.resourceVersion), type: isNew ? 'ADDED' : 'MODIFIED', obj: clone(o) });
     return clone(o);
   }
 
@@ -102,7 +107,7 @@ export class MemoryKube implements KubeApi {
     return this.peek(apiVersion, kind, name, namespace) as T | undefined;
   }
 
-  async list<T extends KObject = KObject>(apiVersion: string, kind: string, opts: ListOptions = {}): Promise<{ items: T[]; resourceVersion: string }> {
+  async list<T extends KObject = KObject>(apiVersion: string, kind: string, opts: ListOptions = {}): Promise<ListResult<T>> {
     this.record({ verb: 'list', kind, namespace: opts.namespace });
     if (kind === 'EndpointSlice') return { items: this.endpointSlices(opts) as T[], resourceVersion: String(this.rv) };
     const name = /metadata\.name=([^,]+)/.exec(opts.fieldSelector ?? '')?.[1];
@@ -114,7 +119,10 @@ export class MemoryKube implements KubeApi {
         matchesLabels(o, opts.labelSelector) &&
         (!name || o.metadata.name === name),
     );
-    return { items: clone(items) as T[], resourceVersion: String(this.rv) };
+    // Pages as the API server does: a continue token while more items follow (here an offset).
+    const from = Number(opts.continue ?? 0);
+    const to = opts.limit ? from + opts.limit : items.length;
+    return { items: clone(items.slice(from, to)) as T[], resourceVersion: String(this.rv - 1), continue: to < items.length ? String(to) : undefined };
   }
 
   /** One ready slice per Service, with its ports (what the EndpointSlice controller would publish). */
@@ -173,14 +181,33 @@ export class MemoryKube implements KubeApi {
 
   async delete(apiVersion: string, kind: string, name: string, namespace?: string): Promise<boolean> {
     this.record({ verb: 'delete', kind, namespace, name });
-    return this.objects.delete(keyOf(apiVersion, kind, name, namespace));
+    const key = keyOf(apiVersion, kind, name, namespace);
+    const live = this.objects.get(key);
+    if (live) this.events.push({ rv: this.rv++, type: 'DELETED', obj: clone(live) });
+    return this.objects.delete(key);
   }
 
-  /** Sends the current matching objects as ADDED, then ends (the callers re-list and re-watch). */
+  /**
+   * From a resourceVersion: replays the matching changes after it, then ends (as a watch that times
+   * out); 410 if that version is compacted. Without one: the current objects as ADDED, then ends.
+   */
   async watch(apiVersion: string, kind: string, opts: WatchOptions, onEvent: (type: string, obj: KObject) => boolean | void): Promise<boolean> {
     this.record({ verb: 'watch', kind, namespace: opts.namespace });
-    const { items } = await this.list(apiVersion, kind, opts);
-    for (const o of items) if (onEvent('ADDED', o)) return true;
+    if (!opts.resourceVersion) {
+      const { items } = await this.list(apiVersion, kind, opts);
+      for (const o of items) if (onEvent('ADDED', o)) return true;
+      return false;
+    }
+    const from = Number(opts.resourceVersion);
+    if (from < this.compactedBelow) throw new ApiError(410, 'Expired', `too old resource version: ${from}`, 'GET', kind);
+    for (const ev of this.events) {
+      const o = ev.obj;
+      const name = /metadata\.name=([^,]+)/.exec(opts.fieldSelector ?? '')?.[1];
+      if (ev.rv <= from || o.apiVersion !== apiVersion || o.kind !== kind || (opts.namespace && o.metadata.namespace !== opts.namespace)) continue;
+      if (!matchesLabels(o, opts.labelSelector) || (name && o.metadata.name !== name)) continue;
+      if (onEvent(ev.type, clone(o))) return true;
+    }
+    opts.onBookmark?.(String(this.rv - 1));
     return false;
   }
 

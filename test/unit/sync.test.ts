@@ -1,6 +1,6 @@
 import type { KObject } from '../../src/model/object.js';
 import type { MigrationRecord } from '../../src/model/state.js';
-import { boundToGateway, desiredState, resolveHost } from '../../src/plan/sync.js';
+import { boundToGateway, desiredState, projectService, projectVirtualService, resolveHost } from '../../src/plan/sync.js';
 
 const gw = { namespace: 'istio-system', name: 'acmg-gateway' };
 const vs = (ns: string, name: string, spec: Record<string, unknown>, labels: Record<string, string> = {}): KObject => ({
@@ -23,6 +23,24 @@ const migration = (ns: string, service: string): MigrationRecord => ({
   phase: 'complete',
   migratedAt: '',
 });
+
+/** Bound, unbound, TCP, outside-the-cluster and acmg-owned VirtualServices, and the Services they name. */
+const MIXED_VSES: KObject[] = [
+  vs('shop', 'reviews', {
+    gateways: ['istio-system/acmg-gateway'],
+    http: [{ route: [{ destination: { host: 'reviews' } }, { destination: { host: 'reviews-v2', port: { number: 9081 } } }] }],
+  }),
+  vs('shop', 'db', { gateways: ['istio-system/acmg-gateway'], tcp: [{ route: [{ destination: { host: 'db.data', port: { number: 5432 } } }] }] }),
+  vs('shop', 'ext', { gateways: ['istio-system/acmg-gateway'], http: [{ route: [{ destination: { host: 'api.example.com' } }] }] }),
+  vs('shop', 'mesh-only', { gateways: ['mesh'], http: [{ route: [{ destination: { host: 'ratings' } }] }] }),
+  vs(
+    'default',
+    'acmg-helloworld',
+    { gateways: ['istio-system/acmg-gateway'], http: [{ route: [{ destination: { host: 'helloworld-acmg' } }] }] },
+    { 'app.kubernetes.io/managed-by': 'acmg' },
+  ),
+];
+const MIXED_SERVICES = new Map([svc('shop', 'reviews', [{ name: 'http', port: 9080 }]), svc('data', 'db', [{ name: 'tcp-pg', port: 5432 }])]);
 
 describe('acmg sync desired state', () => {
   test('binding: "ns/name", or the bare name from the gateway namespace', () => {
@@ -47,22 +65,8 @@ describe('acmg sync desired state', () => {
       gatewayIP: '10.96.9.9',
       clusterDomain: 'cluster.local',
       migrations: [migration('default', 'helloworld')],
-      virtualServices: [
-        vs('shop', 'reviews', {
-          gateways: ['istio-system/acmg-gateway'],
-          http: [{ route: [{ destination: { host: 'reviews' } }, { destination: { host: 'reviews-v2', port: { number: 9081 } } }] }],
-        }),
-        vs('shop', 'db', { gateways: ['istio-system/acmg-gateway'], tcp: [{ route: [{ destination: { host: 'db.data', port: { number: 5432 } } }] }] }),
-        vs('shop', 'ext', { gateways: ['istio-system/acmg-gateway'], http: [{ route: [{ destination: { host: 'api.example.com' } }] }] }),
-        vs('shop', 'mesh-only', { gateways: ['mesh'], http: [{ route: [{ destination: { host: 'ratings' } }] }] }),
-        vs(
-          'default',
-          'acmg-helloworld',
-          { gateways: ['istio-system/acmg-gateway'], http: [{ route: [{ destination: { host: 'helloworld-acmg' } }] }] },
-          { 'app.kubernetes.io/managed-by': 'acmg' },
-        ),
-      ],
-      services: new Map([svc('shop', 'reviews', [{ name: 'http', port: 9080 }]), svc('data', 'db', [{ name: 'tcp-pg', port: 5432 }])]),
+      virtualServices: MIXED_VSES,
+      services: MIXED_SERVICES,
     });
     expect(d.entries.map((e) => e.fqdn)).toEqual([
       'db.data.svc.cluster.local',
@@ -94,5 +98,38 @@ describe('acmg sync desired state', () => {
       services: new Map(),
     });
     expect(b).toEqual(a);
+  });
+
+  test("the controller's projections keep everything desiredState reads, and little else", () => {
+    // What the API server adds: managedFields, annotations, status, other labels and route fields.
+    const noisy = (o: KObject): KObject => ({
+      ...o,
+      metadata: {
+        ...o.metadata,
+        labels: { ...o.metadata.labels, team: 'shop' },
+        annotations: { 'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify(o).repeat(3) },
+        managedFields: [{ manager: 'kubectl', operation: 'Apply', fieldsV1: { 'f:spec': { 'f:http': {} } } }],
+        resourceVersion: '123',
+        uid: 'u',
+      },
+      spec: { ...o.spec, hosts: ['a.example', 'b.example'], http: o.spec?.http?.map((r: any) => ({ ...r, timeout: '5s', retries: { attempts: 3 } })) },
+      status: { conditions: [{ type: 'Reconciled', status: 'True' }] },
+    });
+    const input = (vses: KObject[], services: Map<string, KObject>) => ({
+      gateway: gw,
+      gatewayIP: '10.96.9.9',
+      clusterDomain: 'cluster.local',
+      migrations: [],
+      virtualServices: vses,
+      services,
+    });
+    const full = MIXED_VSES.map(noisy);
+    const fullServices = new Map([...MIXED_SERVICES].map(([k, v]) => [k, noisy(v)]));
+    const projected = full.map(projectVirtualService);
+    const projectedServices = new Map([...fullServices].map(([k, v]) => [k, projectService(v)]));
+    expect(desiredState(input(projected, projectedServices))).toEqual(desiredState(input(full, fullServices)));
+    expect(desiredState(input(projected, projectedServices)).entries).toHaveLength(3);
+    expect(JSON.stringify(projected).length).toBeLessThan(JSON.stringify(full).length / 3);
+    expect(JSON.stringify(projected)).not.toMatch(/managedFields|last-applied|Reconciled|team/);
   });
 });

@@ -1,0 +1,114 @@
+// A watch-backed cache of one kind, as client-go's informers: listed once in pages (no response
+// holds every object), then kept current by a watch resumed from the last resourceVersion seen
+// (bookmarks included), and listed again only when the server has compacted that version (410).
+// Objects are kept in the projected form the caller needs: managedFields, status and annotations
+// are most of a VirtualService's size, and the controller keeps 10,000 or more of them.
+import { ApiError, listPages, type KubeApi } from './api.js';
+import type { KObject } from '../model/object.js';
+
+export interface InformerOptions<T> {
+  apiVersion: string;
+  kind: string;
+  namespace?: string;
+  /** What to keep of each object (keep it small). */
+  project: (o: KObject) => T;
+  /** Called after the first list and after each change applied. */
+  onChange: () => void;
+  /** Called when a list or watch request fails; the informer retries after retryMs. */
+  onError: (e: unknown, retryMs: number) => void;
+  /** Called when a request succeeds (liveness). */
+  onSuccess: () => void;
+  signal: AbortSignal;
+  pageSize?: number;
+  /** How long one watch request lasts before it is resumed (the server ends it). */
+  watchSeconds?: number;
+  /** A watch that ends sooner than this is resumed only after it (no busy loop on a server that closes at once). */
+  minWatchMs?: number;
+}
+
+const keyOf = (o: KObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+
+export class Informer<T> {
+  private readonly items = new Map<string, T>();
+  private resourceVersion = '';
+  /** Lists done (1 unless the server compacted the version a watch resumed from). */
+  lists = 0;
+
+  constructor(
+    private readonly kube: KubeApi,
+    private readonly o: InformerOptions<T>,
+  ) {}
+
+  get synced(): boolean {
+    return this.lists > 0;
+  }
+
+  /** The cached objects, by "namespace/name" (namespace empty for cluster-scoped ones). */
+  get cache(): ReadonlyMap<string, T> {
+    return this.items;
+  }
+
+  /** Lists, then watches until the signal aborts; retries failures with backoff (1 s doubling to 30 s). */
+  async run(): Promise<void> {
+    let delay = 0;
+    while (!this.o.signal.aborted) {
+      try {
+        if (!this.resourceVersion) await this.relist();
+        const started = Date.now();
+        await this.watchOnce();
+        delay = 0;
+        await abortableSleep((this.o.minWatchMs ?? 1000) - (Date.now() - started), this.o.signal);
+      } catch (e) {
+        if (this.o.signal.aborted) return;
+        // The version to resume from is gone: only a new list can tell what changed since.
+        if (e instanceof ApiError && e.status === 410) this.resourceVersion = '';
+        delay = Math.min(30_000, delay ? delay * 2 : 1000);
+        this.o.onError(e, delay);
+        await abortableSleep(delay, this.o.signal);
+      }
+    }
+  }
+
+  private async relist(): Promise<void> {
+    const fresh = new Map<string, T>();
+    const { apiVersion, kind, namespace, project } = this.o;
+    const rv = await listPages(this.kube, apiVersion, kind, { namespace }, (item) => fresh.set(keyOf(item), project(item)), this.o.pageSize);
+    this.items.clear();
+    for (const [k, v] of fresh) this.items.set(k, v);
+    this.resourceVersion = rv;
+    this.lists++;
+    this.o.onSuccess();
+    this.o.onChange();
+  }
+
+  private async watchOnce(): Promise<void> {
+    const { apiVersion, kind, namespace, project, signal } = this.o;
+    await this.kube.watch(
+      apiVersion,
+      kind,
+      { namespace, resourceVersion: this.resourceVersion, signal, timeoutSeconds: this.o.watchSeconds ?? 300, onBookmark: (rv) => (this.resourceVersion = rv) },
+      (type, obj) => {
+        if (type === 'DELETED') this.items.delete(keyOf(obj));
+        else this.items.set(keyOf(obj), project(obj));
+        if (obj.metadata.resourceVersion) this.resourceVersion = obj.metadata.resourceVersion;
+        this.o.onChange();
+        return false;
+      },
+    );
+    this.o.onSuccess();
+  }
+}
+
+/** Resolves after ms, or at once when the signal aborts. */
+export function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted || ms <= 0) return resolve();
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener('abort', done);
+  });
+}
