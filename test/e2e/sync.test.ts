@@ -4,6 +4,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { query } from '../../src/dns/client.js';
+import { listPages } from '../../src/kube/api.js';
+import { Kube } from '../../src/kube/client.js';
+import { Informer } from '../../src/kube/informer.js';
 import { DNS_NAMESERVER, ROOT, acmg, dns, eventually, expectExit, kubeconfig, kubectl, kubectlJson, sleep } from './cluster.js';
 
 const NS = ['--nameserver', DNS_NAMESERVER];
@@ -148,5 +151,55 @@ describe('acmg sync and the sync --watch controller', () => {
   test('bad flags exit 2', async () => {
     expect(expectExit(await acmg(['sync', '--watch', '--dry-run']), 2).stderr).toMatch(/does not go with --watch/);
     expect(expectExit(await acmg(['sync', '--watch', '--health-port', 'x']), 2).stderr).toMatch(/invalid --health-port/);
+  });
+
+  test("paged lists and the controller's informer on the real API server: continue tokens, then a watch from the list's version", async () => {
+    const kube = await Kube.connect({ kubeconfig });
+    const ns = 'acmg-informer';
+    kubectl(['create', 'namespace', ns]);
+    try {
+      const cms = Array.from({ length: 23 }, (_, i) => ({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: `cm-${i}`, namespace: ns },
+        data: { i: String(i) },
+      }));
+      kubectl(['apply', '--server-side', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: cms }));
+      const seen: string[] = [];
+      const before = kube.requests;
+      await listPages(kube, 'v1', 'ConfigMap', { namespace: ns }, (c) => seen.push(c.metadata.name), 5);
+      expect(seen.filter((n) => n.startsWith('cm-')).sort()).toEqual(cms.map((c) => c.metadata.name).sort());
+      expect(new Set(seen).size).toBe(seen.length); // each once
+      expect(kube.requests - before).toBe(Math.ceil(seen.length / 5)); // the server paged: one request a page
+
+      const stop = new AbortController();
+      const errors: unknown[] = [];
+      const informer = new Informer(kube, {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        namespace: ns,
+        project: (c) => c.data?.i as string | undefined,
+        onChange: () => {},
+        onError: (e) => errors.push(e),
+        onSuccess: () => {},
+        signal: stop.signal,
+        pageSize: 5,
+      });
+      const running = informer.run();
+      await eventually('the informer lists', 10_000, () => informer.synced);
+      expect(informer.cache.get(`${ns}/cm-7`)).toBe('7');
+      kubectl(['-n', ns, 'delete', 'configmap', 'cm-3']);
+      kubectl(['-n', ns, 'patch', 'configmap', 'cm-7', '--type', 'merge', '-p', '{"data":{"i":"seven"}}']);
+      kubectl(['-n', ns, 'create', 'configmap', 'cm-new', '--from-literal=i=new']);
+      await eventually('the informer follows the watch', 10_000, () => informer.cache.get(`${ns}/cm-7`) === 'seven' && !informer.cache.has(`${ns}/cm-3`));
+      await eventually('the new one', 10_000, () => informer.cache.get(`${ns}/cm-new`) === 'new');
+      expect(informer.lists).toBe(1); // followed by the watch alone
+      stop.abort();
+      await running;
+      expect(errors).toEqual([]);
+    } finally {
+      kube.close();
+      kubectl(['delete', 'namespace', ns, '--wait=false']);
+    }
   });
 });
