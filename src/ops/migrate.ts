@@ -317,8 +317,9 @@ export function migrationSteps(plan: MigratePlan, opts: Pick<MigrateOptions, 'ap
       run: async (ctx) => {
         const { kube, o, keys } = ctx;
         const entries: DnsEntry[] = plan.candidates.map((c) => ({ fqdn: c.fqdn, ip: gatewayIP }));
+        const switching = new Set(entries.map((e) => e.fqdn));
         const w = await o.task('switch DNS (one CoreDNS write)', () =>
-          updateDnsEntries(kube, dnsSettings(install), (cur) => [...cur.filter((e) => !entries.some((x) => x.fqdn === e.fqdn)), ...entries], {
+          updateDnsEntries(kube, dnsSettings(install), (cur) => [...cur.filter((e) => !switching.has(e.fqdn)), ...entries], {
             force: o.force,
           }),
         );
@@ -377,18 +378,24 @@ export function migrationSteps(plan: MigratePlan, opts: Pick<MigrateOptions, 'ap
       describe: plan.candidates.map((c) => `delete Service ${c.service.metadata.namespace}/${c.service.metadata.name} (kept in acmg's state for rollback)`),
       undoneBy: 'recreate-originals',
       run: async ({ kube, o }) => {
-        for (const c of plan.candidates) {
-          const key = keyOf(c);
+        // Per namespace: every definition is kept (one state write) before any Service goes, so an
+        // interruption between the deletes leaves each deleted one recreatable by the rollback
+        // (it recreates any recorded original that is missing, journal or not).
+        for (const n of namespacesOf(plan)) {
+          const here = plan.candidates.filter((c) => c.service.metadata.namespace === n);
+          const keys = here.map(keyOf);
           await updateState(
             kube,
             ns,
             (st) => {
-              if (st.migrations[key]) st.migrations[key]!.originalService = keepableService(c.service);
+              for (const c of here) if (st.migrations[keyOf(c)]) st.migrations[keyOf(c)]!.originalService = keepableService(c.service);
             },
-            scopeOf([key]),
+            scopeOf(keys),
           );
-          await o.task(`delete original Service ${key}`, () => kube.delete('v1', 'Service', c.service.metadata.name, c.service.metadata.namespace));
-          await journal(kube, install, [key], 'delete-original');
+          await o.task(`delete ${here.length} original Service(s) in ${n}`, async () => {
+            for (const c of here) await kube.delete('v1', 'Service', c.service.metadata.name, n);
+          });
+          await journal(kube, install, keys, 'delete-original');
         }
       },
     });

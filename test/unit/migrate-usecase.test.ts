@@ -185,6 +185,28 @@ describe('a failure rolls the run back from its journal', () => {
     expect(kube.peek('networking.istio.io/v1', 'VirtualService', routeName('reviews'), 'shop')).toBeUndefined();
   });
 
+  test('approach 2, between two deletes of originals: both Services back with their ClusterIPs, nothing of acmg left', async () => {
+    const kube = await installedCluster();
+    const ips = ['reviews', 'ratings'].map((n) => kube.peek('v1', 'Service', n, 'shop')!.spec.clusterIP);
+    const plan = await planMigration(kube, { services: ['reviews', 'ratings'], namespace: 'shop' }, { approach: 'replace-service' });
+    let deletes = 0;
+    kube.failWhen = (call) =>
+      call.verb === 'delete' && call.kind === 'Service' && ++deletes === 2
+        ? new ApiError(500, 'InternalError', 'injected by the test', 'DELETE', 'Service')
+        : undefined;
+    const e = (await applyMigration(kube, plan, opts({ approach: 'replace-service' })).catch((x) => x)) as AcmgError;
+    expect(e.problems[0]).toMatch(/^migration failed and was rolled back: .*injected by the test/);
+    expect(['reviews', 'ratings'].map((n) => kube.peek('v1', 'Service', n, 'shop')?.spec.clusterIP)).toEqual(ips);
+    // reviews was deleted before the failure, so the rollback recreated it; ratings' delete was refused.
+    expect(kube.writes().filter((w) => /Service shop\/(reviews|ratings)$/.test(w))).toEqual([
+      'delete Service shop/reviews',
+      'delete Service shop/ratings',
+      'create Service shop/reviews',
+    ]);
+    expect(kube.peek('v1', 'Service', 'reviews-acmg', 'shop')).toBeUndefined();
+    expect((await readState(kube, 'istio-system')).migrations).toEqual({});
+  });
+
   test('a rollback that fails too: both errors are reported, the cause first', async () => {
     const kube = await installedCluster();
     const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' });
