@@ -51,25 +51,9 @@ kubectl_local delete namespace $(seq -f 'bench-%g' 0 19) --wait=false >/dev/null
 
 echo "sync --watch: 1,000 VirtualServices created in a burst (target: < 10 CoreDNS writes):"
 "${ACMG[@]}" install --profile minimal -y >/dev/null 2>&1
-kubectl_local create namespace bench-vs >/dev/null
-"${ACMG[@]}" sync --watch --health-port 0 > "$OUT/controller.log" 2>&1 &
-CTRL=$!
-for _ in $(seq 1 100); do grep -q 'on :' "$OUT/controller.log" && break; sleep 0.2; done
-PORT=$(grep -o 'on :[0-9]*' "$OUT/controller.log" | head -1 | cut -d: -f2)
-node -e '
-  const items = [];
-  for (let i = 0; i < 1000; i++) items.push({ apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name: `vs-${i}`, namespace: "bench-vs" }, spec: { hosts: [`vs-${i}.example`], gateways: ["istio-system/acmg-gateway"], http: [{ route: [{ destination: { host: `dest-${i}`, port: { number: 9000 } } }] }] } });
-  console.log(JSON.stringify({ apiVersion: "v1", kind: "List", items }));
-' > "$OUT/vs.json"
-t0=$(date +%s.%N)
-kubectl_local apply --server-side -f "$OUT/vs.json" >/dev/null
-until [ "$(kubectl_local -n kube-system get configmap coredns -o jsonpath='{.data.Corefile}' | grep -c 'dest-.*bench-vs')" = 1000 ]; do sleep 0.5; done
-t1=$(date +%s.%N)
-sleep 3  # let any trailing reconcile finish before reading the counter
-WRITES=$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '/acmg_sync_dns_writes_total/ {print $2}')
-echo "  converged in $(echo "$t1 - $t0" | bc | cut -c1-5) s after the burst started, CoreDNS writes: $WRITES (target < 10: $( [ "$WRITES" -lt 10 ] && echo met || echo MISSED ))"
-kill "$CTRL"; wait "$CTRL" 2>/dev/null || true
-kubectl_local delete namespace bench-vs --wait=false >/dev/null
+bash bench/controller-burst.sh 1000 bench-vs | tee "$OUT/controller.txt"
+WRITES=$(grep -o 'CoreDNS writes: [0-9]*' "$OUT/controller.txt" | awk '{print $3}')
+echo "  target < 10 writes: $( [ "$WRITES" -lt 10 ] && echo met || echo MISSED )"
 "${ACMG[@]}" uninstall --purge -y --nameserver "$NS" >/dev/null 2>&1
 
 if ! command -v dnsperf >/dev/null; then echo "dnsperf not installed (apt-get install dnsperf): skipping QPS"; exit 0; fi

@@ -18,6 +18,8 @@ export interface InformerOptions<T> {
   onError: (e: unknown, retryMs: number) => void;
   /** Called when a request succeeds (liveness). */
   onSuccess: () => void;
+  /** Called after each full list (the first, and any after a 410). */
+  onList?: () => void;
   signal: AbortSignal;
   pageSize?: number;
   /** How long one watch request lasts before it is resumed (the server ends it). */
@@ -77,6 +79,7 @@ export class Informer<T> {
     for (const [k, v] of fresh) this.items.set(k, v);
     this.resourceVersion = rv;
     this.lists++;
+    this.o.onList?.();
     this.o.onSuccess();
     this.o.onChange();
   }

@@ -33,6 +33,10 @@ export interface ControllerMetrics {
   reconciles: number;
   dnsWrites: number;
   errors: number;
+  /** Full lists by the informers (one each at start; more only after a 410). */
+  informerLists: number;
+  /** How long the last reconcile took. */
+  lastReconcileMs: number;
   leader: boolean;
   lastSuccess?: string;
 }
@@ -43,7 +47,7 @@ export function nextBackoff(previousMs: number): number {
 }
 
 export async function runController(kube: KubeApi, o: ControllerOptions): Promise<void> {
-  const metrics: ControllerMetrics = { reconciles: 0, dnsWrites: 0, errors: 0, leader: !o.leaderElect };
+  const metrics: ControllerMetrics = { reconciles: 0, dnsWrites: 0, errors: 0, informerLists: 0, lastReconcileMs: 0, leader: !o.leaderElect };
   let ready = false;
   let fatal: AcmgError | undefined;
   // Liveness: how long the API server has been unreachable (every attempt failing), if it is.
@@ -70,6 +74,8 @@ export async function runController(kube: KubeApi, o: ControllerOptions): Promis
             `acmg_sync_reconciles_total ${metrics.reconciles}`,
             `acmg_sync_dns_writes_total ${metrics.dnsWrites}`,
             `acmg_sync_errors_total ${metrics.errors}`,
+            `acmg_sync_informer_lists_total ${metrics.informerLists}`,
+            `acmg_sync_last_reconcile_seconds ${(metrics.lastReconcileMs / 1000).toFixed(3)}`,
             `acmg_sync_leader ${metrics.leader ? 1 : 0}`,
             `acmg_sync_api_failing_seconds ${failingSince ? Math.round((Date.now() - failingSince) / 1000) : 0}`,
             '',
@@ -133,9 +139,11 @@ async function controlLoop(kube: KubeApi, o: ControllerOptions, h: LoopHooks): P
       return;
     }
     running = true;
+    const started = Date.now();
     try {
       const r = await reconcile(kube, { force: o.force, view: { virtualServices: virtualServices.cache.values(), services: services.cache } });
       metrics.reconciles++;
+      metrics.lastReconcileMs = Date.now() - started;
       metrics.dnsWrites += r.dnsWrites;
       metrics.lastSuccess = new Date().toISOString();
       backoffMs = 0;
@@ -183,6 +191,7 @@ async function controlLoop(kube: KubeApi, o: ControllerOptions, h: LoopHooks): P
       signal: stop.signal,
       onChange: () => schedule(),
       onSuccess: h.succeeded,
+      onList: () => metrics.informerLists++,
       onError: (e, retryMs) => {
         const fatal = kind === VIRTUAL_SERVICE.kind ? vsCrdMissing(e) : undefined;
         if (!fatal) return h.failed(`watch ${kind}`, e, retryMs);
