@@ -39,7 +39,7 @@ sleep 5 # let a trailing reconcile finish before reading the counters
 METRICS=$(curl -s "http://127.0.0.1:$PORT/metrics")
 metric() { awk -v m="$1" '$1 == m {print $2}' <<<"$METRICS"; }
 echo "  $N VirtualServices applied in $(secs "$t0" "$t1") s; DNS had all $N names $(secs "$t0" "$t2") s after the first ($(secs "$t1" "$t2") s after the last)"
-echo "  CoreDNS writes: $(metric acmg_sync_dns_writes_total), reconciles: $(metric acmg_sync_reconciles_total), controller peak RSS: $(awk '/VmHWM/ {printf "%d MiB", $2/1024}' /proc/$CTRL/status), API lists by the informers: $(metric acmg_sync_informer_lists_total)"
+echo "  CoreDNS writes: $(metric acmg_sync_dns_writes_total), reconciles: $(metric acmg_sync_reconciles_total), last reconcile: $(metric acmg_sync_last_reconcile_seconds) s, controller peak RSS: $(awk '/VmHWM/ {printf "%d MiB", $2/1024}' /proc/$CTRL/status), API lists by the informers: $(metric acmg_sync_informer_lists_total)"
 rm -f "$OUT"/vs-*.json
 kill "$CTRL"; wait "$CTRL" 2>/dev/null || true
 kubectl_local delete namespace "$VSNS" --timeout=10m >/dev/null
