@@ -17,7 +17,10 @@ if [ -n "$M" ]; then PATTERN='svc-[0-9]*\.scale-[0-9]*\.svc'; else PATTERN="dest
 dns_names() { kubectl_local -n kube-system get configmap -o json | grep -o "$PATTERN" | sort -u | wc -l; }
 
 kubectl_local create namespace "$VSNS" >/dev/null
-node bin/acmg.js sync --watch --health-port 0 > "$OUT/controller.log" 2>&1 &
+# The heap limit the Deployment sets for the default 256Mi memory limit (60%; render/controller.ts);
+# HEAP_MIB=0 leaves Node's own default (sized from this machine's memory, so it collects lazily).
+HEAP_MIB=${HEAP_MIB:-153}
+NODE_OPTIONS=$([ "$HEAP_MIB" != 0 ] && echo "--max-old-space-size=$HEAP_MIB") node bin/acmg.js sync --watch --health-port 0 > "$OUT/controller.log" 2>&1 &
 CTRL=$!
 trap 'kill $CTRL 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do grep -q 'on :' "$OUT/controller.log" && break; sleep 0.2; done
@@ -39,7 +42,7 @@ sleep 5 # let a trailing reconcile finish before reading the counters
 METRICS=$(curl -s "http://127.0.0.1:$PORT/metrics")
 metric() { awk -v m="$1" '$1 == m {print $2}' <<<"$METRICS"; }
 echo "  $N VirtualServices applied in $(secs "$t0" "$t1") s; DNS had all $N names $(secs "$t0" "$t2") s after the first ($(secs "$t1" "$t2") s after the last)"
-echo "  CoreDNS writes: $(metric acmg_sync_dns_writes_total), reconciles: $(metric acmg_sync_reconciles_total), last reconcile: $(metric acmg_sync_last_reconcile_seconds) s, controller peak RSS: $(awk '/VmHWM/ {printf "%d MiB", $2/1024}' /proc/$CTRL/status), API lists by the informers: $(metric acmg_sync_informer_lists_total)"
+echo "  CoreDNS writes: $(metric acmg_sync_dns_writes_total), reconciles: $(metric acmg_sync_reconciles_total), last reconcile: $(metric acmg_sync_last_reconcile_seconds) s, heap limit: ${HEAP_MIB/#0/Node default} MiB, controller peak RSS: $(awk '/VmHWM/ {printf "%d MiB", $2/1024}' /proc/$CTRL/status), API lists by the informers: $(metric acmg_sync_informer_lists_total)"
 rm -f "$OUT"/vs-*.json
 kill "$CTRL"; wait "$CTRL" 2>/dev/null || true
 kubectl_local delete namespace "$VSNS" --timeout=10m >/dev/null

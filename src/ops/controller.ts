@@ -78,6 +78,8 @@ export async function runController(kube: KubeApi, o: ControllerOptions): Promis
             `acmg_sync_last_reconcile_seconds ${(metrics.lastReconcileMs / 1000).toFixed(3)}`,
             `acmg_sync_leader ${metrics.leader ? 1 : 0}`,
             `acmg_sync_api_failing_seconds ${failingSince ? Math.round((Date.now() - failingSince) / 1000) : 0}`,
+            `process_resident_memory_bytes ${process.memoryUsage.rss()}`,
+            `nodejs_heap_used_bytes ${process.memoryUsage().heapUsed}`,
             '',
           ].join('\n'),
         );

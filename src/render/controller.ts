@@ -1,5 +1,6 @@
 // The optional `acmg sync --watch` controller with least-privilege RBAC: exactly the verbs it uses.
 import { STATE_NAME } from '../model/state.js';
+import { quantityValue } from '../profile/k8s-formats.js';
 import type { Spec } from '../profile/schema.js';
 import { acmgLabels } from './labels.js';
 import type { KObject } from '../model/object.js';
@@ -100,6 +101,7 @@ export function renderController(spec: Spec, ctx: RenderContext): KObject[] {
                 imagePullPolicy: c.image.pullPolicy,
                 args: ['sync', '--watch', `--resync-period=${c.resyncPeriod}`, `--health-port=${CONTROLLER_HEALTH_PORT}`, '--leader-elect'],
                 env: [
+                  ...nodeOptions(c.resources?.limits?.memory),
                   { name: 'POD_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } },
                   { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } } },
                 ],
@@ -121,4 +123,15 @@ export function renderController(spec: Spec, ctx: RenderContext): KObject[] {
       },
     },
   ];
+}
+
+/**
+ * V8's heap limit for the controller, from its container's memory limit: Node sizes its heap from
+ * the machine's memory and collects lazily until near it, so without this a pod with a 256Mi limit
+ * could be OOM-killed holding mostly garbage. 60% leaves room for buffers and code.
+ */
+export function nodeOptions(memoryLimit: string | undefined): { name: string; value: string }[] {
+  if (!memoryLimit) return [];
+  const mib = Math.floor((quantityValue(memoryLimit) * 0.6) / 2 ** 20);
+  return Number.isFinite(mib) && mib >= 32 ? [{ name: 'NODE_OPTIONS', value: `--max-old-space-size=${mib}` }] : [];
 }

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { listProfiles, loadProfile, resolveValues } from '../../src/profile/load.js';
 import { offlineClusterDomain, renderManifests } from '../../src/render/index.js';
+import { nodeOptions } from '../../src/render/controller.js';
 import { toYaml, toYamlStream } from '../../src/render/serialize.js';
 import { MANAGED_BY, COMPONENT, VERSION_LABEL } from '../../src/render/labels.js';
 import { expectGolden } from './golden.js';
@@ -117,5 +118,16 @@ describe('profiles', () => {
   test('rendering is deterministic: the same bytes every run', () => {
     const once = render(loadProfile('ha'));
     for (let i = 0; i < 5; i++) expect(render(loadProfile('ha'))).toBe(once);
+  });
+});
+
+describe("the controller's heap limit", () => {
+  test('60% of its memory limit, in MiB; none without a limit or below 32 MiB', () => {
+    const heap = (limit?: string) => nodeOptions(limit)[0]?.value;
+    expect(heap('256Mi')).toBe('--max-old-space-size=153');
+    expect(heap('1Gi')).toBe('--max-old-space-size=614');
+    expect(heap('500M')).toBe('--max-old-space-size=286');
+    expect(heap(undefined)).toBeUndefined();
+    expect(heap('40Mi')).toBeUndefined();
   });
 });
