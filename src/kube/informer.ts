@@ -64,7 +64,7 @@ export class Informer<T> {
         if (this.o.signal.aborted) return;
         // The version to resume from is gone: only a new list can tell what changed since.
         if (e instanceof ApiError && e.status === 410) this.resourceVersion = '';
-        delay = Math.min(30_000, delay ? delay * 2 : 1000);
+        delay = nextBackoff(delay);
         this.o.onError(e, delay);
         await abortableSleep(delay, this.o.signal);
       }
@@ -100,6 +100,11 @@ export class Informer<T> {
     );
     this.o.onSuccess();
   }
+}
+
+/** Retry delays: 1s, 2s, 4s … up to 30s. */
+export function nextBackoff(previousMs: number): number {
+  return Math.min(30_000, previousMs ? previousMs * 2 : 1000);
 }
 
 /** Resolves after ms, or at once when the signal aborts. */

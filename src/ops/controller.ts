@@ -7,7 +7,7 @@
 import http from 'node:http';
 import { AcmgError, ExitCode } from '../errors.js';
 import type { KubeApi } from '../kube/api.js';
-import { abortableSleep, Informer } from '../kube/informer.js';
+import { abortableSleep, Informer, nextBackoff } from '../kube/informer.js';
 import type { KObject } from '../model/object.js';
 import { projectService, projectVirtualService } from '../plan/sync.js';
 import { loadInstall } from './install-record.js';
@@ -39,11 +39,6 @@ export interface ControllerMetrics {
   lastReconcileMs: number;
   leader: boolean;
   lastSuccess?: string;
-}
-
-/** Exponential backoff with jitter: 1s, 2s, 4s … up to 30s. */
-export function nextBackoff(previousMs: number): number {
-  return Math.min(30_000, previousMs ? previousMs * 2 : 1000);
 }
 
 export async function runController(kube: KubeApi, o: ControllerOptions): Promise<void> {
