@@ -11,6 +11,7 @@
 #  controller the sync --watch controller with SERVICES VirtualServices created in a burst
 #             (bench/controller-burst.sh): time until DNS has every name, writes, peak RSS
 #   SERVICES=5000 NAMESPACES=50 APPROACH=replace-service LAYOUT=k3s PARTS=one,rollback bash bench/scale.sh
+# KEEP_OBJECTS=1 keeps the Services (and namespaces) for the next run of the same size.
 # Pods are simulated (kwok); Services, VirtualServices (checked by istiod's webhook), ConfigMaps
 # and CoreDNS are real.
 set -euo pipefail
@@ -33,18 +34,24 @@ if [ "$LAYOUT" != kubeadm ]; then
 fi
 "${ACMG[@]}" install --profile minimal -y >/dev/null 2>&1
 echo "$N services over $M namespaces, --$APPROACH, CoreDNS layout $LAYOUT ($("${ACMG[@]}" status -o json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{console.log(JSON.parse(s).dns.layout)})'))"
-rm -f "$OUT"/objects-*.json
-node -e '
-  const [n, m] = process.argv.slice(1).map(Number);
-  const items = [];
-  for (let j = 0; j < m; j++) items.push({ apiVersion: "v1", kind: "Namespace", metadata: { name: `scale-${j}`, labels: { "acmg-scale-group": String(j % 10) } } });
-  for (let i = 0; i < n; i++) items.push({ apiVersion: "v1", kind: "Service", metadata: { name: `svc-${i}`, namespace: `scale-${i % m}`, labels: { "acmg-scale": "true", "acmg-scale-group": String((i % m) % 10) } }, spec: { selector: { app: `svc-${i}` }, ports: [{ name: "http", port: 9000 }] } });
-  const chunk = 2000;
-  for (let k = 0; k * chunk < items.length; k++) require("fs").writeFileSync(`${process.argv[3]}/objects-${k}.json`, JSON.stringify({ apiVersion: "v1", kind: "List", items: items.slice(k * chunk, (k + 1) * chunk) }));
-' "$N" "$M" "$OUT"
-t0=$(date +%s.%N)
-for f in "$OUT"/objects-*.json; do kubectl_local apply --server-side -f "$f" >/dev/null; done
-echo "created $N Services in $M namespaces in $(secs "$t0" "$(date +%s.%N)") s"
+# The Services of a previous run with KEEP_OBJECTS=1 are reused when they are the same population.
+if [ "$(kubectl_local get services -A -l acmg-scale=true --no-headers 2>/dev/null | wc -l)" = "$N" ] &&
+  [ "$(kubectl_local get namespaces -l acmg-scale-group --no-headers 2>/dev/null | wc -l)" = "$M" ]; then
+  echo "reusing the $N Services in $M namespaces of the previous run"
+else
+  rm -f "$OUT"/objects-*.json
+  node -e '
+    const [n, m] = process.argv.slice(1).map(Number);
+    const items = [];
+    for (let j = 0; j < m; j++) items.push({ apiVersion: "v1", kind: "Namespace", metadata: { name: `scale-${j}`, labels: { "acmg-scale-group": String(j % 10) } } });
+    for (let i = 0; i < n; i++) items.push({ apiVersion: "v1", kind: "Service", metadata: { name: `svc-${i}`, namespace: `scale-${i % m}`, labels: { "acmg-scale": "true", "acmg-scale-group": String((i % m) % 10) } }, spec: { selector: { app: `svc-${i}` }, ports: [{ name: "http", port: 9000 }] } });
+    const chunk = 2000;
+    for (let k = 0; k * chunk < items.length; k++) require("fs").writeFileSync(`${process.argv[3]}/objects-${k}.json`, JSON.stringify({ apiVersion: "v1", kind: "List", items: items.slice(k * chunk, (k + 1) * chunk) }));
+  ' "$N" "$M" "$OUT"
+  t0=$(date +%s.%N)
+  for f in "$OUT"/objects-*.json; do kubectl_local apply --server-side -f "$f" >/dev/null; done
+  echo "created $N Services in $M namespaces in $(secs "$t0" "$(date +%s.%N)") s"
+fi
 
 report() { # migrate json files...
   node -e '
@@ -114,5 +121,6 @@ if part controller; then
   bash bench/controller-burst.sh "$N" scale-vs "$M"
   "${ACMG[@]}" uninstall --purge -y --nameserver "$NS" --dns-timeout 10m >/dev/null 2>&1
 fi
-# Waits, so that a next run does not meet its namespaces still terminating.
-kubectl_local delete namespace $(seq -f 'scale-%g' 0 $((M - 1))) --timeout=15m >/dev/null
+# Waits, so that a next run does not meet its namespaces still terminating (deleting 10,000
+# Services takes the namespace controller minutes); KEEP_OBJECTS=1 leaves them for the next run.
+[ -n "${KEEP_OBJECTS:-}" ] || kubectl_local delete namespace $(seq -f 'scale-%g' 0 $((M - 1))) --timeout=15m >/dev/null
