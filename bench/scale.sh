@@ -34,6 +34,8 @@ if [ "$LAYOUT" != kubeadm ]; then
 fi
 "${ACMG[@]}" install --profile minimal -y >/dev/null 2>&1
 echo "$N services over $M namespaces, --$APPROACH, CoreDNS layout $LAYOUT ($("${ACMG[@]}" status -o json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{console.log(JSON.parse(s).dns.layout)})'))"
+# Namespaces of an earlier run that are still terminating would refuse this run's objects.
+while [ -n "$(kubectl_local get namespaces --no-headers | awk '$1 ~ /^scale-/ && $2 == "Terminating"')" ]; do sleep 5; done
 # The Services of a previous run with KEEP_OBJECTS=1 are reused when they are the same population.
 if [ "$(kubectl_local get services -A -l acmg-scale=true --no-headers 2>/dev/null | wc -l)" = "$N" ] &&
   [ "$(kubectl_local get namespaces -l acmg-scale-group --no-headers 2>/dev/null | wc -l)" = "$M" ]; then
