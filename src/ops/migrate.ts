@@ -15,6 +15,7 @@ import { classifyPort, isProblem, portConflicts, type ClassifiedPort, type PortU
 import { fitsInState, projectedShardBytes } from '../plan/state-size.js';
 import { keepableService, renderReplacementService, renderVirtualService, replacementName, routeName } from '../render/routes.js';
 import { VERSION } from '../version.js';
+import { forEachBounded } from './bounded.js';
 import { portsInUse } from './gateway-ports.js';
 import { gatewayClusterIP, syncGatewayPorts, waitForGatewayEndpoints } from './gateway-sync.js';
 import { DEFAULT_ROLLOUT_TIMEOUT_MS, deploymentAvailable, rolloutRestart, waitForDeployment } from './wait.js';
@@ -285,7 +286,7 @@ export function migrationSteps(plan: MigratePlan, opts: Pick<MigrateOptions, 'ap
       undoneBy: 'remove-routes',
       run: async ({ kube, o, keys }) => {
         await o.task(`create routes for ${plan.candidates.length} service(s)`, async () => {
-          for (const c of plan.candidates) {
+          await forEachBounded(plan.candidates, async (c) => {
             const svc = c.service;
             if (approach === 'replace-service') await kube.apply(renderReplacementService(svc, suffix, VERSION));
             await kube.apply(
@@ -299,7 +300,7 @@ export function migrationSteps(plan: MigratePlan, opts: Pick<MigrateOptions, 'ap
                 version: VERSION,
               }),
             );
-          }
+          });
         });
         if (approach === 'replace-service')
           await journal(kube, install, keys, 'replacement-service', (m) => (m.replacement = replacementName(m.service, suffix)));
@@ -393,7 +394,7 @@ export function migrationSteps(plan: MigratePlan, opts: Pick<MigrateOptions, 'ap
             scopeOf(keys),
           );
           await o.task(`delete ${here.length} original Service(s) in ${n}`, async () => {
-            for (const c of here) await kube.delete('v1', 'Service', c.service.metadata.name, n);
+            await forEachBounded(here, (c) => kube.delete('v1', 'Service', c.service.metadata.name, n));
           });
           await journal(kube, install, keys, 'delete-original');
         }
@@ -581,14 +582,14 @@ const ROLLBACK_PHASES: { name: RollbackPhaseName; run(c: RollbackContext): Promi
     name: 'remove-routes',
     async run({ kube, install, records, o }) {
       await o.task('remove routes', async () => {
-        for (const m of records) {
+        await forEachBounded(records, async (m) => {
           await kube.delete('networking.istio.io/v1', 'VirtualService', routeName(m.service), m.namespace);
           // Also a replacement created just before an interruption, before it was journaled: found by
           // its name and acmg's label, never a Service acmg did not make.
           const name = m.replacement ?? replacementName(m.service, install.values.migration.replacementSuffix);
           const svc = await kube.get('v1', 'Service', name, m.namespace);
           if (svc?.metadata.labels?.['acmg.io/replaces'] === m.service) await kube.delete('v1', 'Service', name, m.namespace);
-        }
+        });
       });
     },
   },
