@@ -4,6 +4,8 @@
 # Vanilla, then 10,000 and 30,000 entries with the hosts mechanism, 10,000 with acmg's server
 # block. 30,000 entries (1.5 MB) are more than one ConfigMap holds, so acmg refuses to write them
 # (README, Limits); this measures whether CoreDNS itself would keep up. Needs dnsperf.
+#   DISTINCT=1  ask each of the 10,000 names in turn (as acmg's DNS wait does), not 100 of them
+#   CONFIGS="hosts 10000 hosts;server-block 10000 server-blocks"  only these Corefiles
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source hack/lib.sh
@@ -15,9 +17,14 @@ COREDNS="$(bin_path coredns "$COREDNS_KEY")"
 npx esbuild bench/gen-qps-corefile.ts --bundle --platform=node --format=esm --outfile=.cache/gen-qps-corefile.mjs --log-level=error \
   --banner:js="import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);"
 # Half the queries are migrated names spread over the entries, half a real Service.
-{ for i in $(seq 0 99); do echo "svc-$((i * 97)).bench-$(((i * 97) % 100)).svc.cluster.local A"; echo "kube-dns.kube-system.svc.cluster.local A"; done; } > "$OUT/queries.txt"
+if [ -n "${DISTINCT:-}" ]; then
+  { for i in $(seq 0 9999); do echo "svc-$i.bench-$((i % 100)).svc.cluster.local A"; echo "kube-dns.kube-system.svc.cluster.local A"; done; } > "$OUT/queries.txt"
+else
+  { for i in $(seq 0 99); do echo "svc-$((i * 97)).bench-$(((i * 97) % 100)).svc.cluster.local A"; echo "kube-dns.kube-system.svc.cluster.local A"; done; } > "$OUT/queries.txt"
+fi
 declare -A R
-for cfg in "vanilla 0 hosts" "hosts 10000 hosts" "hosts 30000 hosts" "server-block 10000 server-blocks"; do
+IFS=';' read -r -a CFGS <<< "${CONFIGS:-vanilla 0 hosts;hosts 10000 hosts;hosts 30000 hosts;server-block 10000 server-blocks}"
+for cfg in "${CFGS[@]}"; do
   set -- $cfg
   node .cache/gen-qps-corefile.mjs "$2" "$3" "$PORT" "$ACMG_CLUSTER_DIR/coredns.kubeconfig" > "$OUT/Corefile.$1.$2"
   "$COREDNS" -conf "$OUT/Corefile.$1.$2" > "$OUT/coredns.$1.$2.log" 2>&1 &
@@ -31,5 +38,6 @@ for cfg in "vanilla 0 hosts" "hosts 10000 hosts" "hosts 30000 hosts" "server-blo
   kill "$pid"; wait "$pid" 2>/dev/null || true
   printf '  %-26s %10s qps  %4s MiB RSS  Corefile %s bytes\n' "$1 $2 entries" "${R["$1 $2"]}" "$rss" "$(wc -c < "$OUT/Corefile.$1.$2")"
 done
+[ -n "${R["vanilla 0"]:-}" ] || exit 0
 v=${R["vanilla 0"]}
 for k in "hosts 10000" "hosts 30000" "server-block 10000"; do printf '  %-26s %sx vanilla\n' "$k" "$(echo "scale=2; ${R[$k]} / $v" | bc)"; done
