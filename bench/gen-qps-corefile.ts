@@ -8,7 +8,6 @@ import { renderRegion } from '../src/coredns/region.js';
 const [nArg, mechanism = 'hosts', port = '10153', kubeconfig = ''] = process.argv.slice(2);
 const n = Number(nArg);
 const corefile = `.:${port} {
-    bind 127.0.0.1
     errors
 ${mechanism === 'server-blocks' ? '    hosts {\n        10.0.0.1 taken.example\n        fallthrough\n    }\n' : ''}    kubernetes cluster.local in-addr.arpa ip6.arpa {
         kubeconfig ${kubeconfig} coredns
