@@ -62,9 +62,17 @@ async function load(kube: KubeApi, namespace: string, scope?: string[]): Promise
 }
 
 /** Changes whenever any part of the state changes (the main ConfigMap or any shard). */
+const fingerprintOf = ({ main, shards }: Loaded): string =>
+  [main?.metadata.resourceVersion ?? '-', ...[...shards.values()].map((x) => `${x.metadata.name}=${x.metadata.resourceVersion}`).sort()].join(' ');
+
 export async function stateFingerprint(kube: KubeApi, namespace: string): Promise<string> {
-  const { main, shards } = await load(kube, namespace);
-  return [main?.metadata.resourceVersion ?? '-', ...[...shards.values()].map((x) => `${x.metadata.name}=${x.metadata.resourceVersion}`).sort()].join(' ');
+  return fingerprintOf(await load(kube, namespace));
+}
+
+/** The state and its fingerprint from one read (to tell afterwards whether anyone changed it). */
+export async function readStateVersioned(kube: KubeApi, namespace: string): Promise<{ state: State; fingerprint: string }> {
+  const loaded = await load(kube, namespace);
+  return { state: loaded.state, fingerprint: fingerprintOf(loaded) };
 }
 
 export async function readState(kube: KubeApi, namespace: string): Promise<State> {

@@ -3,7 +3,7 @@
 // after applying, it re-reads the state and applies again if another run changed it meanwhile.
 import { AcmgError, ExitCode } from '../errors.js';
 import type { KubeApi } from '../kube/api.js';
-import { readState, stateFingerprint } from '../kube/state.js';
+import { readStateVersioned, stateFingerprint } from '../kube/state.js';
 import type { InstallRecord } from '../model/state.js';
 import type { GatewayPort } from '../profile/schema.js';
 import { renderManifests } from '../render/index.js';
@@ -25,8 +25,7 @@ export async function syncGatewayPorts(kube: KubeApi, install: InstallRecord): P
   const ns = install.values.namespace;
   let ports: GatewayPort[] = [];
   for (let i = 0; i < 20; i++) {
-    const before = await stateFingerprint(kube, ns);
-    const state = await readState(kube, ns);
+    const { state, fingerprint: before } = await readStateVersioned(kube, ns);
     const spec = withEffectivePorts(install.values, state);
     ports = spec.gateway.ports;
     const objs = renderManifests(
