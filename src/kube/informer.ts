@@ -31,7 +31,7 @@ export interface InformerOptions<T> {
 const keyOf = (o: KObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
 
 export class Informer<T> {
-  private readonly items = new Map<string, T>();
+  private items = new Map<string, T>();
   private resourceVersion = '';
   /** Lists done (1 unless the server compacted the version a watch resumed from). */
   lists = 0;
@@ -75,8 +75,7 @@ export class Informer<T> {
     const fresh = new Map<string, T>();
     const { apiVersion, kind, namespace, project } = this.o;
     const rv = await listPages(this.kube, apiVersion, kind, { namespace }, (item) => fresh.set(keyOf(item), project(item)), this.o.pageSize);
-    this.items.clear();
-    for (const [k, v] of fresh) this.items.set(k, v);
+    this.items = fresh;
     this.resourceVersion = rv;
     this.lists++;
     this.o.onList?.();

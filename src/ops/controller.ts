@@ -126,6 +126,12 @@ async function controlLoop(kube: KubeApi, o: ControllerOptions, h: LoopHooks): P
   let running = false;
   let again = false;
   let backoffMs = 0;
+  // A misconfiguration no retry can fix (exit 2): counted, logged, and the controller stops.
+  const stopFatally = (e: AcmgError) => {
+    metrics.errors++;
+    h.setFatal(e);
+    o.log(`fatal: ${e.message}`);
+  };
   const run = async () => {
     timer = undefined;
     firstEventAt = 0;
@@ -150,11 +156,8 @@ async function controlLoop(kube: KubeApi, o: ControllerOptions, h: LoopHooks): P
       if (r.dnsWrites || r.portsChanged)
         o.log(`reconciled: +${r.add.length} -${r.remove.length} DNS entries (${r.dnsWrites} write), gateway ports ${r.portsChanged ? 'updated' : 'unchanged'}`);
     } catch (e) {
-      if (e instanceof AcmgError && e.code === ExitCode.Usage) {
-        metrics.errors++;
-        h.setFatal(e);
-        o.log(`fatal: ${e.message}`);
-      } else {
+      if (e instanceof AcmgError && e.code === ExitCode.Usage) stopFatally(e);
+      else {
         backoffMs = nextBackoff(backoffMs);
         h.failed('reconcile', e, backoffMs);
         schedule(backoffMs);
@@ -191,10 +194,8 @@ async function controlLoop(kube: KubeApi, o: ControllerOptions, h: LoopHooks): P
       onList: () => metrics.informerLists++,
       onError: (e, retryMs) => {
         const fatal = kind === VIRTUAL_SERVICE.kind ? vsCrdMissing(e) : undefined;
-        if (!fatal) return h.failed(`watch ${kind}`, e, retryMs);
-        metrics.errors++;
-        h.setFatal(fatal);
-        o.log(`fatal: ${fatal.message}`);
+        if (fatal) stopFatally(fatal);
+        else h.failed(`watch ${kind}`, e, retryMs);
       },
     });
   const trigger = () => true;

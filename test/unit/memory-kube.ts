@@ -28,6 +28,18 @@ function mergePatch(target: any, patch: any): any {
   return out;
 }
 
+/** Does o belong to the collection a list or watch asks for (kind, namespace, label and name selectors)? */
+function inCollection(o: KObject, apiVersion: string, kind: string, opts: ListOptions): boolean {
+  const name = /metadata\.name=([^,]+)/.exec(opts.fieldSelector ?? '')?.[1];
+  return (
+    o.apiVersion === apiVersion &&
+    o.kind === kind &&
+    (!opts.namespace || o.metadata.namespace === opts.namespace) &&
+    matchesLabels(o, opts.labelSelector) &&
+    (!name || o.metadata.name === name)
+  );
+}
+
 function matchesLabels(o: KObject, selector?: string): boolean {
   if (!selector) return true;
   return selector.split(',').every((term) => {
@@ -110,15 +122,7 @@ export class MemoryKube implements KubeApi {
   async list<T extends KObject = KObject>(apiVersion: string, kind: string, opts: ListOptions = {}): Promise<ListResult<T>> {
     this.record({ verb: 'list', kind, namespace: opts.namespace });
     if (kind === 'EndpointSlice') return { items: this.endpointSlices(opts) as T[], resourceVersion: String(this.rv) };
-    const name = /metadata\.name=([^,]+)/.exec(opts.fieldSelector ?? '')?.[1];
-    const items = [...this.objects.values()].filter(
-      (o) =>
-        o.apiVersion === apiVersion &&
-        o.kind === kind &&
-        (!opts.namespace || o.metadata.namespace === opts.namespace) &&
-        matchesLabels(o, opts.labelSelector) &&
-        (!name || o.metadata.name === name),
-    );
+    const items = [...this.objects.values()].filter((o) => inCollection(o, apiVersion, kind, opts));
     // Pages as the API server does: a continue token while more items follow (here an offset).
     const from = Number(opts.continue ?? 0);
     const to = opts.limit ? from + opts.limit : items.length;
@@ -201,11 +205,8 @@ export class MemoryKube implements KubeApi {
     const from = Number(opts.resourceVersion);
     if (from < this.compactedBelow) throw new ApiError(410, 'Expired', `too old resource version: ${from}`, 'GET', kind);
     for (const ev of this.events) {
-      const o = ev.obj;
-      const name = /metadata\.name=([^,]+)/.exec(opts.fieldSelector ?? '')?.[1];
-      if (ev.rv <= from || o.apiVersion !== apiVersion || o.kind !== kind || (opts.namespace && o.metadata.namespace !== opts.namespace)) continue;
-      if (!matchesLabels(o, opts.labelSelector) || (name && o.metadata.name !== name)) continue;
-      if (onEvent(ev.type, clone(o))) return true;
+      if (ev.rv <= from || !inCollection(ev.obj, apiVersion, kind, opts)) continue;
+      if (onEvent(ev.type, clone(ev.obj))) return true;
     }
     opts.onBookmark?.(String(this.rv - 1));
     return false;
