@@ -69,14 +69,6 @@ function insertRegion(corefile: string, entries: DnsEntry[], layout: Layout, ttl
   return corefile.slice(0, at) + renderRegion(entries, { mechanism: 'hosts', ttl, indent: indent || '    ', step, port: layout.port }) + corefile.slice(at);
 }
 
-/**
- * The most names acmg puts in its server block. CoreDNS slows every query as a server block's keys
- * grow (standalone CoreDNS 1.13.1, each name asked in turn: 1.06x vanilla at 100 names, 0.83x at
- * 300, 0.64x at 1,000, 0.02x at 10,000; bench/README.md), so beyond this acmg refuses to grow the
- * block rather than slow the whole cluster's DNS. Shrinking an older, larger block is allowed.
- */
-export const SERVER_BLOCK_MAX_NAMES = 200;
-
 /** The API server refuses a ConfigMap whose data exceeds 1 MiB; refuse before writing. */
 export const CONFIGMAP_LIMIT_BYTES = 1024 * 1024;
 
@@ -117,12 +109,6 @@ export interface SetOptions {
 export function setEntries(config: DnsConfig, layout: Layout, entries: DnsEntry[], opts: SetOptions): DnsChange {
   const want = sortEntries(entries);
   const current = readEntries(config);
-  if (layout.mechanism === 'server-blocks' && want.length > SERVER_BLOCK_MAX_NAMES && want.length > current.entries.length) {
-    throw new LayoutError(
-      `${want.length} DNS entries are more than acmg puts in one CoreDNS server block (${SERVER_BLOCK_MAX_NAMES}): the cluster block already uses the hosts plugin, and CoreDNS slows every query as a server block's names grow (0.64x at 1,000 names, 0.02x at 10,000)`,
-      "free the cluster block's hosts plugin (move its entries to a file it reads) so acmg can use the hosts mechanism, which has no such limit, or migrate fewer services",
-    );
-  }
   const tampered = current.regions.filter((r) => r.region.tampered);
   if (tampered.length > 0 && !opts.force) {
     throw new LayoutError(

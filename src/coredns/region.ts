@@ -55,6 +55,9 @@ export function renderBody(entries: DnsEntry[], o: RenderOptions): string {
   // a name (a block per name took ~330). Names are grouped by label count, so the one template
   // can tell a name below a migrated one (SRV _port._proto.<name>: NXDOMAIN instead of hosts'
   // SERVFAIL, as this block has no kubernetes plugin to ask) from the name itself.
+  // Both plugins get the zone "." explicitly: without one they take every key of the block as a
+  // zone and match each query, and each hosts line at load, against all of them in turn (CoreDNS's
+  // plugin.Zones is a list): 50 times slower at 10,000 names. Only the keys' names reach the block.
   const byLabels = new Map<number, DnsEntry[]>();
   for (const e of sorted) {
     const n = e.fqdn.split('.').length;
@@ -65,12 +68,12 @@ export function renderBody(entries: DnsEntry[], o: RenderOptions): string {
     .map(([labels, group]) =>
       [
         ...group.map((e, i) => `${i1}${e.fqdn}:${o.port}${i < group.length - 1 ? ',' : ' {'}`),
-        `${i2}template ANY ANY {`,
+        `${i2}template ANY ANY . {`,
         `${i3}match "^([^.]+[.]){${labels + 1},}$"`,
         `${i3}rcode NXDOMAIN`,
         `${i3}fallthrough`,
         `${i2}}`,
-        `${i2}hosts {`,
+        `${i2}hosts /etc/hosts . {`,
         ...group.map((e) => `${i3}${e.ip} ${e.fqdn}`),
         `${i3}ttl ${o.ttl}`,
         `${i3}no_reverse`,
