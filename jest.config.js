@@ -16,6 +16,7 @@ export default {
       testMatch: ['<rootDir>/test/e2e/**/*.test.ts'],
       globalSetup: '<rootDir>/test/e2e/global-setup.mjs',
       globalTeardown: '<rootDir>/test/e2e/global-teardown.mjs',
+      setupFilesAfterEnv: ['<rootDir>/test/e2e/isolate.ts'],
       slowTestThreshold: 60,
       testTimeout: 180_000,
     },

@@ -186,7 +186,16 @@ function request(path, onData) {
         while ((nl = buf.indexOf('\n')) >= 0) {
           const line = buf.slice(0, nl);
           buf = buf.slice(nl + 1);
-          if (line.trim()) onData(JSON.parse(line));
+          if (!line.trim()) continue;
+          try {
+            onData(JSON.parse(line));
+          } catch (e) {
+            // A watch ERROR (410 Gone after a compaction) or a bad line: end this request, so the
+            // caller lists again. Thrown from here it would have ended the whole process.
+            req.destroy();
+            reject(e);
+            return;
+          }
         }
       });
       res.on('end', () => resolve(buf));
@@ -285,4 +294,9 @@ async function run() {
   );
 }
 
+// A sync loop that dies leaves CoreDNS on old files for good: say so in the log, loudly.
+process.on('uncaughtException', (e) => {
+  log(`fatal: ${e.stack ?? e}`);
+  process.exit(1);
+});
 run();

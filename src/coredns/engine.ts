@@ -72,16 +72,21 @@ function insertRegion(corefile: string, entries: DnsEntry[], layout: Layout, ttl
 /** The API server refuses a ConfigMap whose data exceeds 1 MiB; refuse before writing. */
 export const CONFIGMAP_LIMIT_BYTES = 1024 * 1024;
 
-function checkSize(corefile: string, custom: Record<string, string> | undefined, layout: Layout, entries: number): void {
-  const where = layout.kind === 'corefile' ? 'the coredns ConfigMap' : 'the coredns-custom ConfigMap';
-  const bytes =
-    layout.kind === 'corefile'
-      ? Buffer.byteLength(corefile)
-      : Object.entries(custom ?? {}).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
+const dataBytes = (layout: Layout, corefile: string, custom: Record<string, string> | undefined) =>
+  layout.kind === 'corefile'
+    ? Buffer.byteLength(corefile)
+    : Object.entries(custom ?? {}).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
+
+/** `base` is the same ConfigMap without acmg's entries: the number that fits is what the rest leaves room for. */
+function checkSize(written: DnsConfig, base: DnsConfig, layout: Layout, entries: number): void {
+  const bytes = dataBytes(layout, written.corefile, written.custom);
   if (bytes <= CONFIGMAP_LIMIT_BYTES) return;
-  const per = Math.ceil(bytes / Math.max(1, entries));
+  const where = layout.kind === 'corefile' ? 'the coredns ConfigMap' : 'the coredns-custom ConfigMap';
+  const rest = dataBytes(layout, base.corefile, base.custom);
+  const per = Math.ceil((bytes - rest) / Math.max(1, entries));
+  const fit = Math.max(0, Math.floor((CONFIGMAP_LIMIT_BYTES - rest) / per));
   throw new LayoutError(
-    `${entries} DNS entries would make ${where} ${bytes} bytes, over the 1 MiB a ConfigMap can hold (about ${per} bytes an entry with the ${layout.mechanism} mechanism, so at most ~${Math.floor(CONFIGMAP_LIMIT_BYTES / per)} entries)`,
+    `${entries} DNS entries would make ${where} ${bytes} bytes, over the 1 MiB a ConfigMap can hold (about ${per} bytes an entry with the ${layout.mechanism} mechanism, and ${rest} bytes of its own: at most ~${fit} entries)`,
     layout.mechanism === 'server-blocks'
       ? "the hosts mechanism needs ~60 bytes an entry: free the cluster block's hosts plugin (move its entries to a file) so acmg can use it, or migrate fewer services"
       : 'migrate fewer services per cluster DNS',
@@ -139,7 +144,7 @@ export function setEntries(config: DnsConfig, layout: Layout, entries: DnsEntry[
     const n = block.block.directives.filter((d) => d.name === 'hosts').length;
     if (n > 1) throw new LayoutError(`internal error: the cluster block would have ${n} hosts plugins`);
   }
-  checkSize(corefile, custom, layout, want.length);
+  checkSize({ corefile, custom }, stripped, layout, want.length);
 
   const customOut = custom && Object.keys(custom).length === 0 && config.custom === undefined ? undefined : custom;
   const corefileChanged = corefile !== config.corefile;

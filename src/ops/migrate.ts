@@ -159,9 +159,12 @@ export async function planMigration(kube: KubeApi, sel: Selection, opts: Pick<Mi
       const d = await currentDnsEntries(kube, dnsSettings(install));
       dnsReloads = d.layout.reloads;
       if (d.tampered.length && !opts.force) problems.push(...d.tampered.map((t) => `cluster DNS: ${t} (re-run with --force to let acmg rewrite its region)`));
+      // The DNS step's write, computed and not made: one that would not fit (a ConfigMap holds
+      // 1 MiB) is refused now, with the number that fits, instead of rolling back routes later.
+      else await updateDnsEntries(kube, dnsSettings(install), switchedTo(gatewayEntries(candidates, gatewayIP)), { force: opts.force, dryRun: true });
     } catch (e) {
       if (!(e instanceof AcmgError) || e.code !== ExitCode.Usage) throw e;
-      problems.push(`cluster DNS: ${e.message}`);
+      problems.push(`cluster DNS: ${e.message}${e.hint ? ` (${e.hint})` : ''}`);
     }
   }
   if (problems.length) throw usageError(problems, 'nothing was changed; fix these and run migrate again');
@@ -170,6 +173,14 @@ export async function planMigration(kube: KubeApi, sel: Selection, opts: Pick<Mi
   const plan: MigratePlan = { install, gatewayIP, candidates, alreadyMigrated, steps: [], restart, approach: opts.approach, dnsReloads };
   plan.steps = migrationSteps(plan, opts).flatMap((st) => st.describe);
   return plan;
+}
+
+const gatewayEntries = (candidates: Candidate[], gatewayIP: string): DnsEntry[] => candidates.map((c) => ({ fqdn: c.fqdn, ip: gatewayIP }));
+
+/** The DNS step's change: these names answer the gateway, every other entry stays (a Set: 10,000 names). */
+function switchedTo(entries: DnsEntry[]): (current: DnsEntry[]) => DnsEntry[] {
+  const switching = new Set(entries.map((e) => e.fqdn));
+  return (current) => [...current.filter((e) => !switching.has(e.fqdn)), ...entries];
 }
 
 async function journal(kube: KubeApi, install: InstallRecord, keys: string[], step: StepName, patch: (m: MigrationRecord) => void = () => {}): Promise<void> {
@@ -317,13 +328,8 @@ export function migrationSteps(plan: MigratePlan, opts: Pick<MigrateOptions, 'ap
       undoneBy: 'remove-dns',
       run: async (ctx) => {
         const { kube, o, keys } = ctx;
-        const entries: DnsEntry[] = plan.candidates.map((c) => ({ fqdn: c.fqdn, ip: gatewayIP }));
-        const switching = new Set(entries.map((e) => e.fqdn));
-        const w = await o.task('switch DNS (one CoreDNS write)', () =>
-          updateDnsEntries(kube, dnsSettings(install), (cur) => [...cur.filter((e) => !switching.has(e.fqdn)), ...entries], {
-            force: o.force,
-          }),
-        );
+        const entries = gatewayEntries(plan.candidates, gatewayIP);
+        const w = await o.task('switch DNS (one CoreDNS write)', () => updateDnsEntries(kube, dnsSettings(install), switchedTo(entries), { force: o.force }));
         ctx.dnsWrites += w.writes;
         if (w.writes) await makeDnsChangeTakeEffect(kube, dnsSettings(install), w.layout.reloads, { task: o.task, timeoutMs: o.readinessTimeoutMs });
         await journal(kube, install, keys, 'dns');

@@ -2,7 +2,7 @@
 // reuses): its coordinates, kubectl, and polling helpers.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 
@@ -90,8 +90,15 @@ export interface RunResult {
 
 const ACMG_BIN = join(ROOT, 'bin', 'acmg.js');
 
+/**
+ * Under jest's 180 s test timeout: a command still running then is killed, so the test fails with
+ * what it printed (its progress says what it waited for) instead of a bare timeout, and it cannot
+ * go on changing the cluster under the next test.
+ */
+export const ACMG_TIMEOUT_MS = 150_000;
+
 /** Runs the built CLI as a user would (no TTY), against the local cluster. */
-export function acmg(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
+export function acmg(args: string[], env: Record<string, string> = {}, timeoutMs = ACMG_TIMEOUT_MS): Promise<RunResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [ACMG_BIN, ...args], {
       env: { ...process.env, KUBECONFIG: kubeconfig, NO_COLOR: '1', ...env },
@@ -99,15 +106,33 @@ export function acmg(args: string[], env: Record<string, string> = {}): Promise<
     });
     let stdout = '';
     let stderr = '';
+    const timer = setTimeout(() => {
+      stderr += `\n[e2e] acmg ${args.join(' ')}: still running after ${timeoutMs / 1000} s, killed\n`;
+      child.kill('SIGKILL');
+    }, timeoutMs);
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
   });
 }
 
-/** Fails with the command's output when the exit code is not the expected one. */
+/** The last lines of the harness's logs that DNS failures come from (CI shows no files, only output). */
+export function harnessLogTails(lines = 15): string {
+  return ['coredns-sync', 'coredns']
+    .map((name) => {
+      const path = join(clusterDir, 'logs', `${name}.log`);
+      if (!existsSync(path)) return `--- ${path}: none`;
+      return `--- last ${lines} lines of ${path}\n${readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n')}`;
+    })
+    .join('\n');
+}
+
+/** Fails with the command's output (and the harness's DNS logs) when the exit code is not the expected one. */
 export function expectExit(r: RunResult, code: number): RunResult {
-  if (r.code !== code) throw new Error(`expected exit ${code}, got ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`);
+  if (r.code !== code) throw new Error(`expected exit ${code}, got ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}\n${harnessLogTails()}`);
   return r;
 }
 

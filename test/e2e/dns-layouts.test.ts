@@ -11,6 +11,8 @@ import { DNS_NAMESERVER, HACK, ROOT, acmg, acmgObjects, dns, eventually, expectE
 import { DnsProber, badSamples } from './dns-prober.js';
 
 const NS = ['--nameserver', DNS_NAMESERVER];
+// Well under the test's timeout: if CoreDNS never loads a change, acmg says which names answer what.
+const WAIT = [...NS, '--dns-timeout', '60s'];
 const METRICS = `http://127.0.0.1:${process.env.ACMG_DNS_METRICS_PORT ?? 19153}/metrics`;
 const switchLayout = (name: string) => execFileSync('bash', [join(HACK, 'cluster-layout.sh'), name], { stdio: 'ignore' });
 const dnsConfigMaps = () => {
@@ -31,14 +33,14 @@ describe('DNS layouts with coredns-custom imports, and without reload', () => {
   let reviewsIP: string;
 
   beforeAll(async () => {
-    expectExit(await acmg(['uninstall', '--purge', '-y', ...NS]), 0);
+    expectExit(await acmg(['uninstall', '--purge', '-y', ...WAIT]), 0);
     kubectl(['apply', '--server-side', '-f', join(ROOT, 'samples/helloworld/helloworld.yaml'), '-f', join(ROOT, 'test/e2e/fixtures/shop.yaml')]);
     helloIP = kubectlJson(['-n', 'default', 'get', 'service', 'helloworld']).spec.clusterIP;
     reviewsIP = kubectlJson(['-n', 'shop', 'get', 'service', 'reviews']).spec.clusterIP;
   });
 
   afterAll(async () => {
-    await acmg(['uninstall', '--purge', '-y', ...NS]);
+    await acmg(['uninstall', '--purge', '-y', ...WAIT]);
     switchLayout('kubeadm');
   });
 
@@ -47,7 +49,7 @@ describe('DNS layouts with coredns-custom imports, and without reload', () => {
     ['k3s', 'acmg.server', false],
     ['no-reload', undefined, true],
   ])('layout %s: the whole flow under a 20 ms prober, DNS back byte for byte (writes %s, restarts CoreDNS: %s)', async (layout, customKey, restarts) => {
-    expectExit(await acmg(['uninstall', '--purge', '-y', ...NS]), 0); // whatever an earlier case left
+    expectExit(await acmg(['uninstall', '--purge', '-y', ...WAIT]), 0); // whatever an earlier case left
     switchLayout(layout); // returns once CoreDNS has loaded it
     const before = dnsConfigMaps();
     const failedReloads = await metric('coredns_reload_failed_total');
@@ -62,9 +64,9 @@ describe('DNS layouts with coredns-custom imports, and without reload', () => {
     try {
       const dry = expectExit(await acmg(['migrate', 'helloworld', '-n', 'default', '--keep-service', '--dry-run', ...NS]), 0);
       expect(/restart CoreDNS \(its Corefile has no reload plugin/.test(dry.stdout)).toBe(restarts);
-      const m1 = expectExit(await acmg(['migrate', 'helloworld', '-n', 'default', '--keep-service', '-y', ...NS]), 0);
+      const m1 = expectExit(await acmg(['migrate', 'helloworld', '-n', 'default', '--keep-service', '-y', ...WAIT]), 0);
       expect(/restart CoreDNS/.test(m1.stderr)).toBe(restarts);
-      expectExit(await acmg(['migrate', 'reviews', '-n', 'shop', '--replace-service', '-y', ...NS]), 0);
+      expectExit(await acmg(['migrate', 'reviews', '-n', 'shop', '--replace-service', '-y', ...WAIT]), 0);
       const v = JSON.parse(expectExit(await acmg(['verify-dns', '-o', 'json', ...NS]), 0).stdout);
       expect(v.passed).toBe(true);
       expect(v.results.filter((r: any) => r.form === 'fqdn').map((r: any) => [r.written, r.pass])).toEqual([
@@ -75,7 +77,7 @@ describe('DNS layouts with coredns-custom imports, and without reload', () => {
         expect(dnsConfigMaps().coredns).toEqual(before.coredns); // the managed Corefile is never touched
         expect(Object.keys(dnsConfigMaps().custom)).toEqual([customKey]);
       }
-      const rb = expectExit(await acmg(['rollback', '--all', '-y', ...NS]), 0);
+      const rb = expectExit(await acmg(['rollback', '--all', '-y', ...WAIT]), 0);
       expect(/restart CoreDNS/.test(rb.stderr)).toBe(restarts); // rollback's DNS write needs it too
       expect(hello.samples.at(-1)?.ips).toEqual([helloIP]);
       expect(reviews.samples.at(-1)?.ips).toEqual([reviewsIP]);
@@ -92,7 +94,7 @@ describe('DNS layouts with coredns-custom imports, and without reload', () => {
     expect(await metric('coredns_reload_failed_total')).toBe(failedReloads);
     expect(corednsRestarts() !== restarts0).toBe(restarts);
 
-    expectExit(await acmg(['uninstall', '--purge', '-y', ...NS]), 0);
+    expectExit(await acmg(['uninstall', '--purge', '-y', ...WAIT]), 0);
     expect(dnsConfigMaps()).toEqual(before); // AKS's empty coredns-custom stays, k3s's acmg-made one goes
     expect(acmgObjects()).toEqual([]);
     await eventually(

@@ -143,7 +143,13 @@ acmg() { node ${JSON.stringify(join(ROOT, 'bin', 'acmg.js'))} "$@"; }
 fpath=(unused ${JSON.stringify(cwd)})
 ${line.replaceAll('10.96.0.10:53', DNS_NAMESERVER)}`;
   return new Promise((resolve) => {
-    const child = spawn('bash', ['-c', script], { cwd, env: { ...process.env, KUBECONFIG: kubeconfig, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group, so a kill reaches the acmg that bash started, not bash alone.
+    const child = spawn('bash', ['-c', script], {
+      cwd,
+      detached: true,
+      env: { ...process.env, KUBECONFIG: kubeconfig, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -151,7 +157,7 @@ ${line.replaceAll('10.96.0.10:53', DNS_NAMESERVER)}`;
     if (line.includes('--watch')) {
       void eventually('the controller ready on :9440', 30_000, async () => (await fetch('http://127.0.0.1:9440/readyz')).status === 200).then(
         () => spawn('pkill', ['-TERM', '-f', 'acmg.js sync --watch']),
-        () => child.kill('SIGKILL'),
+        () => process.kill(-child.pid!, 'SIGKILL'),
       );
     }
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));

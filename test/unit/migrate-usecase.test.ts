@@ -82,6 +82,23 @@ describe('plan', () => {
     expect(kube.writes()).toEqual([]);
   });
 
+  test('a DNS write that would not fit in the ConfigMap is refused at plan time, with the number that fits, and nothing is written', async () => {
+    const kube = await installedCluster();
+    // The cluster's own Corefile already near the 1 MiB a ConfigMap holds: acmg's region would tip it over.
+    const cm = kube.peek('v1', 'ConfigMap', 'coredns', 'kube-system')!;
+    const filler = `# ${'x'.repeat(1024 * 1024 - Buffer.byteLength(cm.data.Corefile) - 200)}\n`;
+    kube.seed({ ...cm, data: { ...cm.data, Corefile: cm.data.Corefile + filler } });
+    const e = await planMigration(kube, { services: ['reviews', 'ratings'], namespace: 'shop' }, { approach: 'keep-service' }).catch((x) => x);
+    expect(e).toBeInstanceOf(AcmgError);
+    expect((e as AcmgError).code).toBe(ExitCode.Usage);
+    expect((e as AcmgError).problems).toEqual([
+      expect.stringMatching(
+        /^cluster DNS: 2 DNS entries would make the coredns ConfigMap \d+ bytes, over the 1 MiB a ConfigMap can hold .*at most ~\d+ entries\) \(migrate fewer/,
+      ),
+    ]);
+    expect(kube.writes()).toEqual([]);
+  });
+
   test('the dry-run plan is the list of steps apply runs, from the same data', async () => {
     const kube = await installedCluster();
     const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'replace-service' });
