@@ -87,9 +87,7 @@ function checkSize(written: DnsConfig, base: DnsConfig, layout: Layout, entries:
   const fit = Math.max(0, Math.floor((CONFIGMAP_LIMIT_BYTES - rest) / per));
   throw new LayoutError(
     `${entries} DNS entries would make ${where} ${bytes} bytes, over the 1 MiB a ConfigMap can hold (about ${per} bytes an entry with the ${layout.mechanism} mechanism, and ${rest} bytes of its own: at most ~${fit} entries)`,
-    layout.mechanism === 'server-blocks'
-      ? "the hosts mechanism needs ~60 bytes an entry: free the cluster block's hosts plugin (move its entries to a file) so acmg can use it, or migrate fewer services"
-      : 'migrate fewer services per cluster DNS',
+    'migrate fewer services per cluster DNS (shorter Service and namespace names take fewer bytes)',
   );
 }
 

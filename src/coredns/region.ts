@@ -51,38 +51,46 @@ export function renderBody(entries: DnsEntry[], o: RenderOptions): string {
     ].join('\n');
   }
   // Where the cluster block's hosts plugin is taken: one server block whose keys are the migrated
-  // names (so only they reach it), one key a line, with one hosts plugin for all of them. ~100 bytes
-  // a name (a block per name took ~330). Names are grouped by label count, so the one template
-  // can tell a name below a migrated one (SRV _port._proto.<name>: NXDOMAIN instead of hosts'
-  // SERVFAIL, as this block has no kubernetes plugin to ask) from the name itself.
-  // Both plugins get the zone "." explicitly: without one they take every key of the block as a
-  // zone and match each query, and each hosts line at load, against all of them in turn (CoreDNS's
-  // plugin.Zones is a list): 50 times slower at 10,000 names. Only the keys' names reach the block.
-  const byLabels = new Map<number, DnsEntry[]>();
+  // names, one a line, so only they reach it. The keys are the whole list: templates answer, so a
+  // name is written once (~40 bytes a name; a hosts line for each as well took ~100, so fewer than
+  // 10,000 names fitted in a ConfigMap). Names are grouped by label count and address, and each
+  // group's block answers, in order: a name below a migrated one (SRV _port._proto.<name>) NXDOMAIN,
+  // as this block has no kubernetes plugin to ask; A (AAAA for an IPv6 address) with the address;
+  // any other type with no data, as hosts did.
+  // Every template gets the zone "." explicitly: without one a plugin takes every key of the block
+  // as a zone and matches each query against all of them in turn (CoreDNS's plugin.Zones is a
+  // list), which made CoreDNS 50 times slower at 10,000 names.
+  const groups = new Map<string, { labels: number; ip: string; names: string[] }>();
   for (const e of sorted) {
-    const n = e.fqdn.split('.').length;
-    byLabels.set(n, [...(byLabels.get(n) ?? []), e]);
+    const labels = e.fqdn.split('.').length;
+    const key = `${String(labels).padStart(3, '0')} ${e.ip}`;
+    const g = groups.get(key) ?? { labels, ip: e.ip, names: [] };
+    g.names.push(e.fqdn);
+    groups.set(key, g);
   }
-  return [...byLabels]
-    .sort(([a], [b]) => a - b)
-    .map(([labels, group]) =>
-      [
-        ...group.map((e, i) => `${i1}${e.fqdn}:${o.port}${i < group.length - 1 ? ',' : ' {'}`),
+  return [...groups.keys()]
+    .sort()
+    .map((key) => {
+      const { labels, ip, names } = groups.get(key)!;
+      const type = ip.includes(':') ? 'AAAA' : 'A';
+      return [
+        ...names.map((n, i) => `${i1}${n}:${o.port}${i < names.length - 1 ? ',' : ' {'}`),
         `${i2}template ANY ANY . {`,
         `${i3}match "^([^.]+[.]){${labels + 1},}$"`,
         `${i3}rcode NXDOMAIN`,
         `${i3}fallthrough`,
         `${i2}}`,
-        `${i2}hosts /etc/hosts . {`,
-        ...group.map((e) => `${i3}${e.ip} ${e.fqdn}`),
-        `${i3}ttl ${o.ttl}`,
-        `${i3}no_reverse`,
-        `${i3}reload 0`,
+        `${i2}template IN ${type} . {`,
+        `${i3}answer "{{ .Name }} ${o.ttl} IN ${type} ${ip}"`,
+        `${i3}fallthrough`,
+        `${i2}}`,
+        `${i2}template ANY ANY . {`,
+        `${i3}rcode NOERROR`,
         `${i2}}`,
         `${i1}}`,
         '',
-      ].join('\n'),
-    )
+      ].join('\n');
+    })
     .join('');
 }
 
@@ -103,6 +111,8 @@ export interface FoundRegion {
 }
 
 const ENTRY_LINE = /^\s*([0-9a-fA-F.:]+)\s+([A-Za-z0-9._-]+)\s*$/;
+const KEY_LINE = /^\s*([A-Za-z0-9._-]+):\d+\s*[,{]\s*$/;
+const ANSWER_LINE = /^\s*answer "\{\{ \.Name \}\} \d+ IN (?:A|AAAA) ([0-9a-fA-F.:]+)"\s*$/;
 
 export function findRegion(text: string): FoundRegion | undefined {
   const b = text.indexOf(REGION_BEGIN);
@@ -128,9 +138,19 @@ export function findRegion(text: string): FoundRegion | undefined {
   const body = text.slice(beginLineEnd + 1, text.lastIndexOf('\n', e) + 1);
   const mechanism = (m?.[2] as FoundRegion['mechanism']) ?? 'hosts';
   const entries: DnsEntry[] = [];
+  // hosts lines (the hosts mechanism, and server blocks as acmg wrote them before), or a server
+  // block's keys with the address its template answers.
+  let keys: string[] = [];
   for (const l of body.split('\n')) {
     const em = l.match(ENTRY_LINE);
     if (em) entries.push({ ip: em[1]!, fqdn: em[2]!.toLowerCase() });
+    const km = l.match(KEY_LINE);
+    if (km) keys.push(km[1]!.toLowerCase());
+    const am = l.match(ANSWER_LINE);
+    if (am) {
+      for (const fqdn of keys) entries.push({ ip: am[1]!, fqdn });
+      keys = [];
+    }
   }
   const tampered = !m || m[1] !== hashBody(body) || text.indexOf(REGION_BEGIN, end) >= 0;
   return {

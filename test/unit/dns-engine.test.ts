@@ -1,10 +1,11 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { parseCorefile, serverBlocks } from '../../src/coredns/corefile.js';
 import { addEntries, readEntries, removeEntries, setEntries, type DnsConfig } from '../../src/coredns/engine.js';
 import { detectLayout, LayoutError } from '../../src/coredns/layout.js';
-import { type DnsEntry } from '../../src/coredns/region.js';
+import { sortEntries, type DnsEntry } from '../../src/coredns/region.js';
 import { expectGolden } from './golden.js';
 
 const corefile = (f: string) => readFileSync(join(process.cwd(), 'test', 'fixtures', 'corefiles', `${f}.Corefile`), 'utf8');
@@ -188,7 +189,7 @@ describe('size and validity at scale', () => {
     const region = out.slice(out.indexOf('# acmg:begin'), out.indexOf('# acmg:end'));
     const plugins = region.split('\n').filter((l) => /^\s+(hosts|template)\b/.test(l));
     expect(plugins.length).toBeGreaterThan(0);
-    expect(plugins.filter((l) => !/^\s+(hosts \/etc\/hosts|template ANY ANY) \. \{$/.test(l))).toEqual([]);
+    expect(plugins.filter((l) => !/^\s+template (ANY ANY|IN A) \. \{$/.test(l))).toEqual([]);
   });
 
   test('entries that would overflow a ConfigMap are refused with the number that fits and a way out', () => {
@@ -209,14 +210,45 @@ describe('size and validity at scale', () => {
     expect(() => setEntries(c, layoutOf(c), many(Math.ceil(fit * 1.05)), opts)).toThrow(/over the 1 MiB/);
   });
 
-  test('the generated server-block region parses: one server block for every migrated name, with one hosts plugin', () => {
+  test('the generated server-block region parses: one server block per label count and address, every name a key, answered by templates', () => {
     const c = { corefile: corefile('minikube') };
-    const out = setEntries(c, layoutOf(c), many(200), opts).config.corefile;
+    const v6 = { fqdn: 'v6.default.svc.cluster.local', ip: 'fd00::10' };
+    const out = setEntries(c, layoutOf(c), [...many(200), v6], opts).config.corefile;
     const blocks = serverBlocks(parseCorefile(out));
-    expect(blocks).toHaveLength(2);
-    const acmg = blocks.find((b) => b.keys.length === 200)!;
-    expect(acmg.keys[0]).toBe('svc-0.ns-0.svc.cluster.local:53');
-    expect(acmg.block.directives.filter((d) => d.name === 'hosts')).toHaveLength(1);
-    expect(readEntries({ corefile: out }).entries).toHaveLength(200);
+    expect(blocks).toHaveLength(3);
+    const v4 = blocks.find((b) => b.keys.length === 200)!;
+    expect(v4.keys[0]).toBe('svc-0.ns-0.svc.cluster.local:53');
+    expect(v4.block.directives.map((d) => d.name)).toEqual(['template', 'template', 'template']);
+    expect(out).toMatch(/v6\.default\.svc\.cluster\.local:53 \{\n {4}template ANY ANY \. \{[\s\S]*?answer "\{\{ \.Name \}\} 5 IN AAAA fd00::10"/);
+    expect(readEntries({ corefile: out }).entries).toEqual(sortEntries([...many(200), v6]));
+  });
+
+  test('a server-block region written before the templates (a hosts line a name) is still read, and rewritten in the new form', () => {
+    const c = { corefile: corefile('minikube') };
+    const old = `# acmg:begin sha256=HASH server-blocks (managed by acmg, do not edit; see: acmg status)
+a.default.svc.cluster.local:53,
+b.default.svc.cluster.local:53 {
+    template ANY ANY {
+        match "^([^.]+[.]){6,}$"
+        rcode NXDOMAIN
+        fallthrough
+    }
+    hosts {
+        10.96.200.1 a.default.svc.cluster.local
+        10.96.200.1 b.default.svc.cluster.local
+        ttl 5
+        no_reverse
+        reload 0
+    }
+}
+# acmg:end
+`;
+    const body = old.slice(old.indexOf('\n') + 1, old.indexOf('# acmg:end'));
+    const before = { corefile: old.replace('HASH', createHash('sha256').update(body).digest('hex').slice(0, 16)) + c.corefile };
+    expect(readEntries(before).entries.map((e) => e.fqdn)).toEqual(['a.default.svc.cluster.local', 'b.default.svc.cluster.local']);
+    expect(readEntries(before).regions[0]!.region.tampered).toBe(false);
+    const after = setEntries(before, layoutOf(before), readEntries(before).entries.slice(1), opts).config.corefile;
+    expect(after.slice(0, after.indexOf('# acmg:end'))).not.toMatch(/hosts/);
+    expect(readEntries({ corefile: after }).entries.map((e) => e.fqdn)).toEqual(['b.default.svc.cluster.local']);
   });
 });
