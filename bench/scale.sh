@@ -58,7 +58,11 @@ fi
 report() { # migrate json files...
   node -e '
     const fs = require("fs");
-    const rs = process.argv.slice(1).map((f) => JSON.parse(fs.readFileSync(f, "utf8")));
+    // A run that failed printed no JSON (its log says why): counted, not parsed.
+    const texts = process.argv.slice(1).map((f) => fs.readFileSync(f, "utf8"));
+    const failed = texts.filter((t) => !t.trim()).length;
+    if (failed) console.log(`  ${failed} run(s) failed and are left out below`);
+    const rs = texts.filter((t) => t.trim()).map((t) => JSON.parse(t));
     const writes = rs.map((r) => r.dnsWrites);
     console.log(`  services ${rs.reduce((n, r) => n + r.migrated.length, 0)}, API requests ${rs.reduce((n, r) => n + r.apiRequests, 0)}, CoreDNS writes per run ${[...new Set(writes)].join("/")} (target <= 1: ${writes.every((w) => w <= 1) ? "met" : "MISSED"})`);
   ' "$@"

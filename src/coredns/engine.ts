@@ -47,11 +47,11 @@ function removeRegion(text: string, r: FoundRegion): string {
 }
 
 /** Inserts the region into a Corefile that has none. */
-function insertRegion(corefile: string, entries: DnsEntry[], layout: Layout, ttl: number): string {
+function insertRegion(corefile: string, entries: DnsEntry[], layout: Layout, ttl: number, mark: boolean): string {
   if (layout.mechanism === 'server-blocks') {
     // Top level, at the start: server block order does not matter to CoreDNS (zones route by
     // specificity), and removing a region that ends in "\n" from offset 0 restores the original.
-    return renderRegion(entries, { mechanism: 'server-blocks', ttl, indent: '', step: '    ', port: layout.port }) + corefile;
+    return renderRegion(entries, { mechanism: 'server-blocks', ttl, indent: '', step: '    ', port: layout.port, mark }) + corefile;
   }
   const cf = parseCorefile(corefile);
   const { block } = findClusterBlock(cf, layout.clusterDomain);
@@ -66,7 +66,9 @@ function insertRegion(corefile: string, entries: DnsEntry[], layout: Layout, ttl
   const first = block.block.directives[0];
   const indent = first ? indentOf(corefile.slice(first.lineStart, first.nameToken.start)) : '    ';
   const step = indent.startsWith('\t') ? '\t' : indent.length > 0 ? ' '.repeat(Math.min(indent.length, 4)) : '    ';
-  return corefile.slice(0, at) + renderRegion(entries, { mechanism: 'hosts', ttl, indent: indent || '    ', step, port: layout.port }) + corefile.slice(at);
+  return (
+    corefile.slice(0, at) + renderRegion(entries, { mechanism: 'hosts', ttl, indent: indent || '    ', step, port: layout.port, mark }) + corefile.slice(at)
+  );
 }
 
 /** The API server refuses a ConfigMap whose data exceeds 1 MiB; refuse before writing. */
@@ -103,6 +105,11 @@ export interface SetOptions {
   ttl: number;
   /** Overwrite a region that was edited by hand (otherwise: refuse). */
   force?: boolean;
+  /**
+   * Flip the region's reload mark (RELOAD_MARK), so the write is a change CoreDNS reloads even with
+   * the same entries. Otherwise the mark stays as it is, and the same entries are no change.
+   */
+  toggleMark?: boolean;
 }
 
 /**
@@ -123,14 +130,16 @@ export function setEntries(config: DnsConfig, layout: Layout, entries: DnsEntry[
   // Strip every acmg region/key, then write the one the layout wants. A layout that changed
   // since the last write (e.g. someone added `hosts` to the block) converges here.
   const stripped = stripRegions(config);
+  const marked = current.regions.some((r) => r.region.marked);
+  const mark = opts.toggleMark ? !marked : marked;
   let corefile = stripped.corefile;
   let custom = stripped.custom;
 
   if (want.length > 0) {
-    if (layout.kind === 'corefile') corefile = insertRegion(corefile, want, layout, opts.ttl);
+    if (layout.kind === 'corefile') corefile = insertRegion(corefile, want, layout, opts.ttl, mark);
     else {
       custom = custom ?? {};
-      custom[layout.customKey!] = renderRegion(want, { mechanism: layout.mechanism, ttl: opts.ttl, indent: '', step: '    ', port: layout.port });
+      custom[layout.customKey!] = renderRegion(want, { mechanism: layout.mechanism, ttl: opts.ttl, indent: '', step: '    ', port: layout.port, mark });
     }
   }
 

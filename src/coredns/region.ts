@@ -30,7 +30,18 @@ export interface RenderOptions {
   step: string;
   /** Server port for per-name blocks. */
   port: number;
+  /** Starts the body with RELOAD_MARK (see there). */
+  mark?: boolean;
 }
+
+/**
+ * A comment line that, added or removed, makes CoreDNS reload a region whose entries are the same.
+ * CoreDNS's reload plugin compares a hash of the parsed config, line numbers included, and parses
+ * imported files again after a reload: a change to an imported file (coredns-custom) that lands
+ * while CoreDNS reloads is then taken as loaded, and never loaded. Shifting the lines below the
+ * mark is a change it sees (comments alone are not: they are not tokens).
+ */
+export const RELOAD_MARK = '# acmg: reload';
 
 /** The region's body lines (between the markers), already indented. */
 export function renderBody(entries: DnsEntry[], o: RenderOptions): string {
@@ -95,7 +106,7 @@ export function renderBody(entries: DnsEntry[], o: RenderOptions): string {
 }
 
 export function renderRegion(entries: DnsEntry[], o: RenderOptions): string {
-  const body = renderBody(entries, o);
+  const body = (o.mark ? `${o.indent}${RELOAD_MARK}\n` : '') + renderBody(entries, o);
   return `${o.indent}${REGION_BEGIN} sha256=${hashBody(body)} ${o.mechanism} (${NOTICE})\n${body}${o.indent}${REGION_END}\n`;
 }
 
@@ -107,6 +118,8 @@ export interface FoundRegion {
   entries: DnsEntry[];
   /** The body no longer matches the hash in the begin marker: someone edited it by hand. */
   tampered: boolean;
+  /** The body starts with RELOAD_MARK. */
+  marked: boolean;
   problem?: string;
 }
 
@@ -128,6 +141,7 @@ export function findRegion(text: string): FoundRegion | undefined {
       mechanism: 'hosts',
       entries: [],
       tampered: true,
+      marked: false,
       problem: `the acmg region starting on line ${line} has no "${REGION_END}" marker`,
     };
   }
@@ -159,6 +173,7 @@ export function findRegion(text: string): FoundRegion | undefined {
     mechanism,
     entries: sortEntries(entries),
     tampered,
+    marked: body.trimStart().startsWith(RELOAD_MARK),
     problem: tampered ? `the acmg region on line ${line} was edited by hand (its content no longer matches the hash acmg wrote)` : undefined,
   };
 }

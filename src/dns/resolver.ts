@@ -23,18 +23,28 @@ export async function resolveA(r: Resolver, name: string): Promise<string[]> {
   return res.answers.filter((a) => a.type === 'A').map((a) => a.data);
 }
 
-/** Polls until every name answers exactly `expect[name]`, or the timeout; returns the names still wrong. */
 /** Right answers in a row that settle a name (500 ms apart). */
 export const CONFIRMATIONS = 3;
 
+/** Something to do once, if the names have not all settled `afterMs` into the wait. */
+export interface Nudge {
+  afterMs: number;
+  describe: string;
+  run: () => Promise<void>;
+}
+
+/** Polls until every name answers exactly `expect[name]`, or the timeout; returns the names still wrong. */
 export async function waitForAnswers(
   r: Resolver,
   expect: Map<string, string>,
   timeoutMs: number,
   onProgress?: (text: string) => void,
   confirmations = CONFIRMATIONS,
+  nudge?: Nudge,
 ): Promise<{ name: string; got: string[]; want: string }[]> {
-  const deadline = Date.now() + timeoutMs;
+  const start = Date.now();
+  const deadline = start + timeoutMs;
+  let nudged = false;
   // A name is settled after `confirmations` right answers in a row: CoreDNS replicas load a change
   // one by one (and draining old pods still answer), so one right answer proves little.
   const streak = new Map([...expect.keys()].map((n) => [n, 0]));
@@ -51,6 +61,11 @@ export async function waitForAnswers(
     const settled = [...streak.values()].filter((n) => n >= confirmations).length;
     if (settled === expect.size) return [];
     if (Date.now() >= deadline) return wrong.length ? wrong : results.filter((x) => streak.get(x.name)! < confirmations);
+    if (nudge && !nudged && Date.now() - start >= nudge.afterMs) {
+      nudged = true;
+      onProgress?.(`${settled}/${expect.size} names answer as expected after ${Math.round(nudge.afterMs / 1000)}s: ${nudge.describe}`);
+      await nudge.run();
+    }
     onProgress?.(`${settled}/${expect.size} names answer as expected (CoreDNS reload can take up to ~2 minutes)`);
     await new Promise((res) => setTimeout(res, 500));
   }

@@ -121,7 +121,7 @@ export async function updateDnsEntries(
   kube: KubeApi,
   s: DnsSettings,
   mutate: (current: DnsEntry[]) => DnsEntry[],
-  opts: { force?: boolean; dryRun?: boolean } = {},
+  opts: { force?: boolean; dryRun?: boolean; toggleMark?: boolean } = {},
 ): Promise<DnsWriteResult> {
   return retryOnConflict(async () => {
     const d = await loadDns(kube, s);
@@ -129,7 +129,7 @@ export async function updateDnsEntries(
     const after = sortEntries(mutate(before));
     let change;
     try {
-      change = setEntries(d.config, d.layout, after, { ttl: s.ttl, force: opts.force });
+      change = setEntries(d.config, d.layout, after, { ttl: s.ttl, force: opts.force, toggleMark: opts.toggleMark });
     } catch (e) {
       throw layoutError(e);
     }

@@ -3,7 +3,8 @@
 // verified -> sidecar injection off (+ restart) -> approach 2 deletes the original last.
 import { AcmgError, ExitCode, clusterError, usageError } from '../errors.js';
 import type { DnsEntry } from '../coredns/region.js';
-import { waitForAnswers, type Resolver } from '../dns/resolver.js';
+import type { Layout } from '../coredns/layout.js';
+import { waitForAnswers, type Nudge, type Resolver } from '../dns/resolver.js';
 import { ApiError, explainApiError, type KubeApi } from '../kube/api.js';
 import type { KObject } from '../model/object.js';
 import { currentDnsEntries, updateDnsEntries } from '../kube/dns-store.js';
@@ -175,6 +176,28 @@ export async function planMigration(kube: KubeApi, sel: Selection, opts: Pick<Mi
   return plan;
 }
 
+/**
+ * CoreDNS can take a change to coredns-custom (an imported file) as loaded without loading it, when
+ * it lands while CoreDNS reloads (see RELOAD_MARK). Where acmg writes there and CoreDNS reloads by
+ * itself, a wait that has not settled halfway through rewrites acmg's region once, with the same
+ * entries and the mark flipped, which CoreDNS does reload.
+ */
+function reloadNudge(
+  kube: KubeApi,
+  install: InstallRecord,
+  layout: Layout,
+  timeoutMs: number,
+  force: boolean | undefined,
+  onWrite: (writes: number) => void = () => {},
+): Nudge | undefined {
+  if (layout.kind !== 'custom' || !layout.reloads) return undefined;
+  return {
+    afterMs: Math.floor(timeoutMs / 2),
+    describe: `rewriting ${layout.customKey} in coredns-custom once, so CoreDNS reloads it (it can miss a change made while it reloads)`,
+    run: async () => onWrite((await updateDnsEntries(kube, dnsSettings(install), (cur) => cur, { force, toggleMark: true })).writes),
+  };
+}
+
 const gatewayEntries = (candidates: Candidate[], gatewayIP: string): DnsEntry[] => candidates.map((c) => ({ fqdn: c.fqdn, ip: gatewayIP }));
 
 /** The DNS step's change: these names answer the gateway, every other entry stays (a Set: 10,000 names). */
@@ -336,7 +359,8 @@ export function migrationSteps(plan: MigratePlan, opts: Pick<MigrateOptions, 'ap
         if (o.resolver) {
           const r = o.resolver;
           await o.task(`wait for DNS to answer ${gatewayIP} (via ${r.describe})`, async (update) => {
-            const wrong = await waitForAnswers(r, new Map(entries.map((e) => [e.fqdn, e.ip])), o.dnsTimeoutMs, update);
+            const nudge = reloadNudge(kube, install, w.layout, o.dnsTimeoutMs, o.force, (n) => (ctx.dnsWrites += n));
+            const wrong = await waitForAnswers(r, new Map(entries.map((e) => [e.fqdn, e.ip])), o.dnsTimeoutMs, update, undefined, nudge);
             if (wrong.length)
               throw clusterError(
                 wrong.map((x) => `DNS for ${x.name} answers ${x.got.join(', ') || 'nothing'}, expected ${x.want}`),
@@ -569,7 +593,7 @@ const ROLLBACK_PHASES: { name: RollbackPhaseName; run(c: RollbackContext): Promi
       }
       const r = o.resolver;
       await o.task(`wait for DNS to answer the services' own ClusterIPs (via ${r.describe})`, async (update) => {
-        const wrong = await waitForAnswers(r, expect, o.dnsTimeoutMs, update);
+        const wrong = await waitForAnswers(r, expect, o.dnsTimeoutMs, update, undefined, reloadNudge(kube, install, w.layout, o.dnsTimeoutMs, true));
         if (wrong.length) throw clusterError(wrong.map((x) => `DNS for ${x.name} answers ${x.got.join(', ') || 'nothing'}, expected ${x.want}`));
       });
     },

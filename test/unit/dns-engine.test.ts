@@ -161,6 +161,28 @@ describe('entries in the custom layout', () => {
     expect(c2.config.custom).toEqual({});
   });
 
+  test('the reload mark: toggled, the same entries are a change that moves every line below it; a plain write keeps it; toggled back, the bytes are the first ones', () => {
+    for (const name of ['k3s', 'aks']) {
+      const c0: DnsConfig = { corefile: corefile(name) };
+      const layout = layoutOf(c0);
+      const c1 = setEntries(c0, layout, [entry('helloworld'), entry('reviews', 'shop')], opts);
+      const [key] = Object.keys(c1.config.custom!);
+      const marked = setEntries(c1.config, layout, readEntries(c1.config).entries, { ...opts, toggleMark: true });
+      expect([marked.changed, marked.customChanged, marked.corefileChanged]).toEqual([true, true, false]);
+      const [before, after] = [c1.config.custom![key!]!, marked.config.custom![key!]!];
+      // One line more, right after the begin marker: CoreDNS's hash of the parsed config has line numbers.
+      expect(after.split('\n').length).toBe(before.split('\n').length + 1);
+      expect(after.split('\n')[1]).toBe('# acmg: reload');
+      expect(readEntries(marked.config).entries).toEqual(readEntries(c1.config).entries);
+      expect(readEntries(marked.config).regions[0]!.region.tampered).toBe(false);
+      expect(setEntries(marked.config, layout, readEntries(c1.config).entries, opts).changed).toBe(false);
+      const back = setEntries(marked.config, layout, readEntries(c1.config).entries, { ...opts, toggleMark: true });
+      expect(back.config.custom![key!]).toBe(before);
+      // Removing the last entry still restores the original, marked or not.
+      expect(setEntries(marked.config, layout, [], opts).config.corefile).toBe(c0.corefile);
+    }
+  });
+
   test('aks: writes acmg.override, keeps the user keys', () => {
     const c0: DnsConfig = { corefile: corefile('aks'), custom: { 'log.override': 'log\n' } };
     const layout = layoutOf(c0);
