@@ -180,21 +180,27 @@ export async function planMigration(kube: KubeApi, sel: Selection, opts: Pick<Mi
  * CoreDNS can take a change to coredns-custom (an imported file) as loaded without loading it, when
  * it lands while CoreDNS reloads (see RELOAD_MARK). Where acmg writes there and CoreDNS reloads by
  * itself, a wait that has not settled halfway through rewrites acmg's region once, with the same
- * entries and the mark flipped, which CoreDNS does reload.
+ * entries and the mark flipped, which CoreDNS does reload. With no entries left there is no region
+ * to rewrite (comments alone are no change to CoreDNS): then CoreDNS is restarted, as on layouts
+ * without reload.
  */
 function reloadNudge(
   kube: KubeApi,
   install: InstallRecord,
   layout: Layout,
-  timeoutMs: number,
-  force: boolean | undefined,
+  o: { task: Task; dnsTimeoutMs: number; readinessTimeoutMs?: number; force?: boolean },
   onWrite: (writes: number) => void = () => {},
 ): Nudge | undefined {
   if (layout.kind !== 'custom' || !layout.reloads) return undefined;
+  const s = dnsSettings(install);
   return {
-    afterMs: Math.floor(timeoutMs / 2),
-    describe: `rewriting ${layout.customKey} in coredns-custom once, so CoreDNS reloads it (it can miss a change made while it reloads)`,
-    run: async () => onWrite((await updateDnsEntries(kube, dnsSettings(install), (cur) => cur, { force, toggleMark: true })).writes),
+    afterMs: Math.floor(o.dnsTimeoutMs / 2),
+    describe: `rewriting ${layout.customKey} in coredns-custom once (or, with no entries left, restarting CoreDNS), so CoreDNS loads it: it can miss a change made while it reloads`,
+    run: async () => {
+      const w = await updateDnsEntries(kube, s, (cur) => cur, { force: o.force, toggleMark: true });
+      onWrite(w.writes);
+      if (w.writes === 0) await makeDnsChangeTakeEffect(kube, s, false, { task: o.task, timeoutMs: o.readinessTimeoutMs ?? DEFAULT_ROLLOUT_TIMEOUT_MS });
+    },
   };
 }
 
@@ -359,7 +365,7 @@ export function migrationSteps(plan: MigratePlan, opts: Pick<MigrateOptions, 'ap
         if (o.resolver) {
           const r = o.resolver;
           await o.task(`wait for DNS to answer ${gatewayIP} (via ${r.describe})`, async (update) => {
-            const nudge = reloadNudge(kube, install, w.layout, o.dnsTimeoutMs, o.force, (n) => (ctx.dnsWrites += n));
+            const nudge = reloadNudge(kube, install, w.layout, o, (n) => (ctx.dnsWrites += n));
             const wrong = await waitForAnswers(r, new Map(entries.map((e) => [e.fqdn, e.ip])), o.dnsTimeoutMs, update, undefined, nudge);
             if (wrong.length)
               throw clusterError(
@@ -593,7 +599,7 @@ const ROLLBACK_PHASES: { name: RollbackPhaseName; run(c: RollbackContext): Promi
       }
       const r = o.resolver;
       await o.task(`wait for DNS to answer the services' own ClusterIPs (via ${r.describe})`, async (update) => {
-        const wrong = await waitForAnswers(r, expect, o.dnsTimeoutMs, update, undefined, reloadNudge(kube, install, w.layout, o.dnsTimeoutMs, true));
+        const wrong = await waitForAnswers(r, expect, o.dnsTimeoutMs, update, undefined, reloadNudge(kube, install, w.layout, { ...o, force: true }));
         if (wrong.length) throw clusterError(wrong.map((x) => `DNS for ${x.name} answers ${x.got.join(', ') || 'nothing'}, expected ${x.want}`));
       });
     },
