@@ -76,10 +76,27 @@ export async function loadDns(kube: KubeApi, s: DnsSettings): Promise<LoadedDns>
   }
 }
 
-export async function currentDnsEntries(kube: KubeApi, s: DnsSettings): Promise<{ entries: DnsEntry[]; layout: Layout; tampered: string[] }> {
+/**
+ * acmg's entries as cluster DNS holds them. With `wouldWrite`, the write it describes is also
+ * computed from the same read, and not made: it throws what that write would (a ConfigMap
+ * overflow), unless a hand-edited region already stops it (reported in `tampered`).
+ */
+export async function currentDnsEntries(
+  kube: KubeApi,
+  s: DnsSettings,
+  wouldWrite?: { mutate: (current: DnsEntry[]) => DnsEntry[]; force?: boolean },
+): Promise<{ entries: DnsEntry[]; layout: Layout; tampered: string[] }> {
   const d = await loadDns(kube, s);
   const r = readEntries(d.config);
-  return { entries: r.entries, layout: d.layout, tampered: r.regions.filter((x) => x.region.tampered).map((x) => `${x.where}: ${x.region.problem}`) };
+  const tampered = r.regions.filter((x) => x.region.tampered).map((x) => `${x.where}: ${x.region.problem}`);
+  if (wouldWrite && (tampered.length === 0 || wouldWrite.force)) {
+    try {
+      setEntries(d.config, d.layout, sortEntries(wouldWrite.mutate(r.entries)), { ttl: s.ttl, force: wouldWrite.force });
+    } catch (e) {
+      throw layoutError(e);
+    }
+  }
+  return { entries: r.entries, layout: d.layout, tampered };
 }
 
 /** Creates the backup of the original DNS config once; an existing backup is the older original. */

@@ -157,12 +157,11 @@ export async function planMigration(kube: KubeApi, sel: Selection, opts: Pick<Mi
   let dnsReloads = true;
   if (candidates.length) {
     try {
-      const d = await currentDnsEntries(kube, dnsSettings(install));
+      // With the DNS step's write computed from the same read: one that would not fit (a ConfigMap
+      // holds 1 MiB) is refused now, with the number that fits, instead of rolling back routes later.
+      const d = await currentDnsEntries(kube, dnsSettings(install), { mutate: switchedTo(gatewayEntries(candidates, gatewayIP)), force: opts.force });
       dnsReloads = d.layout.reloads;
       if (d.tampered.length && !opts.force) problems.push(...d.tampered.map((t) => `cluster DNS: ${t} (re-run with --force to let acmg rewrite its region)`));
-      // The DNS step's write, computed and not made: one that would not fit (a ConfigMap holds
-      // 1 MiB) is refused now, with the number that fits, instead of rolling back routes later.
-      else await updateDnsEntries(kube, dnsSettings(install), switchedTo(gatewayEntries(candidates, gatewayIP)), { force: opts.force, dryRun: true });
     } catch (e) {
       if (!(e instanceof AcmgError) || e.code !== ExitCode.Usage) throw e;
       problems.push(`cluster DNS: ${e.message}${e.hint ? ` (${e.hint})` : ''}`);
