@@ -79,8 +79,8 @@ describe('DNS layouts with coredns-custom imports, and without reload', () => {
       }
       const rb = expectExit(await acmg(['rollback', '--all', '-y', ...WAIT]), 0);
       expect(/restart CoreDNS/.test(rb.stderr)).toBe(restarts); // rollback's DNS write needs it too
-      expect(hello.samples.at(-1)?.ips).toEqual([helloIP]);
-      expect(reviews.samples.at(-1)?.ips).toEqual([reviewsIP]);
+      expect((await hello.next()).ips).toEqual([helloIP]);
+      expect((await reviews.next()).ips).toEqual([reviewsIP]);
     } finally {
       await hello.stop();
       await reviews.stop();

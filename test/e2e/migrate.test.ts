@@ -101,7 +101,7 @@ describe('acmg migrate and rollback on the local control plane', () => {
       const m = expectExit(await acmg(['migrate', 'helloworld', '-n', 'default', `--${approach}`, '-y', ...NS]), 0);
       expect(m.stderr).toMatch(/migrated 1 service\(s\) onto the gateway/);
       // DNS answers the gateway (acmg waited for it), routes and labels are in place.
-      expect(prober.samples.at(-1)?.ips).toEqual([gatewayIP]);
+      expect((await prober.next()).ips).toEqual([gatewayIP]);
       expect(injection('default')).toBe('disabled');
       const vs = kubectlJson(['-n', 'default', 'get', 'virtualservices.networking.istio.io', 'acmg-helloworld']);
       expect(vs.spec.gateways).toEqual(['istio-system/acmg-gateway']);
@@ -124,7 +124,7 @@ describe('acmg migrate and rollback on the local control plane', () => {
       expect(again.stderr).toMatch(/already migrated/);
 
       expectExit(await acmg(['rollback', 'helloworld', '-n', 'default', '-y', ...NS]), 0);
-      expect(prober.samples.at(-1)?.ips).toEqual([helloIP]);
+      expect((await prober.next()).ips).toEqual([helloIP]);
     } finally {
       await prober.stop();
     }
