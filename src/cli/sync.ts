@@ -6,7 +6,9 @@ import { parseDuration } from '../input/duration.js';
 import { stopGracefully } from '../ui/interrupt.js';
 import { log } from '../ui/log.js';
 import { parseOutputFormat, printStructured, writeStdout } from '../ui/output.js';
+import { lazyResolver } from '../dns/resolver.js';
 import { withExamples, connectFrom } from './common.js';
+import { parseNameserver } from './preflight.js';
 
 interface SyncOptions {
   dryRun?: boolean;
@@ -17,6 +19,8 @@ interface SyncOptions {
   unhealthyAfter: string;
   leaderElect?: boolean;
   force?: boolean;
+  nameserver?: string;
+  dnsTimeout: string;
   output?: string;
 }
 
@@ -33,6 +37,12 @@ export function registerSync(program: Command): void {
       .option('--unhealthy-after <duration>', 'with --watch: /healthz fails once every API request has failed for this long', '2m')
       .option('--leader-elect', 'with --watch: take a Lease so only one replica reconciles')
       .option('--force', "rewrite acmg's DNS region even if it was edited by hand")
+      .option('--nameserver <host:port>', 'check the answers after a write directly at this nameserver instead of through a port-forward')
+      .option(
+        '--dns-timeout <duration>',
+        'on coredns-custom layouts: how long to check that DNS answers a write (halfway, repair a write CoreDNS missed); 0 skips the check',
+        '2m',
+      )
       .option('-o, --output <format>', 'text | json')
       .action(async (opts: SyncOptions, cmd: Command) => {
         const fmt = parseOutputFormat(opts.output, ['text', 'json'], 'text');
@@ -42,34 +52,52 @@ export function registerSync(program: Command): void {
         const healthPort = Number(opts.healthPort);
         if (!Number.isInteger(healthPort) || healthPort < 0 || healthPort > 65535) throw usageError(`invalid --health-port "${opts.healthPort}": use 0-65535`);
         if (opts.watch && opts.dryRun) throw usageError('--dry-run reconciles once; it does not go with --watch');
+        const dnsTimeoutMs = parseDuration(opts.dnsTimeout, '--dns-timeout');
+        const nameserver = parseNameserver(opts.nameserver);
         const kube = await connectFrom(cmd);
+        // Made on the first check (only coredns-custom layouts check), from the install record's DNS namespace.
+        const resolver = lazyResolver(nameserver ? `${nameserver.host}:${nameserver.port}` : 'a port-forward to a CoreDNS pod', async () => {
+          const [{ resolverFor }, { loadInstall }] = await Promise.all([import('../ops/resolver-for.js'), import('../ops/install-record.js')]);
+          return resolverFor(kube, { nameserver, dnsNamespace: (await loadInstall(kube)).values.dns.namespace });
+        });
+        const confirm = dnsTimeoutMs > 0 ? { resolver, timeoutMs: dnsTimeoutMs } : undefined;
         if (opts.watch) {
           const { runController } = await import('../ops/controller.js');
           const ac = new AbortController();
           // Stops well within Kubernetes' default 30s grace period.
           stopGracefully(() => ac.abort(), 10_000);
-          await runController(kube, {
-            resyncMs,
-            debounceMs,
-            maxDelayMs: Math.max(debounceMs * 4, 2000),
-            healthPort,
-            unhealthyAfterMs,
-            leaderElect: Boolean(opts.leaderElect),
-            identity: process.env.POD_NAME ?? `${hostname()}-${process.pid}`,
-            force: opts.force,
-            log: (m) => log.info(m),
-            signal: ac.signal,
-          });
+          try {
+            await runController(kube, {
+              resyncMs,
+              debounceMs,
+              maxDelayMs: Math.max(debounceMs * 4, 2000),
+              healthPort,
+              unhealthyAfterMs,
+              leaderElect: Boolean(opts.leaderElect),
+              identity: process.env.POD_NAME ?? `${hostname()}-${process.pid}`,
+              force: opts.force,
+              confirm,
+              log: (m) => log.info(m),
+              signal: ac.signal,
+            });
+          } finally {
+            await resolver.close();
+          }
           return;
         }
         const { reconcile } = await import('../ops/sync.js');
-        const r = await reconcile(kube, { dryRun: opts.dryRun, force: opts.force });
+        const r = await reconcile(kube, { dryRun: opts.dryRun, force: opts.force, confirm }).finally(() => resolver.close());
         for (const w of r.warnings) log.warn(w);
         if (fmt === 'json') return printStructured(r, 'json');
         const lines = [...r.add.map((e) => `+ ${e.fqdn} -> ${e.ip}`), ...r.remove.map((e) => `- ${e.fqdn} -> ${e.ip}`)];
         if (r.portsChanged) lines.push(`~ gateway ports from VirtualServices: ${r.ports.join(', ') || 'none'}`);
         if (lines.length === 0) writeStdout('in sync: nothing to change\n');
-        else writeStdout(`${lines.join('\n')}\n${opts.dryRun ? '(dry run: nothing was changed)\n' : `(${r.dnsWrites} CoreDNS write)\n`}`);
+        else {
+          const repaired = r.dnsCheck?.repaired ? ', one of them repairing the first, which CoreDNS had not loaded' : '';
+          writeStdout(
+            `${lines.join('\n')}\n${opts.dryRun ? '(dry run: nothing was changed)\n' : `(${r.dnsWrites} CoreDNS write${r.dnsWrites === 1 ? '' : 's'}${repaired})\n`}`,
+          );
+        }
       }),
     ['acmg sync --dry-run', 'acmg sync', 'acmg sync --watch --leader-elect --health-port 9440'],
   );

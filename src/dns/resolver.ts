@@ -17,6 +17,19 @@ export function directResolver(host: string, port: number, timeoutMs = 2000): Re
   };
 }
 
+/** A resolver made on its first question (a controller starts before it can reach the API server). */
+export function lazyResolver(describe: string, make: () => Promise<Resolver>): Resolver {
+  let made: Promise<Resolver> | undefined;
+  const get = () => (made ??= make().catch((e) => ((made = undefined), Promise.reject(e))));
+  return {
+    describe,
+    ask: async (name, type) => (await get()).ask(name, type),
+    close: async () => {
+      if (made) await (await made.catch(() => undefined))?.close();
+    },
+  };
+}
+
 /** The IPv4 answers for name ([] for NXDOMAIN/NODATA). */
 export async function resolveA(r: Resolver, name: string): Promise<string[]> {
   const res = await r.ask(name, 'A');
@@ -33,15 +46,30 @@ export interface Nudge {
   run: () => Promise<void>;
 }
 
-/** Polls until every name answers exactly `expect[name]`, or the timeout; returns the names still wrong. */
-export async function waitForAnswers(
-  r: Resolver,
-  expect: Map<string, string>,
-  timeoutMs: number,
-  onProgress?: (text: string) => void,
-  confirmations = CONFIRMATIONS,
-  nudge?: Nudge,
-): Promise<{ name: string; got: string[]; want: string }[]> {
+/** What a name must answer: exactly this address, or (a name taken back) anything but this one. */
+export type Want = string | { not: string };
+
+export const describeWant = (w: Want): string => (typeof w === 'string' ? w : `anything but ${w.not}`);
+
+/** got is null when the question got no answer at all (a timeout): right for no expectation. */
+function answers(got: string[] | null, want: Want): boolean {
+  if (got === null) return false;
+  return typeof want === 'string' ? got.length === 1 && got[0] === want : !got.includes(want.not);
+}
+
+export interface WaitOptions {
+  timeoutMs: number;
+  onProgress?: (text: string) => void;
+  /** Right answers in a row that settle a name. */
+  confirmations?: number;
+  nudge?: Nudge;
+  /** Stop early (what is still wrong is returned): a newer change makes this wait moot. */
+  signal?: AbortSignal;
+}
+
+/** Polls until every name answers as `expect[name]` wants, or the timeout; returns the names still wrong. */
+export async function waitForAnswers(r: Resolver, expect: Map<string, Want>, o: WaitOptions): Promise<{ name: string; got: string[]; want: string }[]> {
+  const { timeoutMs, onProgress, confirmations = CONFIRMATIONS, nudge, signal } = o;
   const start = Date.now();
   const deadline = start + timeoutMs;
   let nudged = false;
@@ -51,17 +79,18 @@ export async function waitForAnswers(
   let wrong: { name: string; got: string[]; want: string }[];
   for (;;) {
     const pending = [...expect.entries()].filter(([name]) => streak.get(name)! < confirmations);
-    const results = await Promise.all(pending.map(async ([name, want]) => ({ name, want, got: await resolveA(r, name).catch(() => [] as string[]) })));
+    const results = await Promise.all(pending.map(async ([name, want]) => ({ name, want, got: await resolveA(r, name).catch(() => null) })));
     wrong = [];
+    const report = (x: (typeof results)[number]) => ({ name: x.name, got: x.got ?? [], want: describeWant(x.want) });
     for (const x of results) {
-      const right = x.got.length === 1 && x.got[0] === x.want;
+      const right = answers(x.got, x.want);
       streak.set(x.name, right ? streak.get(x.name)! + 1 : 0);
-      if (!right) wrong.push(x);
+      if (!right) wrong.push(report(x));
     }
     const settled = [...streak.values()].filter((n) => n >= confirmations).length;
     if (settled === expect.size) return [];
-    if (Date.now() >= deadline) return wrong.length ? wrong : results.filter((x) => streak.get(x.name)! < confirmations);
-    if (nudge && !nudged && Date.now() - start >= nudge.afterMs) {
+    if (Date.now() >= deadline || signal?.aborted) return wrong.length ? wrong : results.filter((x) => streak.get(x.name)! < confirmations).map(report);
+    if (nudge && !nudged && Date.now() - start >= nudge.afterMs && !signal?.aborted) {
       nudged = true;
       onProgress?.(`${settled}/${expect.size} names answer as expected after ${Math.round(nudge.afterMs / 1000)}s: ${nudge.describe}`);
       await nudge.run();

@@ -12,7 +12,7 @@ import type { KObject } from '../model/object.js';
 import { projectService, projectVirtualService } from '../plan/sync.js';
 import { loadInstall } from './install-record.js';
 import { tryAcquireOrRenew } from './leader.js';
-import { reconcile, VIRTUAL_SERVICE, vsCrdMissing } from './sync.js';
+import { reconcile, VIRTUAL_SERVICE, vsCrdMissing, type ConfirmOptions, type DnsCheck } from './sync.js';
 
 export interface ControllerOptions {
   resyncMs: number;
@@ -23,6 +23,8 @@ export interface ControllerOptions {
   leaderElect: boolean;
   identity: string;
   force?: boolean;
+  /** Ask DNS after each write on coredns-custom layouts, and repair a write CoreDNS missed. */
+  confirm?: Omit<ConfirmOptions, 'later'>;
   /** /healthz fails once every attempt to reach the API server has failed for this long. */
   unhealthyAfterMs: number;
   log: (msg: string) => void;
@@ -32,6 +34,10 @@ export interface ControllerOptions {
 export interface ControllerMetrics {
   reconciles: number;
   dnsWrites: number;
+  /** Writes CoreDNS missed (it reloaded without them) that a rewrite repaired. */
+  dnsRepairs: number;
+  /** Writes DNS did not answer within the check's time, even after the repair. */
+  dnsUnconfirmed: number;
   errors: number;
   /** Full lists by the informers (one each at start; more only after a 410). */
   informerLists: number;
@@ -42,7 +48,16 @@ export interface ControllerMetrics {
 }
 
 export async function runController(kube: KubeApi, o: ControllerOptions): Promise<void> {
-  const metrics: ControllerMetrics = { reconciles: 0, dnsWrites: 0, errors: 0, informerLists: 0, lastReconcileMs: 0, leader: !o.leaderElect };
+  const metrics: ControllerMetrics = {
+    reconciles: 0,
+    dnsWrites: 0,
+    dnsRepairs: 0,
+    dnsUnconfirmed: 0,
+    errors: 0,
+    informerLists: 0,
+    lastReconcileMs: 0,
+    leader: !o.leaderElect,
+  };
   let ready = false;
   let fatal: AcmgError | undefined;
   // Liveness: how long the API server has been unreachable (every attempt failing), if it is.
@@ -68,6 +83,8 @@ export async function runController(kube: KubeApi, o: ControllerOptions): Promis
           [
             `acmg_sync_reconciles_total ${metrics.reconciles}`,
             `acmg_sync_dns_writes_total ${metrics.dnsWrites}`,
+            `acmg_sync_dns_repairs_total ${metrics.dnsRepairs}`,
+            `acmg_sync_dns_unconfirmed_total ${metrics.dnsUnconfirmed}`,
             `acmg_sync_errors_total ${metrics.errors}`,
             `acmg_sync_informer_lists_total ${metrics.informerLists}`,
             `acmg_sync_last_reconcile_seconds ${(metrics.lastReconcileMs / 1000).toFixed(3)}`,
@@ -132,6 +149,27 @@ async function controlLoop(kube: KubeApi, o: ControllerOptions, h: LoopHooks): P
     h.setFatal(e);
     o.log(`fatal: ${e.message}`);
   };
+  // --- the check after a write: beside the next reconciles, so it never delays them; a newer write's
+  // check replaces it (the rewrite that repairs a missed write keeps whatever entries are current) ---
+  let checking: { abort: AbortController; done: Promise<void> } | undefined;
+  const startCheck = (check: (signal?: AbortSignal) => Promise<DnsCheck>) => {
+    checking?.abort.abort();
+    const abort = new AbortController();
+    const done = check(abort.signal).then(
+      (c) => {
+        metrics.dnsWrites += c.writes;
+        if (c.repaired) metrics.dnsRepairs++;
+        if (c.repaired && !c.unconfirmed)
+          o.log(`CoreDNS had not loaded the write; rewrote acmg's region, and DNS now answers it (${c.names} name${c.names === 1 ? '' : 's'} checked)`);
+        if (c.unconfirmed && !abort.signal.aborted) metrics.dnsUnconfirmed++;
+        for (const w of c.warnings) o.log(`warning: ${w}`);
+      },
+      (e) => h.failed('checking DNS after the write', e),
+    );
+    checking = { abort, done };
+  };
+  const confirm = o.confirm && { ...o.confirm, later: startCheck };
+
   const run = async () => {
     timer = undefined;
     firstEventAt = 0;
@@ -144,7 +182,7 @@ async function controlLoop(kube: KubeApi, o: ControllerOptions, h: LoopHooks): P
     running = true;
     const started = Date.now();
     try {
-      const r = await reconcile(kube, { force: o.force, view: { virtualServices: virtualServices.cache.values(), services: services.cache } });
+      const r = await reconcile(kube, { force: o.force, confirm, view: { virtualServices: virtualServices.cache.values(), services: services.cache } });
       metrics.reconciles++;
       metrics.lastReconcileMs = Date.now() - started;
       metrics.dnsWrites += r.dnsWrites;
@@ -247,5 +285,7 @@ async function controlLoop(kube: KubeApi, o: ControllerOptions, h: LoopHooks): P
   if (leaseTimer) clearInterval(leaseTimer);
   if (timer) clearTimeout(timer);
   stop.abort();
+  checking?.abort.abort();
+  await checking?.done;
   await Promise.race([Promise.allSettled(watches), abortableSleep(1000, new AbortController().signal)]);
 }

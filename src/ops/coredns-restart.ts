@@ -6,8 +6,10 @@
 import { clusterError } from '../errors.js';
 import type { KubeApi } from '../kube/api.js';
 import type { KObject } from '../model/object.js';
-import type { DnsSettings } from '../kube/dns-store.js';
-import { rolloutRestart, waitForDeployment } from './wait.js';
+import type { Layout } from '../coredns/layout.js';
+import type { Nudge } from '../dns/resolver.js';
+import { updateDnsEntries, type DnsSettings } from '../kube/dns-store.js';
+import { DEFAULT_ROLLOUT_TIMEOUT_MS, rolloutRestart, waitForDeployment } from './wait.js';
 
 type Task = <T>(title: string, fn: (update: (text: string) => void) => Promise<T>) => Promise<T>;
 
@@ -33,4 +35,34 @@ export async function makeDnsChangeTakeEffect(kube: KubeApi, s: DnsSettings, rel
     await waitForDeployment(kube, s.namespace, dep.metadata.name, o.timeoutMs, update);
   });
   return true;
+}
+
+/**
+ * CoreDNS can take a change to coredns-custom (an imported file) as loaded without loading it, when
+ * it lands while CoreDNS reloads (see RELOAD_MARK). Where acmg writes there and CoreDNS reloads by
+ * itself, a wait that has not settled halfway through rewrites acmg's region once, with the same
+ * entries and the mark flipped, which CoreDNS does reload. With no entries left there is no region
+ * to rewrite (comments alone are no change to CoreDNS): then CoreDNS is restarted, as on layouts
+ * without reload. Used by migrate, rollback and sync after their DNS write.
+ */
+/** Can CoreDNS miss acmg's write here? Only an imported file (coredns-custom) that CoreDNS reloads by itself. */
+export const canMissReload = (layout: Layout): boolean => layout.kind === 'custom' && layout.reloads;
+
+export function reloadNudge(
+  kube: KubeApi,
+  s: DnsSettings,
+  layout: Layout,
+  o: { task: Task; dnsTimeoutMs: number; readinessTimeoutMs?: number; force?: boolean },
+  onWrite: (writes: number) => void = () => {},
+): Nudge | undefined {
+  if (!canMissReload(layout)) return undefined;
+  return {
+    afterMs: Math.floor(o.dnsTimeoutMs / 2),
+    describe: `rewriting ${layout.customKey} in coredns-custom once (or, with no entries left, restarting CoreDNS), so CoreDNS loads it: it can miss a change made while it reloads`,
+    run: async () => {
+      const w = await updateDnsEntries(kube, s, (cur) => cur, { force: o.force, toggleMark: true });
+      onWrite(w.writes);
+      if (w.writes === 0) await makeDnsChangeTakeEffect(kube, s, false, { task: o.task, timeoutMs: o.readinessTimeoutMs ?? DEFAULT_ROLLOUT_TIMEOUT_MS });
+    },
+  };
 }

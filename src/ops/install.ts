@@ -1,5 +1,6 @@
 // acmg install: precheck -> plan (server-side dry run against the live cluster) -> confirm ->
 // apply in dependency order -> wait for the gateway by watching -> prune -> record.
+import { canMissReload } from './coredns-restart.js';
 import { checkFailed, AcmgError, ExitCode } from '../errors.js';
 import { failed, type CheckResult } from '../model/check.js';
 import { runPrecheck } from '../check/precheck.js';
@@ -44,7 +45,15 @@ export async function planInstall(kube: KubeApi, doc: AcmgOperator): Promise<Ins
   const clusterDomain = pre.layout?.clusterDomain ?? (s.dns.clusterDomain === 'auto' ? 'cluster.local' : s.dns.clusterDomain);
   const state = await readState(kube, s.namespace);
   const spec = withEffectivePorts(s, state);
-  const rendered = renderManifests({ ...doc, spec }, { clusterDomain, version: VERSION, dnsReloads: pre.layout?.reloads });
+  const rendered = renderManifests(
+    { ...doc, spec },
+    {
+      clusterDomain,
+      version: VERSION,
+      dnsReloads: pre.layout?.reloads,
+      dnsCanMissReload: pre.layout ? canMissReload(pre.layout) : undefined,
+    },
+  );
   const createNamespace = !(await kube.get('v1', 'Namespace', s.namespace));
 
   const objects = await Promise.all(

@@ -3,12 +3,11 @@
 // verified -> sidecar injection off (+ restart) -> approach 2 deletes the original last.
 import { AcmgError, ExitCode, clusterError, usageError } from '../errors.js';
 import type { DnsEntry } from '../coredns/region.js';
-import type { Layout } from '../coredns/layout.js';
-import { waitForAnswers, type Nudge, type Resolver } from '../dns/resolver.js';
+import { waitForAnswers, type Resolver } from '../dns/resolver.js';
 import { ApiError, explainApiError, type KubeApi } from '../kube/api.js';
 import type { KObject } from '../model/object.js';
 import { currentDnsEntries, updateDnsEntries } from '../kube/dns-store.js';
-import { makeDnsChangeTakeEffect, RESTART_STEP } from './coredns-restart.js';
+import { makeDnsChangeTakeEffect, reloadNudge, RESTART_STEP } from './coredns-restart.js';
 import { readState, updateState } from '../kube/state.js';
 import { dnsSettings, requireInstall } from './install-record.js';
 import { migrationKey, shardName, type Approach, type InstallRecord, type MigrationRecord, type State, type StepName } from '../model/state.js';
@@ -175,34 +174,6 @@ export async function planMigration(kube: KubeApi, sel: Selection, opts: Pick<Mi
   return plan;
 }
 
-/**
- * CoreDNS can take a change to coredns-custom (an imported file) as loaded without loading it, when
- * it lands while CoreDNS reloads (see RELOAD_MARK). Where acmg writes there and CoreDNS reloads by
- * itself, a wait that has not settled halfway through rewrites acmg's region once, with the same
- * entries and the mark flipped, which CoreDNS does reload. With no entries left there is no region
- * to rewrite (comments alone are no change to CoreDNS): then CoreDNS is restarted, as on layouts
- * without reload.
- */
-function reloadNudge(
-  kube: KubeApi,
-  install: InstallRecord,
-  layout: Layout,
-  o: { task: Task; dnsTimeoutMs: number; readinessTimeoutMs?: number; force?: boolean },
-  onWrite: (writes: number) => void = () => {},
-): Nudge | undefined {
-  if (layout.kind !== 'custom' || !layout.reloads) return undefined;
-  const s = dnsSettings(install);
-  return {
-    afterMs: Math.floor(o.dnsTimeoutMs / 2),
-    describe: `rewriting ${layout.customKey} in coredns-custom once (or, with no entries left, restarting CoreDNS), so CoreDNS loads it: it can miss a change made while it reloads`,
-    run: async () => {
-      const w = await updateDnsEntries(kube, s, (cur) => cur, { force: o.force, toggleMark: true });
-      onWrite(w.writes);
-      if (w.writes === 0) await makeDnsChangeTakeEffect(kube, s, false, { task: o.task, timeoutMs: o.readinessTimeoutMs ?? DEFAULT_ROLLOUT_TIMEOUT_MS });
-    },
-  };
-}
-
 const gatewayEntries = (candidates: Candidate[], gatewayIP: string): DnsEntry[] => candidates.map((c) => ({ fqdn: c.fqdn, ip: gatewayIP }));
 
 /** The DNS step's change: these names answer the gateway, every other entry stays (a Set: 10,000 names). */
@@ -364,8 +335,8 @@ export function migrationSteps(plan: MigratePlan, opts: Pick<MigrateOptions, 'ap
         if (o.resolver) {
           const r = o.resolver;
           await o.task(`wait for DNS to answer ${gatewayIP} (via ${r.describe})`, async (update) => {
-            const nudge = reloadNudge(kube, install, w.layout, o, (n) => (ctx.dnsWrites += n));
-            const wrong = await waitForAnswers(r, new Map(entries.map((e) => [e.fqdn, e.ip])), o.dnsTimeoutMs, update, undefined, nudge);
+            const nudge = reloadNudge(kube, dnsSettings(install), w.layout, o, (n) => (ctx.dnsWrites += n));
+            const wrong = await waitForAnswers(r, new Map(entries.map((e) => [e.fqdn, e.ip])), { timeoutMs: o.dnsTimeoutMs, onProgress: update, nudge });
             if (wrong.length)
               throw clusterError(
                 wrong.map((x) => `DNS for ${x.name} answers ${x.got.join(', ') || 'nothing'}, expected ${x.want}`),
@@ -598,7 +569,11 @@ const ROLLBACK_PHASES: { name: RollbackPhaseName; run(c: RollbackContext): Promi
       }
       const r = o.resolver;
       await o.task(`wait for DNS to answer the services' own ClusterIPs (via ${r.describe})`, async (update) => {
-        const wrong = await waitForAnswers(r, expect, o.dnsTimeoutMs, update, undefined, reloadNudge(kube, install, w.layout, { ...o, force: true }));
+        const wrong = await waitForAnswers(r, expect, {
+          timeoutMs: o.dnsTimeoutMs,
+          onProgress: update,
+          nudge: reloadNudge(kube, dnsSettings(install), w.layout, { ...o, force: true }),
+        });
         if (wrong.length) throw clusterError(wrong.map((x) => `DNS for ${x.name} answers ${x.got.join(', ') || 'nothing'}, expected ${x.want}`));
       });
     },

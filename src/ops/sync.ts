@@ -5,11 +5,13 @@ import { AcmgError, ExitCode } from '../errors.js';
 import { ApiError, listPages, type KubeApi } from '../kube/api.js';
 import type { KObject } from '../model/object.js';
 import { currentDnsEntries, updateDnsEntries } from '../kube/dns-store.js';
-import { makeDnsChangeTakeEffect } from './coredns-restart.js';
+import { canMissReload, makeDnsChangeTakeEffect, reloadNudge } from './coredns-restart.js';
+import { waitForAnswers, type Nudge, type Resolver, type Want } from '../dns/resolver.js';
+import type { Task } from './migrate.js';
 import { DEFAULT_ROLLOUT_TIMEOUT_MS } from './wait.js';
 import { readState, updateState } from '../kube/state.js';
 import { portConflicts } from '../model/ports.js';
-import { desiredState, projectService, projectVirtualService } from '../plan/sync.js';
+import { desiredState, namesToCheck, projectService, projectVirtualService } from '../plan/sync.js';
 import { portsInUse } from './gateway-ports.js';
 import { gatewayClusterIP, syncGatewayPorts } from './gateway-sync.js';
 import { dnsSettings, loadInstall } from './install-record.js';
@@ -20,7 +22,55 @@ export interface SyncResult {
   portsChanged: boolean;
   ports: number[];
   dnsWrites: number;
+  /** After the write, on coredns-custom layouts: the changed names asked, and whether CoreDNS had missed the write and it was repaired. */
+  dnsCheck?: { names: number; repaired: boolean; unconfirmed: number };
   warnings: string[];
+}
+
+/** Asking DNS after a write (coredns-custom layouts with reload only, where CoreDNS can miss one). */
+export interface ConfirmOptions {
+  resolver: Resolver;
+  timeoutMs: number;
+  /** Hand the check to the caller (the controller runs it beside the next reconciles) instead of waiting for it. */
+  later?: (check: (signal?: AbortSignal) => Promise<DnsCheck>) => void;
+}
+
+export interface DnsCheck {
+  names: number;
+  repaired: boolean;
+  unconfirmed: number;
+  /** The repair's write, if it made one. */
+  writes: number;
+  warnings: string[];
+}
+
+/** Waits until DNS answers the write's changed names; halfway, repairs a write CoreDNS missed (the nudge). */
+async function checkDnsWrite(
+  confirm: ConfirmOptions,
+  makeNudge: (onWrite: (writes: number) => void) => Nudge,
+  expect: Map<string, Want>,
+  signal?: AbortSignal,
+): Promise<DnsCheck> {
+  const c: DnsCheck = { names: expect.size, repaired: false, unconfirmed: 0, writes: 0, warnings: [] };
+  const nudge = makeNudge((n) => (c.writes += n));
+  const wrong = await waitForAnswers(confirm.resolver, expect, {
+    timeoutMs: confirm.timeoutMs,
+    signal,
+    nudge: {
+      ...nudge,
+      run: async () => {
+        c.repaired = true;
+        await nudge.run();
+      },
+    },
+  });
+  c.unconfirmed = wrong.length;
+  if (wrong.length && !signal?.aborted)
+    c.warnings.push(
+      `DNS (via ${confirm.resolver.describe}) does not answer the change after ${Math.round(confirm.timeoutMs / 1000)}s, even after a rewrite: ` +
+        wrong.map((x) => `${x.name} answers ${x.got.join(', ') || 'nothing'}, expected ${x.want}`).join('; '),
+    );
+  return c;
 }
 
 /** The VirtualServices and Services a reconcile reads: the controller's caches, or fresh lists. */
@@ -51,7 +101,10 @@ async function listView(kube: KubeApi): Promise<ClusterView> {
   return { virtualServices, services };
 }
 
-export async function reconcile(kube: KubeApi, opts: { dryRun?: boolean; force?: boolean; view?: ClusterView } = {}): Promise<SyncResult> {
+export async function reconcile(
+  kube: KubeApi,
+  opts: { dryRun?: boolean; force?: boolean; view?: ClusterView; confirm?: ConfirmOptions } = {},
+): Promise<SyncResult> {
   const install = await loadInstall(kube);
   const ns = install.values.namespace;
   const gatewayIP = await gatewayClusterIP(kube, install);
@@ -84,6 +137,7 @@ export async function reconcile(kube: KubeApi, opts: { dryRun?: boolean; force?:
   const add = desired.entries.filter((e) => !haveKeys.has(key(e)));
   const remove = current.filter((e) => !wantKeys.has(key(e)));
   let dnsWrites = 0;
+  let dnsCheck: SyncResult['dnsCheck'];
   if (!opts.dryRun) {
     // Ports before DNS, as in migrate: the gateway listens before names point at it.
     if (portsChanged) {
@@ -98,11 +152,25 @@ export async function reconcile(kube: KubeApi, opts: { dryRun?: boolean; force?:
       await syncGatewayPorts(kube, install);
     }
     if (add.length || remove.length) {
-      const w = await updateDnsEntries(kube, dnsSettings(install), () => desired.entries, { force: opts.force });
+      const s = dnsSettings(install);
+      const w = await updateDnsEntries(kube, s, () => desired.entries, { force: opts.force });
       dnsWrites = w.writes;
-      if (dnsWrites)
-        await makeDnsChangeTakeEffect(kube, dnsSettings(install), w.layout.reloads, { task: (_t, fn) => fn(() => {}), timeoutMs: DEFAULT_ROLLOUT_TIMEOUT_MS });
+      const task: Task = (_t, fn) => fn(() => {});
+      if (dnsWrites) await makeDnsChangeTakeEffect(kube, s, w.layout.reloads, { task, timeoutMs: DEFAULT_ROLLOUT_TIMEOUT_MS });
+      if (dnsWrites && opts.confirm && canMissReload(w.layout)) {
+        const confirm = opts.confirm;
+        const nudge = (onWrite: (writes: number) => void) =>
+          reloadNudge(kube, s, w.layout, { task, dnsTimeoutMs: confirm.timeoutMs, force: opts.force }, onWrite)!;
+        const check = (signal?: AbortSignal) => checkDnsWrite(confirm, nudge, namesToCheck(add, remove), signal);
+        if (confirm.later) confirm.later(check);
+        else {
+          const c = await check();
+          dnsWrites += c.writes;
+          warnings.push(...c.warnings);
+          dnsCheck = { names: c.names, repaired: c.repaired, unconfirmed: c.unconfirmed };
+        }
+      }
     }
   }
-  return { add, remove, portsChanged, ports: want.map((p) => p.port), dnsWrites, warnings };
+  return { add, remove, portsChanged, ports: want.map((p) => p.port), dnsWrites, ...(dnsCheck ? { dnsCheck } : {}), warnings };
 }

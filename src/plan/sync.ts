@@ -133,3 +133,23 @@ export function desiredState(input: SyncInput): DesiredState {
     sources,
   };
 }
+
+/** What a name must answer (dns/resolver.ts waits for it): this address, or anything but this one. */
+type Want = string | { not: string };
+
+/** How many changed names a reconcile asks DNS about after its write: enough to see a missed reload. */
+export const CHECKED_NAMES = 20;
+
+/**
+ * The names a reconcile checks after its DNS write, and what each must answer: an added or changed
+ * name its new address, a removed one anything but its old address. Sorted, at most `max`: CoreDNS
+ * loads a write whole or not at all, so a sample shows whether it loaded.
+ */
+export function namesToCheck(add: DnsEntry[], remove: DnsEntry[], max = CHECKED_NAMES): Map<string, Want> {
+  const added = new Set(add.map((e) => e.fqdn));
+  const wants: [string, Want][] = [
+    ...add.map((e): [string, Want] => [e.fqdn, e.ip]),
+    ...remove.filter((e) => !added.has(e.fqdn)).map((e): [string, Want] => [e.fqdn, { not: e.ip }]),
+  ];
+  return new Map(wants.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).slice(0, max));
+}

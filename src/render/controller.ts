@@ -46,11 +46,19 @@ export function renderController(spec: Spec, ctx: RenderContext): KObject[] {
         { apiGroups: [''], resources: ['configmaps'], verbs: ['list', 'watch'] },
         { apiGroups: [''], resources: ['configmaps'], resourceNames: dnsConfigMaps, verbs: ['get', 'update'] },
         { apiGroups: [''], resources: ['configmaps'], verbs: ['create'] },
-        // Only where CoreDNS does not reload by itself: find and restart its Deployment.
-        ...(ctx.dnsReloads === false
+        // Only where CoreDNS does not reload by itself (or, with coredns-custom, can miss a write that
+        // removed acmg's last entry): find and restart its Deployment.
+        ...(ctx.dnsReloads === false || ctx.dnsCanMissReload
           ? [
               { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch'] },
               { apiGroups: ['apps'], resources: ['deployments'], resourceNames: ['coredns'], verbs: ['patch'] },
+            ]
+          : []),
+        // Only where CoreDNS can miss a write: ask a CoreDNS pod, through a port-forward, whether it answers it.
+        ...(ctx.dnsCanMissReload
+          ? [
+              { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+              { apiGroups: [''], resources: ['pods/portforward'], verbs: ['create'] },
             ]
           : []),
       ],

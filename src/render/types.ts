@@ -5,4 +5,9 @@ export interface RenderContext {
   version: string;
   /** false where the cluster's Corefile has no reload plugin: the controller must restart CoreDNS. */
   dnsReloads?: boolean;
+  /**
+   * true where acmg writes an imported file (coredns-custom) that CoreDNS reloads: the controller asks
+   * a CoreDNS pod (port-forward) whether a write took effect, and repairs one CoreDNS missed.
+   */
+  dnsCanMissReload?: boolean;
 }

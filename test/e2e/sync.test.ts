@@ -1,8 +1,8 @@
 // Issue #9 proof: the controller runs as a process; VirtualServices bound to the acmg Gateway move
 // their destinations onto the gateway in the real CoreDNS, changes and deletes revert, and after a
 // kill -9 in the middle of a burst of 200 changes a restarted controller converges exactly.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { Controller } from './controller-process.js';
 import { query } from '../../src/dns/client.js';
 import { listPages } from '../../src/kube/api.js';
 import { Kube } from '../../src/kube/client.js';
@@ -28,35 +28,6 @@ function vsDoc(name: string, dest: string, port = 9080) {
 }
 const applyVs = (docs: object[]) =>
   kubectl(['apply', '--server-side', '--field-manager=test', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: docs }));
-
-class Controller {
-  proc?: ChildProcess;
-  log = '';
-  port = 0;
-  async start(): Promise<void> {
-    this.log = '';
-    this.proc = spawn(process.execPath, [join(ROOT, 'bin', 'acmg.js'), 'sync', '--watch', '--health-port', '0', '--debounce', '300ms', '--leader-elect'], {
-      env: { ...process.env, KUBECONFIG: kubeconfig, NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.proc.stderr!.on('data', (d) => (this.log += d));
-    this.proc.stdout!.on('data', (d) => (this.log += d));
-    const { value } = await eventually('controller serving health', 15_000, () => this.log.match(/on :(\d+)/)?.[1]);
-    this.port = Number(value);
-    await eventually('controller ready', 15_000, async () => (await fetch(`http://127.0.0.1:${this.port}/readyz`)).status === 200);
-  }
-  async metric(name: string): Promise<number> {
-    const text = await (await fetch(`http://127.0.0.1:${this.port}/metrics`)).text();
-    return Number(text.match(new RegExp(`^${name} (\\d+)$`, 'm'))?.[1]);
-  }
-  kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    return new Promise((resolve) => {
-      if (!this.proc || this.proc.exitCode !== null) return resolve();
-      this.proc.once('exit', () => resolve());
-      this.proc.kill(signal);
-    });
-  }
-}
 
 describe('acmg sync and the sync --watch controller', () => {
   const controller = new Controller();

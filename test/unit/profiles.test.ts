@@ -90,6 +90,23 @@ describe('profiles', () => {
     expect(dnsRole(false)).toEqual(expect.arrayContaining([{ apiGroups: ['apps'], resources: ['deployments'], resourceNames: ['coredns'], verbs: ['patch'] }]));
   });
 
+  test('where CoreDNS can miss a write (coredns-custom), the controller may ask a CoreDNS pod and restart CoreDNS', () => {
+    const doc = resolveValues({ sets: ['controller.enabled=true'] });
+    const rules = (dnsCanMissReload?: boolean) =>
+      (
+        renderManifests(doc, { clusterDomain: 'cluster.local', version: 't', dnsReloads: true, dnsCanMissReload }).find(
+          (o) => o.kind === 'Role' && o.metadata.namespace === 'kube-system',
+        ) as any
+      ).rules as { resources: string[]; verbs: string[] }[];
+    const may = (rs: { resources: string[]; verbs: string[] }[], resource: string, verb: string) =>
+      rs.some((r) => r.resources.includes(resource) && r.verbs.includes(verb));
+    expect(may(rules(false), 'pods/portforward', 'create')).toBe(false);
+    expect(may(rules(false), 'deployments', 'patch')).toBe(false);
+    expect(may(rules(true), 'pods/portforward', 'create')).toBe(true);
+    expect(may(rules(true), 'pods', 'list')).toBe(true);
+    expect(may(rules(true), 'deployments', 'patch')).toBe(true);
+  });
+
   test('the Istio Gateway has one server per gateway port and selects the gateway pods', () => {
     const objs = renderManifests(resolveValues({ files: [fixture('overlay-ports.yaml')] }), { clusterDomain: 'x', version: 't' });
     const gw = objs.find((o) => o.kind === 'Gateway') as any;

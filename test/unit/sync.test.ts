@@ -1,6 +1,6 @@
 import type { KObject } from '../../src/model/object.js';
 import type { MigrationRecord } from '../../src/model/state.js';
-import { boundToGateway, desiredState, projectService, projectVirtualService, resolveHost } from '../../src/plan/sync.js';
+import { boundToGateway, desiredState, namesToCheck, projectService, projectVirtualService, resolveHost } from '../../src/plan/sync.js';
 
 const gw = { namespace: 'istio-system', name: 'acmg-gateway' };
 const vs = (ns: string, name: string, spec: Record<string, unknown>, labels: Record<string, string> = {}): KObject => ({
@@ -131,5 +131,25 @@ describe('acmg sync desired state', () => {
     expect(desiredState(input(projected, projectedServices)).entries).toHaveLength(3);
     expect(JSON.stringify(projected).length).toBeLessThan(JSON.stringify(full).length / 3);
     expect(JSON.stringify(projected)).not.toMatch(/managedFields|last-applied|Reconciled|team/);
+  });
+});
+
+describe('namesToCheck: what DNS must answer after a write', () => {
+  test('added and changed names their new address, removed names anything but their old one, sorted and capped', () => {
+    const add = [
+      { fqdn: 'b.shop.svc.cluster.local', ip: '10.96.0.9' },
+      { fqdn: 'a.shop.svc.cluster.local', ip: '10.96.0.9' },
+    ];
+    const remove = [
+      { fqdn: 'a.shop.svc.cluster.local', ip: '10.96.0.8' }, // changed: checked as added
+      { fqdn: 'c.shop.svc.cluster.local', ip: '10.96.0.9' },
+    ];
+    expect([...namesToCheck(add, remove)]).toEqual([
+      ['a.shop.svc.cluster.local', '10.96.0.9'],
+      ['b.shop.svc.cluster.local', '10.96.0.9'],
+      ['c.shop.svc.cluster.local', { not: '10.96.0.9' }],
+    ]);
+    const many = Array.from({ length: 50 }, (_, i) => ({ fqdn: `s${String(i).padStart(2, '0')}.x.svc.cluster.local`, ip: '10.96.0.9' }));
+    expect([...namesToCheck(many, []).keys()]).toEqual(many.slice(0, 20).map((e) => e.fqdn));
   });
 });
