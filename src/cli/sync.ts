@@ -1,7 +1,7 @@
 // acmg sync [--watch]: DNS and gateway ports follow VirtualServices bound to the acmg Gateway.
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
-import { usageError } from '../errors.js';
+import { clusterError, usageError } from '../errors.js';
 import { parseDuration } from '../input/duration.js';
 import { stopGracefully } from '../ui/interrupt.js';
 import { log } from '../ui/log.js';
@@ -98,6 +98,12 @@ export function registerSync(program: Command): void {
             `${lines.join('\n')}\n${opts.dryRun ? '(dry run: nothing was changed)\n' : `(${r.dnsWrites} CoreDNS write${r.dnsWrites === 1 ? '' : 's'}${repaired})\n`}`,
           );
         }
+        // The write is in place, but a CI script must not go on as if DNS served it.
+        if (r.dnsCheck?.unconfirmed)
+          throw clusterError(
+            `DNS does not answer the write for ${r.dnsCheck.unconfirmed} of ${r.dnsCheck.names} names checked (the warning above says which)`,
+            'CoreDNS may be slow to load coredns-custom; check its logs and run acmg sync again, or raise --dns-timeout',
+          );
       }),
     ['acmg sync --dry-run', 'acmg sync', 'acmg sync --watch --leader-elect --health-port 9440'],
   );

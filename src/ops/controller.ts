@@ -286,6 +286,6 @@ async function controlLoop(kube: KubeApi, o: ControllerOptions, h: LoopHooks): P
   if (timer) clearTimeout(timer);
   stop.abort();
   checking?.abort.abort();
-  await checking?.done;
-  await Promise.race([Promise.allSettled(watches), abortableSleep(1000, new AbortController().signal)]);
+  // A check stops at its next poll; a repair under way (a CoreDNS restart) is not waited for.
+  await Promise.race([Promise.allSettled([...watches, checking?.done]), abortableSleep(1000, new AbortController().signal)]);
 }
