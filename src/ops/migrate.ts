@@ -4,7 +4,7 @@
 import { AcmgError, ExitCode, clusterError, usageError } from '../errors.js';
 import type { DnsEntry } from '../coredns/region.js';
 import { waitForAnswers, type Resolver } from '../dns/resolver.js';
-import { ApiError, explainApiError, type KubeApi } from '../kube/api.js';
+import { ApiError, explainApiError, listPages, type KubeApi } from '../kube/api.js';
 import type { KObject } from '../model/object.js';
 import { currentDnsEntries, updateDnsEntries } from '../kube/dns-store.js';
 import { makeDnsChangeTakeEffect, reloadNudge, RESTART_STEP } from './coredns-restart.js';
@@ -505,31 +505,47 @@ export type RollbackPhaseName = 'recreate-originals' | 'restore-labels' | 'remov
  * apply: original Services come back first so their names resolve on their own; sidecars come back
  * only once DNS answers the services' own addresses; ports close once no migration needs them.
  */
+/**
+ * Recreates a Service approach 2 deleted, keeping its ClusterIP (clients and caches know it). A
+ * deleted Service's IP is released asynchronously, so "already allocated" (422) is retried for a
+ * while before giving up on it.
+ */
+async function recreateOriginal(kube: KubeApi, original: KObject, update: (text: string) => void): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await kube.create(original);
+      return;
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 409) return; // recreated meanwhile (another rollback)
+      if (!(e instanceof ApiError) || e.status !== 422) throw e;
+      if (Date.now() > deadline) break;
+      update(`waiting for ClusterIP ${original.spec?.clusterIP} of ${original.metadata.namespace}/${original.metadata.name} to be released`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  const { clusterIP: _ip, clusterIPs: _ips, ...spec } = original.spec ?? {};
+  await kube.create({ ...original, spec });
+}
+
 const ROLLBACK_PHASES: { name: RollbackPhaseName; run(c: RollbackContext): Promise<void> }[] = [
   {
     name: 'recreate-originals',
     async run({ kube, records, o }) {
-      for (const m of records) {
-        if (!m.originalService || (await kube.get('v1', 'Service', m.service, m.namespace))) continue;
-        await o.task(`recreate Service ${m.namespace}/${m.service}`, async (update) => {
-          // Keep its ClusterIP (clients and caches know it). A deleted Service's IP is released
-          // asynchronously, so "already allocated" (422) is retried for a while before giving up on it.
-          const deadline = Date.now() + 30_000;
-          for (;;) {
-            try {
-              await kube.create(m.originalService!);
-              return;
-            } catch (e) {
-              if (!(e instanceof ApiError) || e.status !== 422) throw e;
-              if (Date.now() > deadline) break;
-              update(`waiting for ClusterIP ${m.originalService!.spec?.clusterIP} to be released`);
-              await new Promise((r) => setTimeout(r, 500));
-            }
-          }
-          const { clusterIP: _ip, clusterIPs: _ips, ...spec } = m.originalService!.spec ?? {};
-          await kube.create({ ...m.originalService!, spec });
+      // Which originals are missing: a paged list per namespace, not a GET per Service (10,000).
+      const kept = records.filter((m) => m.originalService);
+      const present = new Set<string>();
+      for (const n of [...new Set(kept.map((m) => m.namespace))].sort())
+        await listPages(kube, 'v1', 'Service', { namespace: n }, (svc) => present.add(migrationKey(n, svc.metadata.name)));
+      const missing = kept.filter((m) => !present.has(migrationKey(m.namespace, m.service)));
+      if (!missing.length) return;
+      await o.task(`recreate ${missing.length} original Service(s)`, async (update) => {
+        let done = 0;
+        await forEachBounded(missing, async (m) => {
+          await recreateOriginal(kube, m.originalService!, update);
+          update(`${++done}/${missing.length} recreated`);
         });
-      }
+      });
     },
   },
   {
