@@ -103,6 +103,6 @@ describe('acmg sync on a coredns-custom layout: DNS checked after a write, a mis
     await eventually('the repair counted', 30_000, async () => (await controller.metric('acmg_sync_dns_repairs_total')) === 1);
     expect(await controller.metric('acmg_sync_dns_writes_total')).toBe(3);
     expect(await controller.metric('acmg_sync_dns_unconfirmed_total')).toBe(0);
-    expect(controller.log).toMatch(/CoreDNS had not loaded the write; rewrote acmg's region, and DNS now answers it \(1 names checked\)/);
+    expect(controller.log).toMatch(/CoreDNS had not loaded the write; rewrote acmg's region, and DNS now answers it \(1 name checked\)/);
   });
 });
