@@ -115,6 +115,7 @@ const SCENARIO: Step[] = [
   { example: 'acmg sync --dry-run          # what would change', code: 0 },
   { example: 'acmg sync', code: 0 },
   { example: 'acmg sync                    # reconcile once', code: 0 },
+  { example: 'acmg sync --nameserver 10.96.0.10:53 --dns-timeout 1m  # ask this nameserver after a write', code: 0 },
   { example: 'acmg sync --watch --leader-elect --health-port 9440', code: 0 },
   { example: 'acmg sync --watch --leader-elect --health-port 9440   # as a controller', code: 0 },
   { example: 'acmg status', code: 0, then: (o) => expect(o.stdout).toMatch(/helloworld\s+keep-service/) },
