@@ -57,6 +57,16 @@ function answers(got: string[] | null, want: Want): boolean {
   return typeof want === 'string' ? got.length === 1 && got[0] === want : !got.includes(want.not);
 }
 
+/** A name still answering wrong, as waitForAnswers reports it. */
+export interface WrongAnswer {
+  name: string;
+  got: string[];
+  want: string;
+}
+
+/** "NAME answers GOT, expected WANT": how migrate, rollback and sync report a wrong answer. */
+export const describeWrong = (x: WrongAnswer): string => `${x.name} answers ${x.got.join(', ') || 'nothing'}, expected ${x.want}`;
+
 export interface WaitOptions {
   timeoutMs: number;
   onProgress?: (text: string) => void;
@@ -68,7 +78,7 @@ export interface WaitOptions {
 }
 
 /** Polls until every name answers as `expect[name]` wants, or the timeout; returns the names still wrong. */
-export async function waitForAnswers(r: Resolver, expect: Map<string, Want>, o: WaitOptions): Promise<{ name: string; got: string[]; want: string }[]> {
+export async function waitForAnswers(r: Resolver, expect: Map<string, Want>, o: WaitOptions): Promise<WrongAnswer[]> {
   const { timeoutMs, onProgress, confirmations = CONFIRMATIONS, nudge, signal } = o;
   const start = Date.now();
   const deadline = start + timeoutMs;
@@ -76,7 +86,7 @@ export async function waitForAnswers(r: Resolver, expect: Map<string, Want>, o: 
   // A name is settled after `confirmations` right answers in a row: CoreDNS replicas load a change
   // one by one (and draining old pods still answer), so one right answer proves little.
   const streak = new Map([...expect.keys()].map((n) => [n, 0]));
-  let wrong: { name: string; got: string[]; want: string }[];
+  let wrong: WrongAnswer[];
   for (;;) {
     const pending = [...expect.entries()].filter(([name]) => streak.get(name)! < confirmations);
     const results = await Promise.all(pending.map(async ([name, want]) => ({ name, want, got: await resolveA(r, name).catch(() => null) })));

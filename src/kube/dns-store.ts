@@ -138,7 +138,7 @@ export async function updateDnsEntries(
   kube: KubeApi,
   s: DnsSettings,
   mutate: (current: DnsEntry[]) => DnsEntry[],
-  opts: { force?: boolean; dryRun?: boolean; toggleMark?: boolean } = {},
+  opts: { force?: boolean; toggleMark?: boolean } = {},
 ): Promise<DnsWriteResult> {
   return retryOnConflict(async () => {
     const d = await loadDns(kube, s);
@@ -150,7 +150,7 @@ export async function updateDnsEntries(
     } catch (e) {
       throw layoutError(e);
     }
-    if (!change.changed || opts.dryRun) return { changed: change.changed, layout: d.layout, before, after, writes: 0 };
+    if (!change.changed) return { changed: change.changed, layout: d.layout, before, after, writes: 0 };
     await ensureBackup(kube, s, d);
     let writes = 0;
     if (change.corefileChanged) {

@@ -37,6 +37,9 @@ export async function makeDnsChangeTakeEffect(kube: KubeApi, s: DnsSettings, rel
   return true;
 }
 
+/** Can CoreDNS miss acmg's write here? Only an imported file (coredns-custom) that CoreDNS reloads by itself. */
+export const canMissReload = (layout: Layout): boolean => layout.kind === 'custom' && layout.reloads;
+
 /**
  * CoreDNS can take a change to coredns-custom (an imported file) as loaded without loading it, when
  * it lands while CoreDNS reloads (see RELOAD_MARK). Where acmg writes there and CoreDNS reloads by
@@ -45,9 +48,6 @@ export async function makeDnsChangeTakeEffect(kube: KubeApi, s: DnsSettings, rel
  * to rewrite (comments alone are no change to CoreDNS): then CoreDNS is restarted, as on layouts
  * without reload. Used by migrate, rollback and sync after their DNS write.
  */
-/** Can CoreDNS miss acmg's write here? Only an imported file (coredns-custom) that CoreDNS reloads by itself. */
-export const canMissReload = (layout: Layout): boolean => layout.kind === 'custom' && layout.reloads;
-
 export function reloadNudge(
   kube: KubeApi,
   s: DnsSettings,

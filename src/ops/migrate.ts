@@ -3,7 +3,7 @@
 // verified -> sidecar injection off (+ restart) -> approach 2 deletes the original last.
 import { AcmgError, ExitCode, clusterError, usageError } from '../errors.js';
 import type { DnsEntry } from '../coredns/region.js';
-import { waitForAnswers, type Resolver } from '../dns/resolver.js';
+import { describeWrong, waitForAnswers, type Resolver } from '../dns/resolver.js';
 import { ApiError, explainApiError, listPages, type KubeApi } from '../kube/api.js';
 import type { KObject } from '../model/object.js';
 import { currentDnsEntries, updateDnsEntries } from '../kube/dns-store.js';
@@ -339,7 +339,7 @@ export function migrationSteps(plan: MigratePlan, opts: Pick<MigrateOptions, 'ap
             const wrong = await waitForAnswers(r, new Map(entries.map((e) => [e.fqdn, e.ip])), { timeoutMs: o.dnsTimeoutMs, onProgress: update, nudge });
             if (wrong.length)
               throw clusterError(
-                wrong.map((x) => `DNS for ${x.name} answers ${x.got.join(', ') || 'nothing'}, expected ${x.want}`),
+                wrong.map((x) => `DNS for ${describeWrong(x)}`),
                 'CoreDNS may not have reloaded yet; check its logs, or raise --dns-timeout',
               );
           });
@@ -500,12 +500,6 @@ interface RollbackContext {
 export type RollbackPhaseName = 'recreate-originals' | 'restore-labels' | 'remove-dns' | 'restart-workloads' | 'remove-routes' | 'forget' | 'close-ports';
 
 /**
- * The rollback, as data: each phase undoes what one migration step did (MigrationStep.undoneBy),
- * judged from the journal, so interrupted runs are undone too. The order is not a mirror of the
- * apply: original Services come back first so their names resolve on their own; sidecars come back
- * only once DNS answers the services' own addresses; ports close once no migration needs them.
- */
-/**
  * Recreates a Service approach 2 deleted, keeping its ClusterIP (clients and caches know it). A
  * deleted Service's IP is released asynchronously, so "already allocated" (422) is retried for a
  * while before giving up on it.
@@ -528,6 +522,12 @@ async function recreateOriginal(kube: KubeApi, original: KObject, update: (text:
   await kube.create({ ...original, spec });
 }
 
+/**
+ * The rollback, as data: each phase undoes what one migration step did (MigrationStep.undoneBy),
+ * judged from the journal, so interrupted runs are undone too. The order is not a mirror of the
+ * apply: original Services come back first so their names resolve on their own; sidecars come back
+ * only once DNS answers the services' own addresses; ports close once no migration needs them.
+ */
 const ROLLBACK_PHASES: { name: RollbackPhaseName; run(c: RollbackContext): Promise<void> }[] = [
   {
     name: 'recreate-originals',
@@ -591,7 +591,7 @@ const ROLLBACK_PHASES: { name: RollbackPhaseName; run(c: RollbackContext): Promi
           onProgress: update,
           nudge: reloadNudge(kube, dnsSettings(install), w.layout, { ...o, force: true }),
         });
-        if (wrong.length) throw clusterError(wrong.map((x) => `DNS for ${x.name} answers ${x.got.join(', ') || 'nothing'}, expected ${x.want}`));
+        if (wrong.length) throw clusterError(wrong.map((x) => `DNS for ${describeWrong(x)}`));
       });
     },
   },

@@ -6,7 +6,7 @@ import { ApiError, listPages, type KubeApi } from '../kube/api.js';
 import type { KObject } from '../model/object.js';
 import { currentDnsEntries, updateDnsEntries } from '../kube/dns-store.js';
 import { canMissReload, makeDnsChangeTakeEffect, reloadNudge } from './coredns-restart.js';
-import { waitForAnswers, type Nudge, type Resolver, type Want } from '../dns/resolver.js';
+import { describeWrong, waitForAnswers, type Nudge, type Resolver, type Want } from '../dns/resolver.js';
 import type { Task } from './migrate.js';
 import { DEFAULT_ROLLOUT_TIMEOUT_MS } from './wait.js';
 import { readState, updateState } from '../kube/state.js';
@@ -68,7 +68,7 @@ async function checkDnsWrite(
   if (wrong.length && !signal?.aborted)
     c.warnings.push(
       `DNS (via ${confirm.resolver.describe}) does not answer the change after ${Math.round(confirm.timeoutMs / 1000)}s, even after a rewrite: ` +
-        wrong.map((x) => `${x.name} answers ${x.got.join(', ') || 'nothing'}, expected ${x.want}`).join('; '),
+        wrong.map(describeWrong).join('; '),
     );
   return c;
 }
