@@ -39,6 +39,9 @@ export const xdsProbeBin = join(cacheDir, 'bin', `xds-probe-${probeKey}`, 'xds-p
 export const istioRelease = V.ISTIO_RELEASE!;
 export const istiodXdsPort = Number(process.env.ACMG_ISTIOD_XDS_PORT ?? 15010);
 
+/** Switches the local cluster's CoreDNS layout (hack/cluster-layout.sh); returns once CoreDNS has loaded it. */
+export const switchLayout = (name: string) => execFileSync('bash', [join(HACK, 'cluster-layout.sh'), name], { stdio: 'ignore' });
+
 /** kubectl against the local cluster; throws with stderr on failure. */
 export function kubectl(args: string[], input?: string): string {
   try {

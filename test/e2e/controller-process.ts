@@ -1,7 +1,8 @@
-// The sync --watch controller as the process users run (bin/acmg.js), with its health port and log.
+// The sync --watch controller as the process users run (bin/acmg.js), with its health port and log,
+// and the VirtualServices bound to the acmg Gateway that the sync tests feed it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { ROOT, eventually, kubeconfig } from './cluster.js';
+import { ROOT, eventually, kubeconfig, kubectl } from './cluster.js';
 
 export class Controller {
   proc?: ChildProcess;
@@ -35,3 +36,20 @@ export class Controller {
     });
   }
 }
+
+/** A VirtualService in shop bound to the acmg Gateway, labelled acmg-test=<test> for clean-up. */
+export function vsDoc(name: string, dest: string, o: { port?: number; test?: string } = {}) {
+  return {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'VirtualService',
+    metadata: { name, namespace: 'shop', labels: { 'acmg-test': o.test ?? 'sync' } },
+    spec: {
+      hosts: [`${name}.example`],
+      gateways: ['istio-system/acmg-gateway'],
+      http: [{ route: [{ destination: { host: dest, port: { number: o.port ?? 9080 } } }] }],
+    },
+  };
+}
+
+export const applyVs = (docs: object[]) =>
+  kubectl(['apply', '--server-side', '--field-manager=test', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: docs }));

@@ -1,16 +1,14 @@
 // The CoreDNS engine against the real API server and the real CoreDNS, on each supported layout:
 // entries answer the gateway IP (A, with matching names; AAAA without errors), removal restores the
 // original answer and a byte-identical Corefile.
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { query, type RecordType } from '../../src/dns/client.js';
 import { Kube } from '../../src/kube/client.js';
 import { restoreDns, updateDnsEntries, type DnsSettings } from '../../src/kube/dns-store.js';
-import { DNS_NAMESERVER, HACK, ROOT, acmg, clusterDir, acmgObjects, dns, eventually, expectExit, kubeconfig, kubectl, kubectlJson } from './cluster.js';
+import { DNS_NAMESERVER, ROOT, acmg, clusterDir, acmgObjects, dns, eventually, expectExit, kubeconfig, kubectl, kubectlJson, switchLayout } from './cluster.js';
 
 const PROPAGATION_MS = 20_000;
-const switchLayout = (name: string) => execFileSync('bash', [join(HACK, 'cluster-layout.sh'), name], { stdio: 'ignore' });
 const settings = (domain = 'auto'): DnsSettings => ({
   namespace: 'kube-system',
   configMap: 'coredns',

@@ -4,17 +4,15 @@
 // already loaded the layout, as on a live cluster, and runs the whole flow under a 20 ms DNS prober:
 // install, both approaches, verify-dns, rollback, purge, with zero failed lookups and the DNS
 // ConfigMaps back byte for byte.
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { query } from '../../src/dns/client.js';
-import { DNS_NAMESERVER, HACK, ROOT, acmg, acmgObjects, dns, eventually, expectExit, kubectl, kubectlJson } from './cluster.js';
+import { DNS_NAMESERVER, ROOT, acmg, acmgObjects, dns, eventually, expectExit, kubectl, kubectlJson, switchLayout } from './cluster.js';
 import { DnsProber, badSamples } from './dns-prober.js';
 
 const NS = ['--nameserver', DNS_NAMESERVER];
 // Well under the test's timeout: if CoreDNS never loads a change, acmg says which names answer what.
 const WAIT = [...NS, '--dns-timeout', '60s'];
 const METRICS = `http://127.0.0.1:${process.env.ACMG_DNS_METRICS_PORT ?? 19153}/metrics`;
-const switchLayout = (name: string) => execFileSync('bash', [join(HACK, 'cluster-layout.sh'), name], { stdio: 'ignore' });
 const dnsConfigMaps = () => {
   const get = (name: string) => kubectl(['-n', 'kube-system', 'get', 'configmap', name, '--ignore-not-found', '-o', 'json']).trim();
   const data = (text: string) => (text ? (JSON.parse(text).data ?? {}) : null);

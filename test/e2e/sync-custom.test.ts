@@ -8,13 +8,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { query } from '../../src/dns/client.js';
 import { RELOAD_MARK } from '../../src/coredns/region.js';
-import { Controller } from './controller-process.js';
-import { DNS_NAMESERVER, HACK, ROOT, acmg, clusterDir, dns, eventually, expectExit, kubectl, kubectlJson } from './cluster.js';
-import { execFileSync } from 'node:child_process';
+import { Controller, applyVs, vsDoc as syncVsDoc } from './controller-process.js';
+import { DNS_NAMESERVER, ROOT, acmg, clusterDir, dns, eventually, expectExit, kubectl, kubectlJson, switchLayout } from './cluster.js';
 
 const NS = ['--nameserver', DNS_NAMESERVER];
 const answer = async (name: string) => (await query(name, 'A', dns)).answers[0]?.data;
-const switchLayout = (name: string) => execFileSync('bash', [join(HACK, 'cluster-layout.sh'), name], { stdio: 'ignore' });
 const region = (): string => kubectlJson(['-n', 'kube-system', 'get', 'configmap', 'coredns-custom']).data?.['acmg.server'] ?? '';
 const syncPid = () => Number(readFileSync(join(clusterDir, 'pids', 'coredns-sync.pid'), 'utf8'));
 
@@ -30,16 +28,7 @@ async function withSyncPaused<T>(fn: (resume: () => void) => Promise<T>): Promis
   }
 }
 
-function vsDoc(name: string, dest: string) {
-  return {
-    apiVersion: 'networking.istio.io/v1',
-    kind: 'VirtualService',
-    metadata: { name, namespace: 'shop', labels: { 'acmg-test': 'sync-custom' } },
-    spec: { hosts: [`${name}.example`], gateways: ['istio-system/acmg-gateway'], http: [{ route: [{ destination: { host: dest, port: { number: 9080 } } }] }] },
-  };
-}
-const applyVs = (docs: object[]) =>
-  kubectl(['apply', '--server-side', '--field-manager=test', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: docs }));
+const vsDoc = (name: string, dest: string) => syncVsDoc(name, dest, { test: 'sync-custom' });
 const deleteVses = () => kubectl(['-n', 'shop', 'delete', 'virtualservices.networking.istio.io', '-l', 'acmg-test=sync-custom', '--ignore-not-found']);
 
 describe('acmg sync on a coredns-custom layout: DNS checked after a write, a missed write repaired', () => {

@@ -2,7 +2,7 @@
 // their destinations onto the gateway in the real CoreDNS, changes and deletes revert, and after a
 // kill -9 in the middle of a burst of 200 changes a restarted controller converges exactly.
 import { join } from 'node:path';
-import { Controller } from './controller-process.js';
+import { Controller, applyVs, vsDoc } from './controller-process.js';
 import { query } from '../../src/dns/client.js';
 import { listPages } from '../../src/kube/api.js';
 import { Kube } from '../../src/kube/client.js';
@@ -17,17 +17,6 @@ const regionEntries = (): string[] => {
   const cf: string = kubectlJson(['-n', 'kube-system', 'get', 'configmap', 'coredns']).data.Corefile;
   return [...cf.matchAll(/^\s+[0-9.]+ ([a-z0-9.-]+)$/gm)].map((m) => m[1]!).sort();
 };
-
-function vsDoc(name: string, dest: string, port = 9080) {
-  return {
-    apiVersion: 'networking.istio.io/v1',
-    kind: 'VirtualService',
-    metadata: { name, namespace: 'shop', labels: { 'acmg-test': 'sync' } },
-    spec: { hosts: [`${name}.example`], gateways: ['istio-system/acmg-gateway'], http: [{ route: [{ destination: { host: dest, port: { number: port } } }] }] },
-  };
-}
-const applyVs = (docs: object[]) =>
-  kubectl(['apply', '--server-side', '--field-manager=test', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: docs }));
 
 describe('acmg sync and the sync --watch controller', () => {
   const controller = new Controller();
@@ -78,7 +67,7 @@ describe('acmg sync and the sync --watch controller', () => {
     const { ms } = await eventually('reviews on the gateway', PROPAGATION_MS, async () => (await answer('reviews.shop.svc.cluster.local')) === gatewayIP);
     expect(ms).toBeLessThan(PROPAGATION_MS);
 
-    applyVs([vsDoc('route', 'ratings', 9090)]);
+    applyVs([vsDoc('route', 'ratings', { port: 9090 })]);
     await eventually(
       'ratings on the gateway, reviews back',
       PROPAGATION_MS,
