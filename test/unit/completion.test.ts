@@ -36,7 +36,7 @@ describe('shell completion', () => {
   });
 });
 
-describe('completion of flag values (#13)', () => {
+describe('completion of flag values', () => {
   const script = completionScript(buildProgram(), 'bash');
   const run = (words: string[], cwd?: string) =>
     spawnSync(
@@ -65,7 +65,7 @@ describe('completion of flag values (#13)', () => {
   });
 });
 
-describe('small wording (#13)', () => {
+describe('plural counts and GNU diff line ranges', () => {
   test('one warning is "1 warning"', () => {
     const text = renderChecklist([
       { category: 'c', check: 'x', status: 'warn' },
