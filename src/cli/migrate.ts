@@ -67,9 +67,10 @@ export function registerMigrate(program: Command): void {
         const approach = opts.keepService ? 'keep-service' : 'replace-service';
         const dnsTimeoutMs = parseDuration(opts.dnsTimeout, '--dns-timeout');
         const readinessTimeoutMs = parseDuration(opts.readinessTimeout, '--readiness-timeout');
-        const { applyMigration, planMigration } = await import('../ops/migrate.js');
+        const { applyMigration, describeMigration, planMigration } = await import('../ops/migrate/index.js');
         const kube = await connectFrom(cmd);
-        const plan = await planMigration(kube, selection, { approach, restart: opts.restart, force: opts.force });
+        const plan = await planMigration(kube, selection, { approach, restart: opts.restart, force: opts.force, noRollback: !opts.rollback });
+        const steps = describeMigration(plan);
         const c = palette();
         for (const a of plan.alreadyMigrated) log.info(`${a} is already migrated (--${approach}): nothing to do for it`);
         if (plan.candidates.length === 0) {
@@ -77,12 +78,12 @@ export function registerMigrate(program: Command): void {
           return;
         }
         if (opts.dryRun) {
-          writeStdout(`Plan (--${approach}, ${plan.candidates.length} service(s)):\n${plan.steps.map((s, i) => `  ${i + 1}. ${s}`).join('\n')}\n`);
+          writeStdout(`Plan (--${approach}, ${plan.candidates.length} service(s)):\n${steps.map((s, i) => `  ${i + 1}. ${s}`).join('\n')}\n`);
           log.info('dry run: nothing was changed');
           return;
         }
         log.info(`${c.bold('acmg migrate')} --${approach}:`);
-        plan.steps.forEach((s, i) => log.info(`  ${i + 1}. ${s}`));
+        steps.forEach((s, i) => log.info(`  ${i + 1}. ${s}`));
         if (!(await confirm(`Migrate ${plan.candidates.length} service(s)?`, { yes: opts.yes }))) {
           log.warn('migrate cancelled; nothing was changed');
           return;
@@ -91,16 +92,7 @@ export function registerMigrate(program: Command): void {
         const resolver = await resolverFor(kube, { nameserver, dnsNamespace: plan.install.values.dns.namespace });
         onInterrupt("every completed step is journaled in acmg's state; run the same acmg migrate again to finish, or acmg rollback to undo");
         try {
-          const r = await applyMigration(kube, plan, {
-            approach,
-            restart: opts.restart,
-            noRollback: !opts.rollback,
-            force: opts.force,
-            dnsTimeoutMs,
-            readinessTimeoutMs,
-            resolver,
-            task,
-          });
+          const r = await applyMigration(kube, plan, { dnsTimeoutMs, readinessTimeoutMs, resolver, task });
           log.ok(`migrated ${r.migrated.length} service(s) onto the gateway (${r.gatewayIP})`);
           if (fmt === 'json') printStructured({ ...r, apiRequests: kube.requests }, 'json');
           else log.info('  check with: acmg verify-dns   (status: acmg status)');

@@ -43,7 +43,7 @@ export function registerRollback(program: Command): void {
           checkRollbackSelection(selection);
           const nameserver = parseNameserver(opts.nameserver);
           requireConfirmable(opts, 'rollback');
-          const { rollbackMigrations } = await import('../ops/migrate.js');
+          const { rollbackMigrations } = await import('../ops/rollback.js');
           const { requireInstall } = await import('../ops/install-record.js');
           const kube = await connectFrom(cmd);
           const { install, state } = await requireInstall(kube);

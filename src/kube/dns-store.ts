@@ -182,10 +182,11 @@ export async function restoreDns(
   kube: KubeApi,
   s: DnsSettings,
   opts: { dryRun?: boolean } = {},
-): Promise<{ changed: boolean; usedBackup: boolean; reloads: boolean }> {
+): Promise<{ changed: boolean; usedBackup: boolean; reloads: boolean; writes: number }> {
   const backup = await kube.get('v1', 'ConfigMap', backupName(s), s.namespace);
   let usedBackup = false;
   let changed = false;
+  let writes = 0;
   let reloads = true;
   await retryOnConflict(async () => {
     const main = await kube.get('v1', 'ConfigMap', s.configMap, s.namespace);
@@ -213,10 +214,14 @@ export async function restoreDns(
       reloads = true; // a Corefile acmg cannot parse is the user's; acmg restarts nothing for it
     }
     if (opts.dryRun) return;
-    if (next.corefile !== config.corefile)
+    writes = 0; // a retry after a conflict counts its own writes
+    if (next.corefile !== config.corefile) {
       await kube.replace({ ...main, apiVersion: 'v1', kind: 'ConfigMap', data: { ...(main.data ?? {}), Corefile: next.corefile } });
+      writes++;
+    }
     if (custom && JSON.stringify(next.custom ?? {}) !== JSON.stringify(config.custom ?? {})) {
       await kube.replace({ ...custom, apiVersion: 'v1', kind: 'ConfigMap', data: next.custom ?? {} });
+      writes++;
     }
   });
   if (!opts.dryRun) {
@@ -225,5 +230,5 @@ export async function restoreDns(
     if (custom && createdByAcmg && Object.keys(custom.data ?? {}).length === 0) await kube.delete('v1', 'ConfigMap', s.customConfigMap, s.namespace);
     if (backup) await kube.delete('v1', 'ConfigMap', backupName(s), s.namespace);
   }
-  return { changed, usedBackup, reloads };
+  return { changed, usedBackup, reloads, writes };
 }

@@ -9,9 +9,8 @@ import type { KObject } from '../model/object.js';
 import type { Layout } from '../coredns/layout.js';
 import type { Nudge } from '../dns/resolver.js';
 import { updateDnsEntries, type DnsSettings } from '../kube/dns-store.js';
+import type { Task } from './task.js';
 import { DEFAULT_ROLLOUT_TIMEOUT_MS, rolloutRestart, waitForDeployment } from './wait.js';
-
-type Task = <T>(title: string, fn: (update: (text: string) => void) => Promise<T>) => Promise<T>;
 
 /** The Deployment that runs cluster DNS: labelled k8s-app=kube-dns (kubeadm, EKS, AKS, k3s), else named coredns. */
 export async function corednsDeployment(kube: KubeApi, s: DnsSettings): Promise<KObject | undefined> {
@@ -46,7 +45,7 @@ export const canMissReload = (layout: Layout): boolean => layout.kind === 'custo
  * itself, a wait that has not settled halfway through rewrites acmg's region once, with the same
  * entries and the mark flipped, which CoreDNS does reload. With no entries left there is no region
  * to rewrite (comments alone are no change to CoreDNS): then CoreDNS is restarted, as on layouts
- * without reload. Used by migrate, rollback and sync after their DNS write.
+ * without reload. changeDns (dns-change.ts) runs it in every wait after a DNS write.
  */
 export function reloadNudge(
   kube: KubeApi,

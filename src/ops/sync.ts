@@ -4,10 +4,11 @@ import type { DnsEntry } from '../coredns/region.js';
 import { AcmgError, ExitCode } from '../errors.js';
 import { ApiError, listPages, type KubeApi } from '../kube/api.js';
 import type { KObject } from '../model/object.js';
-import { currentDnsEntries, updateDnsEntries } from '../kube/dns-store.js';
-import { canMissReload, makeDnsChangeTakeEffect, reloadNudge } from './coredns-restart.js';
-import { describeWrong, waitForAnswers, type Nudge, type Resolver, type Want } from '../dns/resolver.js';
-import type { Task } from './migrate.js';
+import { currentDnsEntries } from '../kube/dns-store.js';
+import { canMissReload } from './coredns-restart.js';
+import { describeWrong, type Resolver, type Want } from '../dns/resolver.js';
+import { changeDns, type DnsChangeResult } from './dns-change.js';
+import { silentTask } from './task.js';
 import { DEFAULT_ROLLOUT_TIMEOUT_MS } from './wait.js';
 import { readState, updateState } from '../kube/state.js';
 import { portConflicts } from '../model/ports.js';
@@ -44,31 +45,14 @@ export interface DnsCheck {
   warnings: string[];
 }
 
-/** Waits until DNS answers the write's changed names; halfway, repairs a write CoreDNS missed (the nudge). */
-async function checkDnsWrite(
-  confirm: ConfirmOptions,
-  makeNudge: (onWrite: (writes: number) => void) => Nudge,
-  expect: Map<string, Want>,
-  signal?: AbortSignal,
-): Promise<DnsCheck> {
-  const c: DnsCheck = { names: expect.size, repaired: false, unconfirmed: 0, writes: 0, warnings: [] };
-  const nudge = makeNudge((n) => (c.writes += n));
-  const wrong = await waitForAnswers(confirm.resolver, expect, {
-    timeoutMs: confirm.timeoutMs,
-    signal,
-    nudge: {
-      ...nudge,
-      run: async () => {
-        c.repaired = true;
-        await nudge.run();
-      },
-    },
-  });
-  c.unconfirmed = wrong.length;
-  if (wrong.length && !signal?.aborted)
+/** Waits until DNS answers the write's changed names; halfway, repairs a write CoreDNS missed. */
+async function checkDnsWrite(confirm: ConfirmOptions, dns: DnsChangeResult, expect: Map<string, Want>, signal?: AbortSignal): Promise<DnsCheck> {
+  const a = await dns.answers(confirm.resolver, expect, { timeoutMs: confirm.timeoutMs, signal });
+  const c: DnsCheck = { names: expect.size, repaired: a.repaired, unconfirmed: a.wrong.length, writes: a.writes, warnings: [] };
+  if (a.wrong.length && !signal?.aborted)
     c.warnings.push(
       `DNS (via ${confirm.resolver.describe}) does not answer the change after ${Math.round(confirm.timeoutMs / 1000)}s, even after a rewrite: ` +
-        wrong.map(describeWrong).join('; '),
+        a.wrong.map(describeWrong).join('; '),
     );
   return c;
 }
@@ -152,16 +136,16 @@ export async function reconcile(
       await syncGatewayPorts(kube, install);
     }
     if (add.length || remove.length) {
-      const s = dnsSettings(install);
-      const w = await updateDnsEntries(kube, s, () => desired.entries, { force: opts.force });
-      dnsWrites = w.writes;
-      const task: Task = (_t, fn) => fn(() => {});
-      if (dnsWrites) await makeDnsChangeTakeEffect(kube, s, w.layout.reloads, { task, timeoutMs: DEFAULT_ROLLOUT_TIMEOUT_MS });
-      if (dnsWrites && opts.confirm && canMissReload(w.layout)) {
+      const dns = await changeDns(
+        kube,
+        dnsSettings(install),
+        { title: 'write DNS', edit: () => desired.entries, force: opts.force },
+        { task: silentTask, readinessTimeoutMs: DEFAULT_ROLLOUT_TIMEOUT_MS },
+      );
+      dnsWrites = dns.writes;
+      if (dnsWrites && opts.confirm && dns.layout && canMissReload(dns.layout)) {
         const confirm = opts.confirm;
-        const nudge = (onWrite: (writes: number) => void) =>
-          reloadNudge(kube, s, w.layout, { task, dnsTimeoutMs: confirm.timeoutMs, force: opts.force }, onWrite)!;
-        const check = (signal?: AbortSignal) => checkDnsWrite(confirm, nudge, namesToCheck(add, remove), signal);
+        const check = (signal?: AbortSignal) => checkDnsWrite(confirm, dns, namesToCheck(add, remove), signal);
         if (confirm.later) confirm.later(check);
         else {
           const c = await check();

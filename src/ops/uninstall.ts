@@ -5,14 +5,15 @@ import { usageError } from '../errors.js';
 import type { Resolver } from '../dns/resolver.js';
 import { type KubeApi } from '../kube/api.js';
 import { backupName, restoreDns, type DnsSettings } from '../kube/dns-store.js';
-import { makeDnsChangeTakeEffect } from './coredns-restart.js';
+import { changeDns } from './dns-change.js';
+import type { Task } from './task.js';
 import { DEFAULT_ROLLOUT_TIMEOUT_MS } from './wait.js';
 import { SWEEP_KINDS } from '../kube/resources.js';
 import { deleteState, locateState, readState } from '../kube/state.js';
 import { STATE_NAME, type ObjectRef } from '../model/state.js';
 import { KIND_ORDER } from '../render/index.js';
 import { MANAGED_SELECTOR } from '../render/labels.js';
-import { rollbackMigrations, type MigrateOptions } from './migrate.js';
+import { rollbackMigrations } from './rollback.js';
 import { refText } from './objects.js';
 
 export interface UninstallPlan {
@@ -83,7 +84,7 @@ export function uninstallIsEmpty(p: UninstallPlan): boolean {
 export async function applyUninstall(
   kube: KubeApi,
   plan: UninstallPlan,
-  o: { resolver?: Resolver; dnsTimeoutMs: number; task: MigrateOptions['task'] },
+  o: { resolver?: Resolver; dnsTimeoutMs: number; task: Task },
 ): Promise<{ deleted: number; dnsRestored: boolean }> {
   if (!plan.purge && plan.migrated.length) {
     throw usageError(
@@ -104,9 +105,13 @@ export async function applyUninstall(
   }
   // Both modes: with nothing migrated (the only way a plain uninstall gets here) this just removes
   // acmg's DNS backup and an empty coredns-custom acmg created; with --purge it also restores.
-  const r = await o.task('restore the cluster DNS configuration', () => restoreDns(kube, plan.dns));
-  const dnsRestored = r.changed;
-  if (r.changed) await makeDnsChangeTakeEffect(kube, plan.dns, r.reloads, { task: o.task, timeoutMs: DEFAULT_ROLLOUT_TIMEOUT_MS });
+  const dns = await changeDns(
+    kube,
+    plan.dns,
+    { title: 'restore the cluster DNS configuration', edit: 'restore' },
+    { task: o.task, readinessTimeoutMs: DEFAULT_ROLLOUT_TIMEOUT_MS },
+  );
+  const dnsRestored = dns.writes > 0;
   if (await deleteState(kube, plan.namespace)) deleted++;
   return { deleted, dnsRestored };
 }

@@ -95,3 +95,11 @@ export async function waitForDeployment(
     }
   }
 }
+
+/** A rolling restart of every Deployment in a namespace (as kubectl rollout restart), waited for. */
+export async function restartDeployments(kube: KubeApi, namespace: string, timeoutMs: number, update: (t: string) => void): Promise<void> {
+  const deps = (await kube.list('apps/v1', 'Deployment', { namespace })).items;
+  const at = new Date().toISOString();
+  for (const d of deps) await rolloutRestart(kube, namespace, d.metadata.name, at);
+  for (const d of deps) await waitForDeployment(kube, namespace, d.metadata.name, timeoutMs, (t) => update(`${d.metadata.name}: ${t}`));
+}

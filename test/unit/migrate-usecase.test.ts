@@ -10,7 +10,8 @@ import { readState, updateState } from '../../src/kube/state.js';
 import type { KObject } from '../../src/model/object.js';
 import type { StepName } from '../../src/model/state.js';
 import { loadInstall } from '../../src/ops/install-record.js';
-import { applyMigration, migrationSteps, planMigration, rollbackMigrations } from '../../src/ops/migrate.js';
+import { applyMigration, describeMigration, MIGRATION_STEP_NAMES, migrationSteps, planMigration } from '../../src/ops/migrate/index.js';
+import { ROLLBACK_PHASES, rollbackMigrations } from '../../src/ops/rollback.js';
 import { applyUninstall, planUninstall, uninstallIsEmpty } from '../../src/ops/uninstall.js';
 import { resolveValues } from '../../src/profile/load.js';
 import { renderManifests } from '../../src/render/index.js';
@@ -63,7 +64,7 @@ const task = async <T>(title: string, fn: (update: (t: string) => void) => Promi
   titles.push(title);
   return fn(() => {});
 };
-const opts = (extra: object = {}) => ({ approach: 'keep-service' as const, dnsTimeoutMs: 1000, readinessTimeoutMs: 1000, task, ...extra });
+const opts = (extra: object = {}) => ({ dnsTimeoutMs: 1000, readinessTimeoutMs: 1000, task, ...extra });
 const corefile = (kube: MemoryKube) => String(kube.peek('v1', 'ConfigMap', 'coredns', 'kube-system')!.data.Corefile);
 const gatewayPorts = (kube: MemoryKube) => kube.peek('v1', 'Service', 'acmg-gateway', 'istio-system')!.spec.ports.map((p: { port: number }) => p.port);
 
@@ -102,20 +103,38 @@ describe('plan', () => {
   test('the dry-run plan is the list of steps apply runs, from the same data', async () => {
     const kube = await installedCluster();
     const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'replace-service' });
-    expect(migrationSteps(plan, { approach: 'replace-service' }).map((s) => s.name)).toEqual([
-      'record',
-      'gateway-ports',
-      'route',
-      'dns',
-      'injection-label',
-      'delete-original',
-      'complete',
-    ]);
-    expect(plan.steps).toEqual(migrationSteps(plan, { approach: 'replace-service' }).flatMap((s) => s.describe));
-    expect(plan.steps.join('\n')).toMatch(
+    expect(migrationSteps(plan).map((s) => s.name)).toEqual(['record', 'gateway-ports', 'route', 'dns', 'injection-label', 'delete-original', 'complete']);
+    expect(describeMigration(plan)).toEqual(migrationSteps(plan).flatMap((s) => s.describe(plan)));
+    expect(describeMigration(plan).join('\n')).toMatch(
       /create Service shop\/reviews-acmg[\s\S]*switch DNS in one CoreDNS write[\s\S]*label namespace shop istio-injection=disabled[\s\S]*delete Service shop\/reviews/,
     );
     expect(kube.writes()).toEqual([]);
+  });
+});
+
+describe('one mechanism', () => {
+  test('every migration step is undone by exactly one rollback phase', () => {
+    const undoneBy = new Map<string, string[]>();
+    for (const phase of ROLLBACK_PHASES) for (const step of phase.undoes) undoneBy.set(step, [...(undoneBy.get(step) ?? []), phase.name]);
+    // The journal's restart entry is written inside the injection-label step.
+    const steps = [...MIGRATION_STEP_NAMES, 'restart', 'replacement-service'];
+    expect(Object.fromEntries(steps.map((s) => [s, (undoneBy.get(s) ?? []).length]))).toEqual(Object.fromEntries(steps.map((s) => [s, 1])));
+    expect([...undoneBy.keys()].filter((s) => !steps.includes(s))).toEqual([]);
+  });
+
+  test('the plan carries every decision: the same runtime applies a replace-service plan with restart, and a keep-service plan without', async () => {
+    const kube = await installedCluster();
+    const replace = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'replace-service', restart: true });
+    expect(replace).toMatchObject({ approach: 'replace-service', restart: true, force: false, onFailure: 'rollback' });
+    await applyMigration(kube, replace, opts());
+    expect(kube.peek('v1', 'Service', 'reviews', 'shop')).toBeUndefined();
+    expect(kube.writes()).toContain('patch Deployment shop/reviews');
+    const keep = await planMigration(kube, { services: ['frontend'], namespace: 'web' }, { approach: 'keep-service' });
+    kube.calls.splice(0);
+    await applyMigration(kube, keep, opts());
+    expect(kube.peek('v1', 'Service', 'frontend', 'web')).toBeDefined();
+    expect(kube.writes().filter((w) => w.startsWith('patch Deployment'))).toEqual([]);
+    expect((await readState(kube, 'istio-system')).migrations['web/frontend']!.approach).toBe('keep-service');
   });
 });
 
@@ -142,7 +161,7 @@ describe('apply', () => {
   test('replace-service: the replacement first, the original deleted last and kept for rollback', async () => {
     const kube = await installedCluster();
     const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'replace-service' });
-    await applyMigration(kube, plan, opts({ approach: 'replace-service' }));
+    await applyMigration(kube, plan, opts());
     const w = kube.writes();
     expect(w.indexOf('apply Service shop/reviews-acmg')).toBeLessThan(w.indexOf('replace ConfigMap kube-system/coredns'));
     expect(w[w.length - 3]).toBe('delete Service shop/reviews');
@@ -211,7 +230,7 @@ describe('a failure rolls the run back from its journal', () => {
       call.verb === 'delete' && call.kind === 'Service' && ++deletes === 2
         ? new ApiError(500, 'InternalError', 'injected by the test', 'DELETE', 'Service')
         : undefined;
-    const e = (await applyMigration(kube, plan, opts({ approach: 'replace-service' })).catch((x) => x)) as AcmgError;
+    const e = (await applyMigration(kube, plan, opts()).catch((x) => x)) as AcmgError;
     expect(e.problems[0]).toMatch(/^migration failed and was rolled back: .*injected by the test/);
     expect(['reviews', 'ratings'].map((n) => kube.peek('v1', 'Service', n, 'shop')?.spec.clusterIP)).toEqual(ips);
     // reviews was deleted before the failure, so the rollback recreated it; ratings' delete was refused.
@@ -245,9 +264,9 @@ describe('a failure rolls the run back from its journal', () => {
 
   test('--no-rollback leaves what was done, journaled', async () => {
     const kube = await installedCluster();
-    const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' });
+    const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service', noRollback: true });
     kube.failWhen = (call) => (call.verb === 'patch' && call.kind === 'Namespace' ? new Error('boom') : undefined);
-    const e = (await applyMigration(kube, plan, opts({ noRollback: true })).catch((x) => x)) as AcmgError;
+    const e = (await applyMigration(kube, plan, opts()).catch((x) => x)) as AcmgError;
     expect(e.problems[0]).toMatch(/^migration failed: boom/);
     expect((await readState(kube, 'istio-system')).migrations['shop/reviews']).toMatchObject({
       phase: 'in-progress',
@@ -259,9 +278,9 @@ describe('a failure rolls the run back from its journal', () => {
 describe('rollback', () => {
   test('an interrupted run (journal without dns) is undone without touching DNS', async () => {
     const kube = await installedCluster();
-    const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' });
+    const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service', noRollback: true });
     kube.failWhen = (call) => (call.verb === 'replace' && call.name === 'coredns' ? new Error('killed') : undefined);
-    await applyMigration(kube, plan, opts({ noRollback: true })).catch(() => undefined);
+    await applyMigration(kube, plan, opts()).catch(() => undefined);
     kube.failWhen = undefined;
     kube.calls.splice(0);
     const install = await loadInstall(kube);
@@ -274,7 +293,7 @@ describe('rollback', () => {
   test('approach 2 is undone in order: original Service back, label, DNS, routes and replacement, state, ports', async () => {
     const kube = await installedCluster();
     const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'replace-service' });
-    await applyMigration(kube, plan, opts({ approach: 'replace-service' }));
+    await applyMigration(kube, plan, opts());
     const ip = (await readState(kube, 'istio-system')).migrations['shop/reviews']!.originalService!.spec.clusterIP;
     kube.calls.splice(0);
     await rollbackMigrations(kube, await loadInstall(kube), ['shop/reviews'], { dnsTimeoutMs: 1000, task });
@@ -308,11 +327,7 @@ describe('uninstall --purge', () => {
   test('rolls every migration back, deletes what acmg made, restores the Corefile byte for byte', async () => {
     const kube = await installedCluster();
     const original = corefile(kube);
-    await applyMigration(
-      kube,
-      await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'replace-service' }),
-      opts({ approach: 'replace-service' }),
-    );
+    await applyMigration(kube, await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'replace-service' }), opts());
     await applyMigration(kube, await planMigration(kube, { services: ['frontend'], namespace: 'web' }, { approach: 'keep-service' }), opts());
     expect(corefile(kube)).not.toBe(original);
     const plan = await planUninstall(kube, { purge: true });

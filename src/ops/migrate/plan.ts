@@ -1,0 +1,213 @@
+// acmg migrate, the plan: which services move and every decision about how, read from the cluster
+// once and checked before anything changes. The steps (steps.ts) take this plan and nothing else
+// that decides; what --dry-run prints is their description of it (describeMigration).
+import type { DnsEntry } from '../../coredns/region.js';
+import { AcmgError, ExitCode, usageError } from '../../errors.js';
+import type { KubeApi } from '../../kube/api.js';
+import { currentDnsEntries } from '../../kube/dns-store.js';
+import type { KObject } from '../../model/object.js';
+import { classifyPort, isProblem, portConflicts, type ClassifiedPort, type PortUse } from '../../model/ports.js';
+import { migrationKey, shardName, type Approach, type InstallRecord, type State } from '../../model/state.js';
+import { checkSelection, type Selection } from '../../plan/selection.js';
+import { fitsInState, projectedShardBytes } from '../../plan/state-size.js';
+import { portsInUse } from '../gateway-ports.js';
+import { gatewayClusterIP } from '../gateway-sync.js';
+import { dnsSettings, requireInstall } from '../install-record.js';
+import { deploymentAvailable } from '../wait.js';
+
+export const SYSTEM_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease'];
+
+export type { Selection } from '../../plan/selection.js';
+
+/** What the user asked for, besides which services: the decisions the plan carries. */
+export interface MigrateRequest {
+  approach: Approach;
+  /** --restart (the values' migration.restart also turns it on). */
+  restart?: boolean;
+  /** --force: rewrite acmg's DNS region even where it was edited by hand. */
+  force?: boolean;
+  /** --no-rollback: on a failure leave what was done, journaled. */
+  noRollback?: boolean;
+}
+
+export interface Candidate {
+  service: KObject;
+  ports: ClassifiedPort[];
+  fqdn: string;
+}
+
+export interface MigratePlan {
+  install: InstallRecord;
+  gatewayIP: string;
+  candidates: Candidate[];
+  alreadyMigrated: string[];
+  approach: Approach;
+  /** Restart the namespaces' Deployments after the relabel: --restart, or migration.restart. */
+  restart: boolean;
+  /** Rewrite acmg's DNS region even where it was edited by hand (--force). */
+  force: boolean;
+  /** What a failure does: roll this run back, or leave it journaled (--no-rollback). */
+  onFailure: 'rollback' | 'leave';
+  /** false where the Corefile has no reload plugin: CoreDNS is restarted after the DNS write. */
+  dnsReloads: boolean;
+}
+
+export const keyOf = (c: Candidate) => migrationKey(c.service.metadata.namespace!, c.service.metadata.name);
+export const namespacesOf = (plan: MigratePlan) => [...new Set(plan.candidates.map((c) => c.service.metadata.namespace!))].sort();
+
+/** The DNS entries the plan switches: every candidate's FQDN answers the gateway. */
+export const gatewayEntries = (plan: Pick<MigratePlan, 'candidates' | 'gatewayIP'>): DnsEntry[] =>
+  plan.candidates.map((c) => ({ fqdn: c.fqdn, ip: plan.gatewayIP }));
+
+/** The DNS step's change: these names answer the gateway, every other entry stays (a Set: 10,000 names). */
+export function switchedTo(entries: DnsEntry[]): (current: DnsEntry[]) => DnsEntry[] {
+  const switching = new Set(entries.map((e) => e.fqdn));
+  return (current) => [...current.filter((e) => !switching.has(e.fqdn)), ...entries];
+}
+
+async function selectServices(kube: KubeApi, sel: Selection, install: InstallRecord, st: State): Promise<{ services: KObject[]; problems: string[] }> {
+  const problems: string[] = [];
+  const forbidden = new Set([...SYSTEM_NAMESPACES, install.values.namespace]);
+  checkSelection(sel);
+  if (sel.namespace) {
+    if (forbidden.has(sel.namespace))
+      throw usageError(
+        `namespace "${sel.namespace}" cannot be migrated: it is ${SYSTEM_NAMESPACES.includes(sel.namespace) ? 'a system namespace' : "acmg's install namespace"}`,
+      );
+    if (!(await kube.get('v1', 'Namespace', sel.namespace)))
+      throw usageError(`namespace "${sel.namespace}" does not exist`, 'list namespaces with: kubectl get namespaces');
+  }
+  let services: KObject[] = [];
+  if (sel.services.length > 0) {
+    for (const name of sel.services) {
+      const svc = await kube.get('v1', 'Service', name, sel.namespace);
+      if (svc) services.push(svc);
+      // Approach 2 deleted the original: the state's copy stands in, so a re-run is a no-op.
+      else if (st.migrations[migrationKey(sel.namespace!, name)]?.originalService)
+        services.push(st.migrations[migrationKey(sel.namespace!, name)]!.originalService!);
+      else problems.push(`service "${name}" not found in namespace "${sel.namespace}"`);
+    }
+  } else {
+    const list = await kube.list('v1', 'Service', { namespace: sel.allNamespaces ? undefined : sel.namespace, labelSelector: sel.selector });
+    services = list.items.filter(
+      (s) =>
+        !forbidden.has(s.metadata.namespace ?? '') &&
+        s.metadata.labels?.['app.kubernetes.io/managed-by'] !== 'acmg' &&
+        !(s.metadata.namespace === 'default' && s.metadata.name === 'kubernetes'),
+    );
+    if (services.length === 0) problems.push(`no services match ${sel.selector ? `selector "${sel.selector}"` : `namespace "${sel.namespace ?? 'all'}"`}`);
+  }
+  return { services: services.map((s) => ({ ...s, apiVersion: 'v1', kind: 'Service' })), problems };
+}
+
+/** Each service's own problems (kind, ports, collisions with ports already used), or it as a candidate. */
+function judgeServices(
+  services: KObject[],
+  install: InstallRecord,
+  state: State,
+  approach: Approach,
+): { candidates: Candidate[]; alreadyMigrated: string[]; problems: string[] } {
+  const problems: string[] = [];
+  const used: PortUse[] = portsInUse(install.values, state);
+  const candidates: Candidate[] = [];
+  const alreadyMigrated: string[] = [];
+  for (const svc of services) {
+    const id = `${svc.metadata.namespace}/${svc.metadata.name}`;
+    const rec = state.migrations[migrationKey(svc.metadata.namespace!, svc.metadata.name)];
+    if (rec?.phase === 'complete') {
+      if (rec.approach !== approach) problems.push(`${id} is already migrated with --${rec.approach}; roll it back first to switch approach`);
+      else alreadyMigrated.push(id);
+      continue;
+    }
+    if (svc.metadata.labels?.['app.kubernetes.io/managed-by'] === 'acmg') {
+      problems.push(`${id} is managed by acmg (a replacement Service); migrate the original instead`);
+      continue;
+    }
+    if (svc.spec?.type === 'ExternalName') problems.push(`${id} is an ExternalName Service; it has no ClusterIP to move`);
+    else if (!svc.spec?.clusterIP || svc.spec.clusterIP === 'None')
+      problems.push(`${id} is headless (clusterIP: None); clients reach its pods directly, so there is no traffic to move`);
+    const classified: ReturnType<typeof classifyPort>[] = (svc.spec?.ports ?? []).map(classifyPort);
+    const bad = classified.filter(isProblem);
+    for (const b of bad) problems.push(`${id} port ${b.port}${b.name ? ` (${b.name})` : ''}: ${b.problem}`);
+    const ports = classified.filter((p): p is ClassifiedPort => !isProblem(p));
+    if (ports.length === 0 && bad.length === 0) problems.push(`${id} has no ports`);
+    for (const p of ports) if (p.port === install.values.gateway.statusPort) problems.push(`${id} port ${p.port} collides with the gateway's status port`);
+    problems.push(...portConflicts(id, ports, used).map((m) => `${id}: ${m}`));
+    used.push(...ports.map((p) => ({ port: p.port, protocol: p.protocol, owner: id })));
+    candidates.push({ service: svc, ports, fqdn: `${svc.metadata.name}.${svc.metadata.namespace}.svc.${install.clusterDomain}` });
+  }
+  return { candidates, alreadyMigrated, problems };
+}
+
+/**
+ * Each namespace's shard of acmg's state (one ConfigMap) must be able to hold its migrations,
+ * approach 2's copies of the original Services included: refused now rather than failing halfway.
+ */
+function stateSizeProblems(state: State, candidates: Candidate[], approach: Approach, suffix: string): string[] {
+  const problems: string[] = [];
+  for (const [n, bytes] of projectedShardBytes(state, candidates, approach, suffix)) {
+    if (fitsInState(bytes)) continue;
+    const here = candidates.filter((c) => c.service.metadata.namespace === n).length;
+    const already = Object.values(state.migrations).filter((m) => m.namespace === n).length;
+    problems.push(
+      `namespace ${n}: acmg's state for it (ConfigMap ${shardName(n)}) would grow to ${bytes} bytes with these ${here} migration(s), over the 1 MiB a ConfigMap can hold (${already} migrated there already); migrate fewer of its services${approach === 'replace-service' ? ', or use --keep-service, which keeps no copy of each Service' : ''}`,
+    );
+  }
+  return problems;
+}
+
+/**
+ * Cluster DNS must be writable before anything changes: a malformed Corefile, an unsupported layout,
+ * a hand-edited acmg region, or a write that would not fit (a ConfigMap holds 1 MiB) is reported
+ * now, from the DNS step's own write computed on the same read, not after routes exist.
+ */
+async function dnsProblems(kube: KubeApi, install: InstallRecord, entries: DnsEntry[], force: boolean): Promise<{ reloads: boolean; problems: string[] }> {
+  try {
+    const d = await currentDnsEntries(kube, dnsSettings(install), { mutate: switchedTo(entries), force });
+    const tampered = d.tampered.length && !force ? d.tampered.map((t) => `cluster DNS: ${t} (re-run with --force to let acmg rewrite its region)`) : [];
+    return { reloads: d.layout.reloads, problems: tampered };
+  } catch (e) {
+    if (!(e instanceof AcmgError) || e.code !== ExitCode.Usage) throw e;
+    return { reloads: true, problems: [`cluster DNS: ${e.message}${e.hint ? ` (${e.hint})` : ''}`] };
+  }
+}
+
+/** Reads the cluster once and decides everything; refuses (exit 2, nothing written) with every problem. */
+export async function planMigration(kube: KubeApi, sel: Selection, req: MigrateRequest): Promise<MigratePlan> {
+  const { install, state } = await requireInstall(kube);
+  const g = install.values.gateway;
+  const ns = install.values.namespace;
+  const dep = await kube.get('apps/v1', 'Deployment', g.name, ns);
+  if (!dep || !deploymentAvailable(dep))
+    throw new AcmgError(
+      ExitCode.Cluster,
+      `the gateway Deployment ${ns}/${g.name} is not Available`,
+      `check it with: kubectl -n ${ns} describe deployment ${g.name}`,
+    );
+  const gatewayIP = await gatewayClusterIP(kube, install);
+  const force = Boolean(req.force);
+
+  const { services, problems: selectionProblems } = await selectServices(kube, sel, install, state);
+  const { candidates, alreadyMigrated, problems } = judgeServices(services, install, state, req.approach);
+  problems.unshift(...selectionProblems);
+  let dnsReloads = true;
+  if (candidates.length) {
+    problems.push(...stateSizeProblems(state, candidates, req.approach, install.values.migration.replacementSuffix));
+    const dns = await dnsProblems(kube, install, gatewayEntries({ candidates, gatewayIP }), force);
+    dnsReloads = dns.reloads;
+    problems.push(...dns.problems);
+  }
+  if (problems.length) throw usageError(problems, 'nothing was changed; fix these and run migrate again');
+
+  return {
+    install,
+    gatewayIP,
+    candidates,
+    alreadyMigrated,
+    approach: req.approach,
+    restart: Boolean(req.restart || install.values.migration.restart),
+    force,
+    onFailure: req.noRollback ? 'leave' : 'rollback',
+    dnsReloads,
+  };
+}

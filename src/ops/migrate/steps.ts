@@ -1,0 +1,239 @@
+// acmg migrate, the steps: each one a record that describes itself from the plan (what --dry-run and
+// the confirmation print) and runs from the plan and a runtime (task, resolver, timeouts), journaling
+// what it did. Order (issue #7): gateway ports -> routes (+ replacement) -> DNS in one write,
+// verified -> sidecar injection off (+ restart) -> approach 2 deletes the original last. Every step
+// is undone by a phase of the rollback (ROLLBACK_PHASES in ../rollback.ts names what each undoes).
+import { clusterError } from '../../errors.js';
+import { describeWrong, type Resolver } from '../../dns/resolver.js';
+import type { KubeApi } from '../../kube/api.js';
+import { updateState } from '../../kube/state.js';
+import type { StepName } from '../../model/state.js';
+import { keepableService, renderReplacementService, renderVirtualService, replacementName, routeName } from '../../render/routes.js';
+import { VERSION } from '../../version.js';
+import { forEachBounded } from '../bounded.js';
+import { RESTART_STEP } from '../coredns-restart.js';
+import { changeDns } from '../dns-change.js';
+import { syncGatewayPorts, waitForGatewayEndpoints } from '../gateway-sync.js';
+import { dnsSettings } from '../install-record.js';
+import { journal, updateRecords } from '../journal.js';
+import type { Task } from '../task.js';
+import { restartDeployments } from '../wait.js';
+import { gatewayEntries, keyOf, namespacesOf, switchedTo, type MigratePlan } from './plan.js';
+
+const INJECTION = 'istio-injection';
+
+/** How a plan runs here: the terminal's task lines, the DNS resolver, the waits. No decisions. */
+export interface MigrateRuntime {
+  task: Task;
+  /** Asks DNS after the write; without one the wait for answers is skipped. */
+  resolver?: Resolver;
+  dnsTimeoutMs: number;
+  readinessTimeoutMs: number;
+  /** Called after each step has run and been journaled (tests observe or interrupt a run here). */
+  afterStep?: (step: MigrationStepName) => Promise<void> | void;
+}
+
+/** Steps that are not journal entries: the run's records are written first and marked complete last. */
+export type MigrationStepName = StepName | 'record' | 'complete';
+
+/** One run of a plan: what the steps share. */
+export interface StepRun {
+  kube: KubeApi;
+  plan: MigratePlan;
+  rt: MigrateRuntime;
+  keys: string[];
+  /** ConfigMap writes to cluster DNS made by this run (the design wants exactly one). */
+  dnsWrites: number;
+}
+
+export interface MigrationStep {
+  name: MigrationStepName;
+  /** Whether this plan has the step (default: every plan). */
+  appliesTo?: (plan: MigratePlan) => boolean;
+  describe: (plan: MigratePlan) => string[];
+  run: (r: StepRun) => Promise<void>;
+}
+
+const destinationOf = (plan: MigratePlan, service: string) =>
+  plan.approach === 'replace-service' ? replacementName(service, plan.install.values.migration.replacementSuffix) : service;
+
+const MIGRATION_STEPS: readonly MigrationStep[] = [
+  {
+    name: 'record',
+    describe: () => [],
+    run: async ({ kube, plan }) => {
+      await updateState(
+        kube,
+        plan.install.values.namespace,
+        (st) => {
+          for (const c of plan.candidates) {
+            st.migrations[keyOf(c)] ??= {
+              namespace: c.service.metadata.namespace!,
+              service: c.service.metadata.name,
+              approach: plan.approach,
+              fqdn: c.fqdn,
+              ports: c.ports.map((p) => ({ name: p.name, port: p.port, protocol: p.protocol })),
+              journal: [],
+              phase: 'in-progress',
+              migratedAt: new Date().toISOString(),
+            };
+          }
+        },
+        { namespaces: namespacesOf(plan) },
+      );
+    },
+  },
+  {
+    name: 'gateway-ports',
+    describe: ({ install, candidates }) => {
+      const ports = [...new Set(candidates.flatMap((c) => c.ports.map((p) => `${p.port}/${p.protocol}`)))].join(', ');
+      const ns = install.values.namespace;
+      return [`open gateway ports ${ports} on Service ${ns}/${install.values.gateway.name} and Gateway ${ns}/${install.values.istioGateway.name}`];
+    },
+    run: async ({ kube, plan, rt, keys }) => {
+      await rt.task('open gateway ports', async () => {
+        const open = await syncGatewayPorts(kube, plan.install);
+        const names = open.filter((p) => plan.candidates.some((c) => c.ports.some((q) => q.port === p.port))).map((p) => p.name);
+        await waitForGatewayEndpoints(kube, plan.install, names, rt.readinessTimeoutMs);
+      });
+      await journal(kube, plan.install, keys, 'gateway-ports');
+    },
+  },
+  {
+    // Approach 2: the replacement Service first, so the route has a destination.
+    name: 'route',
+    describe: (plan) =>
+      plan.candidates.flatMap((c) => {
+        const n = c.service.metadata;
+        const dest = destinationOf(plan, n.name);
+        return [
+          ...(plan.approach === 'replace-service' ? [`create Service ${n.namespace}/${dest} (same selector and ports)`] : []),
+          `create VirtualService ${n.namespace}/${routeName(n.name)} (hosts ${c.fqdn} and short forms -> ${dest})`,
+        ];
+      }),
+    run: async ({ kube, plan, rt, keys }) => {
+      const { install } = plan;
+      const suffix = install.values.migration.replacementSuffix;
+      await rt.task(`create routes for ${plan.candidates.length} service(s)`, async () => {
+        await forEachBounded(plan.candidates, async (c) => {
+          const svc = c.service;
+          if (plan.approach === 'replace-service') await kube.apply(renderReplacementService(svc, suffix, VERSION));
+          await kube.apply(
+            renderVirtualService({
+              service: svc.metadata.name,
+              namespace: svc.metadata.namespace!,
+              clusterDomain: install.clusterDomain,
+              gateway: { namespace: install.values.namespace, name: install.values.istioGateway.name },
+              destination: destinationOf(plan, svc.metadata.name),
+              ports: c.ports,
+              version: VERSION,
+            }),
+          );
+        });
+      });
+      if (plan.approach === 'replace-service')
+        await journal(kube, install, keys, 'replacement-service', (m) => (m.replacement = replacementName(m.service, suffix)));
+      await journal(kube, install, keys, 'route');
+    },
+  },
+  {
+    // Every service of the run in one CoreDNS write, then wait for the real answers.
+    name: 'dns',
+    describe: (plan) => [
+      `switch DNS in one CoreDNS write: ${plan.candidates.map((c) => c.fqdn).join(', ')} -> ${plan.gatewayIP}, then wait until DNS answers it`,
+      ...(plan.dnsReloads ? [] : [RESTART_STEP]),
+    ],
+    run: async (r) => {
+      const { kube, plan, rt, keys } = r;
+      const entries = gatewayEntries(plan);
+      const dns = await changeDns(
+        kube,
+        dnsSettings(plan.install),
+        { title: 'switch DNS (one CoreDNS write)', edit: switchedTo(entries), force: plan.force },
+        { task: rt.task, readinessTimeoutMs: rt.readinessTimeoutMs },
+      );
+      r.dnsWrites += dns.writes;
+      await journal(kube, plan.install, keys, 'dns');
+      const resolver = rt.resolver;
+      if (!resolver) return;
+      await rt.task(`wait for DNS to answer ${plan.gatewayIP} (via ${resolver.describe})`, async (update) => {
+        const check = await dns.answers(resolver, new Map(entries.map((e) => [e.fqdn, e.ip])), { timeoutMs: rt.dnsTimeoutMs, onProgress: update });
+        r.dnsWrites += check.writes;
+        if (check.wrong.length)
+          throw clusterError(
+            check.wrong.map((x) => `DNS for ${describeWrong(x)}`),
+            'CoreDNS may not have reloaded yet; check its logs, or raise --dns-timeout',
+          );
+      });
+    },
+  },
+  {
+    // Only now: sidecar injection off in each namespace (previous value recorded), optional restart.
+    name: 'injection-label',
+    describe: (plan) => namespacesOf(plan).map((n) => `label namespace ${n} ${INJECTION}=disabled${plan.restart ? ' and restart its Deployments' : ''}`),
+    run: async ({ kube, plan, rt, keys }) => {
+      for (const n of namespacesOf(plan)) {
+        const nsKeys = keys.filter((k) => k.startsWith(`${n}/`));
+        await rt.task(`label namespace ${n} ${INJECTION}=disabled`, async () => {
+          const nsObj = await kube.get('v1', 'Namespace', n);
+          const previous = nsObj?.metadata.labels?.[INJECTION] ?? null;
+          await updateState(
+            kube,
+            plan.install.values.namespace,
+            (st) => {
+              // Another migration in this namespace may have recorded the true original already.
+              const earlier = Object.values(st.migrations).find((m) => m.namespace === n && m.previousInjection !== undefined);
+              for (const k of nsKeys) if (st.migrations[k]) st.migrations[k]!.previousInjection = earlier ? earlier.previousInjection : previous;
+            },
+            { namespaces: [n] },
+          );
+          if (previous !== 'disabled') await kube.mergePatch('v1', 'Namespace', n, undefined, { metadata: { labels: { [INJECTION]: 'disabled' } } });
+        });
+        await journal(kube, plan.install, nsKeys, 'injection-label');
+        if (plan.restart) {
+          await rt.task(`restart Deployments in ${n} (sidecars go)`, (update) => restartDeployments(kube, n, rt.readinessTimeoutMs, update));
+          await journal(kube, plan.install, nsKeys, 'restart');
+        }
+      }
+    },
+  },
+  {
+    // The original Service goes last; its definition is kept for rollback.
+    name: 'delete-original',
+    appliesTo: (plan) => plan.approach === 'replace-service',
+    describe: (plan) =>
+      plan.candidates.map((c) => `delete Service ${c.service.metadata.namespace}/${c.service.metadata.name} (kept in acmg's state for rollback)`),
+    run: async ({ kube, plan, rt }) => {
+      // Per namespace: every definition is kept (one state write) before any Service goes, so an
+      // interruption between the deletes leaves each deleted one recreatable by the rollback
+      // (it recreates any recorded original that is missing, journal or not).
+      for (const n of namespacesOf(plan)) {
+        const here = plan.candidates.filter((c) => c.service.metadata.namespace === n);
+        const keys = here.map(keyOf);
+        const byKey = new Map(here.map((c) => [keyOf(c), c.service]));
+        await updateRecords(kube, plan.install, keys, (m) => {
+          m.originalService = keepableService(byKey.get(`${m.namespace}/${m.service}`)!);
+        });
+        await rt.task(`delete ${here.length} original Service(s) in ${n}`, async () => {
+          await forEachBounded(here, (c) => kube.delete('v1', 'Service', c.service.metadata.name, n));
+        });
+        await journal(kube, plan.install, keys, 'delete-original');
+      }
+    },
+  },
+  {
+    name: 'complete',
+    describe: () => [],
+    run: ({ kube, plan, keys }) => updateRecords(kube, plan.install, keys, (m) => (m.phase = 'complete')),
+  },
+];
+
+/** The names of every step a migration can have, in order (the rollback checks it undoes each). */
+export const MIGRATION_STEP_NAMES: readonly MigrationStepName[] = MIGRATION_STEPS.map((s) => s.name);
+
+/** This plan's steps, in order: the same list drives the dry run, the apply and the journal. */
+export const migrationSteps = (plan: MigratePlan): MigrationStep[] =>
+  plan.candidates.length === 0 ? [] : MIGRATION_STEPS.filter((s) => s.appliesTo?.(plan) ?? true);
+
+/** What --dry-run and the confirmation print: each step's description of this plan. */
+export const describeMigration = (plan: MigratePlan): string[] => migrationSteps(plan).flatMap((s) => s.describe(plan));

@@ -1,0 +1,202 @@
+// acmg rollback: undoes migrations phase by phase, judged from their journal, so interrupted runs
+// are undone too. Used by `acmg rollback`, by migrate's automatic rollback and by `uninstall --purge`.
+import { clusterError } from '../errors.js';
+import { describeWrong, type Resolver } from '../dns/resolver.js';
+import { ApiError, listPages, type KubeApi } from '../kube/api.js';
+import { readState, updateState } from '../kube/state.js';
+import type { KObject } from '../model/object.js';
+import { migrationKey, type InstallRecord, type MigrationRecord } from '../model/state.js';
+import { replacementName, routeName } from '../render/routes.js';
+import { forEachBounded } from './bounded.js';
+import { changeDns } from './dns-change.js';
+import { syncGatewayPorts } from './gateway-sync.js';
+import { dnsSettings } from './install-record.js';
+import { scopeOf } from './journal.js';
+import type { MigrationStepName } from './migrate/steps.js';
+import type { Task } from './task.js';
+import { DEFAULT_ROLLOUT_TIMEOUT_MS, restartDeployments } from './wait.js';
+
+const INJECTION = 'istio-injection';
+
+export interface RollbackOptions {
+  resolver?: Resolver;
+  dnsTimeoutMs: number;
+  task: Task;
+  /** Restart the Deployments of namespaces whose injection label was restored, so sidecars come back. */
+  restart?: boolean;
+  readinessTimeoutMs?: number;
+}
+
+interface RollbackContext {
+  kube: KubeApi;
+  install: InstallRecord;
+  keys: string[];
+  /** The migrations being undone, with their journals. */
+  records: MigrationRecord[];
+  /** Migrations that stay: a namespace keeps injection off while one of its services stays migrated. */
+  remaining: MigrationRecord[];
+  /** Namespaces whose injection label was restored (their Deployments restart with --restart). */
+  restored: string[];
+  o: RollbackOptions;
+  readinessTimeoutMs: number;
+}
+
+export interface RollbackPhase {
+  name: string;
+  /** The migration steps whose effect this phase takes away (every step is undone by exactly one phase). */
+  undoes: MigrationStepName[];
+  run(c: RollbackContext): Promise<void>;
+}
+
+/**
+ * Recreates a Service approach 2 deleted, keeping its ClusterIP (clients and caches know it). A
+ * deleted Service's IP is released asynchronously, so "already allocated" (422) is retried for a
+ * while before giving up on it.
+ */
+async function recreateOriginal(kube: KubeApi, original: KObject, update: (text: string) => void): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await kube.create(original);
+      return;
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 409) return; // recreated meanwhile (another rollback)
+      if (!(e instanceof ApiError) || e.status !== 422) throw e;
+      if (Date.now() > deadline) break;
+      update(`waiting for ClusterIP ${original.spec?.clusterIP} of ${original.metadata.namespace}/${original.metadata.name} to be released`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  const { clusterIP: _ip, clusterIPs: _ips, ...spec } = original.spec ?? {};
+  await kube.create({ ...original, spec });
+}
+
+/**
+ * The rollback, as data. The order is not a mirror of the apply: original Services come back first
+ * so their names resolve on their own; sidecars come back only once DNS answers the services' own
+ * addresses; ports close once no migration needs them.
+ */
+export const ROLLBACK_PHASES: readonly RollbackPhase[] = [
+  {
+    name: 'recreate-originals',
+    undoes: ['delete-original'],
+    async run({ kube, records, o }) {
+      // Which originals are missing: a paged list per namespace, not a GET per Service (10,000).
+      const kept = records.filter((m) => m.originalService);
+      const present = new Set<string>();
+      for (const n of [...new Set(kept.map((m) => m.namespace))].sort())
+        await listPages(kube, 'v1', 'Service', { namespace: n }, (svc) => present.add(migrationKey(n, svc.metadata.name)));
+      const missing = kept.filter((m) => !present.has(migrationKey(m.namespace, m.service)));
+      if (!missing.length) return;
+      await o.task(`recreate ${missing.length} original Service(s)`, async (update) => {
+        let done = 0;
+        await forEachBounded(missing, async (m) => {
+          await recreateOriginal(kube, m.originalService!, update);
+          // A line per 500 (plain output prints each update): 20 lines for 10,000.
+          if (++done % 500 === 0 || done === missing.length) update(`${done}/${missing.length} recreated`);
+        });
+      });
+    },
+  },
+  {
+    name: 'restore-labels',
+    undoes: ['injection-label'],
+    async run(c) {
+      for (const n of [...new Set(c.records.map((m) => m.namespace))].sort()) {
+        const rec = c.records.find((m) => m.namespace === n && m.previousInjection !== undefined);
+        if (!rec || c.remaining.some((m) => m.namespace === n)) continue;
+        await c.o.task(`restore ${INJECTION} on namespace ${n}`, () =>
+          c.kube.mergePatch('v1', 'Namespace', n, undefined, { metadata: { labels: { [INJECTION]: rec.previousInjection ?? null } } }),
+        );
+        c.restored.push(n);
+      }
+    },
+  },
+  {
+    // One write (only for migrations that reached the DNS step), then each name must answer its
+    // own Service again.
+    name: 'remove-dns',
+    undoes: ['dns'],
+    async run({ kube, install, records, o, readinessTimeoutMs }) {
+      const switched = records.filter((m) => m.journal.includes('dns'));
+      if (switched.length === 0) return;
+      const fqdns = new Set(switched.map((m) => m.fqdn));
+      const dns = await changeDns(
+        kube,
+        dnsSettings(install),
+        { title: 'remove DNS entries (one CoreDNS write)', edit: (cur) => cur.filter((e) => !fqdns.has(e.fqdn)), force: true },
+        { task: o.task, readinessTimeoutMs },
+      );
+      const resolver = o.resolver;
+      if (!resolver) return;
+      const expect = new Map<string, string>();
+      for (const m of switched) {
+        const svc = await kube.get('v1', 'Service', m.service, m.namespace);
+        if (svc?.spec?.clusterIP && svc.spec.clusterIP !== 'None') expect.set(m.fqdn, svc.spec.clusterIP);
+      }
+      await o.task(`wait for DNS to answer the services' own ClusterIPs (via ${resolver.describe})`, async (update) => {
+        const check = await dns.answers(resolver, expect, { timeoutMs: o.dnsTimeoutMs, onProgress: update });
+        if (check.wrong.length) throw clusterError(check.wrong.map((x) => `DNS for ${describeWrong(x)}`));
+      });
+    },
+  },
+  {
+    name: 'restart-workloads',
+    undoes: ['restart'],
+    async run({ kube, restored, o, readinessTimeoutMs }) {
+      if (!o.restart) return;
+      for (const n of restored)
+        await o.task(`restart Deployments in ${n} (sidecars come back)`, (update) => restartDeployments(kube, n, readinessTimeoutMs, update));
+    },
+  },
+  {
+    name: 'remove-routes',
+    undoes: ['route', 'replacement-service'],
+    async run({ kube, install, records, o }) {
+      await o.task('remove routes', async () => {
+        await forEachBounded(records, async (m) => {
+          await kube.delete('networking.istio.io/v1', 'VirtualService', routeName(m.service), m.namespace);
+          // Also a replacement created just before an interruption, before it was journaled: found by
+          // its name and acmg's label, never a Service acmg did not make.
+          const name = m.replacement ?? replacementName(m.service, install.values.migration.replacementSuffix);
+          const svc = await kube.get('v1', 'Service', name, m.namespace);
+          if (svc?.metadata.labels?.['acmg.io/replaces'] === m.service) await kube.delete('v1', 'Service', name, m.namespace);
+        });
+      });
+    },
+  },
+  {
+    name: 'forget',
+    undoes: ['record', 'complete'],
+    async run({ kube, install, keys }) {
+      await updateState(
+        kube,
+        install.values.namespace,
+        (s) => {
+          for (const k of keys) delete s.migrations[k];
+        },
+        scopeOf(keys),
+      );
+    },
+  },
+  {
+    // Ports no remaining migration needs (computed from the state, so after forgetting).
+    name: 'close-ports',
+    undoes: ['gateway-ports'],
+    async run({ kube, install, o }) {
+      await o.task('close gateway ports', () => syncGatewayPorts(kube, install));
+    },
+  },
+];
+
+/** Undoes migrations phase by phase (ROLLBACK_PHASES), from the journal: also interrupted runs. */
+export async function rollbackMigrations(kube: KubeApi, install: InstallRecord, keys: string[], o: RollbackOptions): Promise<string[]> {
+  const st = await readState(kube, install.values.namespace);
+  const records = keys.map((k) => st.migrations[k]).filter((m): m is MigrationRecord => Boolean(m));
+  if (records.length === 0) return [];
+  const remaining = Object.values(st.migrations).filter((m) => !keys.includes(migrationKey(m.namespace, m.service)));
+  const readinessTimeoutMs = o.readinessTimeoutMs ?? DEFAULT_ROLLOUT_TIMEOUT_MS;
+  const ctx: RollbackContext = { kube, install, keys, records, remaining, restored: [], o, readinessTimeoutMs };
+  for (const phase of ROLLBACK_PHASES) await phase.run(ctx);
+  return records.map((m) => migrationKey(m.namespace, m.service));
+}
