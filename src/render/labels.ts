@@ -6,7 +6,7 @@ export const PART_OF = 'app.kubernetes.io/part-of';
 export const VERSION_LABEL = 'acmg.io/version';
 export const MANAGED_SELECTOR = `${MANAGED_BY}=${MANAGED_BY_VALUE}`;
 
-export type Component = 'gateway' | 'istio-gateway' | 'controller' | 'dns' | 'state' | 'state-shard' | 'route' | 'replacement-service';
+export type Component = 'gateway' | 'istio-gateway' | 'namespace-gateway' | 'controller' | 'dns' | 'state' | 'state-shard' | 'route' | 'replacement-service';
 
 export function acmgLabels(component: Component, version: string): Record<string, string> {
   return {

@@ -1,0 +1,175 @@
+// A migrated service's route at its namespace's gateway listener (namespace-gateway.ts): the user's
+// own mesh rules for the service (their VirtualServices' http and tcp routes: matches, subsets,
+// weights, retries, timeouts, fault injection, mirroring, rewrites, CORS) carried over as they are,
+// each match narrowed to the service's names by the :authority header, and to the listener the
+// service's port arrives on. Without a user rule, one route per port to the service.
+//
+// The VirtualService has hosts ["*"] (only a "*" virtual host can catch `Host: reviews`: Istio
+// resolves a bare VirtualService host to the FQDN before it builds a gateway's domains), is bound
+// only to the namespace's Gateway, and is exported to the install namespace, where the gateway runs.
+// acmg never edits the user's objects; it writes this copy and follows the originals (acmg sync).
+import type { KObject } from '../model/object.js';
+import type { ClassifiedPort } from '../model/ports.js';
+import { ISTIO_NETWORKING_VERSION } from './istio-gateway.js';
+import { acmgLabels } from './labels.js';
+import { routeName } from './routes.js';
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * The :authority values a client's call to the service carries, as a sidecar matches them: the bare
+ * name (same namespace), name.ns, name.ns.svc, the FQDN and the FQDN with a trailing dot, each with
+ * or without a port, in any case (a sidecar ignores the port and the case in host matching).
+ */
+export function authorityRegex(service: string, namespace: string, clusterDomain: string): string {
+  return `(?i)^${escape(service)}(\\.${escape(namespace)}(\\.svc(\\.${escape(clusterDomain)}\\.?)?)?)?(:[0-9]+)?$`;
+}
+
+export interface ListenedPort extends ClassifiedPort {
+  /** The gateway listener port this service port arrives on (its namespace's). */
+  listenerPort: number;
+}
+
+export interface GatewayRouteInput {
+  service: string;
+  namespace: string;
+  clusterDomain: string;
+  /** The namespace's Gateway (install namespace / its name). */
+  gateway: { namespace: string; name: string };
+  /** Where traffic for the service goes: the service itself (approach 1) or its replacement (approach 2). */
+  destination: string;
+  ports: ListenedPort[];
+  /** The user's VirtualServices that route this service for sidecars (bound to mesh), in Istio's order. */
+  userRoutes: KObject[];
+  version: string;
+}
+
+export interface GatewayRoute {
+  virtualService: KObject;
+  /** The user's rules that cannot hold at the gateway, named (migrate refuses them unless accepted). */
+  refused: string[];
+  /** The user's VirtualServices carried over ("namespace/name"). */
+  carried: string[];
+}
+
+const MESH_ONLY_MATCH = ['sourceLabels', 'sourceNamespace', 'gateways'] as const;
+
+type Json = Record<string, any>;
+
+function fqdnOf(host: string, vsNamespace: string, clusterDomain: string): string {
+  const h = host.replace(/\.$/, '');
+  return h.includes('.') ? h : `${h}.${vsNamespace}.svc.${clusterDomain}`;
+}
+
+export function renderGatewayRoute(i: GatewayRouteInput): GatewayRoute {
+  const serviceFqdn = `${i.service}.${i.namespace}.svc.${i.clusterDomain}`;
+  const destFqdn = `${i.destination}.${i.namespace}.svc.${i.clusterDomain}`;
+  const authority = { regex: authorityRegex(i.service, i.namespace, i.clusterDomain) };
+  const refused: string[] = [];
+  const carried: string[] = [];
+
+  /** A destination as the gateway must name it: FQDN (the copy lives in the service's namespace too, but be explicit), replacement for the service. */
+  const destination = (d: Json, vsNamespace: string, servicePort: number): Json => {
+    const host = fqdnOf(String(d.host ?? ''), vsNamespace, i.clusterDomain);
+    const toService = host === serviceFqdn;
+    return {
+      ...d,
+      host: toService ? destFqdn : host,
+      ...(d.port || !toService ? {} : { port: { number: servicePort } }),
+    };
+  };
+
+  const http: Json[] = [];
+  const tcp: Json[] = [];
+  for (const vs of i.userRoutes) {
+    const id = `VirtualService ${vs.metadata.namespace}/${vs.metadata.name}`;
+    const vsNs = vs.metadata.namespace ?? i.namespace;
+    const spec: Json = vs.spec ?? {};
+    carried.push(`${vsNs}/${vs.metadata.name}`);
+    if (spec.tls?.length) refused.push(`${id}: tls routes need TLS passthrough, which the centralized gateway does not configure`);
+    (spec.http ?? []).forEach((r: Json, ri: number) => {
+      if (r.delegate) refused.push(`${id} http[${ri}]: delegate is not carried to the gateway`);
+      (r.match ?? []).forEach((m: Json, mi: number) => {
+        for (const f of MESH_ONLY_MATCH)
+          if (m[f] !== undefined)
+            refused.push(
+              `${id} http[${ri}].match[${mi}].${f}: matched on the client's sidecar; at the gateway every request comes from the gateway, so it cannot hold`,
+            );
+        if (m.authority !== undefined) refused.push(`${id} http[${ri}].match[${mi}].authority: acmg matches the service's names by authority at the gateway`);
+      });
+      for (const p of i.ports.filter((q) => q.protocol !== 'TCP')) {
+        const matches = (r.match?.length ? r.match : [{}]).filter((m: Json) => !m.port || m.port === p.port);
+        if (!matches.length) continue;
+        const { match: _m, route, mirror, mirrors, ...rest } = r;
+        http.push({
+          ...rest,
+          ...(r.name ? { name: i.ports.length > 1 ? `${r.name}-${p.port}` : r.name } : {}),
+          match: matches.map((m: Json) => {
+            const { port: _p, sourceLabels: _sl, sourceNamespace: _sn, gateways: _g, ...keep } = m;
+            return { ...keep, port: p.listenerPort, authority };
+          }),
+          ...(route ? { route: route.map((w: Json) => ({ ...w, destination: destination(w.destination ?? {}, vsNs, p.port) })) } : {}),
+          ...(mirror ? { mirror: destination(mirror, vsNs, p.port) } : {}),
+          ...(mirrors ? { mirrors: mirrors.map((x: Json) => ({ ...x, destination: destination(x.destination ?? {}, vsNs, p.port) })) } : {}),
+        });
+      }
+    });
+    (spec.tcp ?? []).forEach((r: Json) => {
+      for (const p of i.ports.filter((q) => q.protocol === 'TCP')) {
+        const matches = (r.match?.length ? r.match : [{}]).filter((m: Json) => !m.port || m.port === p.port);
+        if (!matches.length) continue;
+        tcp.push({
+          ...r,
+          match: matches.map((m: Json) => {
+            const { port: _p, sourceLabels: _sl, sourceNamespace: _sn, gateways: _g, ...keep } = m;
+            return { ...keep, port: p.listenerPort };
+          }),
+          route: (r.route ?? []).map((w: Json) => ({ ...w, destination: destination(w.destination ?? {}, vsNs, p.port) })),
+        });
+      }
+    });
+  }
+  // Ports the user's rules do not route: the service itself, as a sidecar without a rule would.
+  const routedHttp = i.userRoutes.some((vs) => (vs.spec?.http ?? []).length > 0);
+  const routedTcp = i.userRoutes.some((vs) => (vs.spec?.tcp ?? []).length > 0);
+  for (const p of i.ports) {
+    const to = { destination: { host: destFqdn, port: { number: p.port } } };
+    if (p.protocol === 'TCP') {
+      if (!routedTcp) tcp.push({ match: [{ port: p.listenerPort }], route: [to] });
+    } else if (!routedHttp) http.push({ name: `port-${p.port}`, match: [{ port: p.listenerPort, authority }], route: [to] });
+  }
+
+  return {
+    virtualService: {
+      apiVersion: ISTIO_NETWORKING_VERSION,
+      kind: 'VirtualService',
+      metadata: {
+        name: routeName(i.service),
+        namespace: i.namespace,
+        labels: { ...acmgLabels('route', i.version), 'acmg.io/service': i.service },
+      },
+      spec: {
+        hosts: ['*'],
+        gateways: [`${i.gateway.namespace}/${i.gateway.name}`],
+        exportTo: [i.gateway.namespace],
+        ...(http.length ? { http } : {}),
+        ...(tcp.length ? { tcp } : {}),
+      },
+    },
+    refused,
+    carried,
+  };
+}
+
+/** Whether a VirtualService routes for sidecars (no gateways, or "mesh" among them). */
+export const boundToMesh = (vs: KObject): boolean => {
+  const g: string[] | undefined = vs.spec?.gateways;
+  return !g || g.length === 0 || g.includes('mesh');
+};
+
+/** Whether a mesh VirtualService routes this service (one of its hosts is the service's FQDN, short names resolved in its namespace). */
+export function routesService(vs: KObject, service: string, namespace: string, clusterDomain: string): boolean {
+  const fqdn = `${service}.${namespace}.svc.${clusterDomain}`;
+  const vsNs = vs.metadata.namespace ?? '';
+  return boundToMesh(vs) && (vs.spec?.hosts ?? []).some((h: string) => fqdnOf(h, vsNs, clusterDomain) === fqdn);
+}
