@@ -1,7 +1,7 @@
 // Precheck of the Istio that acmg builds on: istiod's version against the gateway proxy's, the
 // sidecar injector for the gateway's revision, and whether istiod's webhooks answer. Webhooks are
 // asked by server-side dry runs: nothing is written, but the API server calls them as for real.
-import type { KubeApi } from '../kube/api.js';
+import { ApiError, permissionHint, type KubeApi } from '../kube/api.js';
 import type { KObject } from '../model/object.js';
 import type { Spec } from '../profile/schema.js';
 
@@ -77,7 +77,11 @@ export function gatewayProbePod(s: Spec, deployment: KObject): KObject {
   };
 }
 
-export async function istioChecks(kube: KubeApi, s: Spec, rendered: KObject[], namespaceExists: boolean): Promise<CheckResult[]> {
+/** A 403 is a permission to ask for, whatever the check would otherwise suspect. */
+const hintFor = (e: unknown, otherwise: string) => (e instanceof ApiError && e.status === 403 ? permissionHint(e) : otherwise);
+
+/** `namespaceExists` undefined: precheck could not read the install namespace. */
+export async function istioChecks(kube: KubeApi, s: Spec, rendered: KObject[], namespaceExists: boolean | undefined): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   const rev = revisionLabel(s.revision);
   const istiods = (await kube.list('apps/v1', 'Deployment', { namespace: 'istio-system', labelSelector: 'app=istiod' })).items.filter(
@@ -134,7 +138,17 @@ export async function istioChecks(kube: KubeApi, s: Spec, rendered: KObject[], n
   // The gateway's own pod, as the injector would return it (only where its namespace exists).
   const deployment = rendered.find((o) => o.kind === 'Deployment' && o.metadata.name === s.gateway.name);
   let proxyVersion = s.gateway.injection ? undefined : versionOfImage(`${s.gateway.image.hub}/${s.gateway.image.name}:${s.gateway.image.tag}`);
-  if (s.gateway.enabled && s.gateway.injection && (hooks.length || listError) && deployment && namespaceExists) {
+  const dryRun = 'the injector answers and injects the gateway';
+  const dryRunSkipped = !(hooks.length || listError)
+    ? `skipped: needs sidecar injector (revision ${rev}) is configured`
+    : namespaceExists === undefined
+      ? `skipped: needs namespace ${s.namespace} exists`
+      : !namespaceExists
+        ? `skipped: needs namespace ${s.namespace}, which install creates (the gateway's rollout then shows whether it is injected)`
+        : undefined;
+  if (s.gateway.enabled && s.gateway.injection && deployment && dryRunSkipped) {
+    out.push({ category: 'istio', check: dryRun, status: 'skipped', detail: dryRunSkipped });
+  } else if (s.gateway.enabled && s.gateway.injection && deployment) {
     const probe = gatewayProbePod(s, deployment);
     try {
       const pod = await kube.create<any>(probe, { dryRun: true });
@@ -161,7 +175,7 @@ export async function istioChecks(kube: KubeApi, s: Spec, rendered: KObject[], n
         detail: msg,
         hint: /denied the request/.test(msg)
           ? 'the injector refused the gateway pod for the reason above: fix gateway.podAnnotations / gateway.podLabels, or set gateway.injection=false'
-          : "the API server cannot call istiod's injection webhook: check that istiod is running and its Service has endpoints",
+          : hintFor(e, "the API server cannot call istiod's injection webhook: check that istiod is running and its Service has endpoints"),
       });
     }
   }
@@ -202,7 +216,7 @@ export async function istioChecks(kube: KubeApi, s: Spec, rendered: KObject[], n
             check: 'Istio config validation answers',
             status: 'fail',
             detail: msg,
-            hint: "the API server cannot call istiod's validating webhook: check that istiod is running and reachable",
+            hint: hintFor(e, "the API server cannot call istiod's validating webhook: check that istiod is running and reachable"),
           },
     );
   }

@@ -3,7 +3,7 @@ import type { AcmgOperator } from '../profile/schema.js';
 import { renderManifests } from '../render/index.js';
 import { gatewaySelector } from '../render/gateway.js';
 import { MANAGED_BY } from '../render/labels.js';
-import type { KubeApi } from '../kube/api.js';
+import { ApiError, explainApiError, permissionHint, type KubeApi } from '../kube/api.js';
 import { loadDns } from '../kube/dns-store.js';
 import type { Layout } from '../coredns/layout.js';
 import { AcmgError } from '../errors.js';
@@ -68,44 +68,75 @@ export interface PrecheckResult {
   serverVersion?: string;
 }
 
-/** What checks learn and later checks use (filled in as the run goes). */
+/**
+ * What checks learn and later checks use. Each field is set by one record, and only when that
+ * record could read it: a record that uses one says so (`needs`, `uses`).
+ */
 interface PrecheckContext {
   kube: KubeApi;
   doc: AcmgOperator;
   s: AcmgOperator['spec'];
   serverVersion?: string;
+  /** By 'dns'. */
   layout?: Layout;
-  namespaceExists: boolean;
-  rendered: KObject[];
-  missingCrds: string[];
+  /** By 'namespace'. */
+  namespaceExists?: boolean;
+  /** By 'istio-crds': the networking.istio.io kinds whose CRD serves v1. */
+  istioKinds?: Set<string>;
 }
+
+/** acmg's objects, rendered with the cluster's domain where 'dns' found it (names do not depend on it). */
+const rendered = (c: PrecheckContext): KObject[] => renderManifests(c.doc, { clusterDomain: c.layout?.clusterDomain ?? 'cluster.local', version: VERSION });
 
 type Outcome = Omit<CheckResult, 'category' | 'check'> & { check?: string };
 
+type CheckId = 'api' | 'permissions' | 'dns' | 'istio-crds' | 'istio' | 'namespace' | 'name-collisions' | 'gateway-selector';
+
+/** A record this one needs: its pass, or only the part of its result that `enough` looks for. */
+type Need = CheckId | { check: CheckId; enough: (c: PrecheckContext) => boolean };
+
 /**
- * One check, as data (as linkerd's checks are): the runner asks each in order, turns an exception
- * into a failure with the record's hint, and stops after a failed `fatal` check. Adding a check is
- * adding a record here.
+ * One check, as data (as linkerd's checks are). The runner asks them in dependency order, turns
+ * an exception into a failure (an API error with its own hint: permissions, credentials), reports
+ * a record whose need failed as "skipped: needs X", and stops after a failed `fatal` check. Results
+ * are listed in the order of PRECHECKS. Adding a check is adding a record here.
  */
 interface Check {
+  id: CheckId;
   category: string;
-  description: string;
-  /** Shown under a failure unless the outcome brings its own. */
+  /** Its title in the checklist (and in "skipped: needs ..."). */
+  title: string | ((s: AcmgOperator['spec']) => string);
+  /** Shown under a failed verdict unless the outcome brings its own (not under an API error). */
   hint?: string;
   /** Nothing after it can be asked when it fails. */
   fatal?: boolean;
+  /** Skipped ("skipped: needs <its title>") unless each of these passed. */
+  needs?: Need[];
+  /** Runs after these and uses what they learnt when they could read it; never skipped for them. */
+  uses?: CheckId[];
+  /** Does not apply to these values (not listed). */
   when?: (c: PrecheckContext) => boolean;
   run(c: PrecheckContext): Promise<Outcome | CheckResult[]>;
 }
 
 const ok = (detail?: string): Outcome => ({ status: 'ok', ...(detail ? { detail } : {}) });
 const fail = (detail: string, hint?: string): Outcome => ({ status: 'fail', detail, ...(hint ? { hint } : {}) });
-const errorText = (e: unknown) => (e instanceof AcmgError ? e.message : String(e));
+
+/** A check that threw: an API error says what was refused and how to fix that, not the record's hint. */
+function thrown(e: unknown, recordHint: string | undefined): Outcome {
+  if (e instanceof ApiError) {
+    const x = explainApiError(e) as AcmgError;
+    return { status: 'fail', detail: x.message, hint: e.status === 403 ? permissionHint(e) : x.hint };
+  }
+  if (e instanceof AcmgError) return fail(e.message, e.hint ?? recordHint);
+  return fail(String(e), recordHint);
+}
 
 const PRECHECKS: Check[] = [
   {
+    id: 'api',
     category: 'kubernetes-api',
-    description: 'API server reachable',
+    title: 'API server reachable',
     hint: 'check --kubeconfig / --context and that the cluster is up',
     fatal: true,
     async run(c) {
@@ -118,8 +149,9 @@ const PRECHECKS: Check[] = [
     },
   },
   {
+    id: 'permissions',
     category: 'permissions',
-    description: 'acmg can do what install and migrate need',
+    title: 'acmg can do what install and migrate need',
     hint: 'grant these verbs (for example with a ClusterRole bound to your user), or run as a cluster admin',
     async run(c) {
       const access = requiredAccess(c.doc);
@@ -131,72 +163,81 @@ const PRECHECKS: Check[] = [
     },
   },
   {
+    id: 'dns',
     category: 'dns',
-    description: 'cluster DNS layout supported',
+    title: 'cluster DNS layout supported',
     when: (c) => c.s.dns.enabled,
     async run(c) {
       try {
         c.layout = (await loadDns(c.kube, c.s.dns)).layout;
       } catch (e) {
-        return fail(errorText(e), e instanceof AcmgError ? e.hint : undefined);
+        if (!(e instanceof AcmgError)) throw e;
+        return fail(e.message, e.hint);
       }
       return ok(`CoreDNS, domain ${c.layout.clusterDomain}: ${c.layout.description}`);
     },
   },
   {
+    id: 'istio-crds',
     category: 'istio',
-    description: 'Istio networking CRDs installed',
+    title: 'Istio networking CRDs installed',
     async run(c) {
-      // Everything after this renders with the cluster's real domain.
-      c.namespaceExists = Boolean(await c.kube.get('v1', 'Namespace', c.s.namespace));
-      c.rendered = renderManifests(c.doc, { clusterDomain: c.layout?.clusterDomain ?? 'cluster.local', version: VERSION });
       const kinds = ['gateways', 'virtualservices'];
       const crds = await Promise.all(kinds.map((p) => c.kube.get('apiextensions.k8s.io/v1', 'CustomResourceDefinition', `${p}.networking.istio.io`)));
-      c.missingCrds = kinds.filter((_, i) => !crds[i]);
-      if (c.missingCrds.length)
+      const servesV1 = (d: KObject | undefined) => (d?.spec?.versions ?? []).some((v: any) => v.name === 'v1' && v.served);
+      c.istioKinds = new Set(kinds.filter((_, i) => servesV1(crds[i])));
+      const missing = kinds.filter((_, i) => !crds[i]);
+      if (missing.length)
         return fail(
-          `missing: ${c.missingCrds.map((m) => `${m}.networking.istio.io`).join(', ')}`,
+          `missing: ${missing.map((m) => `${m}.networking.istio.io`).join(', ')}`,
           'install Istio first (istioctl install, or the istio/base Helm chart); acmg builds on it',
         );
-      if (crds.some((d) => d && !(d.spec.versions ?? []).some((v: any) => v.name === 'v1' && v.served)))
-        return fail('the CRDs do not serve networking.istio.io/v1', 'upgrade Istio to 1.22 or later');
+      if (c.istioKinds.size < kinds.length) return fail('the CRDs do not serve networking.istio.io/v1', 'upgrade Istio to 1.22 or later');
       return ok('Gateway, VirtualService (networking.istio.io/v1)');
     },
   },
   {
     // istiod, the injector, the gateway pod's dry run, version skew, validation (check/istio.ts).
+    // The dry run needs the install namespace: without it, it is reported skipped, saying why.
+    id: 'istio',
     category: 'istio',
-    description: 'istiod, its injector and its validation',
-    when: (c) => c.missingCrds.length === 0,
-    run: (c) => istioChecks(c.kube, c.s, c.rendered, c.namespaceExists),
+    title: 'istiod, its injector and its validation',
+    needs: ['istio-crds'],
+    uses: ['dns', 'namespace'],
+    run: (c) => istioChecks(c.kube, c.s, rendered(c), c.namespaceExists),
   },
   {
+    id: 'namespace',
     category: 'install',
-    description: 'install namespace exists',
+    title: (s) => `namespace ${s.namespace} exists`,
     async run(c) {
-      return c.namespaceExists
-        ? { check: `namespace ${c.s.namespace} exists`, ...ok() }
-        : { check: `namespace ${c.s.namespace} exists`, status: 'warn', detail: 'it will be created' };
+      c.namespaceExists = Boolean(await c.kube.get('v1', 'Namespace', c.s.namespace));
+      return c.namespaceExists ? ok() : { status: 'warn', detail: 'it will be created' };
     },
   },
   {
+    id: 'name-collisions',
     category: 'install',
-    description: 'no name collisions with objects acmg does not manage',
+    title: 'no name collisions with objects acmg does not manage',
     hint: 'pick other names (--set gateway.name=..., istioGateway.name=...) or remove those objects',
     async run(c) {
       // get() answers undefined for 404, also for a kind whose CRD is missing (reported above).
-      const live = await Promise.all(c.rendered.map((o) => c.kube.get(o.apiVersion, o.kind, o.metadata.name, o.metadata.namespace)));
-      const foreign = c.rendered
+      const objects = rendered(c);
+      const live = await Promise.all(objects.map((o) => c.kube.get(o.apiVersion, o.kind, o.metadata.name, o.metadata.namespace)));
+      const foreign = objects
         .filter((_, i) => live[i] && live[i]!.metadata.labels?.[MANAGED_BY] !== 'acmg')
         .map((o) => `${o.kind} ${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}`);
-      return foreign.length ? fail(`already exist: ${foreign.join(', ')}`) : ok();
+      return foreign.length ? fail(`already exist: ${foreign.join(', ')}`) : ok(`${objects.length} objects checked`);
     },
   },
   {
+    id: 'gateway-selector',
     category: 'install',
-    description: "only acmg's Istio Gateway selects the gateway pods",
+    title: "only acmg's Istio Gateway selects the gateway pods",
     hint: 'the design allows exactly one Gateway on the centralized gateway; delete those or change gateway.name',
-    when: (c) => c.s.istioGateway.enabled && !c.missingCrds.includes('gateways'),
+    // Only the Gateway CRD: it is asked even when VirtualServices are missing.
+    needs: [{ check: 'istio-crds', enough: (c) => c.istioKinds?.has('gateways') === true }],
+    when: (c) => c.s.istioGateway.enabled,
     async run(c) {
       const podLabels = { ...c.s.gateway.podLabels, ...gatewaySelector(c.s) };
       const gws = (await c.kube.list('networking.istio.io/v1', 'Gateway')).items;
@@ -211,30 +252,64 @@ const PRECHECKS: Check[] = [
   },
 ];
 
-/** Runs the checks in order (PRECHECKS); a failed fatal check ends the run. */
+const needId = (n: Need): CheckId => (typeof n === 'string' ? n : n.check);
+
+/** The records with each after what it needs and uses, otherwise in their listed order. */
+export function dependencyOrder<T extends { id: string; needs?: (string | { check: string })[]; uses?: string[] }>(records: T[]): T[] {
+  const out: T[] = [];
+  const placed = new Set<string>();
+  const visiting = new Set<string>();
+  const byId = new Map(records.map((r) => [r.id, r]));
+  const visit = (r: T) => {
+    if (placed.has(r.id)) return;
+    if (visiting.has(r.id)) throw new Error(`precheck records depend on each other in a cycle through ${r.id}`);
+    visiting.add(r.id);
+    for (const d of [...(r.needs ?? []).map((n) => (typeof n === 'string' ? n : n.check)), ...(r.uses ?? [])]) {
+      const dep = byId.get(d);
+      if (!dep) throw new Error(`precheck record ${r.id} depends on ${d}, which is not a record`);
+      visit(dep);
+    }
+    visiting.delete(r.id);
+    placed.add(r.id);
+    out.push(r);
+  };
+  records.forEach(visit);
+  return out;
+}
+
+/** Runs the checks in dependency order; a failed fatal check ends the run. Results in the order of PRECHECKS. */
 export async function runPrecheck(kube: KubeApi, doc: AcmgOperator): Promise<PrecheckResult> {
-  const c: PrecheckContext = { kube, doc, s: doc.spec, namespaceExists: false, rendered: [], missingCrds: [] };
-  const results: CheckResult[] = [];
-  for (const check of PRECHECKS) {
+  const c: PrecheckContext = { kube, doc, s: doc.spec };
+  const titleOf = (check: Check) => (typeof check.title === 'string' ? check.title : check.title(c.s));
+  const byId = new Map(PRECHECKS.map((p) => [p.id, p]));
+  const passed = new Set<CheckId>();
+  const reported = new Map<CheckId, CheckResult[]>();
+  const listed = () => PRECHECKS.flatMap((p) => reported.get(p.id) ?? []);
+  for (const check of dependencyOrder(PRECHECKS)) {
     if (check.when && !check.when(c)) continue;
+    const title = titleOf(check);
+    const unmet = (check.needs ?? []).find((n) => !passed.has(needId(n)) && !(typeof n !== 'string' && n.enough(c)));
+    if (unmet) {
+      reported.set(check.id, [{ category: check.category, check: title, status: 'skipped', detail: `skipped: needs ${titleOf(byId.get(needId(unmet))!)}` }]);
+      continue;
+    }
     let out: Outcome | CheckResult[];
     try {
       out = await check.run(c);
     } catch (e) {
-      out = fail(errorText(e));
+      out = thrown(e, check.hint);
     }
     if (Array.isArray(out)) {
-      results.push(...out);
+      reported.set(check.id, out);
+      if (!out.some((r) => r.status === 'fail')) passed.add(check.id);
       continue;
     }
-    const { check: name, ...rest } = out;
-    results.push({
-      category: check.category,
-      check: name ?? check.description,
-      ...rest,
-      ...(out.status !== 'ok' && !out.hint && check.hint ? { hint: check.hint } : {}),
-    });
-    if (check.fatal && out.status === 'fail') return { results, unreachable: true };
+    const { check: name, hint, ...rest } = out;
+    // A verdict without its own hint gets the record's; a thrown API error keeps its own, or none.
+    const shown = 'hint' in out ? hint : out.status !== 'ok' ? check.hint : undefined;
+    reported.set(check.id, [{ category: check.category, check: name ?? title, ...rest, ...(shown ? { hint: shown } : {}) }]);
+    if (out.status !== 'fail') passed.add(check.id);
+    else if (check.fatal) return { results: listed(), unreachable: true };
   }
-  return { results, layout: c.layout, serverVersion: c.serverVersion };
+  return { results: listed(), layout: c.layout, serverVersion: c.serverVersion };
 }

@@ -32,11 +32,19 @@ export function registerInstall(program: Command): void {
         const doc = resolveValues({ profile: opts.profile, files: opts.filename, sets: opts.set, onWarning: (m) => log.warn(m) });
         const { applyInstall, planInstall, planIsEmpty, precheckFailure } = await import('../ops/install.js');
         const kube = await connectFrom(cmd);
-        const plan = await task('precheck and plan', () => planInstall(kube, doc));
-        if (plan.checks.some((c) => c.status === 'fail')) {
-          process.stderr.write(renderChecklist(plan.checks, process.stderr));
-          throw precheckFailure(plan.checks, plan.unreachable);
-        }
+        // A failed precheck fails the task: its ✖ line, then the checklist, then the error.
+        let refused: Awaited<ReturnType<typeof planInstall>> | undefined;
+        const plan = await task('precheck and plan', async () => {
+          const p = await planInstall(kube, doc);
+          if (p.checks.some((c) => c.status === 'fail')) {
+            refused = p;
+            throw precheckFailure(p.checks, p.unreachable);
+          }
+          return p;
+        }).catch((e: unknown) => {
+          if (refused) process.stderr.write(renderChecklist(refused.checks, process.stderr));
+          throw e;
+        });
         const c = palette();
         const changes = plan.objects.filter((o) => o.action !== 'unchanged');
         if (opts.dryRun) {

@@ -117,6 +117,30 @@ export async function retryOnConflict<T>(fn: () => Promise<T>, attempts = 8): Pr
   }
 }
 
+/**
+ * What a request asked for, as RBAC and `kubectl auth can-i` name it, from its method and path
+ * (/api/v1/namespaces/NS/configmaps/NAME, /apis/GROUP/VERSION/RESOURCE/NAME).
+ */
+export function accessOf(method: string, path: string): { verb: string; resource: string; namespace?: string } | undefined {
+  const parts = path.split('?')[0]!.split('/').filter(Boolean);
+  const rest = parts[0] === 'api' ? parts.slice(2) : parts[0] === 'apis' ? parts.slice(3) : undefined;
+  const group = parts[0] === 'apis' ? parts[1] : '';
+  if (!rest?.length) return undefined;
+  const namespaced = rest[0] === 'namespaces' && rest.length >= 3;
+  const [namespace, resource, name] = namespaced ? [rest[1], rest[2]!, rest[3]] : [undefined, rest[0]!, rest[1]];
+  const verb = { GET: name ? 'get' : 'list', POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: name ? 'delete' : 'deletecollection' }[method];
+  if (!verb) return undefined;
+  return { verb, resource: group ? `${resource}.${group}` : resource, ...(namespace ? { namespace } : {}) };
+}
+
+/** The hint for a 403: what was refused, and how to ask the API server what you may do. */
+export function permissionHint(e: ApiError): string {
+  const a = accessOf(e.method, e.path);
+  if (!a) return 'ask a cluster admin for the permission; kubectl auth can-i --list shows what you may do';
+  const where = a.namespace ? ` in ${a.namespace}` : ' (cluster-wide)';
+  return `you may not ${a.verb} ${a.resource}${where}: ask a cluster admin to grant it (check with: kubectl auth can-i ${a.verb} ${a.resource}${a.namespace ? ` -n ${a.namespace}` : ''})`;
+}
+
 /** Turns API errors into user-facing errors with exit code 3, with a hint where one helps. */
 export function explainApiError(e: unknown): unknown {
   if (!(e instanceof ApiError)) return e;
@@ -132,7 +156,7 @@ export function explainApiError(e: unknown): unknown {
     return new AcmgError(
       ExitCode.Cluster,
       `permission denied (403): ${e.message}`,
-      'acmg needs the permissions listed by `acmg precheck`; ask a cluster admin',
+      `${permissionHint(e)}; \`acmg precheck\` lists every permission acmg needs`,
     );
   return new AcmgError(ExitCode.Cluster, `API error ${e.status} ${e.reason} on ${e.method} ${e.path}: ${e.message}`);
 }

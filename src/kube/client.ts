@@ -194,11 +194,12 @@ export class Kube implements KubeApi {
         'check that the cluster is healthy; a slow API server may need a longer --request-timeout (0: no limit)',
       );
     }
+    // Node's messages already name the code ("connect ECONNREFUSED 127.0.0.1:6443"): add it only where they do not.
+    const code = (e as NodeJS.ErrnoException).code;
+    const reason = code && !e.message.includes(code) ? `${code} ${e.message}` : e.message;
     return new AcmgError(
       ExitCode.Cluster,
-      `cannot reach the API server at ${this.server} (context "${this.contextName}"): ${(e as NodeJS.ErrnoException).code ?? ''} ${e.message}`
-        .replace(/\s+/g, ' ')
-        .trim(),
+      `cannot reach the API server at ${this.server} (context "${this.contextName}"): ${reason}`.replace(/\s+/g, ' ').trim(),
       'check that the cluster is up and that --kubeconfig/--context point at it',
     );
   }

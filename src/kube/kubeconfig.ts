@@ -12,7 +12,7 @@ import { clip, loadAllBounded } from '../input/safe-yaml.js';
 
 export type KubeconfigSource = { kind: 'files'; files: string[]; skipped: string[] } | { kind: 'in-cluster' };
 
-const HINT = 'pass --kubeconfig PATH or set KUBECONFIG (for the local cluster: npm run cluster:up prints the path)';
+const HINT = "pass --kubeconfig PATH or set KUBECONFIG to your cluster's kubeconfig (the file kubectl uses; kubectl config view shows it)";
 
 /** Which files to read (pure but for existsSync), in kubectl's order of precedence. */
 export function kubeconfigSource(flag: string | undefined, env: NodeJS.ProcessEnv = process.env, home = homedir()): KubeconfigSource {

@@ -1,4 +1,5 @@
-// Prints check results like `linkerd check`: grouped by category, ✔/✖/‼ per check, hints under failures.
+// Prints check results like `linkerd check`: grouped by category, √/×/‼/○ (ok, failed, warning,
+// skipped) per check, hints under failures.
 import type { CheckResult } from '../model/check.js';
 import { palette } from './color.js';
 
@@ -12,18 +13,19 @@ export function renderChecklist(results: CheckResult[], stream: NodeJS.WriteStre
       category = r.category;
       lines.push(c.bold(category), '-'.repeat(category.length));
     }
-    const mark = r.status === 'ok' ? c.green('√') : r.status === 'warn' ? c.yellow('‼') : c.red('×');
+    const mark = r.status === 'ok' ? c.green('√') : r.status === 'warn' ? c.yellow('‼') : r.status === 'skipped' ? c.gray('○') : c.red('×');
     lines.push(`${mark} ${r.check}${r.detail ? c.gray(`: ${r.detail}`) : ''}`);
     if (r.hint && r.status !== 'ok') lines.push(`    ${c.cyan('hint:')} ${r.hint}`);
   }
   const fails = results.filter((r) => r.status === 'fail').length;
   const warns = results.filter((r) => r.status === 'warn').length;
-  const warnings = `${warns} ${warns === 1 ? 'warning' : 'warnings'}`;
+  const skips = results.filter((r) => r.status === 'skipped').length;
+  const others = [warns ? `${warns} ${warns === 1 ? 'warning' : 'warnings'}` : '', skips ? `${skips} skipped` : ''].filter(Boolean);
   lines.push(
     '',
     fails
-      ? c.red(`Status check results are × (${fails} failed${warns ? `, ${warnings}` : ''})`)
-      : c.green(`Status check results are √${warns ? ` (${warnings})` : ''}`),
+      ? c.red(`Status check results are × (${[`${fails} failed`, ...others].join(', ')})`)
+      : c.green(`Status check results are √${others.length ? ` (${others.join(', ')})` : ''}`),
   );
   return lines.join('\n') + '\n';
 }

@@ -3,11 +3,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
-import { runPrecheck } from '../../src/check/precheck.js';
-import { clusterError } from '../../src/errors.js';
+import { dependencyOrder, runPrecheck } from '../../src/check/precheck.js';
+import { clusterError, type AcmgError } from '../../src/errors.js';
+import { ApiError, explainApiError } from '../../src/kube/api.js';
 import type { KObject } from '../../src/model/object.js';
 import { resolveValues } from '../../src/profile/load.js';
-import { MemoryKube } from './memory-kube.js';
+import { renderChecklist } from '../../src/ui/checklist.js';
+import { MemoryKube, type Call } from './memory-kube.js';
 
 const doc = resolveValues({ profile: 'minimal' });
 
@@ -51,12 +53,160 @@ test('each record reports under its own category; a check that throws is a failu
   });
   expect(by('cluster DNS layout supported')).toMatchObject({ status: 'ok', detail: expect.stringMatching(/domain cluster\.local/) });
   expect(by('Istio networking CRDs installed')).toMatchObject({ status: 'fail', detail: 'missing: virtualservices.networking.istio.io' });
-  // The Istio checks need both CRDs: skipped; the Gateway selector check needs only gateways: run, and it threw.
-  expect(r.results.some((x) => /istiod/.test(x.check))).toBe(false);
+  // The Istio checks need both CRDs: skipped, saying so; the Gateway selector check needs only gateways: run, and it threw.
+  expect(r.results.filter((x) => /istiod/.test(x.check))).toEqual([
+    { category: 'istio', check: 'istiod, its injector and its validation', status: 'skipped', detail: 'skipped: needs Istio networking CRDs installed' },
+  ]);
   expect(by("only acmg's Istio Gateway selects the gateway pods")).toMatchObject({
     status: 'fail',
     detail: 'Error: gateways: the server is on fire',
     hint: expect.stringMatching(/exactly one Gateway/),
   });
   expect(by('namespace istio-system exists')).toMatchObject({ status: 'warn', detail: 'it will be created' });
+});
+
+/** A 403 as the API server words it, for a call the in-memory API answers. */
+function forbidden(call: Call): ApiError {
+  const where: Record<string, [string, string]> = {
+    Namespace: ['/api/v1', ''],
+    ConfigMap: ['/api/v1', ''],
+    Service: ['/api/v1', ''],
+    ServiceAccount: ['/api/v1', ''],
+    Deployment: ['/apis/apps/v1', 'apps'],
+    CustomResourceDefinition: ['/apis/apiextensions.k8s.io/v1', 'apiextensions.k8s.io'],
+    Gateway: ['/apis/networking.istio.io/v1', 'networking.istio.io'],
+    VirtualService: ['/apis/networking.istio.io/v1', 'networking.istio.io'],
+  };
+  const [prefix, group] = where[call.kind] ?? ['/apis/example.io/v1', 'example.io'];
+  const plural = `${call.kind.toLowerCase()}s`;
+  const verb = call.verb === 'list' ? 'list' : 'get';
+  const path = `${prefix}${call.namespace ? `/namespaces/${call.namespace}` : ''}/${plural}${call.name ? `/${call.name}` : ''}`;
+  const scope = call.namespace ? `in the namespace "${call.namespace}"` : 'at the cluster scope';
+  return new ApiError(
+    403,
+    'Forbidden',
+    `${plural} "${call.name ?? ''}" is forbidden: User "jane" cannot ${verb} resource "${plural}" in API group "${group}" ${scope}`,
+    'GET',
+    path,
+  );
+}
+
+describe('a record that needs another result is skipped when that record failed, never passed', () => {
+  test('a 403 on every read: the namespace and name-collision records fail with a permission hint; the Istio checks are skipped', async () => {
+    const kube = new MemoryKube();
+    kube.failWhen = (call) => (call.verb === 'get' || call.verb === 'list' ? forbidden(call) : undefined);
+    const r = await runPrecheck(kube, doc);
+    const by = (check: string) => r.results.find((x) => x.check === check);
+    expect(by('Istio networking CRDs installed')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(
+        /^permission denied \(403\): GET \/apis\/apiextensions\.k8s\.io\/v1\/customresourcedefinitions\/gateways\.networking\.istio\.io/,
+      ),
+      hint: expect.stringContaining('kubectl auth can-i get customresourcedefinitions.apiextensions.k8s.io'),
+    });
+    // Not "it will be created": the namespace could not be read.
+    expect(by('namespace istio-system exists')).toMatchObject({
+      status: 'fail',
+      hint: expect.stringContaining('kubectl auth can-i get namespaces'),
+    });
+    // Not "no name collisions" over zero objects, and no hint about picking other names.
+    const collisions = by('no name collisions with objects acmg does not manage');
+    expect(collisions).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(/permission denied \(403\)/),
+      hint: expect.stringMatching(/kubectl auth can-i get/),
+    });
+    expect(collisions!.hint).not.toMatch(/pick other names/);
+    expect(by('istiod, its injector and its validation')).toEqual({
+      category: 'istio',
+      check: 'istiod, its injector and its validation',
+      status: 'skipped',
+      detail: 'skipped: needs Istio networking CRDs installed',
+    });
+    expect(by("only acmg's Istio Gateway selects the gateway pods")).toMatchObject({
+      status: 'skipped',
+      detail: 'skipped: needs Istio networking CRDs installed',
+    });
+    expect(r.results.filter((x) => x.status === 'ok').map((x) => x.check)).toEqual(['API server reachable']);
+    expect(r.unreachable).toBeUndefined();
+    // The checklist shows the skipped records as such, and counts them apart from the failures.
+    const text = renderChecklist(r.results);
+    expect(text).toMatch(/○ istiod, its injector and its validation: skipped: needs Istio networking CRDs installed/);
+    expect(text).toMatch(/Status check results are × \(\d+ failed, 2 skipped\)/);
+  });
+
+  test('the records are still printed in their categories, in the order of PRECHECKS', async () => {
+    const kube = new MemoryKube();
+    kube.failWhen = (call) => (call.verb === 'get' || call.verb === 'list' ? forbidden(call) : undefined);
+    const r = await runPrecheck(kube, doc);
+    const categories = r.results.map((x) => x.category).filter((c, i, all) => all[i - 1] !== c);
+    expect(categories).toEqual(['kubernetes-api', 'permissions', 'dns', 'istio', 'install']);
+  });
+
+  test('the injector dry run says why it was skipped: the namespace does not exist yet, or could not be read', async () => {
+    const istio = (kube: MemoryKube) => {
+      for (const p of ['gateways', 'virtualservices'])
+        kube.seed({
+          apiVersion: 'apiextensions.k8s.io/v1',
+          kind: 'CustomResourceDefinition',
+          metadata: { name: `${p}.networking.istio.io` },
+          spec: { versions: [{ name: 'v1', served: true }] },
+        });
+      kube.seed({
+        apiVersion: 'admissionregistration.k8s.io/v1',
+        kind: 'MutatingWebhookConfiguration',
+        metadata: { name: 'istio-sidecar-injector' },
+        webhooks: [{ name: 'namespace.sidecar-injector.istio.io' }],
+      } as KObject);
+    };
+    const fresh = new MemoryKube();
+    istio(fresh);
+    const r = await runPrecheck(fresh, doc);
+    expect(r.results.find((x) => x.check === 'the injector answers and injects the gateway')).toMatchObject({
+      status: 'skipped',
+      detail: expect.stringMatching(/^skipped: needs namespace istio-system, which install creates/),
+    });
+    expect(r.results.find((x) => x.check === 'namespace istio-system exists')).toMatchObject({ status: 'warn', detail: 'it will be created' });
+
+    const denied = new MemoryKube();
+    istio(denied);
+    denied.failWhen = (call) => (call.verb === 'get' && call.kind === 'Namespace' ? forbidden(call) : undefined);
+    const d = await runPrecheck(denied, doc);
+    expect(d.results.find((x) => x.check === 'namespace istio-system exists')).toMatchObject({ status: 'fail' });
+    expect(d.results.find((x) => x.check === 'the injector answers and injects the gateway')).toMatchObject({
+      status: 'skipped',
+      detail: 'skipped: needs namespace istio-system exists',
+    });
+  });
+});
+
+test('a 401 is worded as status words it (credentials), not "check that the cluster is up"', async () => {
+  const kube = new MemoryKube();
+  const unauthorized = new ApiError(401, 'Unauthorized', 'Unauthorized', 'GET', '/version');
+  kube.serverVersion = async () => {
+    throw unauthorized;
+  };
+  const r = await runPrecheck(kube, doc);
+  const asStatus = explainApiError(unauthorized) as AcmgError;
+  expect(r.unreachable).toBe(true);
+  expect(r.results).toEqual([{ category: 'kubernetes-api', check: 'API server reachable', status: 'fail', detail: asStatus.message, hint: asStatus.hint }]);
+  expect(asStatus.message).toBe('the API server rejected the credentials (401) for GET /version');
+  expect(r.results[0]!.hint).not.toMatch(/cluster is up/);
+});
+
+test('records run after what they need and use, otherwise in their listed order; a cycle is refused', () => {
+  const ids = (rs: { id: string }[]) => rs.map((r) => r.id);
+  expect(ids(dependencyOrder([{ id: 'a' }, { id: 'b', uses: ['d'] }, { id: 'c', needs: [{ check: 'a' }] }, { id: 'd', needs: ['a'] }]))).toEqual([
+    'a',
+    'd',
+    'b',
+    'c',
+  ]);
+  expect(() =>
+    dependencyOrder([
+      { id: 'a', needs: ['b'] },
+      { id: 'b', uses: ['a'] },
+    ]),
+  ).toThrow(/cycle/);
+  expect(() => dependencyOrder([{ id: 'a', needs: ['nope'] }])).toThrow(/not a record/);
 });
