@@ -24,6 +24,7 @@ interface MigrateCliOptions {
   yes?: boolean;
   rollback: boolean;
   force?: boolean;
+  acceptRuleChanges?: boolean;
   nameserver?: string;
   dnsTimeout: string;
   readinessTimeout: string;
@@ -46,6 +47,7 @@ export function registerMigrate(program: Command): void {
       .option('-y, --yes', 'do not ask for confirmation (required without a terminal)')
       .option('--no-rollback', 'on failure, leave what was done (default: roll this run back)')
       .option('--force', "rewrite acmg's DNS region even if it was edited by hand")
+      .option('--accept-rule-changes', "migrate even where one of the services' VirtualService rules cannot hold at the gateway (the plan names each)")
       .option('--nameserver <host:port>', 'verify DNS directly at this nameserver instead of through a port-forward')
       .option('--dns-timeout <duration>', 'how long to wait for DNS to answer the gateway (CoreDNS reload)', '3m')
       .option('--readiness-timeout <duration>', 'how long to wait for gateway endpoints and rollouts', '5m')
@@ -69,9 +71,16 @@ export function registerMigrate(program: Command): void {
         const readinessTimeoutMs = parseDuration(opts.readinessTimeout, '--readiness-timeout');
         const { applyMigration, describeMigration, planMigration } = await import('../ops/migrate/index.js');
         const kube = await connectFrom(cmd);
-        const plan = await planMigration(kube, selection, { approach, restart: opts.restart, force: opts.force, noRollback: !opts.rollback });
+        const plan = await planMigration(kube, selection, {
+          approach,
+          restart: opts.restart,
+          force: opts.force,
+          noRollback: !opts.rollback,
+          acceptRuleChanges: opts.acceptRuleChanges,
+        });
         const steps = describeMigration(plan);
         const c = palette();
+        for (const r of plan.ruleChanges) log.warn(`accepted (--accept-rule-changes): ${r}; the gateway does not apply it`);
         for (const a of plan.alreadyMigrated) log.info(`${a} is already migrated (--${approach}): nothing to do for it`);
         if (plan.candidates.length === 0) {
           if (fmt === 'json') printStructured({ migrated: [], alreadyMigrated: plan.alreadyMigrated, gatewayIP: plan.gatewayIP }, 'json');
@@ -93,7 +102,11 @@ export function registerMigrate(program: Command): void {
         onInterrupt("every completed step is journaled in acmg's state; run the same acmg migrate again to finish, or acmg rollback to undo");
         try {
           const r = await applyMigration(kube, plan, { dnsTimeoutMs, readinessTimeoutMs, resolver, task });
-          log.ok(`migrated ${r.migrated.length} service(s) onto the gateway (${r.gatewayIP})`);
+          log.ok(
+            `migrated ${r.migrated.length} service(s) onto the gateway (${Object.entries(r.addresses)
+              .map(([n, ip]) => `${n}: ${ip}`)
+              .join(', ')})`,
+          );
           if (fmt === 'json') printStructured({ ...r, apiRequests: kube.requests }, 'json');
           else log.info('  check with: acmg verify-dns   (status: acmg status)');
         } finally {

@@ -37,7 +37,17 @@ function decode(main: KObject | undefined, shards: KObject[]): Loaded {
     byNamespace.set(ns, s);
     Object.assign(migrations, parse<Record<string, MigrationRecord>>(s.data?.migrations, {}));
   }
-  return { main, shards: byNamespace, legacy, state: { install: parse(data.install, undefined), migrations, synced: parse(data.synced, undefined) } };
+  return {
+    main,
+    shards: byNamespace,
+    legacy,
+    state: {
+      install: parse(data.install, undefined),
+      migrations,
+      synced: parse(data.synced, undefined),
+      ...(data.listeners ? { listeners: parse<Record<string, number>>(data.listeners, {}) } : {}),
+    },
+  };
 }
 
 /** The main ConfigMap and the shards: all of them, or (scope) only those of some namespaces. */
@@ -78,6 +88,8 @@ export async function readStateVersioned(kube: KubeApi, namespace: string): Prom
 export async function readState(kube: KubeApi, namespace: string): Promise<State> {
   return (await load(kube, namespace)).state;
 }
+
+const sortedRecord = <T>(r: Record<string, T>): Record<string, T> => Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 
 const recordsOf = (migrations: Record<string, MigrationRecord>, ns: string) =>
   Object.fromEntries(
@@ -122,11 +134,13 @@ export async function updateState(kube: KubeApi, namespace: string, mutate: (s: 
       moveLegacy ||
       JSON.stringify(before.install) !== JSON.stringify(next.install) ||
       JSON.stringify(before.synced) !== JSON.stringify(next.synced) ||
+      JSON.stringify(before.listeners ?? {}) !== JSON.stringify(next.listeners ?? {}) ||
       !cur.main;
     if (mainChanged && (next.install || next.synced || cur.main)) {
       const data: Record<string, string> = {};
       if (next.install) data.install = JSON.stringify(next.install);
       if (next.synced) data.synced = JSON.stringify(next.synced);
+      if (next.listeners && Object.keys(next.listeners).length) data.listeners = JSON.stringify(sortedRecord(next.listeners));
       // Unmoved state written before sharding stays where it is.
       if (!moveLegacy && Object.keys(cur.legacy).length) data.migrations = JSON.stringify(cur.legacy);
       if (cur.main)

@@ -60,7 +60,16 @@ export interface State {
   install?: InstallRecord;
   migrations: Record<string, MigrationRecord>; // key: namespace/service
   synced?: SyncedRecord;
+  /**
+   * The gateway listener port each migrated namespace's service port arrives on ("namespace/port" ->
+   * listener port; render/namespace-gateway.ts). In the main ConfigMap, so handing out a port is
+   * guarded by one resourceVersion across all runs.
+   */
+  listeners?: Record<string, number>;
 }
+
+/** The key of a namespace's service port in State.listeners. */
+export const listenerKey = (namespace: string, port: number) => `${namespace}/${port}`;
 
 export const migrationKey = (ns: string, svc: string) => `${ns}/${svc}`;
 
@@ -72,6 +81,7 @@ export function stateBytes(st: State): number {
   return (
     Buffer.byteLength(JSON.stringify(st.migrations)) +
     (st.install ? Buffer.byteLength(JSON.stringify(st.install)) : 0) +
-    (st.synced ? Buffer.byteLength(JSON.stringify(st.synced)) : 0)
+    (st.synced ? Buffer.byteLength(JSON.stringify(st.synced)) : 0) +
+    (st.listeners ? Buffer.byteLength(JSON.stringify(st.listeners)) : 0)
   );
 }

@@ -1,18 +1,19 @@
-// The gateway listens on the profile's ports plus every port a migrated service needs. Install and
-// migrate both render the gateway Service and the Istio Gateway from this one merged list, so a
-// re-install never drops a port a migrated service uses.
+// The ports the gateway listens on. The shared gateway Service and Istio Gateway carry the profile's
+// ports plus those of VirtualServices bound to the acmg Gateway (acmg sync). Migrated services
+// arrive through their namespace's door instead (render/namespace-gateway.ts): a Service per
+// namespace whose ports map to listener ports of that namespace alone.
 import type { GatewayPort, Spec } from '../profile/schema.js';
-import type { State } from '../model/state.js';
+import { listenerKey, type State } from '../model/state.js';
 import type { PortUse } from '../model/ports.js';
+import type { NamespaceListener } from '../render/namespace-gateway.js';
+import { targetPortOf } from '../render/gateway.js';
 
 export const migratedPortName = (protocol: string, port: number) => `${protocol.toLowerCase()}-${port}`;
 
-export function effectivePorts(spec: Spec, state: Pick<State, 'migrations' | 'synced'>): GatewayPort[] {
+export function effectivePorts(spec: Spec, state: Pick<State, 'synced'>): GatewayPort[] {
   const ports: GatewayPort[] = [...spec.gateway.ports];
   const taken = new Set(ports.map((p) => p.port));
-  const extra = [...Object.values(state.migrations).flatMap((m) => m.ports), ...(state.synced?.ports ?? [])]
-    .filter((p) => !taken.has(p.port))
-    .sort((a, b) => a.port - b.port);
+  const extra = [...(state.synced?.ports ?? [])].filter((p) => !taken.has(p.port)).sort((a, b) => a.port - b.port);
   for (const p of extra) {
     if (taken.has(p.port)) continue;
     taken.add(p.port);
@@ -21,14 +22,45 @@ export function effectivePorts(spec: Spec, state: Pick<State, 'migrations' | 'sy
   return ports;
 }
 
-/** What the gateway already carries and for whom: the profile's ports and every migration's. */
-export function portsInUse(spec: Spec, state: Pick<State, 'migrations'>): PortUse[] {
-  return [
-    ...spec.gateway.ports.map((p) => ({ port: p.port, protocol: p.protocol, owner: 'the install profile' })),
-    ...Object.values(state.migrations).flatMap((m) => m.ports.map((p) => ({ port: p.port, protocol: p.protocol, owner: `${m.namespace}/${m.service}` }))),
-  ];
+/** What the shared gateway already carries: the profile's ports (sync adds VirtualServices' ports beside them). */
+export function sharedPortsInUse(spec: Spec): PortUse[] {
+  return spec.gateway.ports.map((p) => ({ port: p.port, protocol: p.protocol, owner: 'the install profile' }));
 }
 
-export function withEffectivePorts(spec: Spec, state: Pick<State, 'migrations' | 'synced'>): Spec {
+/** What a namespace's door already carries: the ports of that namespace's migrations (two TCP services cannot share one). */
+export function namespacePortsInUse(state: Pick<State, 'migrations'>, namespace: string): PortUse[] {
+  return Object.values(state.migrations)
+    .filter((m) => m.namespace === namespace)
+    .flatMap((m) => m.ports.map((p) => ({ port: p.port, protocol: p.protocol, owner: `${m.namespace}/${m.service}` })));
+}
+
+export function withEffectivePorts(spec: Spec, state: Pick<State, 'synced'>): Spec {
   return { ...spec, gateway: { ...spec.gateway, ports: effectivePorts(spec, state) } };
+}
+
+/** Listener ports a namespace door must never take: the status port and every port and target port of the shared gateway Service. */
+export const reservedListenerPorts = (spec: Spec): Set<number> =>
+  new Set([spec.gateway.statusPort, ...spec.gateway.ports.flatMap((p) => [p.port, targetPortOf(p)])]);
+
+/** Each migrated namespace's service ports, as (namespace, port, protocol), from the migrations in the state. */
+export function namespacePorts(state: Pick<State, 'migrations'>): Map<string, { port: number; protocol: string }[]> {
+  const out = new Map<string, Map<number, string>>();
+  for (const m of Object.values(state.migrations)) {
+    const ports = out.get(m.namespace) ?? new Map<number, string>();
+    for (const p of m.ports) if (!ports.has(p.port)) ports.set(p.port, p.protocol);
+    out.set(m.namespace, ports);
+  }
+  return new Map(
+    [...out]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([ns, ports]) => [ns, [...ports].sort(([a], [b]) => a - b).map(([port, protocol]) => ({ port, protocol }))]),
+  );
+}
+
+/** A namespace's listeners, given the allocation in the state (ports without one are left out). */
+export function listenersOf(state: Pick<State, 'migrations' | 'listeners'>, namespace: string): NamespaceListener[] {
+  return (namespacePorts(state).get(namespace) ?? []).flatMap((p) => {
+    const listenerPort = state.listeners?.[listenerKey(namespace, p.port)];
+    return listenerPort === undefined ? [] : [{ port: p.port, protocol: p.protocol as NamespaceListener['protocol'], listenerPort }];
+  });
 }

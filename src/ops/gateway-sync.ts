@@ -1,16 +1,25 @@
-// Keeps the gateway Service and the Istio Gateway listening on exactly the profile's ports plus
-// the ports of migrated services, as recorded in acmg's state. Converges under concurrent runs:
-// after applying, it re-reads the state and applies again if another run changed it meanwhile.
+// Keeps the gateway listening on exactly what acmg's state asks for: the shared gateway Service and
+// Istio Gateway on the profile's ports plus those acmg sync derived, and a door per migrated
+// namespace (render/namespace-gateway.ts) on listener ports handed out here, once, under the main
+// state ConfigMap's resourceVersion. Doors of namespaces with no migration left are removed.
+// Converges under concurrent runs: after applying, it re-reads the state and goes again if another
+// run changed it meanwhile.
 import { AcmgError, ExitCode } from '../errors.js';
 import type { KubeApi } from '../kube/api.js';
-import { readStateVersioned, stateFingerprint } from '../kube/state.js';
-import type { InstallRecord } from '../model/state.js';
+import { readStateVersioned, stateFingerprint, updateState } from '../kube/state.js';
+import { listenerKey, type InstallRecord } from '../model/state.js';
 import type { GatewayPort } from '../profile/schema.js';
 import { renderManifests } from '../render/index.js';
+import { gatewaySelector } from '../render/gateway.js';
+import { COMPONENT, MANAGED_SELECTOR } from '../render/labels.js';
+import { allocateListenerPorts, NAMESPACE_LABEL, namespaceGatewayName, renderNamespaceGateway, type NamespaceListener } from '../render/namespace-gateway.js';
+import { ISTIO_NETWORKING_VERSION } from '../render/istio-gateway.js';
 import { VERSION } from '../version.js';
-import { withEffectivePorts } from './gateway-ports.js';
+import { listenersOf, namespacePorts, reservedListenerPorts, withEffectivePorts } from './gateway-ports.js';
 
-/** The gateway Service's ClusterIP, the address migrated names resolve to (exit 3 if it has none). */
+const DOOR_SELECTOR = `${MANAGED_SELECTOR},${COMPONENT}=namespace-gateway`;
+
+/** The gateway Service's ClusterIP (exit 3 if it has none). */
 export async function gatewayClusterIP(kube: KubeApi, install: InstallRecord): Promise<string> {
   const ns = install.values.namespace;
   const svc = await kube.get('v1', 'Service', install.values.gateway.name, ns);
@@ -20,14 +29,47 @@ export async function gatewayClusterIP(kube: KubeApi, install: InstallRecord): P
   return ip;
 }
 
-/** Applies the merged ports and returns them (as applied in the final, stable round). */
-export async function syncGatewayPorts(kube: KubeApi, install: InstallRecord): Promise<GatewayPort[]> {
+/** The address each migrated namespace's names answer: its door Service's ClusterIP, by namespace (one list). */
+export async function doorAddresses(kube: KubeApi, install: InstallRecord): Promise<Map<string, string>> {
+  const list = await kube.list('v1', 'Service', { namespace: install.values.namespace, labelSelector: DOOR_SELECTOR });
+  const out = new Map<string, string>();
+  for (const s of list.items) {
+    const ns = s.metadata.labels?.[NAMESPACE_LABEL];
+    const ip: string | undefined = s.spec?.clusterIP;
+    if (ns && ip && ip !== 'None' && s.metadata.name === namespaceGatewayName(ns)) out.set(ns, ip);
+  }
+  return out;
+}
+
+export interface GatewaySync {
+  /** The shared gateway's ports, as applied in the final, stable round. */
+  ports: GatewayPort[];
+  /** Each migrated namespace's door: its Service name and listeners. */
+  doors: Map<string, { name: string; listeners: NamespaceListener[] }>;
+}
+
+const sameRecord = (a: Record<string, number>, b: Record<string, number>) =>
+  Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([k, v]) => b[k] === v);
+
+/**
+ * Applies the shared gateway's ports and the namespaces' doors. `namespaces` limits which doors are
+ * applied (a run applies its own; stale doors are removed whatever the scope); default: every one.
+ */
+export async function syncGatewayPorts(kube: KubeApi, install: InstallRecord, scope: { namespaces?: string[] } = {}): Promise<GatewaySync> {
   const ns = install.values.namespace;
-  let ports: GatewayPort[] = [];
+  const reserved = reservedListenerPorts(install.values);
+  let result: GatewaySync = { ports: [], doors: new Map() };
   for (let i = 0; i < 20; i++) {
     const { state, fingerprint: before } = await readStateVersioned(kube, ns);
+    // Listener ports: every migrated (namespace, port) has one; given ones are kept, unused ones freed.
+    const wanted = [...namespacePorts(state)].flatMap(([n, ps]) => ps.map((p) => listenerKey(n, p.port)));
+    const keep = (cur: Record<string, number>) => Object.fromEntries(Object.entries(cur).filter(([k]) => wanted.includes(k)));
+    const current = state.listeners ?? {};
+    if (!sameRecord(allocateListenerPorts(keep(current), wanted, reserved), current)) {
+      await updateState(kube, ns, (st) => void (st.listeners = allocateListenerPorts(keep(st.listeners ?? {}), wanted, reserved)), { namespaces: [] });
+      continue;
+    }
     const spec = withEffectivePorts(install.values, state);
-    ports = spec.gateway.ports;
     const objs = renderManifests(
       { apiVersion: 'acmg.io/v1alpha1', kind: 'AcmgOperator', metadata: {}, spec },
       { clusterDomain: install.clusterDomain, version: VERSION },
@@ -35,24 +77,48 @@ export async function syncGatewayPorts(kube: KubeApi, install: InstallRecord): P
     for (const o of objs) {
       if ((o.kind === 'Service' && o.metadata.name === spec.gateway.name) || o.kind === 'Gateway') await kube.apply(o);
     }
+    const doors = new Map<string, { name: string; listeners: NamespaceListener[] }>();
+    for (const n of namespacePorts(state).keys()) {
+      const listeners = listenersOf(state, n);
+      doors.set(n, { name: namespaceGatewayName(n), listeners });
+      if (scope.namespaces && !scope.namespaces.includes(n)) continue;
+      for (const o of renderNamespaceGateway({ namespace: n, installNamespace: ns, selector: gatewaySelector(install.values), listeners, version: VERSION }))
+        await kube.apply(o);
+    }
+    await removeStaleDoors(kube, ns, new Set(doors.keys()));
+    result = { ports: spec.gateway.ports, doors };
     if ((await stateFingerprint(kube, ns)) === before) break;
   }
-  return ports;
+  return result;
 }
 
-/** Waits until the gateway Service has ready endpoints serving every named port. */
-export async function waitForGatewayEndpoints(kube: KubeApi, install: InstallRecord, portNames: string[], timeoutMs: number): Promise<void> {
-  const ns = install.values.namespace;
-  const svc = install.values.gateway.name;
+/** Deletes the doors (Service and Gateway) of namespaces that have no migration left. */
+async function removeStaleDoors(kube: KubeApi, ns: string, live: Set<string>): Promise<void> {
+  for (const [apiVersion, kind] of [
+    ['v1', 'Service'],
+    [ISTIO_NETWORKING_VERSION, 'Gateway'],
+  ] as const) {
+    const found = (await kube.list(apiVersion, kind, { namespace: ns, labelSelector: DOOR_SELECTOR })).items;
+    for (const o of found) {
+      const n = o.metadata.labels?.[NAMESPACE_LABEL];
+      if (!n || !live.has(n)) await kube.delete(apiVersion, kind, o.metadata.name, ns);
+    }
+  }
+}
+
+/** Waits until a Service of the gateway has ready endpoints serving every named port. */
+export async function waitForGatewayEndpoints(kube: KubeApi, namespace: string, service: string, portNames: string[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const slices = (await kube.list('discovery.k8s.io/v1', 'EndpointSlice', { namespace: ns, labelSelector: `kubernetes.io/service-name=${svc}` })).items;
+    const slices = (await kube.list('discovery.k8s.io/v1', 'EndpointSlice', { namespace, labelSelector: `kubernetes.io/service-name=${service}` })).items;
     const ready = slices.filter((s) => (s.endpoints ?? []).some((e: any) => e.conditions?.ready !== false));
     const names = new Set(ready.flatMap((s) => (s.ports ?? []).map((p: any) => p.name)));
     const missing = portNames.filter((n) => !names.has(n));
     if (missing.length === 0) return;
     if (Date.now() > deadline) {
-      throw new Error(`the gateway Service ${ns}/${svc} has no ready endpoints for port(s) ${missing.join(', ')} after ${Math.round(timeoutMs / 1000)}s`);
+      throw new Error(
+        `the gateway Service ${namespace}/${service} has no ready endpoints for port(s) ${missing.join(', ')} after ${Math.round(timeoutMs / 1000)}s`,
+      );
     }
     await new Promise((r) => setTimeout(r, 250));
   }

@@ -180,11 +180,12 @@ export const ROLLBACK_PHASES: readonly RollbackPhase[] = [
     },
   },
   {
-    // Ports no remaining migration needs (computed from the state, so after forgetting).
+    // Ports no remaining migration needs, and the doors of namespaces with none left (computed from
+    // the state, so after forgetting).
     name: 'close-ports',
     undoes: ['gateway-ports'],
-    async run({ kube, install, o }) {
-      await o.task('close gateway ports', () => syncGatewayPorts(kube, install));
+    async run({ kube, install, records, o }) {
+      await o.task('close gateway ports', () => syncGatewayPorts(kube, install, { namespaces: [...new Set(records.map((m) => m.namespace))] }));
     },
   },
 ];

@@ -5,6 +5,7 @@ import { currentDnsEntries } from '../kube/dns-store.js';
 import { locateState } from '../kube/state.js';
 import { describeDeployment, deploymentAvailable } from './wait.js';
 import { dnsSettings } from './install-record.js';
+import { doorAddresses } from './gateway-sync.js';
 
 export interface StatusReport {
   installed: boolean;
@@ -43,6 +44,7 @@ export async function collectStatus(kube: KubeApi, explicitNamespace?: string): 
       : undefined,
     services: [],
   };
+  const doors = await doorAddresses(kube, i).catch(() => new Map<string, string>());
   let entries = new Map<string, string>();
   try {
     const d = await currentDnsEntries(kube, dnsSettings(i));
@@ -58,7 +60,7 @@ export async function collectStatus(kube: KubeApi, explicitNamespace?: string): 
       service: m.service,
       approach: m.approach,
       phase: m.phase,
-      dns: !entries.has(m.fqdn) ? 'missing' : entries.get(m.fqdn) === gatewayIP ? 'switched' : 'stale',
+      dns: !entries.has(m.fqdn) ? 'missing' : entries.get(m.fqdn) === doors.get(m.namespace) ? 'switched' : 'stale',
     }));
   return report;
 }

@@ -13,8 +13,8 @@ import { DEFAULT_ROLLOUT_TIMEOUT_MS } from './wait.js';
 import { readState, updateState } from '../kube/state.js';
 import { portConflicts } from '../model/ports.js';
 import { desiredState, namesToCheck, projectService, projectVirtualService } from '../plan/sync.js';
-import { portsInUse } from './gateway-ports.js';
-import { gatewayClusterIP, syncGatewayPorts } from './gateway-sync.js';
+import { sharedPortsInUse } from './gateway-ports.js';
+import { doorAddresses, gatewayClusterIP, syncGatewayPorts } from './gateway-sync.js';
 import { dnsSettings, loadInstall } from './install-record.js';
 
 export interface SyncResult {
@@ -94,9 +94,18 @@ export async function reconcile(
   const gatewayIP = await gatewayClusterIP(kube, install);
   const view = opts.view ?? (await listView(kube));
   const state = await readState(kube, ns);
+  let doors = await doorAddresses(kube, install);
+  // A migrated namespace whose door is gone (deleted by hand): put the doors back first, so its
+  // names keep answering the gateway rather than being taken out of DNS.
+  const migrated = new Set(Object.values(state.migrations).map((m) => m.namespace));
+  if (!opts.dryRun && [...migrated].some((n) => !doors.has(n))) {
+    await syncGatewayPorts(kube, install);
+    doors = await doorAddresses(kube, install);
+  }
   const desired = desiredState({
     gateway: { namespace: ns, name: install.values.istioGateway.name },
     gatewayIP,
+    doorIPs: doors,
     clusterDomain: install.clusterDomain,
     migrations: Object.values(state.migrations),
     virtualServices: view.virtualServices,
@@ -104,8 +113,9 @@ export async function reconcile(
   });
   const warnings = [...desired.ignored];
 
-  // Ports: VirtualService ports that clash with the profile's or migrations' TCP ports are refused.
-  const used = portsInUse(install.values, state);
+  // Ports: VirtualService ports that clash with the profile's TCP ports are refused (migrated
+  // services arrive through their namespaces' doors, not these ports).
+  const used = sharedPortsInUse(install.values);
   const ports = desired.ports.filter((p) => {
     const clash = portConflicts('VirtualServices', [p], used);
     warnings.push(...clash.map((c) => `not opening gateway port: ${c}`));

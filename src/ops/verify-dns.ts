@@ -4,7 +4,8 @@ import { DnsTimeoutError } from '../dns/client.js';
 import type { Resolver } from '../dns/resolver.js';
 import type { KubeApi } from '../kube/api.js';
 import { locateState } from '../kube/state.js';
-import { gatewayClusterIP } from './gateway-sync.js';
+import { doorAddresses } from './gateway-sync.js';
+import { namespaceGatewayName } from '../render/namespace-gateway.js';
 import { judge, lookupsFor, type Answer, type Lookup, type VerifyResult, type VerifyTarget } from '../plan/verify.js';
 
 export interface VerifySelection {
@@ -17,7 +18,9 @@ export async function verifyTargets(kube: KubeApi, sel: VerifySelection): Promis
   const { state: st } = await locateState(kube);
   if (!st.install) throw usageError('acmg is not installed in this cluster: there is nothing to verify', 'run acmg install and acmg migrate first');
   const i = st.install;
-  const gatewayIP = await gatewayClusterIP(kube, i);
+  // A migrated name must answer its namespace's door on the gateway; without a door, nothing can be right.
+  const doors = await doorAddresses(kube, i);
+  const doorOf = (n: string) => doors.get(n) ?? `the address of ${i.values.namespace}/${namespaceGatewayName(n)}, which does not exist`;
   const migrations = Object.values(st.migrations).filter((m) => m.phase === 'complete' || m.journal.includes('dns'));
   const targets: VerifyTarget[] = [];
   if (sel.services.length) {
@@ -26,7 +29,7 @@ export async function verifyTargets(kube: KubeApi, sel: VerifySelection): Promis
     for (const name of sel.services) {
       const m = migrations.find((x) => x.namespace === n && x.service === name);
       if (m) {
-        targets.push({ namespace: n, service: name, migrated: true, expected: gatewayIP });
+        targets.push({ namespace: n, service: name, migrated: true, expected: doorOf(n) });
         continue;
       }
       const svc = await kube.get('v1', 'Service', name, n);
@@ -38,7 +41,7 @@ export async function verifyTargets(kube: KubeApi, sel: VerifySelection): Promis
   } else {
     for (const m of migrations) {
       if (sel.namespace && !sel.allNamespaces && m.namespace !== sel.namespace) continue;
-      targets.push({ namespace: m.namespace, service: m.service, migrated: true, expected: gatewayIP });
+      targets.push({ namespace: m.namespace, service: m.service, migrated: true, expected: doorOf(m.namespace) });
     }
   }
   targets.sort((a, b) => `${a.namespace}/${a.service}`.localeCompare(`${b.namespace}/${b.service}`));

@@ -1,5 +1,5 @@
 // acmg sync, the pure part: the DNS entries and gateway ports that should exist, from acmg's
-// migrations and from every VirtualService bound to the acmg Gateway (as the original controller
+// migrations (each name answers its namespace's door on the gateway) and from every VirtualService bound to the acmg Gateway (as the original controller
 // did, but level-triggered: always computed from the whole current state).
 import type { DnsEntry } from '../coredns/region.js';
 
@@ -10,6 +10,8 @@ import type { ClassifiedPort } from '../model/ports.js';
 export interface SyncInput {
   gateway: { namespace: string; name: string };
   gatewayIP: string;
+  /** Each migrated namespace's door on the gateway (its Service's ClusterIP): what its names answer. */
+  doorIPs: ReadonlyMap<string, string>;
   clusterDomain: string;
   migrations: MigrationRecord[];
   virtualServices: Iterable<KObject>;
@@ -94,7 +96,12 @@ export function desiredState(input: SyncInput): DesiredState {
   const ports = new Map<number, ClassifiedPort>();
   const ignored: string[] = [];
   const sources: Record<string, string[]> = {};
-  for (const m of input.migrations) if (m.journal.includes('dns') || m.phase === 'complete') entries.set(m.fqdn, input.gatewayIP);
+  for (const m of input.migrations) {
+    if (!m.journal.includes('dns') && m.phase !== 'complete') continue;
+    const ip = input.doorIPs.get(m.namespace);
+    if (ip) entries.set(m.fqdn, ip);
+    else ignored.push(`${m.namespace}/${m.service} is migrated but namespace ${m.namespace} has no door on the gateway; its DNS entry is left out`);
+  }
   const vses = [...input.virtualServices].sort((a, b) =>
     `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`),
   );

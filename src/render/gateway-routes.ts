@@ -72,6 +72,10 @@ export function renderGatewayRoute(i: GatewayRouteInput): GatewayRoute {
   const destination = (d: Json, vsNamespace: string, servicePort: number): Json => {
     const host = fqdnOf(String(d.host ?? ''), vsNamespace, i.clusterDomain);
     const toService = host === serviceFqdn;
+    if (toService && d.subset && i.destination !== i.service)
+      refused.push(
+        `subset "${d.subset}" of ${serviceFqdn}: its DestinationRule's subsets do not apply to the replacement ${i.destination} the gateway routes to (--keep-service keeps them)`,
+      );
     return {
       ...d,
       host: toService ? destFqdn : host,

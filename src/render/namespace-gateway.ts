@@ -41,7 +41,14 @@ export function namespaceGatewayName(namespace: string): string {
   return `acmg-${namespace.slice(0, 63 - 'acmg-'.length - 9).replace(/-+$/, '')}-${hash}`;
 }
 
-const portName = (l: NamespaceListener) => `${l.protocol === 'TCP' ? 'tcp' : l.protocol.toLowerCase()}-${l.port}`;
+/**
+ * The door Service's name for a port (what its EndpointSlices name, and what migrate waits for).
+ * Always tcp: a client's sidecar then forwards the connection to the gateway whatever its Host
+ * says (an http port would let it route by Host, which names a Service approach 2 deleted, and
+ * fail under REGISTRY_ONLY); the gateway's server speaks the service's own protocol.
+ */
+export const doorPortName = (l: Pick<NamespaceListener, 'port'>) => `tcp-${l.port}`;
+const serverName = (l: NamespaceListener) => `${l.protocol.toLowerCase()}-${l.port}-${l.listenerPort}`;
 
 export interface NamespaceGatewayInput {
   namespace: string;
@@ -63,7 +70,7 @@ export function renderNamespaceGateway(i: NamespaceGatewayInput): KObject[] {
       spec: {
         type: 'ClusterIP',
         selector: i.selector,
-        ports: listeners.map((l) => ({ name: portName(l), port: l.port, targetPort: l.listenerPort, protocol: 'TCP' })),
+        ports: listeners.map((l) => ({ name: doorPortName(l), port: l.port, targetPort: l.listenerPort, protocol: 'TCP' })),
       },
     },
     {
@@ -73,7 +80,7 @@ export function renderNamespaceGateway(i: NamespaceGatewayInput): KObject[] {
       spec: {
         selector: i.selector,
         servers: listeners.map((l) => ({
-          port: { number: l.listenerPort, name: `${portName(l)}-${l.listenerPort}`, protocol: l.protocol },
+          port: { number: l.listenerPort, name: serverName(l), protocol: l.protocol },
           hosts: [`${i.namespace}/*`],
         })),
       },

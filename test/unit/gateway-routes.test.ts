@@ -129,7 +129,7 @@ describe("a namespace's door on the gateway", () => {
     expect(svc!.metadata.labels!['experimental.istio.io/disable-gateway-port-translation']).toBe('true');
     expect(svc!.spec.ports).toEqual([
       { name: 'tcp-3306', port: 3306, targetPort: 20002, protocol: 'TCP' },
-      { name: 'http-9080', port: 9080, targetPort: 20001, protocol: 'TCP' },
+      { name: 'tcp-9080', port: 9080, targetPort: 20001, protocol: 'TCP' },
     ]);
     expect(gw!.spec.servers).toEqual([
       { port: { number: 20002, name: 'tcp-3306-20002', protocol: 'TCP' }, hosts: ['bookinfo/*'] },

@@ -67,6 +67,9 @@ const task = async <T>(title: string, fn: (update: (t: string) => void) => Promi
 const opts = (extra: object = {}) => ({ dnsTimeoutMs: 1000, readinessTimeoutMs: 1000, task, ...extra });
 const corefile = (kube: MemoryKube) => String(kube.peek('v1', 'ConfigMap', 'coredns', 'kube-system')!.data.Corefile);
 const gatewayPorts = (kube: MemoryKube) => kube.peek('v1', 'Service', 'acmg-gateway', 'istio-system')!.spec.ports.map((p: { port: number }) => p.port);
+/** A namespace's door on the gateway: its Service's ports as port -> listener port. */
+const doorPorts = (kube: MemoryKube, ns: string) =>
+  kube.peek('v1', 'Service', `acmg-${ns}`, 'istio-system')?.spec.ports.map((p: { port: number; targetPort: number }) => [p.port, p.targetPort]);
 
 beforeEach(() => titles.splice(0));
 
@@ -155,7 +158,12 @@ describe('apply', () => {
     expect(kube.writes().filter((w) => w.endsWith('ConfigMap kube-system/coredns'))).toEqual(['replace ConfigMap kube-system/coredns']);
     expect(kube.peek('v1', 'Namespace', 'shop')!.metadata.labels).toEqual({ 'istio-injection': 'disabled' });
     expect(kube.peek('networking.istio.io/v1', 'VirtualService', routeName('reviews'), 'shop')).toBeDefined();
-    expect(gatewayPorts(kube)).toEqual([80, 9080, 15021]);
+    // The shared gateway keeps the profile's ports; the services arrive through shop's door.
+    expect(gatewayPorts(kube)).toEqual([80, 15021]);
+    expect(doorPorts(kube, 'shop')).toEqual([[9080, 20000]]);
+    const door = kube.peek('v1', 'Service', 'acmg-shop', 'istio-system')!.spec.clusterIP;
+    expect(corefile(kube)).toContain(`${door} reviews.shop.svc.cluster.local`);
+    expect(r.addresses).toEqual({ shop: door });
   });
 
   test('replace-service: the replacement first, the original deleted last and kept for rollback', async () => {
@@ -180,6 +188,87 @@ describe('apply', () => {
     await applyMigration(kube, plan, opts());
     expect(kube.writes()).toContain('patch Deployment shop/reviews');
     expect((await readState(kube, 'istio-system')).migrations['shop/reviews']!.journal).toContain('restart');
+  });
+});
+
+describe("each namespace's door on the gateway", () => {
+  test('names answer their own namespace door; a second namespace gets its own listener; rolling back the last service of a namespace closes its door', async () => {
+    const kube = await installedCluster();
+    await applyMigration(kube, await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' }), opts());
+    await applyMigration(kube, await planMigration(kube, { services: ['frontend'], namespace: 'web' }, { approach: 'keep-service' }), opts());
+    const shop = kube.peek('v1', 'Service', 'acmg-shop', 'istio-system')!.spec.clusterIP;
+    const web = kube.peek('v1', 'Service', 'acmg-web', 'istio-system')!.spec.clusterIP;
+    expect(shop).not.toBe(web);
+    expect(corefile(kube)).toContain(`${shop} reviews.shop.svc.cluster.local`);
+    expect(corefile(kube)).toContain(`${web} frontend.web.svc.cluster.local`);
+    expect([doorPorts(kube, 'shop'), doorPorts(kube, 'web')]).toEqual([[[9080, 20000]], [[8000, 20001]]]);
+    expect(kube.peek('networking.istio.io/v1', 'Gateway', 'acmg-web', 'istio-system')!.spec.servers).toEqual([
+      { port: { number: 20001, name: 'http-8000-20001', protocol: 'HTTP' }, hosts: ['web/*'] },
+    ]);
+    await rollbackMigrations(kube, await loadInstall(kube), ['web/frontend'], { dnsTimeoutMs: 1000, task });
+    expect(kube.peek('v1', 'Service', 'acmg-web', 'istio-system')).toBeUndefined();
+    expect(kube.peek('networking.istio.io/v1', 'Gateway', 'acmg-web', 'istio-system')).toBeUndefined();
+    expect((await readState(kube, 'istio-system')).listeners).toEqual({ 'shop/9080': 20000 });
+    expect(doorPorts(kube, 'shop')).toEqual([[9080, 20000]]);
+  });
+
+  test('two TCP services on one port migrate from different namespaces (each has its own door), not from the same one', async () => {
+    const kube = await installedCluster();
+    kube.seed(
+      svc('shop', 'pg', [{ name: 'tcp-pg', port: 5432 }]),
+      svc('web', 'pg', [{ name: 'tcp-pg', port: 5432 }]),
+      svc('web', 'pg2', [{ name: 'tcp-pg', port: 5432 }]),
+    );
+    await applyMigration(kube, await planMigration(kube, { services: ['pg'], namespace: 'shop' }, { approach: 'keep-service' }), opts());
+    await applyMigration(kube, await planMigration(kube, { services: ['pg'], namespace: 'web' }, { approach: 'keep-service' }), opts());
+    expect([doorPorts(kube, 'shop'), doorPorts(kube, 'web')]).toEqual([[[5432, 20000]], [[5432, 20001]]]);
+    const e = (await planMigration(kube, { services: ['pg2'], namespace: 'web' }, { approach: 'keep-service' }).catch((x) => x)) as AcmgError;
+    expect(e.code).toBe(ExitCode.Usage);
+    expect(e.problems[0]).toMatch(/^web\/pg2: .*5432.*web\/pg/);
+  });
+
+  test("the user's mesh rules for the service are carried into acmg's route at the door", async () => {
+    const kube = await installedCluster();
+    kube.seed({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'reviews', namespace: 'shop' },
+      spec: {
+        hosts: ['reviews'],
+        http: [
+          { match: [{ headers: { 'end-user': { exact: 'jason' } } }], route: [{ destination: { host: 'reviews', subset: 'v2' } }] },
+          { route: [{ destination: { host: 'reviews', subset: 'v1' } }], timeout: '2s' },
+        ],
+      },
+    });
+    const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' });
+    expect(describeMigration(plan).join('\n')).toMatch(/with the rules of VirtualService shop\/reviews/);
+    await applyMigration(kube, plan, opts());
+    const route = kube.peek('networking.istio.io/v1', 'VirtualService', routeName('reviews'), 'shop')!;
+    expect(route.spec.gateways).toEqual(['istio-system/acmg-shop']);
+    expect(route.spec.http.map((h: any) => [h.match[0].headers ?? null, h.match[0].port, h.route[0].destination.subset, h.timeout ?? null])).toEqual([
+      [{ 'end-user': { exact: 'jason' } }, 20000, 'v2', null],
+      [null, 20000, 'v1', '2s'],
+    ]);
+    // The user's own VirtualService is never touched.
+    expect(kube.writes().filter((w) => w.includes('VirtualService shop/reviews'))).toEqual([]);
+  });
+
+  test('a rule that needs the client sidecar is refused (exit 2, nothing written) unless accepted', async () => {
+    const kube = await installedCluster();
+    kube.seed({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'reviews', namespace: 'shop' },
+      spec: { hosts: ['reviews'], http: [{ match: [{ sourceLabels: { app: 'productpage' } }], route: [{ destination: { host: 'reviews' } }] }] },
+    });
+    kube.calls.splice(0);
+    const e = (await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' }).catch((x) => x)) as AcmgError;
+    expect(e.code).toBe(ExitCode.Usage);
+    expect(e.problems).toEqual([expect.stringMatching(/^VirtualService shop\/reviews http\[0\]\.match\[0\]\.sourceLabels: .*--accept-rule-changes/)]);
+    expect(kube.writes()).toEqual([]);
+    const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service', acceptRuleChanges: true });
+    expect(plan.ruleChanges).toHaveLength(1);
   });
 });
 
@@ -319,7 +408,7 @@ describe('rollback', () => {
     await rollbackMigrations(kube, await loadInstall(kube), ['shop/reviews'], { dnsTimeoutMs: 1000, task });
     expect(kube.peek('v1', 'Namespace', 'shop')!.metadata.labels).toEqual({ 'istio-injection': 'disabled' });
     expect(Object.keys((await readState(kube, 'istio-system')).migrations)).toEqual(['shop/ratings']);
-    expect(gatewayPorts(kube)).toEqual([80, 9080, 15021]); // ratings still needs 9080
+    expect(doorPorts(kube, 'shop')).toEqual([[9080, 20000]]); // ratings still needs 9080
   });
 });
 

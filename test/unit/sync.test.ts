@@ -63,8 +63,9 @@ describe('acmg sync desired state', () => {
     const d = desiredState({
       gateway: gw,
       gatewayIP: '10.96.9.9',
+      doorIPs: new Map([['default', '10.96.7.7']]),
       clusterDomain: 'cluster.local',
-      migrations: [migration('default', 'helloworld')],
+      migrations: [migration('default', 'helloworld'), migration('web', 'doorless')],
       virtualServices: MIXED_VSES,
       services: MIXED_SERVICES,
     });
@@ -74,13 +75,17 @@ describe('acmg sync desired state', () => {
       'reviews-v2.shop.svc.cluster.local',
       'reviews.shop.svc.cluster.local',
     ]);
-    expect(d.entries.every((e) => e.ip === '10.96.9.9')).toBe(true);
+    // A migrated name answers its namespace's door; a bound VirtualService's destination the shared gateway.
+    expect(d.entries.filter((e) => e.ip !== '10.96.9.9')).toEqual([{ fqdn: 'helloworld.default.svc.cluster.local', ip: '10.96.7.7' }]);
     expect(d.ports).toEqual([
       { name: 'tcp-pg', port: 5432, protocol: 'TCP' },
       { name: 'http', port: 9080, protocol: 'HTTP' },
       { name: '', port: 9081, protocol: 'HTTP' },
     ]);
-    expect(d.ignored).toEqual(['VirtualService shop/ext: "api.example.com" is outside the cluster domain cluster.local; ignored']);
+    expect(d.ignored).toEqual([
+      'web/doorless is migrated but namespace web has no door on the gateway; its DNS entry is left out',
+      'VirtualService shop/ext: "api.example.com" is outside the cluster domain cluster.local; ignored',
+    ]);
     expect(d.sources['shop/reviews']).toEqual(['reviews.shop.svc.cluster.local', 'reviews-v2.shop.svc.cluster.local']);
   });
 
@@ -88,10 +93,19 @@ describe('acmg sync desired state', () => {
     const vses = Array.from({ length: 30 }, (_, i) =>
       vs(`ns${i % 3}`, `v${i}`, { gateways: ['istio-system/acmg-gateway'], http: [{ route: [{ destination: { host: `s${i}` } }] }] }),
     );
-    const a = desiredState({ gateway: gw, gatewayIP: '1.1.1.1', clusterDomain: 'cluster.local', migrations: [], virtualServices: vses, services: new Map() });
+    const a = desiredState({
+      gateway: gw,
+      gatewayIP: '1.1.1.1',
+      doorIPs: new Map(),
+      clusterDomain: 'cluster.local',
+      migrations: [],
+      virtualServices: vses,
+      services: new Map(),
+    });
     const b = desiredState({
       gateway: gw,
       gatewayIP: '1.1.1.1',
+      doorIPs: new Map(),
       clusterDomain: 'cluster.local',
       migrations: [],
       virtualServices: [...vses].reverse(),
@@ -118,6 +132,7 @@ describe('acmg sync desired state', () => {
     const input = (vses: KObject[], services: Map<string, KObject>) => ({
       gateway: gw,
       gatewayIP: '10.96.9.9',
+      doorIPs: new Map(),
       clusterDomain: 'cluster.local',
       migrations: [],
       virtualServices: vses,

@@ -10,6 +10,8 @@ export interface MigrateResult {
   migrated: string[];
   alreadyMigrated: string[];
   gatewayIP: string;
+  /** What the migrated names answer now: each namespace's door on the gateway. */
+  addresses: Record<string, string>;
   /** ConfigMap writes to cluster DNS made by this run (the design wants exactly one). */
   dnsWrites: number;
 }
@@ -17,13 +19,13 @@ export interface MigrateResult {
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 export async function applyMigration(kube: KubeApi, plan: MigratePlan, rt: MigrateRuntime): Promise<MigrateResult> {
-  const run: StepRun = { kube, plan, rt, keys: plan.candidates.map(keyOf), dnsWrites: 0 };
+  const run: StepRun = { kube, plan, rt, keys: plan.candidates.map(keyOf), dnsWrites: 0, addresses: {} };
   try {
     for (const step of migrationSteps(plan)) {
       await step.run(run);
       await rt.afterStep?.(step.name);
     }
-    return { migrated: run.keys, alreadyMigrated: plan.alreadyMigrated, gatewayIP: plan.gatewayIP, dnsWrites: run.dnsWrites };
+    return { migrated: run.keys, alreadyMigrated: plan.alreadyMigrated, gatewayIP: plan.gatewayIP, addresses: run.addresses, dnsWrites: run.dnsWrites };
   } catch (e) {
     // Every problem of the cause is kept (a DNS wait reports one per name), and its exit code.
     const cause = explainApiError(e);

@@ -3,15 +3,19 @@
 // that decides; what --dry-run prints is their description of it (describeMigration).
 import type { DnsEntry } from '../../coredns/region.js';
 import { AcmgError, ExitCode, usageError } from '../../errors.js';
-import type { KubeApi } from '../../kube/api.js';
+import { listPages, type KubeApi } from '../../kube/api.js';
 import { currentDnsEntries } from '../../kube/dns-store.js';
 import type { KObject } from '../../model/object.js';
 import { classifyPort, isProblem, portConflicts, type ClassifiedPort, type PortUse } from '../../model/ports.js';
 import { migrationKey, shardName, type Approach, type InstallRecord, type State } from '../../model/state.js';
 import { checkSelection, type Selection } from '../../plan/selection.js';
+import { renderGatewayRoute, routesService } from '../../render/gateway-routes.js';
+import { namespaceGatewayName } from '../../render/namespace-gateway.js';
+import { replacementName } from '../../render/routes.js';
+import { VERSION } from '../../version.js';
 import { fitsInState, projectedShardBytes } from '../../plan/state-size.js';
-import { portsInUse } from '../gateway-ports.js';
-import { gatewayClusterIP } from '../gateway-sync.js';
+import { namespacePortsInUse } from '../gateway-ports.js';
+import { doorAddresses, gatewayClusterIP } from '../gateway-sync.js';
 import { dnsSettings, requireInstall } from '../install-record.js';
 import { deploymentAvailable } from '../wait.js';
 
@@ -28,12 +32,16 @@ export interface MigrateRequest {
   force?: boolean;
   /** --no-rollback: on a failure leave what was done, journaled. */
   noRollback?: boolean;
+  /** --accept-rule-changes: migrate even where a user's mesh rule cannot hold at the gateway. */
+  acceptRuleChanges?: boolean;
 }
 
 export interface Candidate {
   service: KObject;
   ports: ClassifiedPort[];
   fqdn: string;
+  /** The user's VirtualServices that route this service for sidecars: carried to the gateway. */
+  userRoutes: KObject[];
 }
 
 export interface MigratePlan {
@@ -50,14 +58,19 @@ export interface MigratePlan {
   onFailure: 'rollback' | 'leave';
   /** false where the Corefile has no reload plugin: CoreDNS is restarted after the DNS write. */
   dnsReloads: boolean;
+  /** The user's rules that cannot hold at the gateway, accepted with --accept-rule-changes (else refused). */
+  ruleChanges: string[];
 }
 
 export const keyOf = (c: Candidate) => migrationKey(c.service.metadata.namespace!, c.service.metadata.name);
 export const namespacesOf = (plan: MigratePlan) => [...new Set(plan.candidates.map((c) => c.service.metadata.namespace!))].sort();
 
-/** The DNS entries the plan switches: every candidate's FQDN answers the gateway. */
-export const gatewayEntries = (plan: Pick<MigratePlan, 'candidates' | 'gatewayIP'>): DnsEntry[] =>
-  plan.candidates.map((c) => ({ fqdn: c.fqdn, ip: plan.gatewayIP }));
+/**
+ * The DNS entries the plan switches: every candidate's FQDN answers its namespace's door on the
+ * gateway (`address(namespace)`, its Service's ClusterIP).
+ */
+export const gatewayEntries = (candidates: Candidate[], address: (namespace: string) => string): DnsEntry[] =>
+  candidates.map((c) => ({ fqdn: c.fqdn, ip: address(c.service.metadata.namespace!) }));
 
 /** The DNS step's change: these names answer the gateway, every other entry stays (a Set: 10,000 names). */
 export function switchedTo(entries: DnsEntry[]): (current: DnsEntry[]) => DnsEntry[] {
@@ -108,7 +121,7 @@ function judgeServices(
   approach: Approach,
 ): { candidates: Candidate[]; alreadyMigrated: string[]; problems: string[] } {
   const problems: string[] = [];
-  const used: PortUse[] = portsInUse(install.values, state);
+  const used = new Map<string, PortUse[]>();
   const candidates: Candidate[] = [];
   const alreadyMigrated: string[] = [];
   for (const svc of services) {
@@ -131,10 +144,12 @@ function judgeServices(
     for (const b of bad) problems.push(`${id} port ${b.port}${b.name ? ` (${b.name})` : ''}: ${b.problem}`);
     const ports = classified.filter((p): p is ClassifiedPort => !isProblem(p));
     if (ports.length === 0 && bad.length === 0) problems.push(`${id} has no ports`);
-    for (const p of ports) if (p.port === install.values.gateway.statusPort) problems.push(`${id} port ${p.port} collides with the gateway's status port`);
-    problems.push(...portConflicts(id, ports, used).map((m) => `${id}: ${m}`));
-    used.push(...ports.map((p) => ({ port: p.port, protocol: p.protocol, owner: id })));
-    candidates.push({ service: svc, ports, fqdn: `${svc.metadata.name}.${svc.metadata.namespace}.svc.${install.clusterDomain}` });
+    // Each namespace has a door of its own on the gateway: ports clash only within a namespace.
+    const n = svc.metadata.namespace!;
+    if (!used.has(n)) used.set(n, namespacePortsInUse(state, n));
+    problems.push(...portConflicts(id, ports, used.get(n)!).map((m) => `${id}: ${m}`));
+    used.get(n)!.push(...ports.map((p) => ({ port: p.port, protocol: p.protocol, owner: id })));
+    candidates.push({ service: svc, ports, fqdn: `${svc.metadata.name}.${n}.svc.${install.clusterDomain}`, userRoutes: [] });
   }
   return { candidates, alreadyMigrated, problems };
 }
@@ -161,6 +176,42 @@ function stateSizeProblems(state: State, candidates: Candidate[], approach: Appr
  * a hand-edited acmg region, or a write that would not fit (a ConfigMap holds 1 MiB) is reported
  * now, from the DNS step's own write computed on the same read, not after routes exist.
  */
+/**
+ * The user's VirtualServices that route each candidate for sidecars (mesh-bound, in the candidates'
+ * namespaces; one paged list per namespace), and the rules among them that cannot hold at the gateway.
+ */
+async function userRoutesOf(kube: KubeApi, install: InstallRecord, candidates: Candidate[], approach: Approach): Promise<string[]> {
+  const refused: string[] = [];
+  for (const n of [...new Set(candidates.map((c) => c.service.metadata.namespace!))].sort()) {
+    const here = candidates.filter((c) => c.service.metadata.namespace === n);
+    await listPages(kube, 'networking.istio.io/v1', 'VirtualService', { namespace: n }, (vs) => {
+      if (vs.metadata.labels?.['app.kubernetes.io/managed-by'] === 'acmg') return;
+      for (const c of here) if (routesService(vs, c.service.metadata.name, n, install.clusterDomain)) c.userRoutes.push(vs);
+    });
+    for (const c of here) {
+      // Istio applies the oldest VirtualService of a host first: keep that order.
+      c.userRoutes.sort(
+        (a, b) =>
+          String(a.metadata.creationTimestamp ?? '').localeCompare(String(b.metadata.creationTimestamp ?? '')) ||
+          a.metadata.name.localeCompare(b.metadata.name),
+      );
+      const name = c.service.metadata.name;
+      const r = renderGatewayRoute({
+        service: name,
+        namespace: n,
+        clusterDomain: install.clusterDomain,
+        gateway: { namespace: install.values.namespace, name: namespaceGatewayName(n) },
+        destination: approach === 'replace-service' ? replacementName(name, install.values.migration.replacementSuffix) : name,
+        ports: c.ports.map((p) => ({ ...p, listenerPort: 0 })),
+        userRoutes: c.userRoutes,
+        version: VERSION,
+      });
+      refused.push(...r.refused);
+    }
+  }
+  return [...new Set(refused)];
+}
+
 async function dnsProblems(kube: KubeApi, install: InstallRecord, entries: DnsEntry[], force: boolean): Promise<{ reloads: boolean; problems: string[] }> {
   try {
     const d = await currentDnsEntries(kube, dnsSettings(install), { mutate: switchedTo(entries), force });
@@ -191,9 +242,25 @@ export async function planMigration(kube: KubeApi, sel: Selection, req: MigrateR
   const { candidates, alreadyMigrated, problems } = judgeServices(services, install, state, req.approach);
   problems.unshift(...selectionProblems);
   let dnsReloads = true;
+  let ruleChanges: string[] = [];
   if (candidates.length) {
     problems.push(...stateSizeProblems(state, candidates, req.approach, install.values.migration.replacementSuffix));
-    const dns = await dnsProblems(kube, install, gatewayEntries({ candidates, gatewayIP }), force);
+    ruleChanges = await userRoutesOf(kube, install, candidates, req.approach);
+    if (ruleChanges.length && !req.acceptRuleChanges)
+      problems.push(
+        ...ruleChanges.map(
+          (r) => `${r} (the gateway applies the rest of this VirtualService; --accept-rule-changes migrates anyway, without this rule at the gateway)`,
+        ),
+      );
+    // A namespace without a door yet gets one in the gateway-ports step: the shared gateway's
+    // address stands in for its (same family, so the same size in the Corefile).
+    const doors = await doorAddresses(kube, install);
+    const dns = await dnsProblems(
+      kube,
+      install,
+      gatewayEntries(candidates, (n) => doors.get(n) ?? gatewayIP),
+      force,
+    );
     dnsReloads = dns.reloads;
     problems.push(...dns.problems);
   }
@@ -209,5 +276,6 @@ export async function planMigration(kube: KubeApi, sel: Selection, req: MigrateR
     force,
     onFailure: req.noRollback ? 'leave' : 'rollback',
     dnsReloads,
+    ruleChanges,
   };
 }

@@ -6,19 +6,21 @@
 import { clusterError } from '../../errors.js';
 import { describeWrong, type Resolver } from '../../dns/resolver.js';
 import type { KubeApi } from '../../kube/api.js';
-import { updateState } from '../../kube/state.js';
-import type { StepName } from '../../model/state.js';
-import { keepableService, renderReplacementService, renderVirtualService, replacementName, routeName } from '../../render/routes.js';
+import { readState, updateState } from '../../kube/state.js';
+import { listenerKey, type StepName } from '../../model/state.js';
+import { keepableService, renderReplacementService, replacementName, routeName } from '../../render/routes.js';
+import { renderGatewayRoute } from '../../render/gateway-routes.js';
+import { doorPortName, namespaceGatewayName } from '../../render/namespace-gateway.js';
 import { VERSION } from '../../version.js';
 import { forEachBounded } from '../bounded.js';
 import { RESTART_STEP } from '../coredns-restart.js';
 import { changeDns } from '../dns-change.js';
-import { syncGatewayPorts, waitForGatewayEndpoints } from '../gateway-sync.js';
+import { doorAddresses, syncGatewayPorts, waitForGatewayEndpoints } from '../gateway-sync.js';
 import { dnsSettings } from '../install-record.js';
 import { journal, updateRecords } from '../journal.js';
 import type { Task } from '../task.js';
 import { restartDeployments } from '../wait.js';
-import { gatewayEntries, keyOf, namespacesOf, switchedTo, type MigratePlan } from './plan.js';
+import { gatewayEntries, keyOf, namespacesOf, switchedTo, type Candidate, type MigratePlan } from './plan.js';
 
 const INJECTION = 'istio-injection';
 
@@ -44,6 +46,8 @@ export interface StepRun {
   keys: string[];
   /** ConfigMap writes to cluster DNS made by this run (the design wants exactly one). */
   dnsWrites: number;
+  /** The address each namespace's names answer after the DNS step (its door on the gateway). */
+  addresses: Record<string, string>;
 }
 
 export interface MigrationStep {
@@ -53,6 +57,8 @@ export interface MigrationStep {
   describe: (plan: MigratePlan) => string[];
   run: (r: StepRun) => Promise<void>;
 }
+
+const candidatesIn = (plan: MigratePlan, namespace: string): Candidate[] => plan.candidates.filter((c) => c.service.metadata.namespace === namespace);
 
 const destinationOf = (plan: MigratePlan, service: string) =>
   plan.approach === 'replace-service' ? replacementName(service, plan.install.values.migration.replacementSuffix) : service;
@@ -84,17 +90,23 @@ const MIGRATION_STEPS: readonly MigrationStep[] = [
     },
   },
   {
+    // Each namespace's door on the gateway: its Service, listener ports and Gateway servers.
     name: 'gateway-ports',
-    describe: ({ install, candidates }) => {
-      const ports = [...new Set(candidates.flatMap((c) => c.ports.map((p) => `${p.port}/${p.protocol}`)))].join(', ');
-      const ns = install.values.namespace;
-      return [`open gateway ports ${ports} on Service ${ns}/${install.values.gateway.name} and Gateway ${ns}/${install.values.istioGateway.name}`];
-    },
+    describe: (plan) =>
+      namespacesOf(plan).map((n) => {
+        const ports = [...new Set(candidatesIn(plan, n).flatMap((c) => c.ports.map((p) => `${p.port}/${p.protocol}`)))].join(', ');
+        const door = `${plan.install.values.namespace}/${namespaceGatewayName(n)}`;
+        return `open the gateway's door for namespace ${n}: ports ${ports} on Service ${door} (each to a listener of its own) and Gateway ${door}`;
+      }),
     run: async ({ kube, plan, rt, keys }) => {
       await rt.task('open gateway ports', async () => {
-        const open = await syncGatewayPorts(kube, plan.install);
-        const names = open.filter((p) => plan.candidates.some((c) => c.ports.some((q) => q.port === p.port))).map((p) => p.name);
-        await waitForGatewayEndpoints(kube, plan.install, names, rt.readinessTimeoutMs);
+        const sync = await syncGatewayPorts(kube, plan.install, { namespaces: namespacesOf(plan) });
+        for (const n of namespacesOf(plan)) {
+          const door = sync.doors.get(n);
+          if (!door) throw new Error(`no gateway door for namespace ${n} after the port sync`);
+          const names = [...new Set(candidatesIn(plan, n).flatMap((c) => c.ports.map(doorPortName)))];
+          await waitForGatewayEndpoints(kube, plan.install.values.namespace, door.name, names, rt.readinessTimeoutMs);
+        }
       });
       await journal(kube, plan.install, keys, 'gateway-ports');
     },
@@ -106,29 +118,37 @@ const MIGRATION_STEPS: readonly MigrationStep[] = [
       plan.candidates.flatMap((c) => {
         const n = c.service.metadata;
         const dest = destinationOf(plan, n.name);
+        const carried = c.userRoutes.map((v) => `${v.metadata.namespace}/${v.metadata.name}`);
         return [
           ...(plan.approach === 'replace-service' ? [`create Service ${n.namespace}/${dest} (same selector and ports)`] : []),
-          `create VirtualService ${n.namespace}/${routeName(n.name)} (hosts ${c.fqdn} and short forms -> ${dest})`,
+          `create VirtualService ${n.namespace}/${routeName(n.name)} at the door of ${n.namespace} (calls by ${n.name}, ${n.name}.${n.namespace}, ... and ${c.fqdn} -> ${dest}${carried.length ? `, with the rules of VirtualService ${carried.join(', ')}` : ''})`,
         ];
       }),
     run: async ({ kube, plan, rt, keys }) => {
       const { install } = plan;
       const suffix = install.values.migration.replacementSuffix;
+      const { listeners } = await readState(kube, install.values.namespace);
       await rt.task(`create routes for ${plan.candidates.length} service(s)`, async () => {
         await forEachBounded(plan.candidates, async (c) => {
           const svc = c.service;
+          const n = svc.metadata.namespace!;
           if (plan.approach === 'replace-service') await kube.apply(renderReplacementService(svc, suffix, VERSION));
-          await kube.apply(
-            renderVirtualService({
-              service: svc.metadata.name,
-              namespace: svc.metadata.namespace!,
-              clusterDomain: install.clusterDomain,
-              gateway: { namespace: install.values.namespace, name: install.values.istioGateway.name },
-              destination: destinationOf(plan, svc.metadata.name),
-              ports: c.ports,
-              version: VERSION,
-            }),
-          );
+          const ports = c.ports.map((p) => {
+            const listenerPort = listeners?.[listenerKey(n, p.port)];
+            if (listenerPort === undefined) throw new Error(`no gateway listener port for ${n} port ${p.port} in acmg's state`);
+            return { ...p, listenerPort };
+          });
+          const route = renderGatewayRoute({
+            service: svc.metadata.name,
+            namespace: n,
+            clusterDomain: install.clusterDomain,
+            gateway: { namespace: install.values.namespace, name: namespaceGatewayName(n) },
+            destination: destinationOf(plan, svc.metadata.name),
+            ports,
+            userRoutes: c.userRoutes,
+            version: VERSION,
+          });
+          await kube.apply(route.virtualService);
         });
       });
       if (plan.approach === 'replace-service')
@@ -140,12 +160,26 @@ const MIGRATION_STEPS: readonly MigrationStep[] = [
     // Every service of the run in one CoreDNS write, then wait for the real answers.
     name: 'dns',
     describe: (plan) => [
-      `switch DNS in one CoreDNS write: ${plan.candidates.map((c) => c.fqdn).join(', ')} -> ${plan.gatewayIP}, then wait until DNS answers it`,
+      `switch DNS in one CoreDNS write: ${namespacesOf(plan)
+        .map(
+          (n) =>
+            `${candidatesIn(plan, n)
+              .map((c) => c.fqdn)
+              .join(', ')} -> the address of Service ${plan.install.values.namespace}/${namespaceGatewayName(n)}`,
+        )
+        .join('; ')}, then wait until DNS answers it`,
       ...(plan.dnsReloads ? [] : [RESTART_STEP]),
     ],
     run: async (r) => {
       const { kube, plan, rt, keys } = r;
-      const entries = gatewayEntries(plan);
+      const doors = await doorAddresses(kube, plan.install);
+      const entries = gatewayEntries(plan.candidates, (n) => {
+        const ip = doors.get(n);
+        if (!ip) throw clusterError(`the gateway's door Service for namespace ${n} has no ClusterIP`, 'check it with: acmg status');
+        return ip;
+      });
+      for (const n of namespacesOf(plan)) r.addresses[n] = doors.get(n)!;
+      const addresses = [...new Set(entries.map((e) => e.ip))].join(', ');
       const dns = await changeDns(
         kube,
         dnsSettings(plan.install),
@@ -156,7 +190,7 @@ const MIGRATION_STEPS: readonly MigrationStep[] = [
       await journal(kube, plan.install, keys, 'dns');
       const resolver = rt.resolver;
       if (!resolver) return;
-      await rt.task(`wait for DNS to answer ${plan.gatewayIP} (via ${resolver.describe})`, async (update) => {
+      await rt.task(`wait for DNS to answer ${addresses} (via ${resolver.describe})`, async (update) => {
         const check = await dns.answers(resolver, new Map(entries.map((e) => [e.fqdn, e.ip])), { timeoutMs: rt.dnsTimeoutMs, onProgress: update });
         r.dnsWrites += check.writes;
         if (check.wrong.length)
