@@ -54,8 +54,10 @@ const sameRecord = (a: Record<string, number>, b: Record<string, number>) =>
 /**
  * Applies the shared gateway's ports and the namespaces' doors. `namespaces` limits which doors are
  * applied (a run applies its own; stale doors are removed whatever the scope); default: every one.
+ * `doors: false` (acmg sync, whose controller may not create or delete Services) applies the shared
+ * gateway only.
  */
-export async function syncGatewayPorts(kube: KubeApi, install: InstallRecord, scope: { namespaces?: string[] } = {}): Promise<GatewaySync> {
+export async function syncGatewayPorts(kube: KubeApi, install: InstallRecord, scope: { namespaces?: string[]; doors?: boolean } = {}): Promise<GatewaySync> {
   const ns = install.values.namespace;
   const reserved = reservedListenerPorts(install.values);
   let result: GatewaySync = { ports: [], doors: new Map() };
@@ -65,7 +67,7 @@ export async function syncGatewayPorts(kube: KubeApi, install: InstallRecord, sc
     const wanted = [...namespacePorts(state)].flatMap(([n, ps]) => ps.map((p) => listenerKey(n, p.port)));
     const keep = (cur: Record<string, number>) => Object.fromEntries(Object.entries(cur).filter(([k]) => wanted.includes(k)));
     const current = state.listeners ?? {};
-    if (!sameRecord(allocateListenerPorts(keep(current), wanted, reserved), current)) {
+    if (scope.doors !== false && !sameRecord(allocateListenerPorts(keep(current), wanted, reserved), current)) {
       await updateState(kube, ns, (st) => void (st.listeners = allocateListenerPorts(keep(st.listeners ?? {}), wanted, reserved)), { namespaces: [] });
       continue;
     }
@@ -81,11 +83,11 @@ export async function syncGatewayPorts(kube: KubeApi, install: InstallRecord, sc
     for (const n of namespacePorts(state).keys()) {
       const listeners = listenersOf(state, n);
       doors.set(n, { name: namespaceGatewayName(n), listeners });
-      if (scope.namespaces && !scope.namespaces.includes(n)) continue;
+      if (scope.doors === false || (scope.namespaces && !scope.namespaces.includes(n))) continue;
       for (const o of renderNamespaceGateway({ namespace: n, installNamespace: ns, selector: gatewaySelector(install.values), listeners, version: VERSION }))
         await kube.apply(o);
     }
-    await removeStaleDoors(kube, ns, new Set(doors.keys()));
+    if (scope.doors !== false) await removeStaleDoors(kube, ns, new Set(doors.keys()));
     result = { ports: spec.gateway.ports, doors };
     if ((await stateFingerprint(kube, ns)) === before) break;
   }

@@ -94,18 +94,14 @@ export async function reconcile(
   const gatewayIP = await gatewayClusterIP(kube, install);
   const view = opts.view ?? (await listView(kube));
   const state = await readState(kube, ns);
-  let doors = await doorAddresses(kube, install);
-  // A migrated namespace whose door is gone (deleted by hand): put the doors back first, so its
-  // names keep answering the gateway rather than being taken out of DNS.
-  const migrated = new Set(Object.values(state.migrations).map((m) => m.namespace));
-  if (!opts.dryRun && [...migrated].some((n) => !doors.has(n))) {
-    await syncGatewayPorts(kube, install);
-    doors = await doorAddresses(kube, install);
-  }
+  // Doors are migrate's and rollback's to open and close; sync only reads them.
+  const doors = await doorAddresses(kube, install);
+  const current = (await currentDnsEntries(kube, dnsSettings(install))).entries;
   const desired = desiredState({
     gateway: { namespace: ns, name: install.values.istioGateway.name },
     gatewayIP,
     doorIPs: doors,
+    current: new Map(current.map((e) => [e.fqdn, e.ip])),
     clusterDomain: install.clusterDomain,
     migrations: Object.values(state.migrations),
     virtualServices: view.virtualServices,
@@ -124,7 +120,6 @@ export async function reconcile(
   const want = ports.map((p) => ({ name: p.name, port: p.port, protocol: p.protocol }));
   const portsChanged = JSON.stringify(want) !== JSON.stringify(state.synced?.ports ?? []);
 
-  const current = (await currentDnsEntries(kube, dnsSettings(install))).entries;
   const key = (e: DnsEntry) => `${e.fqdn}=${e.ip}`;
   const wantKeys = new Set(desired.entries.map(key));
   const haveKeys = new Set(current.map(key));
@@ -143,7 +138,7 @@ export async function reconcile(
         },
         { namespaces: [] },
       );
-      await syncGatewayPorts(kube, install);
+      await syncGatewayPorts(kube, install, { doors: false });
     }
     if (add.length || remove.length) {
       const dns = await changeDns(

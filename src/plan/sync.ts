@@ -12,6 +12,8 @@ export interface SyncInput {
   gatewayIP: string;
   /** Each migrated namespace's door on the gateway (its Service's ClusterIP): what its names answer. */
   doorIPs: ReadonlyMap<string, string>;
+  /** What DNS answers now, by FQDN: a migrated name whose door is gone keeps its entry (migrate or rollback repairs it). */
+  current?: ReadonlyMap<string, string>;
   clusterDomain: string;
   migrations: MigrationRecord[];
   virtualServices: Iterable<KObject>;
@@ -98,9 +100,12 @@ export function desiredState(input: SyncInput): DesiredState {
   const sources: Record<string, string[]> = {};
   for (const m of input.migrations) {
     if (!m.journal.includes('dns') && m.phase !== 'complete') continue;
-    const ip = input.doorIPs.get(m.namespace);
+    const ip = input.doorIPs.get(m.namespace) ?? input.current?.get(m.fqdn);
     if (ip) entries.set(m.fqdn, ip);
-    else ignored.push(`${m.namespace}/${m.service} is migrated but namespace ${m.namespace} has no door on the gateway; its DNS entry is left out`);
+    if (!input.doorIPs.has(m.namespace))
+      ignored.push(
+        `${m.namespace}/${m.service} is migrated but namespace ${m.namespace} has no door on the gateway; its DNS entry is ${ip ? 'left as it is' : 'left out'} (roll it back and migrate it again to recreate the door)`,
+      );
   }
   const vses = [...input.virtualServices].sort((a, b) =>
     `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`),

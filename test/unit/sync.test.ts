@@ -83,7 +83,7 @@ describe('acmg sync desired state', () => {
       { name: '', port: 9081, protocol: 'HTTP' },
     ]);
     expect(d.ignored).toEqual([
-      'web/doorless is migrated but namespace web has no door on the gateway; its DNS entry is left out',
+      'web/doorless is migrated but namespace web has no door on the gateway; its DNS entry is left out (roll it back and migrate it again to recreate the door)',
       'VirtualService shop/ext: "api.example.com" is outside the cluster domain cluster.local; ignored',
     ]);
     expect(d.sources['shop/reviews']).toEqual(['reviews.shop.svc.cluster.local', 'reviews-v2.shop.svc.cluster.local']);
