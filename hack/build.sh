@@ -2,7 +2,8 @@
 # Builds the local control plane's binaries from Go modules and caches them by version:
 #   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (k8s.io/kubernetes),
 #   etcd (go.etcd.io/etcd/server/v3), kwok (sigs.k8s.io/kwok), coredns (github.com/coredns/coredns),
-#   pilot-discovery (istiod) and istioctl (istio.io/istio), and acmg's xDS probe (hack/xds-probe).
+#   pilot-discovery (istiod) and istioctl (istio.io/istio), and acmg's xDS probe (hack/xds-probe) and
+#   traffic trace (hack/traffic-trace).
 # A second run finds every binary in the cache and returns in well under a second.
 #   hack/build.sh [kube|kwok|coredns|istio ...]   build only those groups (default: all)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -113,16 +114,21 @@ build_coredns() {
 }
 
 # Istio's module needs newer k8s.io modules than KUBERNETES_VERSION, so it gets a wrapper module of
-# its own. The xDS probe (hack/xds-probe) lives in the same module: it shares Istio's
-# go-control-plane and gRPC versions, and its cache key includes a hash of its source.
+# its own. The xDS probe (hack/xds-probe) and the traffic trace (hack/traffic-trace, which links
+# Istio's traffic simulator, pilot/pkg/simulation, and with it Istio's test helpers: about 5 more
+# minutes cold) live in the same module: they share Istio's go-control-plane and gRPC versions, and
+# each one's cache key includes a hash of its source.
+TRAFFIC_TRACE_KEY="$ISTIO_KEY-$(sha256sum "$HACK_DIR/traffic-trace/main.go" | cut -c1-8)"
 build_istio() {
   local missing=() n
   for n in pilot-discovery istioctl; do have "$n" "$ISTIO_KEY" || missing+=("$n"); done
   have xds-probe "$XDS_PROBE_KEY" || missing+=(xds-probe)
-  [ ${#missing[@]} -eq 0 ] && { log "istio $ISTIO_RELEASE ($ISTIO_VERSION), xds-probe: cached"; return; }
+  have traffic-trace "$TRAFFIC_TRACE_KEY" || missing+=(traffic-trace)
+  [ ${#missing[@]} -eq 0 ] && { log "istio $ISTIO_RELEASE ($ISTIO_VERSION), xds-probe, traffic-trace: cached"; return; }
   local dir="$WORK/istio-$ISTIO_VERSION"
-  mkdir -p "$dir/xds-probe"
+  mkdir -p "$dir/xds-probe" "$dir/traffic-trace"
   cp "$HACK_DIR/xds-probe/main.go" "$dir/xds-probe/main.go"
+  cp "$HACK_DIR/traffic-trace/main.go" "$dir/traffic-trace/main.go"
   if [ ! -f "$dir/go.mod" ]; then
     log "resolving istio.io/istio@$ISTIO_VERSION (module download, a few minutes on a cold cache)"
     local modfile
@@ -152,6 +158,7 @@ GO
       pilot-discovery) pkg=istio.io/istio/pilot/cmd/pilot-discovery ;;
       istioctl) pkg=istio.io/istio/istioctl/cmd/istioctl ;;
       xds-probe) pkg=./xds-probe; key=$XDS_PROBE_KEY ;;
+      traffic-trace) pkg=./traffic-trace; key=$TRAFFIC_TRACE_KEY ;;
     esac
     log "building $n $key (cold: several minutes on 2 cores)"
     local t0=$SECONDS

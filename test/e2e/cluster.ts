@@ -36,6 +36,12 @@ const probeKey = `${istioKey}-${createHash('sha256')
   .slice(0, 8)}`;
 export const istioctlBin = join(cacheDir, 'bin', `istioctl-${istioKey}`, 'istioctl');
 export const xdsProbeBin = join(cacheDir, 'bin', `xds-probe-${probeKey}`, 'xds-probe');
+// hack/traffic-trace, keyed as hack/build.sh keys it (TRAFFIC_TRACE_KEY).
+const traceKey = `${istioKey}-${createHash('sha256')
+  .update(readFileSync(join(HACK, 'traffic-trace', 'main.go')))
+  .digest('hex')
+  .slice(0, 8)}`;
+export const trafficTraceBin = join(cacheDir, 'bin', `traffic-trace-${traceKey}`, 'traffic-trace');
 export const istioRelease = V.ISTIO_RELEASE!;
 export const istiodXdsPort = Number(process.env.ACMG_ISTIOD_XDS_PORT ?? 15010);
 
