@@ -68,6 +68,34 @@ export function kubectlJson<T = any>(args: string[]): T {
   return JSON.parse(kubectl([...args, '-o', 'json'])) as T;
 }
 
+/** How a test applies: server-side (the default) or client-side, and the flags it adds. */
+export interface ApplyOptions {
+  fieldManager?: string;
+  forceConflicts?: boolean;
+  /** --dry-run=server: admitted and validated, nothing written. */
+  dryRun?: boolean;
+  /** Plain `kubectl apply` (client-side, last-applied annotation) instead of --server-side. */
+  clientSide?: boolean;
+}
+
+function applyArgs(sources: string[], o: ApplyOptions): string[] {
+  return [
+    'apply',
+    ...(o.clientSide ? [] : ['--server-side']),
+    ...(o.dryRun ? ['--dry-run=server'] : []),
+    ...(o.forceConflicts ? ['--force-conflicts'] : []),
+    ...(o.fieldManager ? [`--field-manager=${o.fieldManager}`] : []),
+    ...sources.flatMap((s) => ['-f', s]),
+  ];
+}
+
+/** `kubectl apply --server-side -f -` of one object, or of several as one v1 List; throws with stderr on failure. */
+export const applyObjects = (objects: object | object[], opts: ApplyOptions = {}): string =>
+  kubectl(applyArgs(['-'], opts), JSON.stringify(Array.isArray(objects) ? { apiVersion: 'v1', kind: 'List', items: objects } : objects));
+
+/** `kubectl apply --server-side -f FILE...`: paths from the repository root (kubectl runs in ROOT), or absolute. */
+export const applyFiles = (files: string | string[], opts: ApplyOptions = {}): string => kubectl(applyArgs(([] as string[]).concat(files), opts));
+
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls fn until it returns a truthy value or the deadline passes; returns the value and the time taken. */

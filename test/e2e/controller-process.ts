@@ -2,7 +2,7 @@
 // and the VirtualServices bound to the acmg Gateway that the sync tests feed it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { ROOT, eventually, kubeconfig, kubectl } from './cluster.js';
+import { ROOT, applyObjects, eventually, kubeconfig } from './cluster.js';
 
 export class Controller {
   proc?: ChildProcess;
@@ -51,5 +51,4 @@ export function vsDoc(name: string, dest: string, o: { port?: number; test?: str
   };
 }
 
-export const applyVs = (docs: object[]) =>
-  kubectl(['apply', '--server-side', '--field-manager=test', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: docs }));
+export const applyVs = (docs: object[]) => applyObjects(docs, { fieldManager: 'test' });

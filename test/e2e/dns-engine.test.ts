@@ -6,7 +6,21 @@ import { join } from 'node:path';
 import { query, type RecordType } from '../../src/dns/client.js';
 import { Kube } from '../../src/kube/client.js';
 import { restoreDns, updateDnsEntries, type DnsSettings } from '../../src/kube/dns-store.js';
-import { DNS_NAMESERVER, ROOT, acmg, clusterDir, acmgObjects, dns, eventually, expectExit, kubeconfig, kubectl, kubectlJson, switchLayout } from './cluster.js';
+import {
+  DNS_NAMESERVER,
+  acmg,
+  acmgObjects,
+  applyFiles,
+  applyObjects,
+  clusterDir,
+  dns,
+  eventually,
+  expectExit,
+  kubeconfig,
+  kubectl,
+  kubectlJson,
+  switchLayout,
+} from './cluster.js';
 
 const PROPAGATION_MS = 20_000;
 const settings = (domain = 'auto'): DnsSettings => ({
@@ -29,16 +43,13 @@ describe('CoreDNS engine on real CoreDNS', () => {
   beforeAll(async () => {
     kube = await Kube.connect({ kubeconfig });
     await restoreDns(kube, settings());
-    kubectl(['apply', '--server-side', '-f', join(ROOT, 'samples/helloworld/helloworld.yaml')]);
-    kubectl(
-      ['apply', '--server-side', '-f', '-'],
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Service',
-        metadata: { name: 'dns-engine-gw', namespace: 'istio-system' },
-        spec: { selector: { app: 'none' }, ports: [{ port: 5000 }] },
-      }),
-    );
+    applyFiles('samples/helloworld/helloworld.yaml');
+    applyObjects({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'dns-engine-gw', namespace: 'istio-system' },
+      spec: { selector: { app: 'none' }, ports: [{ port: 5000 }] },
+    });
     helloIP = kubectlJson(['-n', 'default', 'get', 'service', 'helloworld']).spec.clusterIP;
     gatewayIP = kubectlJson(['-n', 'istio-system', 'get', 'service', 'dns-engine-gw']).spec.clusterIP;
     expect(gatewayIP).not.toBe(helloIP);

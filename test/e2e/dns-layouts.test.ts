@@ -4,9 +4,8 @@
 // already loaded the layout, as on a live cluster, and runs the whole flow under a 20 ms DNS prober:
 // install, both approaches, verify-dns, rollback, purge, with zero failed lookups and the DNS
 // ConfigMaps back byte for byte.
-import { join } from 'node:path';
 import { query } from '../../src/dns/client.js';
-import { DNS_NAMESERVER, ROOT, acmg, acmgObjects, dns, eventually, expectExit, kubectl, kubectlJson, switchLayout } from './cluster.js';
+import { DNS_NAMESERVER, acmg, acmgObjects, applyFiles, dns, eventually, expectExit, kubectl, kubectlJson, switchLayout } from './cluster.js';
 import { DnsProber, badSamples } from './dns-prober.js';
 
 const NS = ['--nameserver', DNS_NAMESERVER];
@@ -32,7 +31,7 @@ describe('DNS layouts with coredns-custom imports, and without reload', () => {
 
   beforeAll(async () => {
     expectExit(await acmg(['uninstall', '--purge', '-y', ...WAIT]), 0);
-    kubectl(['apply', '--server-side', '-f', join(ROOT, 'samples/helloworld/helloworld.yaml'), '-f', join(ROOT, 'test/e2e/fixtures/shop.yaml')]);
+    applyFiles(['samples/helloworld/helloworld.yaml', 'test/e2e/fixtures/shop.yaml']);
     helloIP = kubectlJson(['-n', 'default', 'get', 'service', 'helloworld']).spec.clusterIP;
     reviewsIP = kubectlJson(['-n', 'shop', 'get', 'service', 'reviews']).spec.clusterIP;
   });

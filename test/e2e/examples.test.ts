@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { buildProgram } from '../../src/cli/program.js';
-import { DNS_NAMESERVER, ROOT, acmg, eventually, expectExit, kubeconfig, kubectl, kubectlJson } from './cluster.js';
+import { DNS_NAMESERVER, ROOT, acmg, applyFiles, applyObjects, eventually, expectExit, kubeconfig, kubectl, kubectlJson } from './cluster.js';
 
 /** Examples from every command's --help ("Examples:" section). */
 function helpExamples(): string[] {
@@ -179,28 +179,28 @@ describe('every example in --help and the README works as written', () => {
     // ha with minReplicas 4 and required anti-affinity needs 4 dedicated gateway nodes.
     const node = kubectlJson(['get', 'node', 'kwok-gateway-0']);
     for (const name of extraGatewayNodes) {
-      kubectl(
-        ['apply', '-f', '-'],
-        JSON.stringify({
+      applyObjects(
+        {
           apiVersion: 'v1',
           kind: 'Node',
           metadata: { name, annotations: node.metadata.annotations, labels: { ...node.metadata.labels, 'kubernetes.io/hostname': name } },
           spec: { taints: node.spec.taints },
           status: { allocatable: node.status.allocatable, capacity: node.status.capacity },
-        }),
+        },
+        { clientSide: true },
       );
     }
-    kubectl(['apply', '--server-side', '-f', join(ROOT, 'test/e2e/fixtures/shop.yaml')]);
+    applyFiles('test/e2e/fixtures/shop.yaml');
     // The fixture's two services that cannot be migrated (headless, UDP) are for other tests.
     kubectl(['-n', 'shop', 'delete', 'service', 'db-headless', 'syslog', '--ignore-not-found']);
-    kubectl(['apply', '--server-side', '-f', join(ROOT, 'samples/helloworld/helloworld.yaml')]);
+    applyFiles('samples/helloworld/helloworld.yaml');
     kubectl(['-n', 'shop', 'label', 'service', 'ratings', 'acmg.io/migrate=true', '--overwrite']);
   });
 
   afterAll(async () => {
     expectExit(await acmg(['uninstall', '--purge', '-y', '--nameserver', DNS_NAMESERVER]), 0);
     kubectl(['-n', 'shop', 'label', 'service', 'ratings', 'acmg.io/migrate-']);
-    kubectl(['apply', '--server-side', '-f', join(ROOT, 'test/e2e/fixtures/shop.yaml')]);
+    applyFiles('test/e2e/fixtures/shop.yaml');
     kubectl(['delete', 'node', ...extraGatewayNodes, '--ignore-not-found']);
   });
 

@@ -1,16 +1,15 @@
 // Proof that the local control plane is real: controllers roll out Deployments on kwok nodes,
 // Services get ClusterIPs and ready endpoints, and the real CoreDNS answers from the API server
 // and follows changes to the coredns ConfigMap.
-import { join } from 'node:path';
 import { query } from '../../src/dns/client.js';
-import { ROOT, dns, eventually, kubectl, kubectlJson } from './cluster.js';
+import { applyFiles, dns, eventually, kubectl, kubectlJson } from './cluster.js';
 
 /** The documented propagation bound of the harness: sync delay (1 s) + reload interval (2 s ± 1 s) + slack. */
 const PROPAGATION_MS = 15_000;
 
 describe('local control plane', () => {
   beforeAll(() => {
-    kubectl(['apply', '--server-side', '-f', join(ROOT, 'samples/helloworld/helloworld.yaml')]);
+    applyFiles('samples/helloworld/helloworld.yaml');
   });
 
   test("the API server serves Istio's real CRDs, istio-system and an injection-enabled default namespace", () => {

@@ -1,7 +1,7 @@
 // Issue #6 proof: install -> status -> reinstall (no change) -> changed overlay (in-place update,
 // prune) -> uninstall --purge (zero acmg objects, original Corefile); bad paths write nothing.
 import { join } from 'node:path';
-import { ROOT, acmg, acmgObjects, clusterDir, corefile, expectExit, kubectl, kubectlJson } from './cluster.js';
+import { acmg, acmgObjects, applyFiles, applyObjects, clusterDir, corefile, expectExit, kubectl, kubectlJson } from './cluster.js';
 
 describe('acmg install / status / uninstall on the local control plane', () => {
   let originalCorefile: string;
@@ -33,7 +33,7 @@ describe('acmg install / status / uninstall on the local control plane', () => {
       metadata: { name: 'someone-elses', namespace: 'default' },
       spec: { selector: { istio: 'acmg-gateway' }, servers: [{ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: ['*'] }] },
     };
-    kubectl(['apply', '--server-side', '-f', '-'], JSON.stringify(foreign));
+    applyObjects(foreign);
     try {
       const r = expectExit(await acmg(['precheck']), 1);
       expect(r.stdout).toMatch(/× only acmg's Istio Gateway selects the gateway pods: also selecting them: default\/someone-elses/);
@@ -47,22 +47,19 @@ describe('acmg install / status / uninstall on the local control plane', () => {
     try {
       const none = expectExit(await acmg(['precheck']), 1);
       expect(none.stdout).toMatch(/× cluster DNS layout supported: no CoreDNS configuration found: ConfigMap kube-system\/coredns does not exist/);
-      kubectl(
-        ['apply', '--server-side', '-f', '-'],
-        JSON.stringify({
-          apiVersion: 'apps/v1',
-          kind: 'Deployment',
-          metadata: { name: 'kube-dns', namespace: 'kube-system' },
-          spec: {
-            replicas: 0,
-            selector: { matchLabels: { app: 'legacy-kube-dns' } },
-            template: {
-              metadata: { labels: { app: 'legacy-kube-dns' } },
-              spec: { containers: [{ name: 'kubedns', image: 'registry.k8s.io/k8s-dns-kube-dns:1.22.28' }] },
-            },
+      applyObjects({
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'kube-dns', namespace: 'kube-system' },
+        spec: {
+          replicas: 0,
+          selector: { matchLabels: { app: 'legacy-kube-dns' } },
+          template: {
+            metadata: { labels: { app: 'legacy-kube-dns' } },
+            spec: { containers: [{ name: 'kubedns', image: 'registry.k8s.io/k8s-dns-kube-dns:1.22.28' }] },
           },
-        }),
-      );
+        },
+      });
       const kubeDns = expectExit(await acmg(['precheck']), 1);
       expect(kubeDns.stdout).toMatch(/cluster DNS is kube-dns \(Deployment kube-system\/kube-dns\), not CoreDNS/);
       expect(kubeDns.stdout).toMatch(/hint: acmg supports CoreDNS/);
@@ -140,7 +137,7 @@ describe('acmg install / status / uninstall on the local control plane', () => {
 
   test("purge restores the backed-up Corefile when acmg's region was edited by hand", async () => {
     expectExit(await acmg(['install', '--profile', 'demo', '-y']), 0);
-    kubectl(['apply', '--server-side', '-f', join(ROOT, 'samples/helloworld/helloworld.yaml')]);
+    applyFiles('samples/helloworld/helloworld.yaml');
     expectExit(await acmg(['migrate', 'helloworld', '-n', 'default', '--keep-service', '-y', '--nameserver', '127.0.0.1:10053']), 0);
     const withRegion = corefile();
     kubectl([
@@ -155,7 +152,7 @@ describe('acmg install / status / uninstall on the local control plane', () => {
       JSON.stringify({ data: { Corefile: withRegion.replace('ttl 5', 'ttl 9') } }),
     ]);
     // A hand-edited region is refused for normal changes...
-    kubectl(['apply', '--server-side', '-f', join(ROOT, 'test/e2e/fixtures/shop.yaml')]);
+    applyFiles('test/e2e/fixtures/shop.yaml');
     const refused = expectExit(await acmg(['migrate', 'reviews', '-n', 'shop', '--keep-service', '-y', '--nameserver', '127.0.0.1:10053']), 2);
     expect(refused.stderr).toMatch(/cluster DNS: Corefile: the acmg region on line \d+ was edited by hand/);
     expect(refused.stderr).toMatch(/--force/);
@@ -211,7 +208,7 @@ describe('acmg install / status / uninstall on the local control plane', () => {
       expect(r.stderr).toMatch(/hint: .*install Istio first/);
       expect(acmgObjects()).toEqual([]);
     } finally {
-      kubectl(['apply', '--server-side', '--field-manager=acmg-harness', '-f', join(clusterDir, 'istio', 'crds.json')]);
+      applyFiles(join(clusterDir, 'istio', 'crds.json'), { fieldManager: 'acmg-harness' });
       kubectl(['wait', '--for', 'condition=established', '--timeout=60s', 'crd/gateways.networking.istio.io', 'crd/virtualservices.networking.istio.io']);
     }
   });

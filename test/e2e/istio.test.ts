@@ -5,8 +5,20 @@
 // the service, and `istioctl analyze` finds nothing wrong with acmg's objects.
 // Pods are simulated (kwok): nothing here sends a request through Envoy.
 import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
-import { DNS_NAMESERVER, ROOT, acmg, acmgObjects, eventually, expectExit, istioRelease, istioctlBin, kubeconfig, kubectl, kubectlJson } from './cluster.js';
+import {
+  DNS_NAMESERVER,
+  acmg,
+  acmgObjects,
+  applyFiles,
+  applyObjects,
+  eventually,
+  expectExit,
+  istioctlBin,
+  istioRelease,
+  kubeconfig,
+  kubectl,
+  kubectlJson,
+} from './cluster.js';
 import { gatewayConfig, routesByDomain } from './xds.js';
 
 const NS = ['--nameserver', DNS_NAMESERVER];
@@ -15,10 +27,7 @@ const DENIED = /admission webhook "[a-z.]*validation\.istio\.io" denied the requ
 
 const dryRunApply = (docs: object[]) => {
   try {
-    kubectl(
-      ['apply', '--server-side', '--dry-run=server', '--field-manager=acmg-test', '-f', '-'],
-      JSON.stringify({ apiVersion: 'v1', kind: 'List', items: docs }),
-    );
+    applyObjects(docs, { dryRun: true, fieldManager: 'acmg-test' });
     return '';
   } catch (e) {
     return (e as Error).message;
@@ -60,7 +69,7 @@ describe('acmg judged by the real istiod and istioctl', () => {
   beforeAll(async () => {
     expectExit(await acmg(['uninstall', '--purge', '-y', ...NS]), 0);
     kubectl(['label', 'namespace', 'default', 'istio-injection=enabled', '--overwrite']);
-    kubectl(['apply', '--server-side', '-f', join(ROOT, 'samples/helloworld/helloworld.yaml'), '-f', join(ROOT, 'test/e2e/fixtures/shop.yaml')]);
+    applyFiles(['samples/helloworld/helloworld.yaml', 'test/e2e/fixtures/shop.yaml']);
     kubectl(['label', 'namespace', 'shop', 'istio-injection=enabled', '--overwrite']);
     // Pods made before the labels (by earlier test files) have no proxy, and istioctl analyze would
     // rightly say so (IST0103): roll both namespaces so every pod is what the injector makes.
@@ -174,9 +183,8 @@ describe('acmg judged by the real istiod and istioctl', () => {
 
     // Istio's short-name rule, which is why acmg does not list bare names: a host without a dot is
     // the VirtualService's namespace's service (here a repeat of the FQDN), never the domain "helloworld".
-    kubectl(
-      ['apply', '--server-side', '--field-manager=acmg-test', '-f', '-'],
-      JSON.stringify({
+    applyObjects(
+      {
         apiVersion: 'networking.istio.io/v1',
         kind: 'VirtualService',
         metadata: { name: 'bare-host', namespace: 'shop' },
@@ -185,7 +193,8 @@ describe('acmg judged by the real istiod and istioctl', () => {
           gateways: ['istio-system/acmg-gateway'],
           http: [{ match: [{ port: 9080 }], route: [{ destination: { host: 'ratings', port: { number: 9090 } } }] }],
         },
-      }),
+      },
+      { fieldManager: 'acmg-test' },
     );
     try {
       const { value: bare } = await eventually(
@@ -210,9 +219,8 @@ describe('acmg judged by the real istiod and istioctl', () => {
   });
 
   test("sync: a VirtualService of the user's bound to the acmg Gateway gets its port on the gateway and its route from istiod", async () => {
-    kubectl(
-      ['apply', '--server-side', '--field-manager=acmg-test', '-f', '-'],
-      JSON.stringify({
+    applyObjects(
+      {
         apiVersion: 'networking.istio.io/v1',
         kind: 'VirtualService',
         metadata: { name: 'ratings-via-gateway', namespace: 'shop' },
@@ -221,7 +229,8 @@ describe('acmg judged by the real istiod and istioctl', () => {
           gateways: ['istio-system/acmg-gateway'],
           http: [{ route: [{ destination: { host: 'ratings', port: { number: 9090 } } }] }],
         },
-      }),
+      },
+      { fieldManager: 'acmg-test' },
     );
     try {
       expectExit(await acmg(['sync']), 0);
@@ -240,9 +249,8 @@ describe('acmg judged by the real istiod and istioctl', () => {
   });
 
   test('istioctl analyze flags a route to a service that does not exist (the control for the analyze checks above)', async () => {
-    kubectl(
-      ['apply', '--server-side', '--field-manager=acmg-test', '-f', '-'],
-      JSON.stringify({
+    applyObjects(
+      {
         apiVersion: 'networking.istio.io/v1',
         kind: 'VirtualService',
         metadata: { name: 'acmg-broken', namespace: 'shop' },
@@ -251,7 +259,8 @@ describe('acmg judged by the real istiod and istioctl', () => {
           gateways: ['istio-system/acmg-gateway'],
           http: [{ route: [{ destination: { host: 'no-such-service', port: { number: 80 } } }] }],
         },
-      }),
+      },
+      { fieldManager: 'acmg-test' },
     );
     try {
       expect(serious(analyze())).toEqual(

@@ -3,7 +3,20 @@
 // after the DNS step rolls back fully. Bad input changes nothing. Concurrent runs both land.
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { DNS_NAMESERVER, ROOT, acmg, acmgObjects, corefile, eventually, expectExit, kubeconfig, kubectl, kubectlJson } from './cluster.js';
+import {
+  DNS_NAMESERVER,
+  ROOT,
+  acmg,
+  acmgObjects,
+  applyFiles,
+  applyObjects,
+  corefile,
+  eventually,
+  expectExit,
+  kubeconfig,
+  kubectl,
+  kubectlJson,
+} from './cluster.js';
 import { DnsProber, badSamples } from './dns-prober.js';
 
 const FQDN = 'helloworld.default.svc.cluster.local';
@@ -35,7 +48,7 @@ describe('acmg migrate and rollback on the local control plane', () => {
 
   beforeAll(async () => {
     expectExit(await acmg(['uninstall', '--purge', '-y', ...NS]), 0);
-    kubectl(['apply', '--server-side', '-f', join(ROOT, 'samples/helloworld/helloworld.yaml'), '-f', join(ROOT, 'test/e2e/fixtures/shop.yaml')]);
+    applyFiles(['samples/helloworld/helloworld.yaml', 'test/e2e/fixtures/shop.yaml']);
     kubectl(['label', 'namespace', 'default', 'istio-injection=enabled', '--overwrite']);
     originalCorefile = corefile();
     expectExit(await acmg(['install', '-y']), 0);
@@ -172,7 +185,7 @@ describe('acmg migrate and rollback on the local control plane', () => {
         },
       ],
     };
-    kubectl(['apply', '-f', '-'], JSON.stringify(policy));
+    applyObjects(policy, { clientSide: true });
     try {
       await eventually('the policy enforced', 30_000, () => {
         try {
@@ -237,14 +250,14 @@ describe('acmg migrate and rollback on the local control plane', () => {
     const shard = kubectlJson(['-n', 'istio-system', 'get', 'configmap', 'acmg-state-default']);
     const main = kubectlJson(['-n', 'istio-system', 'get', 'configmap', 'acmg-state']);
     kubectl(['-n', 'istio-system', 'delete', 'configmap', 'acmg-state-default']);
-    kubectl(
-      ['apply', '--server-side', '--force-conflicts', '-f', '-'],
-      JSON.stringify({
+    applyObjects(
+      {
         apiVersion: 'v1',
         kind: 'ConfigMap',
         metadata: { name: 'acmg-state', namespace: 'istio-system' },
         data: { ...main.data, migrations: shard.data.migrations },
-      }),
+      },
+      { forceConflicts: true },
     );
     const status = JSON.parse(expectExit(await acmg(['status', '-o', 'json']), 0).stdout);
     expect(status.services.map((x: any) => `${x.namespace}/${x.service}`)).toEqual(['default/helloworld']);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { query } from '../../src/dns/client.js';
 import { RELOAD_MARK } from '../../src/coredns/region.js';
 import { Controller, applyVs, vsDoc as syncVsDoc } from './controller-process.js';
-import { DNS_NAMESERVER, ROOT, acmg, clusterDir, dns, eventually, expectExit, kubectl, kubectlJson, switchLayout } from './cluster.js';
+import { DNS_NAMESERVER, acmg, applyFiles, clusterDir, dns, eventually, expectExit, kubectl, kubectlJson, switchLayout } from './cluster.js';
 
 const NS = ['--nameserver', DNS_NAMESERVER];
 const answer = async (name: string) => (await query(name, 'A', dns)).answers[0]?.data;
@@ -38,7 +38,7 @@ describe('acmg sync on a coredns-custom layout: DNS checked after a write, a mis
   beforeAll(async () => {
     expectExit(await acmg(['uninstall', '--purge', '-y', ...NS]), 0);
     switchLayout('k3s');
-    kubectl(['apply', '--server-side', '-f', join(ROOT, 'test/e2e/fixtures/shop.yaml')]);
+    applyFiles('test/e2e/fixtures/shop.yaml');
     deleteVses();
     expectExit(await acmg(['install', '--profile', 'minimal', '-y']), 0);
     gatewayIP = kubectlJson(['-n', 'istio-system', 'get', 'service', 'acmg-gateway']).spec.clusterIP;

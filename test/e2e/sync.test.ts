@@ -1,13 +1,12 @@
 // Issue #9 proof: the controller runs as a process; VirtualServices bound to the acmg Gateway move
 // their destinations onto the gateway in the real CoreDNS, changes and deletes revert, and after a
 // kill -9 in the middle of a burst of 200 changes a restarted controller converges exactly.
-import { join } from 'node:path';
 import { Controller, applyVs, vsDoc } from './controller-process.js';
 import { query } from '../../src/dns/client.js';
 import { listPages } from '../../src/kube/api.js';
 import { Kube } from '../../src/kube/client.js';
 import { Informer } from '../../src/kube/informer.js';
-import { DNS_NAMESERVER, ROOT, acmg, dns, eventually, expectExit, kubeconfig, kubectl, kubectlJson, sleep } from './cluster.js';
+import { DNS_NAMESERVER, acmg, applyFiles, applyObjects, dns, eventually, expectExit, kubeconfig, kubectl, kubectlJson, sleep } from './cluster.js';
 
 const NS = ['--nameserver', DNS_NAMESERVER];
 /** The documented time for a VirtualService change to reach DNS: debounce + one write + CoreDNS reload. */
@@ -26,7 +25,7 @@ describe('acmg sync and the sync --watch controller', () => {
 
   beforeAll(async () => {
     expectExit(await acmg(['uninstall', '--purge', '-y', ...NS]), 0);
-    kubectl(['apply', '--server-side', '-f', join(ROOT, 'test/e2e/fixtures/shop.yaml')]);
+    applyFiles('test/e2e/fixtures/shop.yaml');
     kubectl(['-n', 'shop', 'delete', 'virtualservices.networking.istio.io', '-l', 'acmg-test=sync', '--ignore-not-found']);
     expectExit(await acmg(['install', '--profile', 'minimal', '-y']), 0);
     gatewayIP = kubectlJson(['-n', 'istio-system', 'get', 'service', 'acmg-gateway']).spec.clusterIP;
@@ -124,7 +123,7 @@ describe('acmg sync and the sync --watch controller', () => {
         metadata: { name: `cm-${i}`, namespace: ns },
         data: { i: String(i) },
       }));
-      kubectl(['apply', '--server-side', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: cms }));
+      applyObjects(cms);
       const seen: string[] = [];
       const before = kube.requests;
       await listPages(kube, 'v1', 'ConfigMap', { namespace: ns }, (c) => seen.push(c.metadata.name), 5);

@@ -12,7 +12,7 @@ import { AcmgError } from '../../src/errors.js';
 import { Kube } from '../../src/kube/client.js';
 import { resolveValues } from '../../src/profile/load.js';
 import { renderManifests } from '../../src/render/index.js';
-import { kubeconfig, kubectl } from './cluster.js';
+import { applyObjects, kubeconfig, kubectl } from './cluster.js';
 
 const NAMESPACES = ['istio-system', 'acmg-prop'];
 const dir = mkdtempSync(join(tmpdir(), 'acmg-prop-'));
@@ -136,7 +136,7 @@ function render(profile: string, spec: unknown) {
 describe('values acmg accepts render objects Kubernetes and Istio accept', () => {
   let kube: Kube;
   beforeAll(async () => {
-    kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'acmg-prop' } }));
+    applyObjects({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'acmg-prop' } }, { clientSide: true });
     kube = await Kube.connect({ kubeconfig });
   });
   afterAll(() => {
