@@ -573,6 +573,32 @@ export function outcome(t: Trace): Outcome {
   return { destination: t.destination ?? null, cluster: t.cluster ?? null, subset: t.subset ?? null, policy: t.policy };
 }
 
+/** Stable JSON (sorted keys) of an outcome, for comparing and for messages. */
+export function outcomeKey(o: Outcome): string {
+  const sort = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(sort)
+      : v && typeof v === 'object'
+        ? Object.fromEntries(
+            Object.keys(v)
+              .sort()
+              .map((k) => [k, sort((v as Record<string, unknown>)[k])]),
+          )
+        : v;
+  return JSON.stringify(sort(o));
+}
+
+/** The calls whose outcome differs between two traces of the same calls (by name): [] when every call reaches what it reached. */
+export function diffOutcomes(before: Map<string, Trace>, after: Map<string, Trace>): { name: string; before: Outcome; after: Outcome }[] {
+  const out: { name: string; before: Outcome; after: Outcome }[] = [];
+  for (const [name, b] of before) {
+    const a = after.get(name);
+    if (!a) throw new Error(`no trace of "${name}" after`);
+    if (outcomeKey(outcome(a)) !== outcomeKey(outcome(b))) out.push({ name, before: outcome(b), after: outcome(a) });
+  }
+  return out;
+}
+
 const short = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 
 export function describePolicy(p: RoutePolicy | null): string {
