@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prints the HTTP routes istiod gives the acmg gateway, as its proxy would receive them over xDS
 # (hack/xds-probe speaks for the first gateway pod: the pods are simulated and run no Envoy):
-# one line per domain -> clusters, for each gateway route configuration.
+# one line per route: route configuration (http.<listener port>), domain, match (acmg's routes match
+# a service's names by :authority on its namespace's listener) -> clusters.
 #   bash hack/gateway-routes.sh [namespace] [app-label]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 NS="${1:-istio-system}" APP="${2:-acmg-gateway}"
@@ -12,6 +13,6 @@ labels="$(kubectl_local -n "$NS" get pod "$pod" -o json | node -e 'let s="";proc
 "$(bin_path xds-probe "$XDS_PROBE_KEY")" --addr "127.0.0.1:$ISTIOD_XDS_PORT" --pod "$pod" --namespace "$NS" --ip "$ip" \
   --labels "$labels" --service-account "${sa:-default}" --istio-version "$ISTIO_RELEASE" \
 | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{
-    for (const rc of JSON.parse(s).routes) for (const vh of rc.virtualHosts) for (const d of vh.domains)
-      console.log(`${rc.name.padEnd(10)} ${d.padEnd(48)} -> ${[...new Set(vh.routes.flatMap((r) => r.clusters))].join(", ") || "(404)"}`);
+    for (const rc of JSON.parse(s).routes) for (const vh of rc.virtualHosts) for (const r of vh.routes)
+      console.log(`${rc.name.padEnd(11)} ${vh.domains.join(",").padEnd(4)} ${r.match.padEnd(60)} -> ${r.clusters.join(", ") || (r.directResponse ? `(${r.directResponse})` : "(404)")}`);
   })'

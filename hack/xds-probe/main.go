@@ -244,19 +244,41 @@ func summarizeRoutes(rc *route.RouteConfiguration) routeSummary {
 }
 
 func describeMatch(m *route.RouteMatch) string {
-	switch {
-	case m == nil:
+	if m == nil {
 		return ""
-	case m.GetPrefix() != "":
-		return "prefix:" + m.GetPrefix()
-	case m.GetPath() != "":
-		return "path:" + m.GetPath()
-	case m.GetSafeRegex() != nil:
-		return "regex:" + m.GetSafeRegex().GetRegex()
-	case m.GetPathSeparatedPrefix() != "":
-		return "prefix:" + m.GetPathSeparatedPrefix()
 	}
-	return "prefix:"
+	var path string
+	switch {
+	case m.GetPrefix() != "":
+		path = "prefix:" + m.GetPrefix()
+	case m.GetPath() != "":
+		path = "path:" + m.GetPath()
+	case m.GetSafeRegex() != nil:
+		path = "regex:" + m.GetSafeRegex().GetRegex()
+	case m.GetPathSeparatedPrefix() != "":
+		path = "prefix:" + m.GetPathSeparatedPrefix()
+	default:
+		path = "prefix:"
+	}
+	// Header matchers (acmg's routes match the service's names by :authority), sorted by name.
+	var hs []string
+	for _, h := range m.GetHeaders() {
+		switch {
+		case h.GetStringMatch().GetSafeRegex() != nil:
+			hs = append(hs, h.GetName()+"~"+h.GetStringMatch().GetSafeRegex().GetRegex())
+		case h.GetStringMatch().GetExact() != "":
+			hs = append(hs, h.GetName()+"="+h.GetStringMatch().GetExact())
+		case h.GetStringMatch().GetPrefix() != "":
+			hs = append(hs, h.GetName()+"^"+h.GetStringMatch().GetPrefix())
+		default:
+			hs = append(hs, h.GetName())
+		}
+	}
+	sort.Strings(hs)
+	if len(hs) > 0 {
+		path += " " + strings.Join(hs, " ")
+	}
+	return path
 }
 
 func contains(xs []string, x string) bool {

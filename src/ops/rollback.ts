@@ -156,6 +156,11 @@ export const ROLLBACK_PHASES: readonly RollbackPhase[] = [
       await o.task('remove routes', async () => {
         await forEachBounded(records, async (m) => {
           await kube.delete('networking.istio.io/v1', 'VirtualService', routeName(m.service), m.namespace);
+          // Approach 2's copy of the user's DestinationRule, only if it is acmg's.
+          const dr =
+            m.approach === 'replace-service' ? await kube.get('networking.istio.io/v1', 'DestinationRule', routeName(m.service), m.namespace) : undefined;
+          if (dr?.metadata.labels?.['acmg.io/service'] === m.service && dr.metadata.labels?.['app.kubernetes.io/managed-by'] === 'acmg')
+            await kube.delete('networking.istio.io/v1', 'DestinationRule', routeName(m.service), m.namespace);
           // Also a replacement created just before an interruption, before it was journaled: found by
           // its name and acmg's label, never a Service acmg did not make.
           const name = m.replacement ?? replacementName(m.service, install.values.migration.replacementSuffix);

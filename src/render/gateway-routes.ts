@@ -41,6 +41,8 @@ export interface GatewayRouteInput {
   ports: ListenedPort[];
   /** The user's VirtualServices that route this service for sidecars (bound to mesh), in Istio's order. */
   userRoutes: KObject[];
+  /** Approach 2: the user's DestinationRule for the service is copied for the replacement (its subsets hold). */
+  replacementHasSubsets?: boolean;
   version: string;
 }
 
@@ -72,9 +74,9 @@ export function renderGatewayRoute(i: GatewayRouteInput): GatewayRoute {
   const destination = (d: Json, vsNamespace: string, servicePort: number): Json => {
     const host = fqdnOf(String(d.host ?? ''), vsNamespace, i.clusterDomain);
     const toService = host === serviceFqdn;
-    if (toService && d.subset && i.destination !== i.service)
+    if (toService && d.subset && i.destination !== i.service && !i.replacementHasSubsets)
       refused.push(
-        `subset "${d.subset}" of ${serviceFqdn}: its DestinationRule's subsets do not apply to the replacement ${i.destination} the gateway routes to (--keep-service keeps them)`,
+        `subset "${d.subset}" of ${serviceFqdn}: no DestinationRule in ${i.namespace} defines it, so the replacement ${i.destination} the gateway routes to cannot have it (--keep-service keeps the service)`,
       );
     return {
       ...d,
@@ -176,4 +178,35 @@ export function routesService(vs: KObject, service: string, namespace: string, c
   const fqdn = `${service}.${namespace}.svc.${clusterDomain}`;
   const vsNs = vs.metadata.namespace ?? '';
   return boundToMesh(vs) && (vs.spec?.hosts ?? []).some((h: string) => fqdnOf(h, vsNs, clusterDomain) === fqdn);
+}
+
+/** The user's DestinationRule for a service (its namespace's, for the service's host), if any: the oldest, as Istio picks. */
+export function destinationRuleOf(rules: KObject[], service: string, namespace: string, clusterDomain: string): KObject | undefined {
+  const fqdn = `${service}.${namespace}.svc.${clusterDomain}`;
+  return rules
+    .filter(
+      (r) =>
+        r.metadata.labels?.['app.kubernetes.io/managed-by'] !== 'acmg' &&
+        fqdnOf(String(r.spec?.host ?? ''), r.metadata.namespace ?? namespace, clusterDomain) === fqdn,
+    )
+    .sort(
+      (a, b) =>
+        String(a.metadata.creationTimestamp ?? '').localeCompare(String(b.metadata.creationTimestamp ?? '')) || a.metadata.name.localeCompare(b.metadata.name),
+    )[0];
+}
+
+/**
+ * Approach 2: the user's DestinationRule for the service, for its replacement: the same subsets
+ * (they select pods by label, and the replacement selects the same pods) and traffic policy, so
+ * the carried rules' subsets, load balancing and connection pools hold at the gateway.
+ */
+export function renderReplacementDestinationRule(rule: KObject, service: string, replacement: string, clusterDomain: string, version: string): KObject {
+  const ns = rule.metadata.namespace!;
+  const { exportTo: _e, workloadSelector: _w, ...spec } = rule.spec ?? {};
+  return {
+    apiVersion: ISTIO_NETWORKING_VERSION,
+    kind: 'DestinationRule',
+    metadata: { name: routeName(service), namespace: ns, labels: { ...acmgLabels('route', version), 'acmg.io/service': service } },
+    spec: { ...spec, host: `${replacement}.${ns}.svc.${clusterDomain}` },
+  };
 }

@@ -254,6 +254,46 @@ describe("each namespace's door on the gateway", () => {
     expect(kube.writes().filter((w) => w.includes('VirtualService shop/reviews'))).toEqual([]);
   });
 
+  test("approach 2: the user's DestinationRule is copied for the replacement, so carried subsets hold; rollback removes the copy", async () => {
+    const kube = await installedCluster();
+    kube.seed(
+      {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'DestinationRule',
+        metadata: { name: 'reviews', namespace: 'shop' },
+        spec: { host: 'reviews', subsets: [{ name: 'v2', labels: { version: 'v2' } }], exportTo: ['.'] },
+      },
+      {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'VirtualService',
+        metadata: { name: 'reviews', namespace: 'shop' },
+        spec: { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews', subset: 'v2' } }] }] },
+      },
+    );
+    const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'replace-service' });
+    expect(plan.ruleChanges).toEqual([]);
+    await applyMigration(kube, plan, opts());
+    const copy = kube.peek('networking.istio.io/v1', 'DestinationRule', routeName('reviews'), 'shop')!;
+    expect(copy.spec).toEqual({ host: 'reviews-acmg.shop.svc.cluster.local', subsets: [{ name: 'v2', labels: { version: 'v2' } }] });
+    const route = kube.peek('networking.istio.io/v1', 'VirtualService', routeName('reviews'), 'shop')!;
+    expect(route.spec.http[0].route[0].destination).toEqual({ host: 'reviews-acmg.shop.svc.cluster.local', subset: 'v2', port: { number: 9080 } });
+    await rollbackMigrations(kube, await loadInstall(kube), ['shop/reviews'], { dnsTimeoutMs: 1000, task });
+    expect(kube.peek('networking.istio.io/v1', 'DestinationRule', routeName('reviews'), 'shop')).toBeUndefined();
+    expect(kube.peek('networking.istio.io/v1', 'DestinationRule', 'reviews', 'shop')).toBeDefined();
+  });
+
+  test('approach 2 without a DestinationRule for a carried subset is refused', async () => {
+    const kube = await installedCluster();
+    kube.seed({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'reviews', namespace: 'shop' },
+      spec: { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews', subset: 'v2' } }] }] },
+    });
+    const e = (await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'replace-service' }).catch((x) => x)) as AcmgError;
+    expect(e.problems).toEqual([expect.stringMatching(/^subset "v2" of reviews\.shop\.svc\.cluster\.local: no DestinationRule in shop defines it/)]);
+  });
+
   test('a rule that needs the client sidecar is refused (exit 2, nothing written) unless accepted', async () => {
     const kube = await installedCluster();
     kube.seed({

@@ -9,7 +9,7 @@ import type { KObject } from '../../model/object.js';
 import { classifyPort, isProblem, portConflicts, type ClassifiedPort, type PortUse } from '../../model/ports.js';
 import { migrationKey, shardName, type Approach, type InstallRecord, type State } from '../../model/state.js';
 import { checkSelection, type Selection } from '../../plan/selection.js';
-import { renderGatewayRoute, routesService } from '../../render/gateway-routes.js';
+import { destinationRuleOf, renderGatewayRoute, routesService } from '../../render/gateway-routes.js';
 import { namespaceGatewayName } from '../../render/namespace-gateway.js';
 import { replacementName } from '../../render/routes.js';
 import { VERSION } from '../../version.js';
@@ -42,6 +42,8 @@ export interface Candidate {
   fqdn: string;
   /** The user's VirtualServices that route this service for sidecars: carried to the gateway. */
   userRoutes: KObject[];
+  /** Approach 2: the user's DestinationRule for the service, copied for the replacement. */
+  destinationRule?: KObject;
 }
 
 export interface MigratePlan {
@@ -176,6 +178,12 @@ function stateSizeProblems(state: State, candidates: Candidate[], approach: Appr
  * a hand-edited acmg region, or a write that would not fit (a ConfigMap holds 1 MiB) is reported
  * now, from the DNS step's own write computed on the same read, not after routes exist.
  */
+/** Whether an Istio config object is visible to a namespace (exportTo unset, "*", or naming it). */
+const exportedTo = (o: KObject, namespace: string): boolean => {
+  const e: string[] | undefined = o.spec?.exportTo;
+  return !e || e.length === 0 || e.includes('*') || e.includes(namespace) || (e.includes('.') && o.metadata.namespace === namespace);
+};
+
 /**
  * The user's VirtualServices that route each candidate for sidecars (mesh-bound, in the candidates'
  * namespaces; one paged list per namespace), and the rules among them that cannot hold at the gateway.
@@ -188,6 +196,19 @@ async function userRoutesOf(kube: KubeApi, install: InstallRecord, candidates: C
       if (vs.metadata.labels?.['app.kubernetes.io/managed-by'] === 'acmg') return;
       for (const c of here) if (routesService(vs, c.service.metadata.name, n, install.clusterDomain)) c.userRoutes.push(vs);
     });
+    const rules: KObject[] = [];
+    await listPages(kube, 'networking.istio.io/v1', 'DestinationRule', { namespace: n }, (dr) => void rules.push(dr));
+    for (const c of here) {
+      const dr = destinationRuleOf(rules, c.service.metadata.name, n, install.clusterDomain);
+      if (!dr) continue;
+      // Approach 2 copies it for the replacement (exported to all); approach 1 needs the gateway's
+      // namespace to see the user's own (Istio: a DestinationRule applies where it is exported).
+      if (approach === 'replace-service') c.destinationRule = dr;
+      else if (!exportedTo(dr, install.values.namespace))
+        refused.push(
+          `DestinationRule ${n}/${dr.metadata.name} is exported only to ${JSON.stringify(dr.spec.exportTo)}: the gateway in ${install.values.namespace} would not apply its subsets and traffic policy (export it to "${install.values.namespace}" too)`,
+        );
+    }
     for (const c of here) {
       // Istio applies the oldest VirtualService of a host first: keep that order.
       c.userRoutes.sort(
@@ -204,6 +225,7 @@ async function userRoutesOf(kube: KubeApi, install: InstallRecord, candidates: C
         destination: approach === 'replace-service' ? replacementName(name, install.values.migration.replacementSuffix) : name,
         ports: c.ports.map((p) => ({ ...p, listenerPort: 0 })),
         userRoutes: c.userRoutes,
+        replacementHasSubsets: Boolean(c.destinationRule),
         version: VERSION,
       });
       refused.push(...r.refused);

@@ -9,7 +9,7 @@ import type { KubeApi } from '../../kube/api.js';
 import { readState, updateState } from '../../kube/state.js';
 import { listenerKey, type StepName } from '../../model/state.js';
 import { keepableService, renderReplacementService, replacementName, routeName } from '../../render/routes.js';
-import { renderGatewayRoute } from '../../render/gateway-routes.js';
+import { renderGatewayRoute, renderReplacementDestinationRule } from '../../render/gateway-routes.js';
 import { doorPortName, namespaceGatewayName } from '../../render/namespace-gateway.js';
 import { VERSION } from '../../version.js';
 import { forEachBounded } from '../bounded.js';
@@ -121,6 +121,11 @@ const MIGRATION_STEPS: readonly MigrationStep[] = [
         const carried = c.userRoutes.map((v) => `${v.metadata.namespace}/${v.metadata.name}`);
         return [
           ...(plan.approach === 'replace-service' ? [`create Service ${n.namespace}/${dest} (same selector and ports)`] : []),
+          ...(c.destinationRule
+            ? [
+                `create DestinationRule ${n.namespace}/${routeName(n.name)} for ${dest} (the subsets and traffic policy of ${n.namespace}/${c.destinationRule.metadata.name})`,
+              ]
+            : []),
           `create VirtualService ${n.namespace}/${routeName(n.name)} at the door of ${n.namespace} (calls by ${n.name}, ${n.name}.${n.namespace}, ... and ${c.fqdn} -> ${dest}${carried.length ? `, with the rules of VirtualService ${carried.join(', ')}` : ''})`,
         ];
       }),
@@ -132,7 +137,13 @@ const MIGRATION_STEPS: readonly MigrationStep[] = [
         await forEachBounded(plan.candidates, async (c) => {
           const svc = c.service;
           const n = svc.metadata.namespace!;
-          if (plan.approach === 'replace-service') await kube.apply(renderReplacementService(svc, suffix, VERSION));
+          if (plan.approach === 'replace-service') {
+            await kube.apply(renderReplacementService(svc, suffix, VERSION));
+            if (c.destinationRule)
+              await kube.apply(
+                renderReplacementDestinationRule(c.destinationRule, svc.metadata.name, destinationOf(plan, svc.metadata.name), install.clusterDomain, VERSION),
+              );
+          }
           const ports = c.ports.map((p) => {
             const listenerPort = listeners?.[listenerKey(n, p.port)];
             if (listenerPort === undefined) throw new Error(`no gateway listener port for ${n} port ${p.port} in acmg's state`);
@@ -146,6 +157,7 @@ const MIGRATION_STEPS: readonly MigrationStep[] = [
             destination: destinationOf(plan, svc.metadata.name),
             ports,
             userRoutes: c.userRoutes,
+            replacementHasSubsets: Boolean(c.destinationRule),
             version: VERSION,
           });
           await kube.apply(route.virtualService);
