@@ -452,7 +452,7 @@ func tcpProxy(fc *listener.FilterChain) *tcpproxy.TcpProxy {
 func (st *xdsState) simulate(c simulation.Call) (res simulation.Result, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("the simulator could not evaluate this call: %v", r)
+			err = fmt.Errorf("the simulator could not evaluate this call: %v%s", r, st.missingRoutes())
 		}
 	}()
 	routes := make([]*route.RouteConfiguration, 0, len(st.routes))
@@ -465,6 +465,23 @@ func (st *xdsState) simulate(c simulation.Call) (res simulation.Result, err erro
 	}
 	sim := simulation.Simulation{Listeners: st.listeners, Clusters: clusters, Routes: routes}
 	return sim.Run(c), nil
+}
+
+// missingRoutes names the route configurations listeners refer to that istiod did not send (the
+// usual reason the simulator fails a lookup), as a suffix for an error message.
+func (st *xdsState) missingRoutes() string {
+	missing := map[string]bool{}
+	for _, l := range st.listeners {
+		for _, fc := range append(append([]*listener.FilterChain{}, l.FilterChains...), l.DefaultFilterChain) {
+			if n := httpManager(fc).GetRds().GetRouteConfigName(); n != "" && st.routes[n] == nil {
+				missing[n] = true
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (route configurations named by listeners but not sent by istiod: %s)", strings.Join(sortedKeys(missing), ", "))
 }
 
 func (st *xdsState) trace(c callIn) result {
