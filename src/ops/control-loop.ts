@@ -58,6 +58,8 @@ export interface LoopState {
   readonly metrics: ControllerMetrics;
   /** A reconcile is due (the timer is armed): when the burst's first event came, and when it runs. */
   readonly burst?: { firstAt: number; dueAt: number };
+  /** After a failed reconcile: no reconcile before this (the backoff holds against maxDelay and new changes). */
+  readonly notBefore?: number;
   /** When the running reconcile started (one runs at a time). */
   readonly reconcilingSince?: number;
   /** A burst fell due while a reconcile ran: it runs, debounced, after that one. */
@@ -152,7 +154,7 @@ export function step(prev: LoopState, ev: LoopEvent, now: number, config: LoopCo
   const schedule = (delayMs: number) => {
     if (s.stopped) return;
     const firstAt = s.burst?.firstAt ?? now;
-    const dueAt = Math.min(now + delayMs, firstAt + config.maxDelayMs);
+    const dueAt = Math.max(Math.min(now + delayMs, firstAt + config.maxDelayMs), s.notBefore ?? 0);
     s.burst = { firstAt, dueAt };
     effects.push({ type: 'arm', inMs: Math.max(0, dueAt - now) });
   };
@@ -224,6 +226,7 @@ export function step(prev: LoopState, ev: LoopEvent, now: number, config: LoopCo
       m.dnsWrites += r.dnsWrites;
       m.lastSuccess = new Date(now).toISOString();
       s.backoffMs = 0;
+      s.notBefore = undefined;
       succeeded();
       s.ready = true;
       for (const w of r.warnings) log(`warning: ${w}`);
@@ -237,6 +240,7 @@ export function step(prev: LoopState, ev: LoopEvent, now: number, config: LoopCo
       else {
         s.backoffMs = nextBackoff(s.backoffMs);
         failed('reconcile', ev.error, s.backoffMs);
+        s.notBefore = now + s.backoffMs;
         schedule(s.backoffMs);
       }
       reconcileEnded();

@@ -193,6 +193,18 @@ describe('backoff', () => {
     expect(h.times().slice(-2)).toEqual([121_500, 122_500]); // the backoff starts from 1s again
   });
 
+  test('the retry waits its backoff even past maxDelay, and changes meanwhile do not bring it forward', async () => {
+    const h = harness({ debounceMs: 500, maxDelayMs: 2000 }, { fail: () => clusterError('the API server is away') });
+    await h.start();
+    await h.clock.advance(7_000);
+    expect(h.times()).toEqual([0, 1000, 3000, 7000]); // 1s, 2s, 4s: not cut to maxDelay's 2s
+    h.change(); // during the 8s backoff
+    await h.clock.advance(7_900);
+    expect(h.times()).toEqual([0, 1000, 3000, 7000]);
+    await h.clock.advance(100);
+    expect(h.times()).toEqual([0, 1000, 3000, 7000, 15_000]);
+  });
+
   test('a misconfiguration (exit 2) is not retried: counted, logged, and the loop stops', async () => {
     const h = harness({}, { fail: () => usageError('unsupported DNS layout') });
     await h.start();
