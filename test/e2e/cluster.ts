@@ -205,3 +205,7 @@ export function acmgObjects(): string[] {
 export const corefile = (): string => kubectlJson(['-n', 'kube-system', 'get', 'configmap', 'coredns']).data.Corefile;
 
 export const DNS_NAMESERVER = `127.0.0.1:${dnsPort}`;
+
+/** What a migrated namespace's names answer: its door on the gateway, the ClusterIP of Service acmg-<namespace>. */
+export const doorIP = (namespace: string, installNamespace = 'istio-system'): string =>
+  kubectlJson(['-n', installNamespace, 'get', 'service', `acmg-${namespace}`]).spec.clusterIP;

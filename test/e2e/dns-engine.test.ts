@@ -14,6 +14,7 @@ import {
   applyObjects,
   clusterDir,
   dns,
+  doorIP,
   eventually,
   expectExit,
   kubeconfig,
@@ -141,13 +142,15 @@ describe('CoreDNS engine on real CoreDNS', () => {
     const NS = ['--nameserver', DNS_NAMESERVER];
     try {
       expectExit(await acmg(['install', '--profile', 'demo', '-y']), 0);
-      const gw = kubectlJson(['-n', 'istio-system', 'get', 'service', 'acmg-gateway']).spec.clusterIP;
       expectExit(await acmg(['migrate', 'helloworld', '-n', 'default', '--keep-service', '-y', ...NS]), 0);
+      const gw = doorIP('default');
       const v = JSON.parse(expectExit(await acmg(['verify-dns', '-o', 'json', ...NS]), 0).stdout);
       expect(v.domain).toBe(domain);
       expect(v.results[0]).toMatchObject({ written: `helloworld.default.svc.${domain}.`, got: [gw], pass: true });
       const vs = kubectlJson(['-n', 'default', 'get', 'virtualservices.networking.istio.io', 'acmg-helloworld']);
-      expect(vs.spec.hosts[0]).toBe(`helloworld.default.svc.${domain}`);
+      // The route matches the service's names in the cluster's own domain.
+      expect(vs.spec.http[0].match[0].authority.regex).toContain(`(\\.${domain.replace(/\./g, '\\.')}\\.?)`);
+      expect(vs.spec.http[0].route[0].destination.host).toBe(`helloworld.default.svc.${domain}`);
       if (layoutName === 'k3s') {
         // The managed Corefile is never touched; acmg writes coredns-custom, which it created.
         expect(kubectlJson(['-n', 'kube-system', 'get', 'configmap', 'coredns']).data.Corefile).toBe(corefile0);

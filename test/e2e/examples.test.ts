@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { buildProgram } from '../../src/cli/program.js';
-import { DNS_NAMESERVER, ROOT, acmg, applyFiles, applyObjects, eventually, expectExit, kubeconfig, kubectl, kubectlJson } from './cluster.js';
+import { DNS_NAMESERVER, ROOT, acmg, applyFiles, applyObjects, doorIP, eventually, expectExit, kubeconfig, kubectl, kubectlJson } from './cluster.js';
 
 /** Examples from every command's --help ("Examples:" section). */
 function helpExamples(): string[] {
@@ -50,7 +50,7 @@ interface Step {
   then?: (out: { stdout: string; stderr: string }) => void;
 }
 
-const gatewayIP = () => kubectlJson(['-n', 'istio-system', 'get', 'service', 'acmg-gateway']).spec.clusterIP;
+const gatewayIP = () => doorIP('default');
 
 // In the order a user would run them; each example exactly as written.
 const SCENARIO: Step[] = [

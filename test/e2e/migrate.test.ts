@@ -11,6 +11,7 @@ import {
   applyFiles,
   applyObjects,
   corefile,
+  doorIP,
   eventually,
   expectExit,
   kubeconfig,
@@ -31,19 +32,19 @@ const state = () =>
       .map((c) => JSON.parse(c.data?.migrations ?? '{}')),
   );
 const injection = (ns: string) => kubectlJson(['get', 'namespace', ns]).metadata.labels?.['istio-injection'];
-const gatewayPorts = () =>
-  kubectlJson(['-n', 'istio-system', 'get', 'service', 'acmg-gateway'])
-    .spec.ports.map((p: any) => p.port)
-    .sort((a: number, b: number) => a - b);
-const gatewayServers = () =>
-  kubectlJson(['-n', 'istio-system', 'get', 'gateways.networking.istio.io', 'acmg-gateway'])
-    .spec.servers.map((s: any) => s.port.number)
-    .sort((a: number, b: number) => a - b);
+/** A namespace's door on the gateway: its Service's ports, and its Gateway's servers (listener ports). */
+const doorPorts = (ns: string) =>
+  kubectlJson(['-n', 'istio-system', 'get', 'service', `acmg-${ns}`])
+    .spec.ports.map((p: any) => [p.port, p.targetPort])
+    .sort((a: number[], b: number[]) => a[0]! - b[0]!);
+const doorServers = (ns: string) =>
+  kubectlJson(['-n', 'istio-system', 'get', 'gateways.networking.istio.io', `acmg-${ns}`])
+    .spec.servers.map((s: any) => [s.port.number, s.hosts])
+    .sort((a: any[], b: any[]) => a[0] - b[0]);
 const exists = (args: string[]) => kubectl(['get', ...args, '--ignore-not-found', '-o', 'name']).trim() !== '';
 
 describe('acmg migrate and rollback on the local control plane', () => {
   let helloIP: string;
-  let gatewayIP: string;
   let originalCorefile: string;
 
   beforeAll(async () => {
@@ -53,7 +54,6 @@ describe('acmg migrate and rollback on the local control plane', () => {
     originalCorefile = corefile();
     expectExit(await acmg(['install', '-y']), 0);
     helloIP = kubectlJson(['-n', 'default', 'get', 'service', 'helloworld']).spec.clusterIP;
-    gatewayIP = kubectlJson(['-n', 'istio-system', 'get', 'service', 'acmg-gateway']).spec.clusterIP;
   });
 
   afterAll(async () => {
@@ -110,18 +110,22 @@ describe('acmg migrate and rollback on the local control plane', () => {
   test.each(['keep-service', 'replace-service'])('approach --%s and rollback: no failed lookup, answers only old IP or gateway', async (approach) => {
     const prober = new DnsProber(FQDN, 20);
     prober.start();
+    let door = '';
     try {
       const m = expectExit(await acmg(['migrate', 'helloworld', '-n', 'default', `--${approach}`, '-y', ...NS]), 0);
       expect(m.stderr).toMatch(/migrated 1 service\(s\) onto the gateway/);
-      // DNS answers the gateway (acmg waited for it), routes and labels are in place.
-      expect((await prober.next()).ips).toEqual([gatewayIP]);
+      // DNS answers default's door on the gateway (acmg waited for it), routes and labels are in place.
+      door = doorIP('default');
+      expect((await prober.next()).ips).toEqual([door]);
       expect(injection('default')).toBe('disabled');
       const vs = kubectlJson(['-n', 'default', 'get', 'virtualservices.networking.istio.io', 'acmg-helloworld']);
-      expect(vs.spec.gateways).toEqual(['istio-system/acmg-gateway']);
-      expect(vs.spec.hosts).toContain(FQDN);
-      expect(vs.spec.hosts).not.toContain('*');
-      expect(gatewayPorts()).toContain(5000);
-      expect(gatewayServers()).toContain(5000);
+      expect(vs.spec.gateways).toEqual(['istio-system/acmg-default']);
+      expect(vs.spec.hosts).toEqual(['*']);
+      expect(vs.spec.http[0].match[0].authority.regex).toMatch(/^\(\?i\)\^helloworld\(/);
+      const [[port, listener]] = doorPorts('default');
+      expect(port).toBe(5000);
+      expect(doorServers('default')).toEqual([[listener, ['default/*']]]);
+      expect(vs.spec.http[0].match[0].port).toBe(listener);
       const rec = state()['default/helloworld'];
       expect(rec).toMatchObject({ approach, phase: 'complete', previousInjection: 'enabled' });
       if (approach === 'replace-service') {
@@ -142,14 +146,15 @@ describe('acmg migrate and rollback on the local control plane', () => {
       await prober.stop();
     }
     expect(prober.samples.length).toBeGreaterThan(50);
-    expect(badSamples(prober.samples, [helloIP, gatewayIP])).toEqual([]);
-    expect(prober.samples.some((s) => s.ips[0] === gatewayIP)).toBe(true);
+    expect(badSamples(prober.samples, [helloIP, door])).toEqual([]);
+    expect(prober.samples.some((s) => s.ips[0] === door)).toBe(true);
     // Everything back: the Service with its ClusterIP, the label, no routes, ports closed.
     expect(kubectlJson(['-n', 'default', 'get', 'service', 'helloworld']).spec.clusterIP).toBe(helloIP);
     expect(injection('default')).toBe('enabled');
     expect(exists(['-n', 'default', 'virtualservices.networking.istio.io'])).toBe(false);
     expect(exists(['-n', 'default', 'service', 'helloworld-acmg'])).toBe(false);
-    expect(gatewayPorts()).not.toContain(5000);
+    expect(exists(['-n', 'istio-system', 'service', 'acmg-default'])).toBe(false);
+    expect(exists(['-n', 'istio-system', 'gateways.networking.istio.io', 'acmg-default'])).toBe(false);
     expect(state()).toEqual({});
     expect(corefile()).toBe(originalCorefile);
   });
@@ -205,7 +210,7 @@ describe('acmg migrate and rollback on the local control plane', () => {
     expect(state()).toEqual({});
     expect(injection('default')).toBe('enabled');
     expect(exists(['-n', 'default', 'virtualservices.networking.istio.io'])).toBe(false);
-    expect(gatewayPorts()).not.toContain(5000);
+    expect(exists(['-n', 'istio-system', 'service', 'acmg-default'])).toBe(false);
     expect(corefile()).toBe(originalCorefile);
     await eventually('DNS back on the service', 20_000, async () => {
       const v = await acmg(['verify-dns', 'helloworld', '-n', 'default', ...NS]);
@@ -287,8 +292,15 @@ describe('acmg migrate and rollback on the local control plane', () => {
     expect(reviews.spec.template.metadata.annotations['kubectl.kubernetes.io/restartedAt']).toBeTruthy();
     expect(reviews.status.updatedReplicas).toBe(1);
     expect(state()['shop/reviews'].journal).toContain('restart');
-    expect(gatewayPorts()).toEqual(expect.arrayContaining([5000, 9080, 9090]));
-    expect(gatewayServers()).toEqual(expect.arrayContaining([5000, 9080, 9090]));
+    // Each namespace has its door, on listener ports no other namespace has (handed out under one resourceVersion).
+    const listeners = [...doorPorts('default'), ...doorPorts('shop')];
+    expect(listeners.map(([p]: number[]) => p)).toEqual([5000, 9080, 9090]);
+    expect(new Set(listeners.map(([, l]: number[]) => l)).size).toBe(3);
+    expect(doorServers('shop').map(([l]: any[]) => l)).toEqual(
+      doorPorts('shop')
+        .map(([, l]: number[]) => l)
+        .sort((a: number, b: number) => a - b),
+    );
     const status = JSON.parse(expectExit(await acmg(['status', '-o', 'json']), 0).stdout);
     expect(status.dns.entries).toBe(3);
     expect(status.services.map((s: any) => s.dns)).toEqual(['switched', 'switched', 'switched']);

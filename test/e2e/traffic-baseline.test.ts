@@ -4,79 +4,22 @@
 // user's VirtualServices and shows the same assertions would catch the loss.
 // Pods are simulated (kwok): nothing here sends a request through Envoy.
 import { join } from 'node:path';
-import { ROOT, eventually, kubectl, kubectlJson } from './cluster.js';
-import { diffOutcomes, formatTraceTable, outcome, outcomeKey, traceCall, type Trace, type TraceCall, type TraceClient } from './trace.js';
+import { applyFiles, kubectl, kubectlJson } from './cluster.js';
+import { CASES, FQDN, SAMPLE, applySample, deleteSample, settledTraces } from './bookinfo.js';
+import { diffOutcomes, formatTraceTable, outcome, type Trace } from './trace.js';
 
-const SAMPLE = join(ROOT, 'samples/bookinfo');
-const FILES = ['bookinfo.yaml', 'clients.yaml', 'destination-rules.yaml', 'virtual-services.yaml'].map((f) => join(SAMPLE, f));
-const NAMESPACES = ['bookinfo', 'clients'];
-
-const FQDN = 'reviews.bookinfo.svc.cluster.local';
 const REVIEWS_V1 = `outbound|9080|v1|${FQDN}`;
 const REVIEWS_V2 = `outbound|9080|v2|${FQDN}`;
 const RATINGS_V1 = 'outbound|9080|v1|ratings.bookinfo.svc.cluster.local';
 
-const productpage: TraceClient = { namespace: 'bookinfo', labels: { app: 'productpage' }, sidecar: true };
-const sleep: TraceClient = { namespace: 'clients', labels: { app: 'sleep' }, sidecar: true };
-const sleepPlain: TraceClient = { namespace: 'clients', labels: { app: 'sleep-plain' }, sidecar: false };
-const jason = { 'end-user': 'jason' };
-
-const CASES: { name: string; client: TraceClient; call: TraceCall }[] = [
-  { name: 'reviews', client: productpage, call: { url: 'http://reviews:9080/reviews/0' } },
-  { name: 'reviews as jason', client: productpage, call: { url: 'http://reviews:9080/reviews/0', headers: jason } },
-  { name: 'reviews, no port', client: productpage, call: { url: 'http://reviews/reviews/0' } },
-  { name: 'ratings', client: productpage, call: { url: 'http://ratings:9080/ratings/0' } },
-  { name: 'svc.ns', client: sleep, call: { url: 'http://reviews.bookinfo:9080/reviews/0' } },
-  { name: 'svc.ns as jason', client: sleep, call: { url: 'http://reviews.bookinfo:9080/reviews/0', headers: jason } },
-  { name: 'FQDN', client: sleep, call: { url: `http://${FQDN}:9080/reviews/0` } },
-  { name: 'FQDN.', client: sleep, call: { url: `http://${FQDN}.:9080/reviews/0` } },
-  { name: 'FQDN. as jason', client: sleep, call: { url: `http://${FQDN}.:9080/reviews/0`, headers: jason } },
-  { name: 'svc.ns, no sidecar', client: sleepPlain, call: { url: 'http://reviews.bookinfo:9080/reviews/0', headers: jason } },
-];
-
-async function traceAll(): Promise<Map<string, Trace>> {
-  const out = new Map<string, Trace>();
-  for (const c of CASES) out.set(c.name, await traceCall(c.client, c.call));
-  return out;
-}
-
 const table = (traces: Map<string, Trace>) => formatTraceTable(CASES.map((c) => ({ trace: traces.get(c.name)! })));
-
-/** Traces until two rounds in a row agree: istiod pushes a change after a debounce, and a new proxy gets what it has then. */
-async function settledTraces(what: string, ready: (t: Map<string, Trace>) => boolean): Promise<Map<string, Trace>> {
-  let last = '';
-  const { value } = await eventually(
-    what,
-    60_000,
-    async () => {
-      const t = await traceAll();
-      const key = CASES.map((c) => outcomeKey(outcome(t.get(c.name)!))).join('\n');
-      const stable = key === last && ready(t);
-      last = key;
-      return stable ? t : undefined;
-    },
-    1000,
-  );
-  return value;
-}
-
-const podsReady = () =>
-  NAMESPACES.every((ns) => {
-    const pods = kubectlJson(['-n', ns, 'get', 'pods']).items;
-    return pods.length > 0 && pods.every((p: any) => p.status?.phase === 'Running' && p.status.podIP && !p.metadata.deletionTimestamp);
-  });
-
-const deleteSample = () => kubectl(['delete', 'namespace', ...NAMESPACES, '--ignore-not-found', '--wait=true', '--timeout=120s']);
 
 describe('traffic baseline: Bookinfo with sidecars, traced through the real CoreDNS and istiod', () => {
   let traces: Map<string, Trace>;
   const t = (name: string) => traces.get(name)!;
 
   beforeAll(async () => {
-    deleteSample(); // a run that stopped half-way
-    kubectl(['apply', '--server-side', '--field-manager=acmg-test', ...FILES.flatMap((f) => ['-f', f])]);
-    for (const ns of NAMESPACES) kubectl(['-n', ns, 'rollout', 'status', 'deployment', '--timeout=120s']);
-    await eventually('Bookinfo and clients pods running', 120_000, podsReady);
+    await applySample();
     // Every Service's endpoints reached istiod: each app Service's call lands on endpoints.
     traces = await settledTraces('settled traces with endpoints', (m) =>
       ['reviews', 'ratings', 'svc.ns', 'svc.ns, no sidecar'].every((n) => (m.get(n)?.endpoints.length ?? 0) > 0),
@@ -201,10 +144,10 @@ describe('traffic baseline: Bookinfo with sidecars, traced through the real Core
     expect(after.get('ratings')!.cluster).toBe('outbound|9080||ratings.bookinfo.svc.cluster.local');
     expect(after.get('ratings')!.policy).toMatchObject({ timeout: '0s', retries: { attempts: 2 } });
     // What "trace before, change, trace after, compare" reports: every sidecar call to reviews and
-    // ratings changed; the calls with no rules to lose (port 80, no sidecar) did not.
+    // ratings changed; the calls with no rules to lose (port 80, details, no sidecar) did not.
     expect(diffOutcomes(before, after).map((d) => d.name)).toEqual(
-      CASES.map((c) => c.name).filter((n) => n !== 'reviews, no port' && n !== 'svc.ns, no sidecar'),
+      CASES.map((c) => c.name).filter((n) => !['reviews, no port', 'details', 'svc.ns, no sidecar'].includes(n)),
     );
-    kubectl(['apply', '--server-side', '--field-manager=acmg-test', '-f', join(SAMPLE, 'virtual-services.yaml')]);
+    applyFiles(join(SAMPLE, 'virtual-services.yaml'), { fieldManager: 'acmg-test' });
   });
 });

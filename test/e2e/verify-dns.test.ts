@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { query } from '../../src/dns/client.js';
-import { DNS_NAMESERVER, acmg, applyFiles, corefile, dns, eventually, expectExit, kubectl, kubectlJson, sleep } from './cluster.js';
+import { DNS_NAMESERVER, acmg, applyFiles, corefile, dns, doorIP, eventually, expectExit, kubectl, sleep } from './cluster.js';
 
 const NS = ['--nameserver', DNS_NAMESERVER];
 const FQDN = 'helloworld.default.svc.cluster.local';
@@ -20,7 +20,7 @@ describe('acmg verify-dns on the local control plane', () => {
     applyFiles('samples/helloworld/helloworld.yaml');
     expectExit(await acmg(['install', '--profile', 'demo', '-y']), 0);
     expectExit(await acmg(['migrate', 'helloworld', '-n', 'default', '--keep-service', '-y', ...NS]), 0);
-    gatewayIP = kubectlJson(['-n', 'istio-system', 'get', 'service', 'acmg-gateway']).spec.clusterIP;
+    gatewayIP = doorIP('default');
   });
 
   afterAll(async () => {
