@@ -6,6 +6,7 @@ import { ApiError, listPages, type KubeApi } from '../kube/api.js';
 import { readState, updateState } from '../kube/state.js';
 import type { KObject } from '../model/object.js';
 import { migrationKey, type InstallRecord, type MigrationRecord } from '../model/state.js';
+import { MANAGED_SELECTOR } from '../render/labels.js';
 import { replacementName, routeName } from '../render/routes.js';
 import { forEachBounded } from './bounded.js';
 import { changeDns } from './dns-change.js';
@@ -154,8 +155,16 @@ export const ROLLBACK_PHASES: readonly RollbackPhase[] = [
     undoes: ['route', 'replacement-service'],
     async run({ kube, install, records, o }) {
       await o.task('remove routes', async () => {
+        // Only acmg's own routes: a VirtualService of the same name that someone else made stays
+        // (one paged list per namespace, not a GET per route).
+        const owned = new Set<string>();
+        for (const n of [...new Set(records.map((m) => m.namespace))].sort())
+          await listPages(kube, 'networking.istio.io/v1', 'VirtualService', { namespace: n, labelSelector: MANAGED_SELECTOR }, (vs) =>
+            owned.add(`${n}/${vs.metadata.name}`),
+          );
         await forEachBounded(records, async (m) => {
-          await kube.delete('networking.istio.io/v1', 'VirtualService', routeName(m.service), m.namespace);
+          if (owned.has(`${m.namespace}/${routeName(m.service)}`))
+            await kube.delete('networking.istio.io/v1', 'VirtualService', routeName(m.service), m.namespace);
           // Approach 2's copy of the user's DestinationRule, only if it is acmg's.
           const dr =
             m.approach === 'replace-service' ? await kube.get('networking.istio.io/v1', 'DestinationRule', routeName(m.service), m.namespace) : undefined;

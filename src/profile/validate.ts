@@ -197,7 +197,8 @@ function crossFieldProblems(doc: AcmgOperator): string[] {
   if (doc.spec.istioGateway.enabled && !g.enabled) {
     problems.push('istioGateway.enabled: the Istio Gateway selects the acmg gateway pods; enable gateway.enabled too, or disable istioGateway');
   }
-  if (doc.spec.migration.replacementSuffix !== '' && !/^-[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(doc.spec.migration.replacementSuffix)) {
+  // Never empty: the replacement would be the original Service itself, which approach 2 deletes.
+  if (!/^-[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(doc.spec.migration.replacementSuffix)) {
     problems.push(
       `migration.replacementSuffix: "${doc.spec.migration.replacementSuffix}" must start with "-" and continue as a DNS-1123 label (for example -acmg)`,
     );

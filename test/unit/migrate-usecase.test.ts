@@ -312,6 +312,59 @@ describe("each namespace's door on the gateway", () => {
   });
 });
 
+describe("nothing of someone else's is taken over", () => {
+  test('--replace-service refuses NodePort and LoadBalancer Services (their node ports and address would go), and writes nothing', async () => {
+    const kube = await installedCluster();
+    kube.seed(
+      svc('shop', 'np', [{ name: 'http', port: 9080, nodePort: 30081 }], { type: 'NodePort' }),
+      svc('shop', 'lb', [{ name: 'http', port: 9080 }], { type: 'LoadBalancer' }),
+    );
+    kube.calls.splice(0);
+    const e = (await planMigration(kube, { services: ['np', 'lb'], namespace: 'shop' }, { approach: 'replace-service' }).catch((x) => x)) as AcmgError;
+    expect(e.code).toBe(ExitCode.Usage);
+    expect(e.problems).toEqual([
+      expect.stringMatching(/^shop\/np is a NodePort Service: --replace-service would delete it, releasing its node ports .*use --keep-service/),
+      expect.stringMatching(/^shop\/lb is a LoadBalancer Service: .*external address/),
+    ]);
+    expect(kube.writes()).toEqual([]);
+    // --keep-service leaves the Service as it is: allowed.
+    await planMigration(kube, { services: ['np'], namespace: 'shop' }, { approach: 'keep-service' });
+  });
+
+  test("a Service named like the replacement that is not acmg's, or a VirtualService named like acmg's route, is refused", async () => {
+    const kube = await installedCluster();
+    kube.seed(svc('shop', 'reviews-acmg', [{ name: 'http', port: 9080 }]), {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: routeName('ratings'), namespace: 'shop' },
+      spec: { hosts: ['ratings.example'], http: [{ route: [{ destination: { host: 'ratings' } }] }] },
+    });
+    const e = (await planMigration(kube, { services: ['reviews', 'ratings'], namespace: 'shop' }, { approach: 'replace-service' }).catch(
+      (x) => x,
+    )) as AcmgError;
+    expect(e.problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^VirtualService shop\/acmg-ratings exists and is not acmg's/),
+        expect.stringMatching(/^Service shop\/reviews-acmg exists and is not acmg's replacement for reviews/),
+      ]),
+    );
+  });
+
+  test("rollback removes only acmg's own route: a VirtualService of that name made by someone else stays", async () => {
+    const kube = await installedCluster();
+    await applyMigration(kube, await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' }), opts());
+    // Someone replaces acmg's route with their own object of the same name.
+    kube.seed({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: routeName('reviews'), namespace: 'shop' },
+      spec: { hosts: ['x'] },
+    });
+    await rollbackMigrations(kube, await loadInstall(kube), ['shop/reviews'], { dnsTimeoutMs: 1000, task });
+    expect(kube.peek('networking.istio.io/v1', 'VirtualService', routeName('reviews'), 'shop')!.spec.hosts).toEqual(['x']);
+  });
+});
+
 describe('a failure rolls the run back from its journal', () => {
   const failingAt: [string, StepName[], (c: { verb: string; kind: string; name?: string }) => boolean][] = [
     ['opening gateway ports', [], (c) => c.verb === 'apply' && c.kind === 'Gateway'],

@@ -55,6 +55,13 @@ describe('bad input is reported with the path, the bad value and a way to fix it
     expect(problems({ sets: ['dns.mode=corefil'] })).toEqual(['dns.mode: "corefil" is not one of auto, corefile, custom (did you mean "corefile"?)']);
   });
 
+  test('the replacement suffix is never empty (the replacement would be the original Service, which approach 2 deletes)', () => {
+    expect(problems({ profile: 'minimal', sets: ['migration.replacementSuffix='] })).toEqual([
+      expect.stringMatching(/^migration\.replacementSuffix: "" must start with "-"/),
+    ]);
+    expect(resolveValues({ profile: 'minimal', sets: ['migration.replacementSuffix=-v2'] }).spec.migration.replacementSuffix).toBe('-v2');
+  });
+
   test('all problems are reported at once', () => {
     expect(problems({ sets: ['gateway.replicas=-1', 'gateway.name=X', 'dns.ttl=true'] })).toHaveLength(3);
   });

@@ -11,7 +11,7 @@ import { migrationKey, shardName, type Approach, type InstallRecord, type State 
 import { checkSelection, type Selection } from '../../plan/selection.js';
 import { destinationRuleOf, renderGatewayRoute, routesService } from '../../render/gateway-routes.js';
 import { namespaceGatewayName } from '../../render/namespace-gateway.js';
-import { replacementName } from '../../render/routes.js';
+import { replacementName, routeName } from '../../render/routes.js';
 import { VERSION } from '../../version.js';
 import { fitsInState, projectedShardBytes } from '../../plan/state-size.js';
 import { namespacePortsInUse } from '../gateway-ports.js';
@@ -139,6 +139,10 @@ function judgeServices(
       continue;
     }
     if (svc.spec?.type === 'ExternalName') problems.push(`${id} is an ExternalName Service; it has no ClusterIP to move`);
+    else if (approach === 'replace-service' && (svc.spec?.type === 'NodePort' || svc.spec?.type === 'LoadBalancer'))
+      problems.push(
+        `${id} is a ${svc.spec.type} Service: --replace-service would delete it, releasing its ${svc.spec.type === 'NodePort' ? 'node ports' : 'external address and node ports'} (rollback could not get them back); use --keep-service, which leaves the Service as it is`,
+      );
     else if (!svc.spec?.clusterIP || svc.spec.clusterIP === 'None')
       problems.push(`${id} is headless (clusterIP: None); clients reach its pods directly, so there is no traffic to move`);
     const classified: ReturnType<typeof classifyPort>[] = (svc.spec?.ports ?? []).map(classifyPort);
@@ -192,12 +196,33 @@ async function userRoutesOf(kube: KubeApi, install: InstallRecord, candidates: C
   const refused: string[] = [];
   for (const n of [...new Set(candidates.map((c) => c.service.metadata.namespace!))].sort()) {
     const here = candidates.filter((c) => c.service.metadata.namespace === n);
+    // Names acmg will write: an object of that name it did not make is someone else's, never taken over.
+    const ours = new Set(here.map((c) => routeName(c.service.metadata.name)));
+    const notOurs = (o: KObject, what: string) => {
+      if (ours.has(o.metadata.name) && o.metadata.labels?.['app.kubernetes.io/managed-by'] !== 'acmg')
+        refused.push(`${what} ${n}/${o.metadata.name} exists and is not acmg's: acmg would write its route there (rename that object)`);
+    };
     await listPages(kube, 'networking.istio.io/v1', 'VirtualService', { namespace: n }, (vs) => {
+      notOurs(vs, 'VirtualService');
       if (vs.metadata.labels?.['app.kubernetes.io/managed-by'] === 'acmg') return;
       for (const c of here) if (routesService(vs, c.service.metadata.name, n, install.clusterDomain)) c.userRoutes.push(vs);
     });
+    if (approach === 'replace-service') {
+      const suffix = install.values.migration.replacementSuffix;
+      const replacements = new Map(here.map((c) => [replacementName(c.service.metadata.name, suffix), c.service.metadata.name]));
+      await listPages(kube, 'v1', 'Service', { namespace: n }, (svc) => {
+        const of = replacements.get(svc.metadata.name);
+        if (of && svc.metadata.labels?.['acmg.io/replaces'] !== of)
+          refused.push(
+            `Service ${n}/${svc.metadata.name} exists and is not acmg's replacement for ${of}: --replace-service would take it over (rename it, or set migration.replacementSuffix)`,
+          );
+      });
+    }
     const rules: KObject[] = [];
-    await listPages(kube, 'networking.istio.io/v1', 'DestinationRule', { namespace: n }, (dr) => void rules.push(dr));
+    await listPages(kube, 'networking.istio.io/v1', 'DestinationRule', { namespace: n }, (dr) => {
+      if (approach === 'replace-service') notOurs(dr, 'DestinationRule');
+      rules.push(dr);
+    });
     for (const c of here) {
       const dr = destinationRuleOf(rules, c.service.metadata.name, n, install.clusterDomain);
       if (!dr) continue;
