@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole acmg flow on the local control plane (README's first command: npm run demo):
 # cluster up (built from Go modules on first run) -> helloworld sample -> precheck -> install ->
-# migrate --keep-service -> the gateway's routes from istiod -> verify-dns -> status. Re-running is safe: every step converges.
+# migrate --keep-service -> the gateway's routes from istiod -> verify-dns -> status -> Bookinfo's
+# calls traced before and after migrating it. Re-running is safe: every step converges.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bold() { if [ -t 1 ]; then printf '\n\033[1m==> %s\033[0m\n' "$*"; else printf '\n==> %s\n' "$*"; fi; }
@@ -44,16 +45,33 @@ bold "acmg verify-dns (through the API server's port-forward to CoreDNS, as from
 bold "acmg status"
 "${ACMG[@]}" status
 
+bold "deploy the Bookinfo sample (sidecars, the user's VirtualServices: jason -> reviews v2, ratings 2s timeout and 3 retries) and a clients namespace"
+kubectl_local apply --server-side -f samples/bookinfo/
+for ns in bookinfo clients; do kubectl_local -n "$ns" rollout status deployment --timeout=120s; done
+node_modules/.bin/esbuild scripts/trace-bookinfo.ts --bundle --platform=node --format=esm --log-level=warning \
+  --banner:js="import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" --outfile=.cache/trace-bookinfo.mjs
+
+bold "before: Bookinfo's calls, traced through CoreDNS and the xDS istiod gives each proxy (pods are simulated, istiod is real)"
+node .cache/trace-bookinfo.mjs
+
+bold "acmg migrate -n bookinfo --all --keep-service --restart -y (sidecars go; the user's rules move to the gateway)"
+"${ACMG[@]}" migrate -n bookinfo --all --keep-service --restart -y
+
+bold "after: the same calls, now through bookinfo's door on the gateway: the same destinations, subsets and policies"
+node .cache/trace-bookinfo.mjs --through-gateway
+
 cat <<INFO
 
-Done: helloworld.default.svc.cluster.local now resolves to the acmg gateway.
+Done: helloworld.default.svc.cluster.local and Bookinfo's services now resolve to the acmg gateway.
 Explore:
   export KUBECONFIG=$KUBECONFIG_PATH
   $(bin_path kubectl "$KUBERNETES_VERSION") get virtualservices,gateways -A
   dig @127.0.0.1 -p $DNS_PORT helloworld.default.svc.cluster.local     (if dig is installed)
   node bin/acmg.js verify-dns --nameserver $NAMESERVER
   bash hack/gateway-routes.sh                                        (the gateway's routes, from istiod)
+  node .cache/trace-bookinfo.mjs                                     (Bookinfo's calls, traced)
   node bin/acmg.js rollback helloworld -n default -y --nameserver $NAMESERVER
+  node bin/acmg.js rollback -n bookinfo --restart -y --nameserver $NAMESERVER
   node bin/acmg.js uninstall --purge -y --nameserver $NAMESERVER
 Stop the local cluster: npm run demo:down
 INFO
