@@ -46,7 +46,12 @@ bold "acmg status"
 "${ACMG[@]}" status
 
 bold "deploy the Bookinfo sample (sidecars, the user's VirtualServices: jason -> reviews v2, ratings 2s timeout and 3 retries) and a clients namespace"
-kubectl_local apply --server-side -f samples/bookinfo/
+# Once: applied again it would take back the istio-injection label acmg set when it migrated bookinfo.
+if kubectl_local get namespace bookinfo >/dev/null 2>&1; then
+  echo "bookinfo is already deployed"
+else
+  kubectl_local apply --server-side -f samples/bookinfo/
+fi
 for ns in bookinfo clients; do kubectl_local -n "$ns" rollout status deployment --timeout=120s; done
 node_modules/.bin/esbuild scripts/trace-bookinfo.ts --bundle --platform=node --format=esm --log-level=warning \
   --banner:js="import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" --outfile=.cache/trace-bookinfo.mjs

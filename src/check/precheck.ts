@@ -2,7 +2,7 @@
 import type { AcmgOperator } from '../profile/schema.js';
 import { renderManifests } from '../render/index.js';
 import { gatewaySelector } from '../render/gateway.js';
-import { MANAGED_BY } from '../render/labels.js';
+import { COMPONENT, MANAGED_BY } from '../render/labels.js';
 import { ApiError, explainApiError, permissionHint, type KubeApi } from '../kube/api.js';
 import { loadDns } from '../kube/dns-store.js';
 import type { Layout } from '../coredns/layout.js';
@@ -244,6 +244,8 @@ const PRECHECKS: Check[] = [
       const others = gws.filter(
         (g) =>
           !(g.metadata.namespace === c.s.namespace && g.metadata.name === c.s.istioGateway.name) &&
+          // A migrated namespace's door (render/namespace-gateway.ts) is acmg's own.
+          !(g.metadata.namespace === c.s.namespace && g.metadata.labels?.[MANAGED_BY] === 'acmg' && g.metadata.labels?.[COMPONENT] === 'namespace-gateway') &&
           sameSubset(g.spec?.selector ?? {}, podLabels) &&
           Object.keys(g.spec?.selector ?? {}).length > 0,
       );

@@ -210,3 +210,31 @@ test('records run after what they need and use, otherwise in their listed order;
   ).toThrow(/cycle/);
   expect(() => dependencyOrder([{ id: 'a', needs: ['nope'] }])).toThrow(/not a record/);
 });
+
+test("the gateway's own namespace doors are not other Gateways selecting its pods; a foreign one is", async () => {
+  const kube = new MemoryKube();
+  kube.seed(yaml.load(readFileSync(join(process.cwd(), 'hack/layouts/kubeadm.yaml'), 'utf8')) as KObject);
+  for (const name of ['gateways.networking.istio.io', 'virtualservices.networking.istio.io'])
+    kube.seed({
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name },
+      spec: { versions: [{ name: 'v1', served: true }] },
+    });
+  const selector = { app: 'acmg-gateway', istio: 'acmg-gateway' };
+  const gateway = (name: string, labels: Record<string, string>): KObject => ({
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'Gateway',
+    metadata: { name, namespace: 'istio-system', labels },
+    spec: { selector, servers: [] },
+  });
+  kube.seed(
+    gateway('acmg-bookinfo', { 'app.kubernetes.io/managed-by': 'acmg', 'app.kubernetes.io/component': 'namespace-gateway' }),
+    gateway('someone-elses', {}),
+  );
+  const r = await runPrecheck(kube, doc);
+  expect(r.results.find((x) => x.check === "only acmg's Istio Gateway selects the gateway pods")).toMatchObject({
+    status: 'fail',
+    detail: 'also selecting them: istio-system/someone-elses',
+  });
+});
