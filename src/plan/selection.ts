@@ -1,6 +1,9 @@
 // Which services a migrate names: exactly one way of choosing, checked before any cluster call.
 import { usageError } from '../errors.js';
 
+/** Namespaces whose Services acmg never moves or steers (nor its own install namespace). */
+export const SYSTEM_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease'];
+
 export interface Selection {
   services: string[];
   namespace?: string;

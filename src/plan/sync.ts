@@ -6,6 +6,9 @@ import type { DnsEntry } from '../coredns/region.js';
 import type { KObject } from '../model/object.js';
 import type { MigrationRecord } from '../model/state.js';
 import type { ClassifiedPort } from '../model/ports.js';
+import { SYSTEM_NAMESPACES } from './selection.js';
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 export interface SyncInput {
   gateway: { namespace: string; name: string };
@@ -119,6 +122,21 @@ export function desiredState(input: SyncInput): DesiredState {
       const r = resolveHost(d.host, vs.metadata.namespace ?? 'default', input.clusterDomain);
       if (!r.fqdn) {
         ignored.push(`VirtualService ${id}: ${r.why}; ignored`);
+        continue;
+      }
+      // A VirtualService steers only its own namespace's Services, never a system or acmg's install
+      // namespace, and only names that are names (what reaches the Corefile must be a DNS name).
+      const vsNs = vs.metadata.namespace ?? 'default';
+      const refused =
+        !DNS_LABEL.test(r.service ?? '') || !DNS_LABEL.test(r.namespace ?? '')
+          ? `"${d.host}" is not a valid Service name`
+          : r.namespace !== vsNs
+            ? `"${d.host}" is a Service of namespace ${r.namespace}: a VirtualService steers only Services of its own namespace (${vsNs})`
+            : SYSTEM_NAMESPACES.includes(r.namespace!) || r.namespace === input.gateway.namespace
+              ? `"${d.host}" is in ${r.namespace}, whose Services acmg never steers`
+              : undefined;
+      if (refused) {
+        ignored.push(`VirtualService ${id}: ${refused}; ignored`);
         continue;
       }
       entries.set(r.fqdn, input.gatewayIP);

@@ -30,7 +30,7 @@ const MIXED_VSES: KObject[] = [
     gateways: ['istio-system/acmg-gateway'],
     http: [{ route: [{ destination: { host: 'reviews' } }, { destination: { host: 'reviews-v2', port: { number: 9081 } } }] }],
   }),
-  vs('shop', 'db', { gateways: ['istio-system/acmg-gateway'], tcp: [{ route: [{ destination: { host: 'db.data', port: { number: 5432 } } }] }] }),
+  vs('data', 'db', { gateways: ['istio-system/acmg-gateway'], tcp: [{ route: [{ destination: { host: 'db.data', port: { number: 5432 } } }] }] }),
   vs('shop', 'ext', { gateways: ['istio-system/acmg-gateway'], http: [{ route: [{ destination: { host: 'api.example.com' } }] }] }),
   vs('shop', 'mesh-only', { gateways: ['mesh'], http: [{ route: [{ destination: { host: 'ratings' } }] }] }),
   vs(
@@ -87,6 +87,37 @@ describe('acmg sync desired state', () => {
       'VirtualService shop/ext: "api.example.com" is outside the cluster domain cluster.local; ignored',
     ]);
     expect(d.sources['shop/reviews']).toEqual(['reviews.shop.svc.cluster.local', 'reviews-v2.shop.svc.cluster.local']);
+  });
+
+  test("a VirtualService steers only valid names of its own namespace's Services, never a system or the install namespace", () => {
+    const bound = (ns: string, name: string, host: string) =>
+      vs(ns, name, { gateways: ['istio-system/acmg-gateway'], http: [{ route: [{ destination: { host } }] }] });
+    const d = desiredState({
+      gateway: gw,
+      gatewayIP: '10.96.9.9',
+      doorIPs: new Map(),
+      clusterDomain: 'cluster.local',
+      migrations: [],
+      virtualServices: [
+        bound('team-a', 'hijack', 'kubernetes.default.svc.cluster.local'),
+        bound('team-a', 'other-team', 'reviews.shop'),
+        bound('kube-system', 'dns', 'kube-dns'),
+        bound('istio-system', 'self', 'istiod'),
+        bound('team-a', 'inject', 'x.team-a.svc.cluster.local\n}\n. {\n  forward . 6.6.6.6\n}'),
+        bound('team-a', 'own', 'web'),
+      ],
+      services: new Map(),
+    });
+    expect(d.entries.map((e) => e.fqdn)).toEqual(['web.team-a.svc.cluster.local']);
+    expect(d.ignored).toEqual([
+      expect.stringMatching(/^VirtualService istio-system\/self: "istiod" is in istio-system, whose Services acmg never steers; ignored$/),
+      expect.stringMatching(/^VirtualService kube-system\/dns: "kube-dns" is in kube-system/),
+      expect.stringMatching(
+        /^VirtualService team-a\/hijack: "kubernetes\.default\.svc\.cluster\.local" is a Service of namespace default: a VirtualService steers only Services of its own namespace \(team-a\)/,
+      ),
+      expect.stringMatching(/^VirtualService team-a\/inject: [\s\S]*(not a valid Service name|outside the cluster domain)/),
+      expect.stringMatching(/^VirtualService team-a\/other-team: "reviews\.shop" is a Service of namespace shop/),
+    ]);
   });
 
   test('the result depends only on the inputs, not their order (level-triggered)', () => {

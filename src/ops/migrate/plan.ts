@@ -8,7 +8,7 @@ import { currentDnsEntries } from '../../kube/dns-store.js';
 import type { KObject } from '../../model/object.js';
 import { classifyPort, isProblem, portConflicts, type ClassifiedPort, type PortUse } from '../../model/ports.js';
 import { migrationKey, shardName, type Approach, type InstallRecord, type State } from '../../model/state.js';
-import { checkSelection, type Selection } from '../../plan/selection.js';
+import { checkSelection, SYSTEM_NAMESPACES, type Selection } from '../../plan/selection.js';
 import { destinationRuleOf, renderGatewayRoute, routesService } from '../../render/gateway-routes.js';
 import { namespaceGatewayName } from '../../render/namespace-gateway.js';
 import { replacementName, routeName } from '../../render/routes.js';
@@ -19,9 +19,7 @@ import { doorAddresses, gatewayClusterIP } from '../gateway-sync.js';
 import { dnsSettings, requireInstall } from '../install-record.js';
 import { deploymentAvailable } from '../wait.js';
 
-export const SYSTEM_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease'];
-
-export type { Selection } from '../../plan/selection.js';
+export { SYSTEM_NAMESPACES, type Selection } from '../../plan/selection.js';
 
 /** What the user asked for, besides which services: the decisions the plan carries. */
 export interface MigrateRequest {
