@@ -45,8 +45,12 @@ export interface MigrationRecord {
   previousInjection?: string | null;
   /** Completed steps, in order. */
   journal: StepName[];
-  /** complete when every step is done; an interrupted run leaves in-progress. */
-  phase: 'in-progress' | 'complete';
+  /**
+   * complete when every step is done; an interrupted run leaves in-progress; a rollback marks its
+   * migrations rolling-back before it changes anything, so acmg sync (the controller) stops
+   * writing their DNS entries instead of putting them back.
+   */
+  phase: 'in-progress' | 'complete' | 'rolling-back';
   migratedAt: string;
 }
 

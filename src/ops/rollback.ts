@@ -12,7 +12,7 @@ import { forEachBounded } from './bounded.js';
 import { changeDns } from './dns-change.js';
 import { syncGatewayPorts } from './gateway-sync.js';
 import { dnsSettings } from './install-record.js';
-import { scopeOf } from './journal.js';
+import { scopeOf, updateRecords } from './journal.js';
 import type { MigrationStepName } from './migrate/steps.js';
 import type { Task } from './task.js';
 import { DEFAULT_ROLLOUT_TIMEOUT_MS, restartDeployments } from './wait.js';
@@ -211,6 +211,9 @@ export async function rollbackMigrations(kube: KubeApi, install: InstallRecord, 
   if (records.length === 0) return [];
   const remaining = Object.values(st.migrations).filter((m) => !keys.includes(migrationKey(m.namespace, m.service)));
   const readinessTimeoutMs = o.readinessTimeoutMs ?? DEFAULT_ROLLOUT_TIMEOUT_MS;
+  // Before anything changes: a controller running alongside (acmg sync --watch) must not put back
+  // what this rollback takes away.
+  await updateRecords(kube, install, keys, (m) => (m.phase = 'rolling-back'));
   const ctx: RollbackContext = { kube, install, keys, records, remaining, restored: [], o, readinessTimeoutMs };
   for (const phase of ROLLBACK_PHASES) await phase.run(ctx);
   return records.map((m) => migrationKey(m.namespace, m.service));

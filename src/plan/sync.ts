@@ -102,7 +102,8 @@ export function desiredState(input: SyncInput): DesiredState {
   const ignored: string[] = [];
   const sources: Record<string, string[]> = {};
   for (const m of input.migrations) {
-    if (!m.journal.includes('dns') && m.phase !== 'complete') continue;
+    // A rollback under way takes the entry away: never write it back meanwhile.
+    if (m.phase === 'rolling-back' || (!m.journal.includes('dns') && m.phase !== 'complete')) continue;
     const ip = input.doorIPs.get(m.namespace) ?? input.current?.get(m.fqdn);
     if (ip) entries.set(m.fqdn, ip);
     if (!input.doorIPs.has(m.namespace))

@@ -6,7 +6,7 @@ import { query } from '../../src/dns/client.js';
 import { listPages } from '../../src/kube/api.js';
 import { Kube } from '../../src/kube/client.js';
 import { Informer } from '../../src/kube/informer.js';
-import { DNS_NAMESERVER, acmg, applyFiles, applyObjects, dns, eventually, expectExit, kubeconfig, kubectl, kubectlJson, sleep } from './cluster.js';
+import { DNS_NAMESERVER, acmg, applyFiles, applyObjects, dns, doorIP, eventually, expectExit, kubeconfig, kubectl, kubectlJson, sleep } from './cluster.js';
 
 const NS = ['--nameserver', DNS_NAMESERVER];
 /** The documented time for a VirtualService change to reach DNS: debounce + one write + CoreDNS reload. */
@@ -105,6 +105,23 @@ describe('acmg sync and the sync --watch controller', () => {
     expect((await query('burst-svc-0.shop.svc.cluster.local', 'A', dns)).rcode).toBe('NXDOMAIN');
     kubectl(['-n', 'shop', 'delete', 'virtualservices.networking.istio.io', '-l', 'acmg-test=sync']);
     await eventually('all burst entries removed', 60_000, () => regionEntries().length === 0);
+  });
+
+  test('a rollback finishes while the controller runs: its DNS entry is not written back', async () => {
+    // The controller from the test above, or a new one when this test runs alone.
+    if (!controller.proc || controller.proc.exitCode !== null) await controller.start();
+    await eventually('the controller ready', 15_000, async () => (await fetch(`http://127.0.0.1:${controller.port}/readyz`)).status === 200);
+    expectExit(await acmg(['migrate', 'reviews', '-n', 'shop', '--keep-service', '-y', ...NS]), 0);
+    const door = doorIP('shop');
+    expect(await answer('reviews.shop.svc.cluster.local')).toBe(door);
+    const writes = await controller.metric('acmg_sync_dns_writes_total');
+    expectExit(await acmg(['rollback', 'reviews', '-n', 'shop', '-y', '--dns-timeout', '60s', ...NS]), 0);
+    expect(await answer('reviews.shop.svc.cluster.local')).toBe(reviewsIP);
+    // Several of the controller's debounces later, it has not put the entry back.
+    await sleep(3000);
+    expect(await answer('reviews.shop.svc.cluster.local')).toBe(reviewsIP);
+    expect(regionEntries()).toEqual([]);
+    expect(await controller.metric('acmg_sync_dns_writes_total')).toBe(writes);
   });
 
   test('bad flags exit 2', async () => {

@@ -120,6 +120,20 @@ describe('acmg sync desired state', () => {
     ]);
   });
 
+  test('a migration being rolled back has no DNS entry: a controller alongside does not put back what the rollback takes away', () => {
+    const m = { ...migration('default', 'helloworld'), phase: 'rolling-back' as const };
+    const d = desiredState({
+      gateway: gw,
+      gatewayIP: '1.1.1.1',
+      doorIPs: new Map([['default', '10.96.7.7']]),
+      clusterDomain: 'cluster.local',
+      migrations: [m],
+      virtualServices: [],
+      services: new Map(),
+    });
+    expect(d.entries).toEqual([]);
+  });
+
   test('the result depends only on the inputs, not their order (level-triggered)', () => {
     const vses = Array.from({ length: 30 }, (_, i) =>
       vs(`ns${i % 3}`, `v${i}`, { gateways: ['istio-system/acmg-gateway'], http: [{ route: [{ destination: { host: `s${i}` } }] }] }),
