@@ -57,6 +57,14 @@ async function checkDnsWrite(confirm: ConfirmOptions, dns: DnsChangeResult, expe
   return c;
 }
 
+/** `current` with these entries removed and these added (an added name replaces its old address). */
+function applyChange(current: DnsEntry[], add: DnsEntry[], remove: DnsEntry[]): DnsEntry[] {
+  const key = (e: DnsEntry) => `${e.fqdn}=${e.ip}`;
+  const removing = new Set(remove.map(key));
+  const adding = new Set(add.map((e) => e.fqdn));
+  return [...current.filter((e) => !removing.has(key(e)) && !adding.has(e.fqdn)), ...add];
+}
+
 /** The VirtualServices and Services a reconcile reads: the controller's caches, or fresh lists. */
 export interface ClusterView {
   virtualServices: Iterable<KObject>;
@@ -144,7 +152,9 @@ export async function reconcile(
       const dns = await changeDns(
         kube,
         dnsSettings(install),
-        { title: 'write DNS', edit: () => desired.entries, force: opts.force },
+        // Its own change (add, remove) applied to whatever the write reads: after a 409 the fresh
+        // read may hold another run's new entry, which a copy of this reconcile's list would drop.
+        { title: 'write DNS', edit: (cur) => applyChange(cur, add, remove), force: opts.force },
         { task: silentTask, readinessTimeoutMs: DEFAULT_ROLLOUT_TIMEOUT_MS },
       );
       dnsWrites = dns.writes;

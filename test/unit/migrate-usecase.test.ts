@@ -12,6 +12,9 @@ import type { StepName } from '../../src/model/state.js';
 import { loadInstall } from '../../src/ops/install-record.js';
 import { applyMigration, describeMigration, MIGRATION_STEP_NAMES, migrationSteps, planMigration } from '../../src/ops/migrate/index.js';
 import { ROLLBACK_PHASES, rollbackMigrations } from '../../src/ops/rollback.js';
+import { reconcile } from '../../src/ops/sync.js';
+import { currentDnsEntries, updateDnsEntries } from '../../src/kube/dns-store.js';
+import { dnsSettings } from '../../src/ops/install-record.js';
 import { applyUninstall, planUninstall, uninstallIsEmpty } from '../../src/ops/uninstall.js';
 import { resolveValues } from '../../src/profile/load.js';
 import { renderManifests } from '../../src/render/index.js';
@@ -309,6 +312,32 @@ describe("each namespace's door on the gateway", () => {
     expect(kube.writes()).toEqual([]);
     const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service', acceptRuleChanges: true });
     expect(plan.ruleChanges).toHaveLength(1);
+  });
+});
+
+describe('acmg sync beside a concurrent writer', () => {
+  test("a conflict on its DNS write makes sync apply its own change to the fresh read, keeping another run's new entry", async () => {
+    const kube = await installedCluster();
+    await applyMigration(kube, await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' }), opts());
+    const s = dnsSettings(await loadInstall(kube));
+    // The entry was taken out by hand: sync will put it back.
+    await updateDnsEntries(kube, s, (cur) => cur.filter((e) => !e.fqdn.startsWith('reviews.')));
+    const base = kube.peek('v1', 'ConfigMap', 'coredns', 'kube-system')!;
+    // What a concurrent migrate writes between sync's read and its write: a new entry.
+    await updateDnsEntries(kube, s, (cur) => [...cur, { fqdn: 'frontend.web.svc.cluster.local', ip: '10.96.0.99' }]);
+    const concurrent = kube.peek('v1', 'ConfigMap', 'coredns', 'kube-system')!;
+    kube.seed(base);
+    let raced = false;
+    kube.failWhen = (call) => {
+      if (raced || call.verb !== 'replace' || call.name !== 'coredns') return undefined;
+      raced = true;
+      kube.seed(concurrent);
+      return new ApiError(409, 'Conflict', 'the object has been modified', 'PUT', 'ConfigMap');
+    };
+    await reconcile(kube);
+    expect(raced).toBe(true);
+    const fqdns = (await currentDnsEntries(kube, s)).entries.map((e) => e.fqdn).sort();
+    expect(fqdns).toEqual(['frontend.web.svc.cluster.local', 'reviews.shop.svc.cluster.local']);
   });
 });
 
