@@ -93,8 +93,19 @@ function checkSize(written: DnsConfig, base: DnsConfig, layout: Layout, entries:
   );
 }
 
+/** A region whose markers are broken (findRegion's `damaged`) is refused, --force or not. */
+function refuseDamaged(config: DnsConfig): void {
+  const damaged = readEntries(config).regions.filter((r) => r.region.damaged);
+  if (damaged.length)
+    throw new LayoutError(
+      damaged.map((d) => `${d.where}: ${d.region.problem}`).join('; '),
+      'acmg changes nothing in cluster DNS until its region is whole again (or gone)',
+    );
+}
+
 /** The config without any acmg region or key: byte for byte what it was before acmg wrote. */
 export function stripRegions(config: DnsConfig): DnsConfig {
+  refuseDamaged(config);
   const region = findRegion(config.corefile);
   const corefile = region ? removeRegion(config.corefile, region) : config.corefile;
   const custom = config.custom === undefined ? undefined : Object.fromEntries(Object.entries(config.custom).filter(([k]) => !ACMG_KEY.test(k)));
@@ -118,6 +129,7 @@ export interface SetOptions {
  */
 export function setEntries(config: DnsConfig, layout: Layout, entries: DnsEntry[], opts: SetOptions): DnsChange {
   const want = sortEntries(entries);
+  refuseDamaged(config);
   const current = readEntries(config);
   const tampered = current.regions.filter((r) => r.region.tampered);
   if (tampered.length > 0 && !opts.force) {
@@ -152,6 +164,16 @@ export function setEntries(config: DnsConfig, layout: Layout, entries: DnsEntry[
     if (n > 1) throw new LayoutError(`internal error: the cluster block would have ${n} hosts plugins`);
   }
   checkSize({ corefile, custom }, stripped, layout, want.length);
+  // Never a Corefile acmg's own parser cannot read back, every server block closed (the hosts
+  // mechanism's check above has parsed it already).
+  const parsed = layout.kind === 'corefile' && layout.mechanism === 'hosts' && want.length > 0;
+  if (corefile !== config.corefile && !parsed) {
+    try {
+      parseCorefile(corefile);
+    } catch (e) {
+      throw new LayoutError(`internal error: the Corefile acmg would write does not parse (${(e as Error).message}); nothing was written`);
+    }
+  }
 
   const customOut = custom && Object.keys(custom).length === 0 && config.custom === undefined ? undefined : custom;
   const corefileChanged = corefile !== config.corefile;

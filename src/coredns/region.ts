@@ -118,9 +118,28 @@ export interface FoundRegion {
   entries: DnsEntry[];
   /** The body no longer matches the hash in the begin marker: someone edited it by hand. */
   tampered: boolean;
+  /**
+   * Its markers are missing, doubled, nested or out of order: where acmg's text ends is unknown, so
+   * acmg writes nothing there, --force or not (removing "to the end" could take the user's text).
+   */
+  damaged: boolean;
   /** The body starts with RELOAD_MARK. */
   marked: boolean;
   problem?: string;
+}
+
+function damagedRegion(text: string, at: number, problem: string): FoundRegion {
+  const start = text.lastIndexOf('\n', at) + 1;
+  return {
+    start,
+    end: start,
+    mechanism: 'hosts',
+    entries: [],
+    tampered: true,
+    damaged: true,
+    marked: false,
+    problem: `${problem}: repair or remove acmg's marker lines by hand (the ConfigMap coredns-acmg-backup in the same namespace holds the Corefile as acmg found it)`,
+  };
 }
 
 const ENTRY_LINE = /^\s*([0-9a-fA-F.:]+)\s+([A-Za-z0-9._-]+)\s*$/;
@@ -129,22 +148,22 @@ const ANSWER_LINE = /^\s*answer "\{\{ \.Name \}\} \d+ IN (?:A|AAAA) ([0-9a-fA-F.
 
 export function findRegion(text: string): FoundRegion | undefined {
   const b = text.indexOf(REGION_BEGIN);
-  if (b < 0) return undefined;
+  if (b < 0) {
+    const stray = text.indexOf(REGION_END);
+    if (stray < 0) return undefined;
+    const line = text.slice(0, stray).split('\n').length;
+    return damagedRegion(text, stray, `line ${line} has an "${REGION_END}" marker without its "${REGION_BEGIN}"`);
+  }
   const start = text.lastIndexOf('\n', b) + 1;
   const beginLineEnd = text.indexOf('\n', b);
   const e = text.indexOf(REGION_END, b + REGION_BEGIN.length);
   const line = text.slice(0, b).split('\n').length;
-  if (beginLineEnd < 0 || e < 0) {
-    return {
-      start,
-      end: text.length,
-      mechanism: 'hosts',
-      entries: [],
-      tampered: true,
-      marked: false,
-      problem: `the acmg region starting on line ${line} has no "${REGION_END}" marker`,
-    };
-  }
+  if (beginLineEnd < 0 || e < 0) return damagedRegion(text, b, `the acmg region starting on line ${line} has no "${REGION_END}" marker`);
+  const nested = text.indexOf(REGION_BEGIN, b + REGION_BEGIN.length);
+  if (nested >= 0 && nested < e)
+    return damagedRegion(text, b, `the acmg region starting on line ${line} has a second "${REGION_BEGIN}" before its end (nested regions)`);
+  const strayEnd = text.slice(0, b).indexOf(REGION_END);
+  if (strayEnd >= 0) return damagedRegion(text, b, `an "${REGION_END}" marker comes before the acmg region starting on line ${line}`);
   const endLineEnd = text.indexOf('\n', e);
   const end = endLineEnd < 0 ? text.length : endLineEnd + 1;
   const header = text.slice(b, beginLineEnd);
@@ -166,13 +185,16 @@ export function findRegion(text: string): FoundRegion | undefined {
       keys = [];
     }
   }
-  const tampered = !m || m[1] !== hashBody(body) || text.indexOf(REGION_BEGIN, end) >= 0;
+  const after = text.indexOf(REGION_BEGIN, end);
+  if (after >= 0 || text.indexOf(REGION_END, end) >= 0) return damagedRegion(text, b, `there is more than one acmg region (line ${line}, and again after it)`);
+  const tampered = !m || m[1] !== hashBody(body);
   return {
     start,
     end,
     mechanism,
     entries: sortEntries(entries),
     tampered,
+    damaged: false,
     marked: body.trimStart().startsWith(RELOAD_MARK),
     problem: tampered ? `the acmg region on line ${line} was edited by hand (its content no longer matches the hash acmg wrote)` : undefined,
   };

@@ -195,6 +195,13 @@ export async function restoreDns(
     const config: DnsConfig = { corefile: String(main.data?.Corefile ?? ''), custom: custom ? { ...(custom.data ?? {}) } : undefined };
     const read = readEntries(config);
     if (read.regions.length === 0) return;
+    const damaged = read.regions.filter((r) => r.region.damaged);
+    if (damaged.length)
+      throw new AcmgError(
+        ExitCode.Usage,
+        damaged.map((d) => `${d.where}: ${d.region.problem}`),
+        'acmg changes nothing in cluster DNS until its region is whole again (or gone)',
+      );
     let next: DnsConfig;
     if (read.regions.some((r) => r.region.tampered) && backup) {
       usedBackup = true;
@@ -205,7 +212,11 @@ export async function restoreDns(
           : config.custom && Object.fromEntries(Object.entries(config.custom).filter(([k]) => !/^acmg\./.test(k))),
       };
     } else {
-      next = stripRegions(config);
+      try {
+        next = stripRegions(config);
+      } catch (e) {
+        throw layoutError(e);
+      }
     }
     changed = true;
     try {

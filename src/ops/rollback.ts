@@ -9,6 +9,7 @@ import { migrationKey, type InstallRecord, type MigrationRecord } from '../model
 import { MANAGED_SELECTOR } from '../render/labels.js';
 import { replacementName, routeName } from '../render/routes.js';
 import { forEachBounded } from './bounded.js';
+import { currentDnsEntries } from '../kube/dns-store.js';
 import { changeDns } from './dns-change.js';
 import { syncGatewayPorts } from './gateway-sync.js';
 import { dnsSettings } from './install-record.js';
@@ -211,8 +212,11 @@ export async function rollbackMigrations(kube: KubeApi, install: InstallRecord, 
   if (records.length === 0) return [];
   const remaining = Object.values(st.migrations).filter((m) => !keys.includes(migrationKey(m.namespace, m.service)));
   const readinessTimeoutMs = o.readinessTimeoutMs ?? DEFAULT_ROLLOUT_TIMEOUT_MS;
-  // Before anything changes: a controller running alongside (acmg sync --watch) must not put back
-  // what this rollback takes away.
+  // Before anything changes: the DNS write must be possible (a damaged acmg region is refused with
+  // exit 2 now, not after labels and Services were put back).
+  const switched = new Set(records.filter((m) => m.journal.includes('dns')).map((m) => m.fqdn));
+  if (switched.size) await currentDnsEntries(kube, dnsSettings(install), { mutate: (cur) => cur.filter((e) => !switched.has(e.fqdn)), force: true });
+  // And a controller running alongside (acmg sync --watch) must not put back what it takes away.
   await updateRecords(kube, install, keys, (m) => (m.phase = 'rolling-back'));
   const ctx: RollbackContext = { kube, install, keys, records, remaining, restored: [], o, readinessTimeoutMs };
   for (const phase of ROLLBACK_PHASES) await phase.run(ctx);

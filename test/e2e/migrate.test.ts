@@ -218,6 +218,33 @@ describe('acmg migrate and rollback on the local control plane', () => {
     });
   });
 
+  test('a damaged acmg region (its end marker deleted by hand): rollback refuses with exit 2 and writes nothing, the Corefile stays loadable; repaired, it finishes', async () => {
+    expectExit(await acmg(['migrate', 'helloworld', '-n', 'default', '--keep-service', '-y', ...NS]), 0);
+    const good = corefile();
+    const broken = good
+      .split('\n')
+      .filter((l) => !l.includes('# acmg:end'))
+      .join('\n');
+    const setCorefile = (text: string) =>
+      kubectl(['-n', 'kube-system', 'patch', 'configmap', 'coredns', '--type', 'merge', '-p', JSON.stringify({ data: { Corefile: text } })]);
+    setCorefile(broken);
+    try {
+      for (const args of [
+        ['rollback', 'helloworld', '-n', 'default', '-y'],
+        ['uninstall', '--purge', '-y'],
+      ]) {
+        const r = expectExit(await acmg([...args, ...NS]), 2);
+        expect(r.stderr).toMatch(/has no "# acmg:end" marker/);
+        expect(corefile()).toBe(broken); // nothing written: not even acmg's "remove to the end"
+        expect(injection('default')).toBe('disabled'); // refused before anything changed
+      }
+    } finally {
+      setCorefile(good);
+    }
+    expectExit(await acmg(['rollback', 'helloworld', '-n', 'default', '-y', ...NS]), 0);
+    expect(corefile()).toBe(originalCorefile);
+  });
+
   test('kill -9 mid-run leaves a journal: migrate again converges, rollback undoes an interrupted run', async () => {
     /** Starts a migration and kills it once its journal shows the DNS write (it is then waiting for DNS). */
     const interrupted = async (approach: string) => {

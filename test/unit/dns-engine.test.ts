@@ -274,3 +274,32 @@ b.default.svc.cluster.local:53 {
     expect(readEntries({ corefile: after }).entries.map((e) => e.fqdn)).toEqual(['b.default.svc.cluster.local']);
   });
 });
+
+describe('a damaged acmg region is refused, --force or not: acmg never guesses where its text ends', () => {
+  const base = { corefile: corefile('kubeadm') };
+  const migrated = setEntries(base, layoutOf(base), [entry('helloworld')], opts).config;
+  const lines = migrated.corefile.split('\n');
+  const without = (marker: string) => lines.filter((l) => !l.includes(marker)).join('\n');
+  const damaged: [string, string, RegExp][] = [
+    ['the end marker deleted', without('# acmg:end'), /has no "# acmg:end" marker/],
+    ['the begin marker deleted', without('# acmg:begin'), /"# acmg:end" marker without its "# acmg:begin"/],
+    ['a region nested in it', migrated.corefile.replace(/(# acmg:begin[^\n]*\n)/, '$1$1'), /nested regions/],
+    ['a second region after it', migrated.corefile.replace(/(\s*# acmg:begin[\s\S]*?# acmg:end\n)/, '$1$1'), /more than one acmg region/],
+  ];
+
+  test.each(damaged)('%s: a migrate, a rollback (force) and a purge all refuse, naming the line', (_what, text, problem) => {
+    const cfg = { corefile: text };
+    const layout = layoutOf(base);
+    for (const force of [false, true]) {
+      expect(() => setEntries(cfg, layout, [entry('helloworld'), entry('reviews')], { ...opts, force })).toThrow(problem);
+      expect(() => setEntries(cfg, layout, [], { ...opts, force })).toThrow(LayoutError);
+    }
+    expect(readEntries(cfg).regions.every((r) => r.region.damaged)).toBe(true);
+  });
+
+  test('every Corefile acmg writes parses back with every server block closed, and an intact region still comes out byte for byte', () => {
+    const back = setEntries(migrated, layoutOf(base), [], opts).config.corefile;
+    expect(back).toBe(base.corefile);
+    expect(() => parseCorefile(setEntries(base, layoutOf(base), [entry('a'), entry('b')], opts).config.corefile)).not.toThrow();
+  });
+});
