@@ -285,6 +285,20 @@ describe("each namespace's door on the gateway", () => {
     expect(kube.peek('networking.istio.io/v1', 'DestinationRule', 'reviews', 'shop')).toBeDefined();
   });
 
+  test("approach 1 refuses a DestinationRule the gateway's namespace cannot see (exportTo), which would lose its subsets at the gateway", async () => {
+    const kube = await installedCluster();
+    kube.seed({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'DestinationRule',
+      metadata: { name: 'reviews', namespace: 'shop' },
+      spec: { host: 'reviews', subsets: [{ name: 'v2', labels: { version: 'v2' } }], exportTo: ['.'] },
+    });
+    const e = (await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' }).catch((x) => x)) as AcmgError;
+    expect(e.problems).toEqual([
+      expect.stringMatching(/^DestinationRule shop\/reviews is exported only to \["\."\]: the gateway in istio-system would not apply/),
+    ]);
+  });
+
   test('approach 2 without a DestinationRule for a carried subset is refused', async () => {
     const kube = await installedCluster();
     kube.seed({
