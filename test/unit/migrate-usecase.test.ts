@@ -21,6 +21,13 @@ import { renderManifests } from '../../src/render/index.js';
 import { routeName } from '../../src/render/routes.js';
 import { MemoryKube } from './memory-kube.js';
 
+/** A user's Istio object (VirtualService, DestinationRule) in namespace shop. */
+const istio = (kind: 'VirtualService' | 'DestinationRule', name: string, spec: object): KObject => ({
+  apiVersion: 'networking.istio.io/v1',
+  kind,
+  metadata: { name, namespace: 'shop' },
+  spec,
+});
 const NS = (name: string, labels: Record<string, string> = {}): KObject => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
 const svc = (namespace: string, name: string, ports: object[], extra: object = {}): KObject => ({
   apiVersion: 'v1',
@@ -232,18 +239,15 @@ describe("each namespace's door on the gateway", () => {
 
   test("the user's mesh rules for the service are carried into acmg's route at the door", async () => {
     const kube = await installedCluster();
-    kube.seed({
-      apiVersion: 'networking.istio.io/v1',
-      kind: 'VirtualService',
-      metadata: { name: 'reviews', namespace: 'shop' },
-      spec: {
+    kube.seed(
+      istio('VirtualService', 'reviews', {
         hosts: ['reviews'],
         http: [
           { match: [{ headers: { 'end-user': { exact: 'jason' } } }], route: [{ destination: { host: 'reviews', subset: 'v2' } }] },
           { route: [{ destination: { host: 'reviews', subset: 'v1' } }], timeout: '2s' },
         ],
-      },
-    });
+      }),
+    );
     const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' });
     expect(describeMigration(plan).join('\n')).toMatch(/with the rules of VirtualService shop\/reviews/);
     await applyMigration(kube, plan, opts());
@@ -260,18 +264,8 @@ describe("each namespace's door on the gateway", () => {
   test("approach 2: the user's DestinationRule is copied for the replacement, so carried subsets hold; rollback removes the copy", async () => {
     const kube = await installedCluster();
     kube.seed(
-      {
-        apiVersion: 'networking.istio.io/v1',
-        kind: 'DestinationRule',
-        metadata: { name: 'reviews', namespace: 'shop' },
-        spec: { host: 'reviews', subsets: [{ name: 'v2', labels: { version: 'v2' } }], exportTo: ['.'] },
-      },
-      {
-        apiVersion: 'networking.istio.io/v1',
-        kind: 'VirtualService',
-        metadata: { name: 'reviews', namespace: 'shop' },
-        spec: { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews', subset: 'v2' } }] }] },
-      },
+      istio('DestinationRule', 'reviews', { host: 'reviews', subsets: [{ name: 'v2', labels: { version: 'v2' } }], exportTo: ['.'] }),
+      istio('VirtualService', 'reviews', { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews', subset: 'v2' } }] }] }),
     );
     const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'replace-service' });
     expect(plan.ruleChanges).toEqual([]);
@@ -287,12 +281,7 @@ describe("each namespace's door on the gateway", () => {
 
   test("approach 1 refuses a DestinationRule the gateway's namespace cannot see (exportTo), which would lose its subsets at the gateway", async () => {
     const kube = await installedCluster();
-    kube.seed({
-      apiVersion: 'networking.istio.io/v1',
-      kind: 'DestinationRule',
-      metadata: { name: 'reviews', namespace: 'shop' },
-      spec: { host: 'reviews', subsets: [{ name: 'v2', labels: { version: 'v2' } }], exportTo: ['.'] },
-    });
+    kube.seed(istio('DestinationRule', 'reviews', { host: 'reviews', subsets: [{ name: 'v2', labels: { version: 'v2' } }], exportTo: ['.'] }));
     const e = (await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' }).catch((x) => x)) as AcmgError;
     expect(e.problems).toEqual([
       expect.stringMatching(/^DestinationRule shop\/reviews is exported only to \["\."\]: the gateway in istio-system would not apply/),
@@ -301,24 +290,19 @@ describe("each namespace's door on the gateway", () => {
 
   test('approach 2 without a DestinationRule for a carried subset is refused', async () => {
     const kube = await installedCluster();
-    kube.seed({
-      apiVersion: 'networking.istio.io/v1',
-      kind: 'VirtualService',
-      metadata: { name: 'reviews', namespace: 'shop' },
-      spec: { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews', subset: 'v2' } }] }] },
-    });
+    kube.seed(istio('VirtualService', 'reviews', { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews', subset: 'v2' } }] }] }));
     const e = (await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'replace-service' }).catch((x) => x)) as AcmgError;
     expect(e.problems).toEqual([expect.stringMatching(/^subset "v2" of reviews\.shop\.svc\.cluster\.local: no DestinationRule in shop defines it/)]);
   });
 
   test('a rule that needs the client sidecar is refused (exit 2, nothing written) unless accepted', async () => {
     const kube = await installedCluster();
-    kube.seed({
-      apiVersion: 'networking.istio.io/v1',
-      kind: 'VirtualService',
-      metadata: { name: 'reviews', namespace: 'shop' },
-      spec: { hosts: ['reviews'], http: [{ match: [{ sourceLabels: { app: 'productpage' } }], route: [{ destination: { host: 'reviews' } }] }] },
-    });
+    kube.seed(
+      istio('VirtualService', 'reviews', {
+        hosts: ['reviews'],
+        http: [{ match: [{ sourceLabels: { app: 'productpage' } }], route: [{ destination: { host: 'reviews' } }] }],
+      }),
+    );
     kube.calls.splice(0);
     const e = (await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' }).catch((x) => x)) as AcmgError;
     expect(e.code).toBe(ExitCode.Usage);
@@ -376,12 +360,10 @@ describe("nothing of someone else's is taken over", () => {
 
   test("a Service named like the replacement that is not acmg's, or a VirtualService named like acmg's route, is refused", async () => {
     const kube = await installedCluster();
-    kube.seed(svc('shop', 'reviews-acmg', [{ name: 'http', port: 9080 }]), {
-      apiVersion: 'networking.istio.io/v1',
-      kind: 'VirtualService',
-      metadata: { name: routeName('ratings'), namespace: 'shop' },
-      spec: { hosts: ['ratings.example'], http: [{ route: [{ destination: { host: 'ratings' } }] }] },
-    });
+    kube.seed(
+      svc('shop', 'reviews-acmg', [{ name: 'http', port: 9080 }]),
+      istio('VirtualService', routeName('ratings'), { hosts: ['ratings.example'], http: [{ route: [{ destination: { host: 'ratings' } }] }] }),
+    );
     const e = (await planMigration(kube, { services: ['reviews', 'ratings'], namespace: 'shop' }, { approach: 'replace-service' }).catch(
       (x) => x,
     )) as AcmgError;
@@ -397,12 +379,7 @@ describe("nothing of someone else's is taken over", () => {
     const kube = await installedCluster();
     await applyMigration(kube, await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' }), opts());
     // Someone replaces acmg's route with their own object of the same name.
-    kube.seed({
-      apiVersion: 'networking.istio.io/v1',
-      kind: 'VirtualService',
-      metadata: { name: routeName('reviews'), namespace: 'shop' },
-      spec: { hosts: ['x'] },
-    });
+    kube.seed(istio('VirtualService', routeName('reviews'), { hosts: ['x'] }));
     await rollbackMigrations(kube, await loadInstall(kube), ['shop/reviews'], { dnsTimeoutMs: 1000, task });
     expect(kube.peek('networking.istio.io/v1', 'VirtualService', routeName('reviews'), 'shop')!.spec.hosts).toEqual(['x']);
   });
