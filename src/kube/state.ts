@@ -85,8 +85,9 @@ export async function readStateVersioned(kube: KubeApi, namespace: string): Prom
   return { state: loaded.state, fingerprint: fingerprintOf(loaded) };
 }
 
-export async function readState(kube: KubeApi, namespace: string): Promise<State> {
-  return (await load(kube, namespace)).state;
+/** The state; with a scope, only those namespaces' shards are read (the main ConfigMap always is). */
+export async function readState(kube: KubeApi, namespace: string, scope?: { namespaces: string[] }): Promise<State> {
+  return (await load(kube, namespace, scope?.namespaces)).state;
 }
 
 const sortedRecord = <T>(r: Record<string, T>): Record<string, T> => Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));

@@ -57,10 +57,10 @@ export function namespacePorts(state: Pick<State, 'migrations'>): Map<string, { 
   );
 }
 
-/** A namespace's listeners, given the allocation in the state (ports without one are left out). */
-export function listenersOf(state: Pick<State, 'migrations' | 'listeners'>, namespace: string): NamespaceListener[] {
-  return (namespacePorts(state).get(namespace) ?? []).flatMap((p) => {
-    const listenerPort = state.listeners?.[listenerKey(namespace, p.port)];
+/** A namespace's listeners: its service ports (namespacePorts) with their allocated listener ports (ports without one are left out). */
+export function listenersOf(ports: { port: number; protocol: string }[], listeners: State['listeners'], namespace: string): NamespaceListener[] {
+  return ports.flatMap((p) => {
+    const listenerPort = listeners?.[listenerKey(namespace, p.port)];
     return listenerPort === undefined ? [] : [{ port: p.port, protocol: p.protocol as NamespaceListener['protocol'], listenerPort }];
   });
 }

@@ -64,8 +64,10 @@ export async function syncGatewayPorts(kube: KubeApi, install: InstallRecord, sc
   for (let i = 0; i < 20; i++) {
     const { state, fingerprint: before } = await readStateVersioned(kube, ns);
     // Listener ports: every migrated (namespace, port) has one; given ones are kept, unused ones freed.
-    const wanted = [...namespacePorts(state)].flatMap(([n, ps]) => ps.map((p) => listenerKey(n, p.port)));
-    const keep = (cur: Record<string, number>) => Object.fromEntries(Object.entries(cur).filter(([k]) => wanted.includes(k)));
+    const byNamespace = namespacePorts(state);
+    const wanted = [...byNamespace].flatMap(([n, ps]) => ps.map((p) => listenerKey(n, p.port)));
+    const wantedSet = new Set(wanted);
+    const keep = (cur: Record<string, number>) => Object.fromEntries(Object.entries(cur).filter(([k]) => wantedSet.has(k)));
     const current = state.listeners ?? {};
     if (scope.doors !== false && !sameRecord(allocateListenerPorts(keep(current), wanted, reserved), current)) {
       await updateState(kube, ns, (st) => void (st.listeners = allocateListenerPorts(keep(st.listeners ?? {}), wanted, reserved)), { namespaces: [] });
@@ -80,8 +82,8 @@ export async function syncGatewayPorts(kube: KubeApi, install: InstallRecord, sc
       if ((o.kind === 'Service' && o.metadata.name === spec.gateway.name) || o.kind === 'Gateway') await kube.apply(o);
     }
     const doors = new Map<string, { name: string; listeners: NamespaceListener[] }>();
-    for (const n of namespacePorts(state).keys()) {
-      const listeners = listenersOf(state, n);
+    for (const [n, ports] of byNamespace) {
+      const listeners = listenersOf(ports, state.listeners, n);
       doors.set(n, { name: namespaceGatewayName(n), listeners });
       if (scope.doors === false || (scope.namespaces && !scope.namespaces.includes(n))) continue;
       for (const o of renderNamespaceGateway({ namespace: n, installNamespace: ns, selector: gatewaySelector(install.values), listeners, version: VERSION }))

@@ -132,7 +132,8 @@ const MIGRATION_STEPS: readonly MigrationStep[] = [
     run: async ({ kube, plan, rt, keys }) => {
       const { install } = plan;
       const suffix = install.values.migration.replacementSuffix;
-      const { listeners } = await readState(kube, install.values.namespace);
+      // The listener ports the gateway-ports step handed out: in the main ConfigMap, no shard needed.
+      const { listeners } = await readState(kube, install.values.namespace, { namespaces: [] });
       await rt.task(`create routes for ${plan.candidates.length} service(s)`, async () => {
         await forEachBounded(plan.candidates, async (c) => {
           const svc = c.service;
