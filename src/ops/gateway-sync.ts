@@ -1,7 +1,9 @@
 // Keeps the gateway listening on exactly what acmg's state asks for: the shared gateway Service and
 // Istio Gateway on the profile's ports plus those acmg sync derived, and a door per migrated
 // namespace (render/namespace-gateway.ts) on listener ports handed out here, once, under the main
-// state ConfigMap's resourceVersion. Doors of namespaces with no migration left are removed.
+// state ConfigMap's resourceVersion. Doors of the run's own namespaces with no migration left are
+// removed; never another namespace's (a run may have read the state just before another run recorded
+// that namespace's first migration, and would pull its door from under it).
 // Converges under concurrent runs: after applying, it re-reads the state and goes again if another
 // run changed it meanwhile.
 import { AcmgError, ExitCode } from '../errors.js';
@@ -53,7 +55,7 @@ const sameRecord = (a: Record<string, number>, b: Record<string, number>) =>
 
 /**
  * Applies the shared gateway's ports and the namespaces' doors. `namespaces` limits which doors are
- * applied (a run applies its own; stale doors are removed whatever the scope); default: every one.
+ * applied or removed (a run touches its own); default: every one.
  * `doors: false` (acmg sync, whose controller may not create or delete Services) applies the shared
  * gateway only.
  */
@@ -89,15 +91,15 @@ export async function syncGatewayPorts(kube: KubeApi, install: InstallRecord, sc
       for (const o of renderNamespaceGateway({ namespace: n, installNamespace: ns, selector: gatewaySelector(install.values), listeners, version: VERSION }))
         await kube.apply(o);
     }
-    if (scope.doors !== false) await removeStaleDoors(kube, ns, new Set(doors.keys()));
+    if (scope.doors !== false) await removeStaleDoors(kube, ns, new Set(doors.keys()), scope.namespaces);
     result = { ports: spec.gateway.ports, doors };
     if ((await stateFingerprint(kube, ns)) === before) break;
   }
   return result;
 }
 
-/** Deletes the doors (Service and Gateway) of namespaces that have no migration left. */
-async function removeStaleDoors(kube: KubeApi, ns: string, live: Set<string>): Promise<void> {
+/** Deletes the doors (Service and Gateway) of namespaces (of `only`, if given) that have no migration left. */
+async function removeStaleDoors(kube: KubeApi, ns: string, live: Set<string>, only?: string[]): Promise<void> {
   for (const [apiVersion, kind] of [
     ['v1', 'Service'],
     [ISTIO_NETWORKING_VERSION, 'Gateway'],
@@ -105,6 +107,7 @@ async function removeStaleDoors(kube: KubeApi, ns: string, live: Set<string>): P
     const found = (await kube.list(apiVersion, kind, { namespace: ns, labelSelector: DOOR_SELECTOR })).items;
     for (const o of found) {
       const n = o.metadata.labels?.[NAMESPACE_LABEL];
+      if (only && (!n || !only.includes(n))) continue;
       if (!n || !live.has(n)) await kube.delete(apiVersion, kind, o.metadata.name, ns);
     }
   }

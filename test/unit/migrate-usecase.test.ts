@@ -222,6 +222,47 @@ describe("each namespace's door on the gateway", () => {
     expect(doorPorts(kube, 'shop')).toEqual([[9080, 20000]]);
   });
 
+  test("a run never closes another namespace's door, even one it cannot see in the state it read", async () => {
+    const kube = await installedCluster();
+    await applyMigration(kube, await planMigration(kube, { services: ['frontend'], namespace: 'web' }, { approach: 'keep-service' }), opts());
+    // As a run that read the state just before web's first migration was recorded sees it.
+    await updateState(kube, 'istio-system', (st) => void delete st.migrations['web/frontend'], { namespaces: ['web'] });
+    await applyMigration(kube, await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' }), opts());
+    expect(kube.peek('v1', 'Service', 'acmg-web', 'istio-system')).toBeDefined();
+    expect(kube.peek('networking.istio.io/v1', 'Gateway', 'acmg-web', 'istio-system')).toBeDefined();
+    await rollbackMigrations(kube, await loadInstall(kube), ['shop/reviews'], { dnsTimeoutMs: 1000, task });
+    expect(kube.peek('v1', 'Service', 'acmg-web', 'istio-system')).toBeDefined();
+  });
+
+  test('a door that moves while DNS is switched (a rollback of the namespace at the same time) fails the run, which is undone', async () => {
+    const kube = await installedCluster();
+    const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' });
+    // The door Service is deleted and made again (a new ClusterIP) while DNS is asked.
+    const ip = () => kube.peek('v1', 'Service', 'acmg-shop', 'istio-system')?.spec.clusterIP;
+    const first: string[] = [];
+    const resolver = {
+      describe: 'test',
+      ask: async (name: string) => {
+        if (!first.length) {
+          const door = kube.peek('v1', 'Service', 'acmg-shop', 'istio-system')!;
+          first.push(door.spec.clusterIP);
+          await kube.delete('v1', 'Service', 'acmg-shop', 'istio-system');
+          await kube.apply({ ...door, metadata: { ...door.metadata, resourceVersion: undefined }, spec: { ...door.spec, clusterIP: undefined } });
+        }
+        // What CoreDNS would answer: the door while the entry is there, the Service once it is gone.
+        const data = corefile(kube).includes(name) ? first[0] : kube.peek('v1', 'Service', 'reviews', 'shop')!.spec.clusterIP;
+        return { rcode: 'NOERROR', answers: [{ name, type: 'A', ttl: 5, data }], truncated: false, transport: 'udp' as const, questionName: name };
+      },
+      close: async () => {},
+    };
+    const e = (await applyMigration(kube, plan, opts({ resolver })).catch((x) => x)) as AcmgError;
+    expect(e.code).toBe(ExitCode.Cluster);
+    expect(ip()).not.toBe(first[0]);
+    expect(e.problems[0]).toMatch(/door for namespace shop changed while DNS was switched/);
+    expect((await readState(kube, 'istio-system')).migrations).toEqual({});
+    expect(corefile(kube)).not.toContain('reviews.shop');
+  });
+
   test('two TCP services on one port migrate from different namespaces (each has its own door), not from the same one', async () => {
     const kube = await installedCluster();
     kube.seed(

@@ -202,16 +202,26 @@ const MIGRATION_STEPS: readonly MigrationStep[] = [
       r.dnsWrites += dns.writes;
       await journal(kube, plan.install, keys, 'dns');
       const resolver = rt.resolver;
-      if (!resolver) return;
-      await rt.task(`wait for DNS to answer ${addresses} (via ${resolver.describe})`, async (update) => {
-        const check = await dns.answers(resolver, new Map(entries.map((e) => [e.fqdn, e.ip])), { timeoutMs: rt.dnsTimeoutMs, onProgress: update });
-        r.dnsWrites += check.writes;
-        if (check.wrong.length)
-          throw clusterError(
-            check.wrong.map((x) => `DNS for ${describeWrong(x)}`),
-            'CoreDNS may not have reloaded yet; check its logs, or raise --dns-timeout',
-          );
-      });
+      if (resolver) {
+        await rt.task(`wait for DNS to answer ${addresses} (via ${resolver.describe})`, async (update) => {
+          const check = await dns.answers(resolver, new Map(entries.map((e) => [e.fqdn, e.ip])), { timeoutMs: rt.dnsTimeoutMs, onProgress: update });
+          r.dnsWrites += check.writes;
+          if (check.wrong.length)
+            throw clusterError(
+              check.wrong.map((x) => `DNS for ${describeWrong(x)}`),
+              'CoreDNS may not have reloaded yet; check its logs, or raise --dns-timeout',
+            );
+        });
+      }
+      // A rollback of the same namespace running at the same time may have closed the door (and
+      // reopened it on a new address): DNS would then send the names nowhere. This run is undone.
+      const now = await doorAddresses(kube, plan.install);
+      const moved = namespacesOf(plan).filter((n) => now.get(n) !== doors.get(n));
+      if (moved.length)
+        throw clusterError(
+          moved.map((n) => `the gateway's door for namespace ${n} changed while DNS was switched (${doors.get(n)} -> ${now.get(n) ?? 'gone'})`),
+          'another acmg run (a rollback of that namespace?) ran at the same time; run acmg migrate again',
+        );
     },
   },
   {
