@@ -6,7 +6,7 @@ import { readEntries, setEntries, stripRegions, type DnsConfig } from '../coredn
 import { parseCorefile } from '../coredns/corefile.js';
 import { detectLayout, LayoutError, reloadsIn, type Layout } from '../coredns/layout.js';
 import { sortEntries, type DnsEntry } from '../coredns/region.js';
-import { acmgLabels } from '../render/labels.js';
+import { acmgLabels, MANAGED_BY, MANAGED_BY_VALUE } from '../render/labels.js';
 import { VERSION } from '../version.js';
 import type { KObject } from '../model/object.js';
 import { isConflict, retryOnConflict, type KubeApi } from './api.js';
@@ -173,28 +173,50 @@ export async function updateDnsEntries(
   });
 }
 
+/** acmg's own labels (acmgLabels), which a coredns-custom ConfigMap acmg created carries. */
+const ACMG_LABEL_KEYS = Object.keys(acmgLabels('dns', VERSION));
+const createdByAcmg = (o: KObject) => o.metadata.labels?.[MANAGED_BY] === MANAGED_BY_VALUE;
+const withoutAcmgLabels = (labels: Record<string, string> | undefined) =>
+  Object.fromEntries(Object.entries(labels ?? {}).filter(([k]) => !ACMG_LABEL_KEYS.includes(k)));
+
+function parseError(corefile: string): string | undefined {
+  try {
+    parseCorefile(corefile);
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
 /**
- * Puts DNS back as it was before acmg: removes acmg's region and keys (restoring the original bytes);
- * if a region was edited by hand, restores the backed-up original instead. Removes the backup and a
- * coredns-custom ConfigMap acmg created.
+ * Takes acmg out of cluster DNS and leaves everything else as it is now: removes acmg's region from
+ * the Corefile and acmg's keys from coredns-custom (stripRegions, the engine's one way to remove
+ * them), so what the admin changed since install (another server block, a changed forward line, keys
+ * of their own) stays; with nobody else's edits the result is the original, byte for byte. A region
+ * edited by hand inside intact markers goes whole, hand edits included (it is acmg's text). Refused,
+ * with nothing written, pointing at the backup (the config as acmg found it, for a repair by hand):
+ * a damaged region (where acmg's text ends is unknown), and a removal that would leave a Corefile
+ * that no longer parses (a hand edit across the region). A coredns-custom ConfigMap acmg created is
+ * deleted only when it then holds nothing but what acmg wrote; otherwise it keeps the admin's keys
+ * and loses acmg's labels: it is theirs now. Last, the backup is removed.
  */
 export async function restoreDns(
   kube: KubeApi,
   s: DnsSettings,
   opts: { dryRun?: boolean } = {},
-): Promise<{ changed: boolean; usedBackup: boolean; reloads: boolean; writes: number }> {
-  const backup = await kube.get('v1', 'ConfigMap', backupName(s), s.namespace);
-  let usedBackup = false;
+): Promise<{ changed: boolean; reloads: boolean; writes: number }> {
+  const backupRef = `ConfigMap ${s.namespace}/${backupName(s)}`;
   let changed = false;
-  let writes = 0;
+  let writes = 0; // writes made, over every attempt (a write that conflicted was not made)
   let reloads = true;
   await retryOnConflict(async () => {
-    const main = await kube.get('v1', 'ConfigMap', s.configMap, s.namespace);
+    const [main, custom] = await Promise.all([
+      kube.get('v1', 'ConfigMap', s.configMap, s.namespace),
+      kube.get('v1', 'ConfigMap', s.customConfigMap, s.namespace),
+    ]);
     if (!main) return;
-    const custom = await kube.get('v1', 'ConfigMap', s.customConfigMap, s.namespace);
     const config: DnsConfig = { corefile: String(main.data?.Corefile ?? ''), custom: custom ? { ...(custom.data ?? {}) } : undefined };
     const read = readEntries(config);
-    if (read.regions.length === 0) return;
     const damaged = read.regions.filter((r) => r.region.damaged);
     if (damaged.length)
       throw new AcmgError(
@@ -203,43 +225,48 @@ export async function restoreDns(
         'acmg changes nothing in cluster DNS until its region is whole again (or gone)',
       );
     let next: DnsConfig;
-    if (read.regions.some((r) => r.region.tampered) && backup) {
-      usedBackup = true;
-      next = {
-        corefile: String(backup.data?.Corefile ?? config.corefile),
-        custom: backup.data?.['custom.json']
-          ? JSON.parse(String(backup.data['custom.json']))
-          : config.custom && Object.fromEntries(Object.entries(config.custom).filter(([k]) => !/^acmg\./.test(k))),
-      };
-    } else {
-      try {
-        next = stripRegions(config);
-      } catch (e) {
-        throw layoutError(e);
-      }
+    try {
+      next = stripRegions(config);
+    } catch (e) {
+      throw layoutError(e);
     }
-    changed = true;
+    const corefileChanged = next.corefile !== config.corefile;
+    if (corefileChanged) {
+      const broken = parseError(next.corefile);
+      // A Corefile that did not parse before is the user's to fix: acmg only takes its region out.
+      if (broken && !parseError(config.corefile))
+        throw new AcmgError(
+          ExitCode.Usage,
+          [`removing acmg's region would leave a Corefile that does not parse (${broken}); nothing was written to cluster DNS`],
+          `acmg's region was edited by hand across its markers: move what is yours out of it, or remove the region by hand; ${backupRef} holds the Corefile as acmg found it`,
+        );
+    }
+    const customChanged = custom !== undefined && JSON.stringify(next.custom ?? {}) !== JSON.stringify(config.custom ?? {});
+    const ours = custom !== undefined && createdByAcmg(custom);
+    const deleteCustom = ours && Object.keys(next.custom ?? {}).length === 0;
+    const handOver = ours && !deleteCustom;
+    changed = read.regions.length > 0;
     try {
       reloads = reloadsIn(parseCorefile(next.corefile));
     } catch {
       reloads = true; // a Corefile acmg cannot parse is the user's; acmg restarts nothing for it
     }
     if (opts.dryRun) return;
-    writes = 0; // a retry after a conflict counts its own writes
-    if (next.corefile !== config.corefile) {
+    if (corefileChanged) {
       await kube.replace({ ...main, apiVersion: 'v1', kind: 'ConfigMap', data: { ...(main.data ?? {}), Corefile: next.corefile } });
       writes++;
     }
-    if (custom && JSON.stringify(next.custom ?? {}) !== JSON.stringify(config.custom ?? {})) {
-      await kube.replace({ ...custom, apiVersion: 'v1', kind: 'ConfigMap', data: next.custom ?? {} });
-      writes++;
+    if (!custom) return;
+    // Metadata only (acmg's labels off a ConfigMap now the admin's) changes nothing CoreDNS serves: not counted.
+    if (deleteCustom) {
+      if ((await kube.delete('v1', 'ConfigMap', s.customConfigMap, s.namespace)) && customChanged) writes++;
+    } else if (customChanged || handOver) {
+      const metadata = handOver ? { ...custom.metadata, labels: withoutAcmgLabels(custom.metadata.labels) } : custom.metadata;
+      await kube.replace({ ...custom, apiVersion: 'v1', kind: 'ConfigMap', metadata, data: next.custom ?? {} });
+      if (customChanged) writes++;
     }
   });
-  if (!opts.dryRun) {
-    const custom = await kube.get('v1', 'ConfigMap', s.customConfigMap, s.namespace);
-    const createdByAcmg = custom?.metadata.labels?.['app.kubernetes.io/managed-by'] === 'acmg';
-    if (custom && createdByAcmg && Object.keys(custom.data ?? {}).length === 0) await kube.delete('v1', 'ConfigMap', s.customConfigMap, s.namespace);
-    if (backup) await kube.delete('v1', 'ConfigMap', backupName(s), s.namespace);
-  }
-  return { changed, usedBackup, reloads, writes };
+  // Asked first: a run with nothing of acmg's in DNS writes nothing at all.
+  if (!opts.dryRun && (await kube.get('v1', 'ConfigMap', backupName(s), s.namespace))) await kube.delete('v1', 'ConfigMap', backupName(s), s.namespace);
+  return { changed, reloads, writes };
 }

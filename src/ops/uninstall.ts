@@ -1,6 +1,7 @@
 // acmg uninstall: without --purge, remove what the recorded install created (refused while services
 // are migrated). With --purge, move every migrated service back, delete everything labelled as
-// acmg's in every namespace (older versions and lost state included), and restore the Corefile.
+// acmg's in every namespace (older versions and lost state included), and take acmg's region and
+// keys out of cluster DNS, leaving everything else there as it is.
 import { usageError } from '../errors.js';
 import type { Resolver } from '../dns/resolver.js';
 import { type KubeApi } from '../kube/api.js';
@@ -42,6 +43,13 @@ const DEFAULT_DNS: DnsSettings = {
   ttl: 5,
 };
 
+/**
+ * The coredns-custom ConfigMap is never one of the deletes, even where acmg created it (and labelled
+ * it): the admin may have added keys of their own since. The DNS restore deletes it only if it holds
+ * nothing but acmg's.
+ */
+const isCustomDns = (o: ObjectRef, dns: DnsSettings) => o.kind === 'ConfigMap' && o.name === dns.customConfigMap && o.namespace === dns.namespace;
+
 export async function planUninstall(kube: KubeApi, opts: { purge: boolean; namespace?: string }): Promise<UninstallPlan> {
   const { namespace, state: st } = await locateState(kube, opts.namespace);
   const migrated = Object.keys(st.migrations).sort();
@@ -68,7 +76,7 @@ export async function planUninstall(kube: KubeApi, opts: { purge: boolean; names
   const seen = new Set<string>();
   objects = objects.filter((o) => {
     const k = `${o.kind}/${o.namespace}/${o.name}`;
-    if (seen.has(k)) return false;
+    if (seen.has(k) || isCustomDns(o, dns)) return false;
     seen.add(k);
     return true;
   });
@@ -104,7 +112,8 @@ export async function applyUninstall(
     });
   }
   // Both modes: with nothing migrated (the only way a plain uninstall gets here) this just removes
-  // acmg's DNS backup and an empty coredns-custom acmg created; with --purge it also restores.
+  // acmg's DNS backup and a coredns-custom acmg created that holds nothing else; with --purge it also
+  // takes out what acmg still has in DNS (its region, its keys), and nothing else.
   const dns = await changeDns(
     kube,
     plan.dns,
