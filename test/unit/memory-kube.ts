@@ -63,6 +63,8 @@ export class MemoryKube implements KubeApi {
   private ips = 10;
   /** Make a call fail: return an error to throw it, undefined to let it through. */
   failWhen?: (call: Call, obj?: KObject) => Error | undefined;
+  /** Runs as each watch starts (after failWhen), with its options: a test can keep the watch open or listen on its signal. */
+  watchHook?: (opts: WatchOptions) => Promise<void> | void;
 
   private record(call: Call, obj?: KObject): void {
     this.requests++;
@@ -197,6 +199,7 @@ export class MemoryKube implements KubeApi {
    */
   async watch(apiVersion: string, kind: string, opts: WatchOptions, onEvent: (type: string, obj: KObject) => boolean | void): Promise<boolean> {
     this.record({ verb: 'watch', kind, namespace: opts.namespace });
+    await this.watchHook?.(opts);
     if (!opts.resourceVersion) {
       const { items } = await this.list(apiVersion, kind, opts);
       for (const o of items) if (onEvent('ADDED', o)) return true;
