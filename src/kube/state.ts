@@ -6,7 +6,8 @@
 // State written by acmg before sharding (migrations inside `acmg-state`) is read as is and moved
 // into shards by the first run that changes migrations.
 import type { KObject } from '../model/object.js';
-import { DEFAULT_INSTALL_NAMESPACE, STATE_NAME, shardName, type MigrationRecord, type State } from '../model/state.js';
+import { DEFAULT_INSTALL_NAMESPACE, STATE_NAME, shardName, type InstallRecord, type MigrationRecord, type State, type SyncedRecord } from '../model/state.js';
+import { listenersProblems, migrationsProblems, objectProblems, shardProblems, stateRefusal } from '../model/state-validate.js';
 import { COMPONENT, MANAGED_SELECTOR, acmgLabels } from '../render/labels.js';
 import { VERSION } from '../version.js';
 import { retryOnConflict, type KubeApi } from './api.js';
@@ -14,8 +15,6 @@ import { retryOnConflict, type KubeApi } from './api.js';
 /** The label that names the namespace a shard holds. */
 export const SHARD_NAMESPACE_LABEL = 'acmg.io/state-namespace';
 const SHARD_SELECTOR = `${MANAGED_SELECTOR},${COMPONENT}=state-shard`;
-
-const parse = <T>(text: string | undefined, fallback: T): T => (text ? (JSON.parse(text) as T) : fallback);
 
 /** The state as read, with the objects it came from (for guarded writes). */
 interface Loaded {
@@ -26,26 +25,63 @@ interface Loaded {
   state: State;
 }
 
-function decode(main: KObject | undefined, shards: KObject[]): Loaded {
+/**
+ * The state in these ConfigMaps, checked before anything acts on it (model/state-validate.ts):
+ * state that is not JSON or breaks the rules is refused with exit 2, every problem named by its
+ * ConfigMap, record and field.
+ */
+function decode(namespace: string, main: KObject | undefined, shards: KObject[]): Loaded {
+  const problems = new Map<string, string[]>();
+  const report = (configMap: string, ps: string[]) => {
+    if (ps.length) problems.set(configMap, [...(problems.get(configMap) ?? []), ...ps]);
+  };
+  const parse = (configMap: string, data: Record<string, string> | undefined, key: string): unknown => {
+    const text = data?.[key];
+    if (!text) return undefined;
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (e) {
+      report(configMap, [`data.${key} is not valid JSON (${e instanceof Error ? e.message : String(e)})`]);
+      return undefined;
+    }
+  };
   const data = (main?.data ?? {}) as Record<string, string>;
-  const legacy = parse<Record<string, MigrationRecord>>(data.migrations, {});
-  const migrations: Record<string, MigrationRecord> = { ...legacy };
+  const install = parse(STATE_NAME, data, 'install');
+  const synced = parse(STATE_NAME, data, 'synced');
+  const listeners = parse(STATE_NAME, data, 'listeners');
+  const legacy = parse(STATE_NAME, data, 'migrations');
+  report(STATE_NAME, [...objectProblems('install', install), ...objectProblems('synced', synced)]);
+  if (listeners !== undefined) report(STATE_NAME, listenersProblems(listeners));
+  const domain = (install as Partial<InstallRecord> | undefined)?.clusterDomain;
+  const clusterDomain = typeof domain === 'string' ? domain : undefined;
+  if (legacy !== undefined) report(STATE_NAME, migrationsProblems(legacy, { clusterDomain }));
   const byNamespace = new Map<string, KObject>();
-  for (const s of shards) {
+  const fromShards: Record<string, MigrationRecord>[] = [];
+  for (const s of [...shards].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0))) {
     const ns = s.metadata.labels?.[SHARD_NAMESPACE_LABEL];
     if (!ns) continue;
+    const name = s.metadata.name;
+    const identity = shardProblems(name, ns, shardName(ns));
+    report(name, identity);
     byNamespace.set(ns, s);
-    Object.assign(migrations, parse<Record<string, MigrationRecord>>(s.data?.migrations, {}));
+    const records = parse(name, s.data, 'migrations');
+    if (records === undefined) continue;
+    report(name, migrationsProblems(records, identity.length ? { clusterDomain } : { clusterDomain, shardNamespace: ns }));
+    fromShards.push(records as Record<string, MigrationRecord>);
   }
+  const refused = stateRefusal(namespace, problems);
+  if (refused) throw refused;
+  const migrations: Record<string, MigrationRecord> = { ...((legacy ?? {}) as Record<string, MigrationRecord>) };
+  for (const records of fromShards) Object.assign(migrations, records);
   return {
     main,
     shards: byNamespace,
-    legacy,
+    legacy: (legacy ?? {}) as Record<string, MigrationRecord>,
     state: {
-      install: parse(data.install, undefined),
+      install: install as InstallRecord | undefined,
       migrations,
-      synced: parse(data.synced, undefined),
-      ...(data.listeners ? { listeners: parse<Record<string, number>>(data.listeners, {}) } : {}),
+      synced: synced as SyncedRecord | undefined,
+      ...(listeners !== undefined ? { listeners: listeners as Record<string, number> } : {}),
     },
   };
 }
@@ -61,7 +97,7 @@ async function load(kube: KubeApi, namespace: string, scope?: string[]): Promise
         )
       : kube.list('v1', 'ConfigMap', { namespace, labelSelector: SHARD_SELECTOR }).then((l) => l.items),
   ]);
-  const loaded = decode(main, shards);
+  const loaded = decode(namespace, main, shards);
   // State from before sharding is moved as a whole: then everything must be in view.
   if (scope && Object.keys(loaded.legacy).length) return load(kube, namespace);
   if (scope) {
