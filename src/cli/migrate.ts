@@ -25,6 +25,7 @@ interface MigrateCliOptions {
   rollback: boolean;
   force?: boolean;
   acceptRuleChanges?: boolean;
+  acceptPolicyChanges?: boolean;
   nameserver?: string;
   dnsTimeout: string;
   readinessTimeout: string;
@@ -48,6 +49,10 @@ export function registerMigrate(program: Command): void {
       .option('--no-rollback', 'on failure, leave what was done (default: roll this run back)')
       .option('--force', "rewrite acmg's DNS region even if it was edited by hand")
       .option('--accept-rule-changes', "migrate even where one of the services' VirtualService rules cannot hold at the gateway (the plan names each)")
+      .option(
+        '--accept-policy-changes',
+        'migrate even where the move changes what a mesh security policy (AuthorizationPolicy, PeerAuthentication, RequestAuthentication) does (the plan names each)',
+      )
       .option('--nameserver <host:port>', 'verify DNS directly at this nameserver instead of through a port-forward')
       .option('--dns-timeout <duration>', 'how long to wait for DNS to answer the gateway (CoreDNS reload)', '3m')
       .option('--readiness-timeout <duration>', 'how long to wait for gateway endpoints and rollouts', '5m')
@@ -77,10 +82,12 @@ export function registerMigrate(program: Command): void {
           force: opts.force,
           noRollback: !opts.rollback,
           acceptRuleChanges: opts.acceptRuleChanges,
+          acceptPolicyChanges: opts.acceptPolicyChanges,
         });
         const steps = describeMigration(plan);
         const c = palette();
         for (const r of plan.ruleChanges) log.warn(`accepted (--accept-rule-changes): ${r}; the gateway does not apply it`);
+        for (const r of plan.policyChanges) log.warn(`accepted (--accept-policy-changes): ${r}`);
         for (const a of plan.alreadyMigrated) log.info(`${a} is already migrated (--${approach}): nothing to do for it`);
         if (plan.candidates.length === 0) {
           if (fmt === 'json') printStructured({ migrated: [], alreadyMigrated: plan.alreadyMigrated, gatewayIP: plan.gatewayIP }, 'json');

@@ -91,6 +91,7 @@ export function registerSync(program: Command): void {
         if (fmt === 'json') return printStructured(r, 'json');
         const lines = [...r.add.map((e) => `+ ${e.fqdn} -> ${e.ip}`), ...r.remove.map((e) => `- ${e.fqdn} -> ${e.ip}`)];
         if (r.portsChanged) lines.push(`~ gateway ports from VirtualServices: ${r.ports.join(', ') || 'none'}`);
+        lines.push(...r.routes.map((x) => `~ ${x} (following the user's routing)`));
         if (lines.length === 0) writeStdout('in sync: nothing to change\n');
         else {
           const repaired = r.dnsCheck?.repaired ? ', one of them repairing the first, which CoreDNS had not loaded' : '';

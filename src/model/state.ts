@@ -52,6 +52,8 @@ export interface MigrationRecord {
    */
   phase: 'in-progress' | 'complete' | 'rolling-back';
   migratedAt: string;
+  /** The user's rules that cannot hold at the gateway, accepted at migrate (--accept-rule-changes). */
+  acceptedRuleChanges?: string[];
 }
 
 /** What `acmg sync` derived from VirtualServices bound to the acmg Gateway (gateway ports). */

@@ -230,6 +230,7 @@ export function step(prev: LoopState, ev: LoopEvent, now: number, config: LoopCo
       succeeded();
       s.ready = true;
       for (const w of r.warnings) log(`warning: ${w}`);
+      for (const x of r.routes) log(`${x} (following the user's routing)`);
       if (r.dnsWrites || r.portsChanged)
         log(`reconciled: +${r.add.length} -${r.remove.length} DNS entries (${r.dnsWrites} write), gateway ports ${r.portsChanged ? 'updated' : 'unchanged'}`);
       reconcileEnded();

@@ -1,5 +1,5 @@
-// acmg sync --watch: the reconcile of `acmg sync` as a controller. Informers keep VirtualServices
-// and Services in a small projected cache (listed in pages once, then watched), so a reconcile reads
+// acmg sync --watch: the reconcile of `acmg sync` as a controller. Informers keep VirtualServices,
+// DestinationRules and Services in a small projected cache (listed in pages once, then watched), so a reconcile reads
 // memory, not the API server; each reconcile still computes from the whole current state
 // (level-triggered), so a restart or a missed event can never leave DNS wrong. The Gateway and the
 // ConfigMaps (DNS, acmg's state) are watched only as triggers: the reconcile reads them itself.
@@ -11,11 +11,12 @@ import { AcmgError, ExitCode } from '../errors.js';
 import type { KubeApi } from '../kube/api.js';
 import { abortableSleep, Informer, nextBackoff } from '../kube/informer.js';
 import type { KObject } from '../model/object.js';
+import { projectRoutingObject } from '../plan/route-follow.js';
 import { projectService, projectVirtualService } from '../plan/sync.js';
 import { ControlLoop, failingSeconds, live } from './control-loop.js';
 import { loadInstall } from './install-record.js';
 import { tryAcquireOrRenew } from './leader.js';
-import { reconcile, VIRTUAL_SERVICE, vsCrdMissing, type ConfirmOptions } from './sync.js';
+import { DESTINATION_RULE, reconcile, VIRTUAL_SERVICE, vsCrdMissing, type ConfirmOptions } from './sync.js';
 
 export type { ControllerMetrics } from './control-loop.js';
 
@@ -104,7 +105,7 @@ async function control(kube: KubeApi, o: ControllerOptions, loop: ControlLoop): 
   o.signal.addEventListener('abort', stopLoop, { once: true });
   if (o.signal.aborted) stopLoop();
 
-  // --- informers: VirtualServices and Services cached; the rest only trigger a reconcile ---
+  // --- informers: VirtualServices, DestinationRules and Services cached; the rest only trigger a reconcile ---
   // They stop with the loop, whether a signal or a fatal error ends it.
   const stop = new AbortController();
   const informer = <T>(apiVersion: string, kind: string, project: (obj: KObject) => T, namespace?: string) =>
@@ -118,7 +119,7 @@ async function control(kube: KubeApi, o: ControllerOptions, loop: ControlLoop): 
       onSuccess: () => loop.dispatch({ type: 'apiSucceeded' }),
       onList: () => {
         loop.dispatch({ type: 'informerListed' });
-        if (!loop.state.synced && virtualServices.synced && services.synced) loop.dispatch({ type: 'synced' });
+        if (!loop.state.synced && virtualServices.synced && destinationRules.synced && services.synced) loop.dispatch({ type: 'synced' });
       },
       onError: (e, retryMs) => {
         const fatal = kind === VIRTUAL_SERVICE.kind ? vsCrdMissing(e) : undefined;
@@ -127,9 +128,11 @@ async function control(kube: KubeApi, o: ControllerOptions, loop: ControlLoop): 
     });
   const trigger = () => true;
   const virtualServices = informer(VIRTUAL_SERVICE.apiVersion, VIRTUAL_SERVICE.kind, projectVirtualService);
+  const destinationRules = informer(DESTINATION_RULE.apiVersion, DESTINATION_RULE.kind, projectRoutingObject);
   const services = informer('v1', 'Service', projectService);
   const informers = [
     virtualServices,
+    destinationRules,
     services,
     informer('networking.istio.io/v1', 'Gateway', trigger, ns),
     informer('v1', 'ConfigMap', trigger, install.values.dns.namespace),
@@ -144,7 +147,7 @@ async function control(kube: KubeApi, o: ControllerOptions, loop: ControlLoop): 
         reconcile(kube, {
           force: o.force,
           confirm: o.confirm && { ...o.confirm, later },
-          view: { virtualServices: virtualServices.cache.values(), services: services.cache },
+          view: { virtualServices: virtualServices.cache.values(), destinationRules: destinationRules.cache.values(), services: services.cache },
         }),
       lease: o.leaderElect ? { name: `${ns}/${lease.name}`, renew: () => tryAcquireOrRenew(kube, lease) } : undefined,
       stop: () => stop.abort(),

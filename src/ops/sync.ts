@@ -12,7 +12,9 @@ import { silentTask } from './task.js';
 import { DEFAULT_ROLLOUT_TIMEOUT_MS } from './wait.js';
 import { readState, updateState } from '../kube/state.js';
 import { portConflicts } from '../model/ports.js';
+import { planRouteFollow, projectRoutingObject } from '../plan/route-follow.js';
 import { desiredState, namesToCheck, projectService, projectVirtualService } from '../plan/sync.js';
+import { VERSION } from '../version.js';
 import { sharedPortsInUse } from './gateway-ports.js';
 import { doorAddresses, gatewayClusterIP, syncGatewayPorts } from './gateway-sync.js';
 import { dnsSettings, loadInstall } from './install-record.js';
@@ -20,6 +22,8 @@ import { dnsSettings, loadInstall } from './install-record.js';
 export interface SyncResult {
   add: DnsEntry[];
   remove: DnsEntry[];
+  /** acmg's routes at the doors rewritten (or, approach 2, DestinationRule copies removed) to follow the user's edits: "apply|delete Kind ns/name". */
+  routes: string[];
   portsChanged: boolean;
   ports: number[];
   dnsWrites: number;
@@ -65,14 +69,16 @@ function applyChange(current: DnsEntry[], add: DnsEntry[], remove: DnsEntry[]): 
   return [...current.filter((e) => !removing.has(key(e)) && !adding.has(e.fqdn)), ...add];
 }
 
-/** The VirtualServices and Services a reconcile reads: the controller's caches, or fresh lists. */
+/** The VirtualServices, DestinationRules and Services a reconcile reads: the controller's caches, or fresh lists. */
 export interface ClusterView {
   virtualServices: Iterable<KObject>;
+  destinationRules: Iterable<KObject>;
   /** By "namespace/name". */
   services: ReadonlyMap<string, KObject>;
 }
 
 export const VIRTUAL_SERVICE = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService' } as const;
+export const DESTINATION_RULE = { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule' } as const;
 
 export function vsCrdMissing(e: unknown): AcmgError | undefined {
   if (e instanceof ApiError && e.status === 404)
@@ -83,14 +89,16 @@ export function vsCrdMissing(e: unknown): AcmgError | undefined {
 /** Both lists, page by page, keeping only what the reconcile reads. */
 async function listView(kube: KubeApi): Promise<ClusterView> {
   const virtualServices: KObject[] = [];
+  const destinationRules: KObject[] = [];
   const services = new Map<string, KObject>();
   try {
     await listPages(kube, VIRTUAL_SERVICE.apiVersion, VIRTUAL_SERVICE.kind, {}, (vs) => virtualServices.push(projectVirtualService(vs)));
   } catch (e) {
     throw vsCrdMissing(e) ?? e;
   }
+  await listPages(kube, DESTINATION_RULE.apiVersion, DESTINATION_RULE.kind, {}, (dr) => destinationRules.push(projectRoutingObject(dr)));
   await listPages(kube, 'v1', 'Service', {}, (s) => services.set(`${s.metadata.namespace}/${s.metadata.name}`, projectService(s)));
-  return { virtualServices, services };
+  return { virtualServices, destinationRules, services };
 }
 
 export async function reconcile(
@@ -100,7 +108,9 @@ export async function reconcile(
   const install = await loadInstall(kube);
   const ns = install.values.namespace;
   const gatewayIP = await gatewayClusterIP(kube, install);
-  const view = opts.view ?? (await listView(kube));
+  // Read twice below (DNS and routes): the controller hands its caches over as one-pass iterators.
+  const given = opts.view ?? (await listView(kube));
+  const view = { ...given, virtualServices: [...given.virtualServices], destinationRules: [...given.destinationRules] };
   const state = await readState(kube, ns);
   // Doors are migrate's and rollback's to open and close; sync only reads them.
   const doors = await doorAddresses(kube, install);
@@ -115,7 +125,22 @@ export async function reconcile(
     virtualServices: view.virtualServices,
     services: view.services,
   });
-  const warnings = [...desired.ignored];
+  // acmg's routes at the doors, rendered again from the user's routing as it is now.
+  const follow = planRouteFollow({
+    migrations: Object.values(state.migrations),
+    listeners: state.listeners ?? {},
+    clusterDomain: install.clusterDomain,
+    installNamespace: ns,
+    replacementSuffix: install.values.migration.replacementSuffix,
+    version: VERSION,
+    virtualServices: view.virtualServices,
+    destinationRules: view.destinationRules,
+  });
+  const routes = [
+    ...follow.apply.map((o) => `apply ${o.kind} ${o.metadata.namespace}/${o.metadata.name}`),
+    ...follow.delete.map((o) => `delete ${o.kind} ${o.namespace}/${o.name}`),
+  ];
+  const warnings = [...desired.ignored, ...follow.warnings];
 
   // Ports: VirtualService ports that clash with the profile's TCP ports are refused (migrated
   // services arrive through their namespaces' doors, not these ports).
@@ -136,6 +161,8 @@ export async function reconcile(
   let dnsWrites = 0;
   let dnsCheck: SyncResult['dnsCheck'];
   if (!opts.dryRun) {
+    for (const o of follow.apply) await kube.apply(o);
+    for (const o of follow.delete) await kube.delete(o.apiVersion, o.kind, o.name, o.namespace);
     // Ports before DNS, as in migrate: the gateway listens before names point at it.
     if (portsChanged) {
       await updateState(
@@ -171,5 +198,5 @@ export async function reconcile(
       }
     }
   }
-  return { add, remove, portsChanged, ports: want.map((p) => p.port), dnsWrites, ...(dnsCheck ? { dnsCheck } : {}), warnings };
+  return { add, remove, routes, portsChanged, ports: want.map((p) => p.port), dnsWrites, ...(dnsCheck ? { dnsCheck } : {}), warnings };
 }

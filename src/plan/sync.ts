@@ -6,6 +6,8 @@ import type { DnsEntry } from '../coredns/region.js';
 import type { KObject } from '../model/object.js';
 import type { MigrationRecord } from '../model/state.js';
 import type { ClassifiedPort } from '../model/ports.js';
+import { boundToMesh } from '../render/gateway-routes.js';
+import { projectRoutingObject } from './route-follow.js';
 import { SYSTEM_NAMESPACES } from './selection.js';
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -26,6 +28,14 @@ export interface SyncInput {
 
 /** What desiredState reads of a VirtualService (what the controller keeps of each, in its cache). */
 export function projectVirtualService(vs: KObject): KObject {
+  // The user's mesh routing is kept whole: acmg's routes at the doors are rendered from it (sync
+  // follows its edits); acmg's own routes by their spec's fingerprint (route-follow.ts).
+  const labels = vs.metadata.labels ?? {};
+  const ownRoute = labels['app.kubernetes.io/managed-by'] === 'acmg' && labels['app.kubernetes.io/component'] === 'route';
+  if (boundToMesh(vs) || ownRoute) {
+    const p = projectRoutingObject(vs);
+    return ownRoute ? { ...p, spec: { gateways: vs.spec?.gateways } } : p;
+  }
   const managedBy = vs.metadata.labels?.['app.kubernetes.io/managed-by'];
   const routes = (kind: 'http' | 'tcp' | 'tls') =>
     (vs.spec?.[kind] as { route?: { destination?: { host?: string; port?: { number?: number } } }[] }[] | undefined)?.map((r) => ({

@@ -25,8 +25,14 @@ export function renderController(spec: Spec, ctx: RenderContext): KObject[] {
       kind: 'ClusterRole',
       metadata: clusterMeta,
       rules: [
-        // Desired state: VirtualServices bound to the acmg Gateway, and the Services they route to.
-        { apiGroups: ['networking.istio.io'], resources: ['gateways', 'virtualservices'], verbs: ['get', 'list', 'watch'] },
+        // Desired state: VirtualServices bound to the acmg Gateway, and the Services they route to;
+        // the user's routing of migrated services (VirtualServices, DestinationRules), which acmg's
+        // routes at the doors follow: it writes those (and approach 2's DestinationRule copies).
+        // Names cannot be listed ahead (one per migrated service), so the writes are cluster-wide: no
+        // more than its writes to the Corefile already allow (steering any name).
+        { apiGroups: ['networking.istio.io'], resources: ['gateways', 'virtualservices', 'destinationrules'], verbs: ['get', 'list', 'watch'] },
+        { apiGroups: ['networking.istio.io'], resources: ['virtualservices', 'destinationrules'], verbs: ['create', 'patch'] },
+        { apiGroups: ['networking.istio.io'], resources: ['destinationrules'], verbs: ['delete'] },
         { apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'watch'] },
       ],
     },

@@ -10,9 +10,11 @@
 // acmg never edits the user's objects; it writes this copy and follows the originals (acmg sync).
 import type { KObject } from '../model/object.js';
 import type { ClassifiedPort } from '../model/ports.js';
+import type { Approach } from '../model/state.js';
 import { ISTIO_NETWORKING_VERSION } from './istio-gateway.js';
 import { acmgLabels } from './labels.js';
-import { routeName } from './routes.js';
+import { namespaceGatewayName } from './namespace-gateway.js';
+import { replacementName, routeName } from './routes.js';
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -208,5 +210,83 @@ export function renderReplacementDestinationRule(rule: KObject, service: string,
     kind: 'DestinationRule',
     metadata: { name: routeName(service), namespace: ns, labels: { ...acmgLabels('route', version), 'acmg.io/service': service } },
     spec: { ...spec, host: `${replacement}.${ns}.svc.${clusterDomain}` },
+  };
+}
+
+/** Whether an Istio config object is visible to a namespace (exportTo unset, "*", or naming it). */
+export const exportedTo = (o: KObject, namespace: string): boolean => {
+  const e: string[] | undefined = o.spec?.exportTo;
+  return !e || e.length === 0 || e.includes('*') || e.includes(namespace) || (e.includes('.') && o.metadata.namespace === namespace);
+};
+
+const isAcmgs = (o: KObject) => o.metadata.labels?.['app.kubernetes.io/managed-by'] === 'acmg';
+
+export interface ServiceRoutingInput {
+  service: string;
+  namespace: string;
+  approach: Approach;
+  clusterDomain: string;
+  installNamespace: string;
+  replacementSuffix: string;
+  /** The service's ports, each with its listener port at the namespace's door (0 while planning). */
+  ports: ListenedPort[];
+  /** VirtualServices and DestinationRules of the service's namespace (acmg's own are skipped). */
+  virtualServices: KObject[];
+  destinationRules: KObject[];
+  version: string;
+}
+
+export interface ServiceRouting {
+  virtualService: KObject;
+  /** Approach 2, where the user has a DestinationRule for the service: its copy for the replacement. */
+  destinationRule?: KObject;
+  /** The user's objects the routing is made from. */
+  userRoutes: KObject[];
+  userRule?: KObject;
+  /** The user's rules that cannot hold at the gateway (migrate refuses them unless accepted). */
+  refused: string[];
+}
+
+/**
+ * What acmg writes for one migrated service from the user's routing objects as they are now: its
+ * route at the namespace's door and, approach 2, the DestinationRule copy. Migrate (at plan and at
+ * apply) and acmg sync (following later edits) all call this.
+ */
+export function renderServiceRouting(i: ServiceRoutingInput): ServiceRouting {
+  const userRoutes = i.virtualServices
+    .filter((vs) => !isAcmgs(vs) && routesService(vs, i.service, i.namespace, i.clusterDomain))
+    // Istio applies the oldest VirtualService of a host first: keep that order.
+    .sort(
+      (a, b) =>
+        String(a.metadata.creationTimestamp ?? '').localeCompare(String(b.metadata.creationTimestamp ?? '')) || a.metadata.name.localeCompare(b.metadata.name),
+    );
+  const userRule = destinationRuleOf(i.destinationRules, i.service, i.namespace, i.clusterDomain);
+  const replacing = i.approach === 'replace-service';
+  const destination = replacing ? replacementName(i.service, i.replacementSuffix) : i.service;
+  const refused: string[] = [];
+  // Approach 2 copies the user's DestinationRule for the replacement; approach 1 needs the gateway's
+  // namespace to see the user's own (Istio applies a DestinationRule where it is exported).
+  if (userRule && !replacing && !exportedTo(userRule, i.installNamespace))
+    refused.push(
+      `DestinationRule ${i.namespace}/${userRule.metadata.name} is exported only to ${JSON.stringify(userRule.spec.exportTo)}: the gateway in ${i.installNamespace} would not apply its subsets and traffic policy (export it to "${i.installNamespace}" too)`,
+    );
+  const route = renderGatewayRoute({
+    service: i.service,
+    namespace: i.namespace,
+    clusterDomain: i.clusterDomain,
+    gateway: { namespace: i.installNamespace, name: namespaceGatewayName(i.namespace) },
+    destination,
+    ports: i.ports,
+    userRoutes,
+    replacementHasSubsets: replacing && Boolean(userRule),
+    version: i.version,
+  });
+  refused.push(...route.refused);
+  return {
+    virtualService: route.virtualService,
+    ...(replacing && userRule ? { destinationRule: renderReplacementDestinationRule(userRule, i.service, destination, i.clusterDomain, i.version) } : {}),
+    userRoutes,
+    ...(userRule ? { userRule } : {}),
+    refused,
   };
 }

@@ -4,8 +4,10 @@
 // each proxy on the way (the client's sidecar, the gateway), before a migration, after it (both
 // approaches, with and without --restart) and after the rollback, and compared call by call.
 // Pods are simulated (kwok): nothing here sends a request through Envoy.
-import { DNS_NAMESERVER, acmg, expectExit, kubectl, kubectlJson } from './cluster.js';
-import { CASES, applySample, deleteSample, settledTraces } from './bookinfo.js';
+import { join } from 'node:path';
+import { DNS_NAMESERVER, acmg, applyFiles, applyObjects, expectExit, kubectl, kubectlJson } from './cluster.js';
+import { CASES, SAMPLE, applySample, deleteSample, settledTraces } from './bookinfo.js';
+import { Controller } from './controller-process.js';
 import { formatTraceTable, outcome, outcomeKey, type Trace } from './trace.js';
 
 const NS = ['--nameserver', DNS_NAMESERVER];
@@ -128,4 +130,51 @@ describe('traffic equivalence: Bookinfo before and after a migration, traced thr
     },
     480_000,
   );
+
+  test("the user's edits after a migration reach the gateway: acmg sync carries a VirtualService change, the controller its revert", async () => {
+    // The sample's VirtualService reviews with jason sent to another subset, by the sample's field manager.
+    const jasonTo = (subset: string) => ({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'reviews', namespace: 'bookinfo' },
+      spec: {
+        hosts: ['reviews'],
+        http: [
+          { match: [{ headers: { 'end-user': { exact: 'jason' } } }], route: [{ destination: { host: 'reviews', subset } }] },
+          { route: [{ destination: { host: 'reviews', subset: 'v1' } }] },
+        ],
+      },
+    });
+    const jasonCalls = withSidecar.filter((n) => n.includes('jason'));
+    const others = withSidecar.filter((n) => !n.includes('jason'));
+    const controller = new Controller();
+    try {
+      expectExit(await acmg(['migrate', '-n', 'bookinfo', '--all', '--replace-service', '-y', ...NS]), 0);
+      applyObjects(jasonTo('v3'), { fieldManager: 'acmg-test' });
+      const sync = JSON.parse(expectExit(await acmg(['sync', '-o', 'json', ...NS]), 0).stdout);
+      expect(sync.routes).toEqual(['apply VirtualService bookinfo/acmg-reviews']);
+      const edited = await round('Bookinfo after the edit and acmg sync', (t) => t.get('reviews as jason')?.subset === 'v3');
+      process.stdout.write(`\nBookinfo migrated, after the user sent jason to v3 and acmg sync:\n${table(edited)}\n`);
+      for (const n of jasonCalls) {
+        expect({ call: n, subset: edited.traces.get(n)!.subset, last: edited.traces.get(n)!.hops.at(-1)?.kind }).toEqual({
+          call: n,
+          subset: 'v3',
+          last: 'router',
+        });
+        expect(edited.traces.get(n)!.endpoints.map((e) => edited.pods.get(e.split(':')[0]!))).toEqual(['reviews:v3']);
+      }
+      expect(differences(before, edited, others)).toEqual([]);
+
+      // The controller, running, follows the revert on its own.
+      await controller.start();
+      applyFiles(join(SAMPLE, 'virtual-services.yaml'), { fieldManager: 'acmg-test' });
+      const reverted = await round('Bookinfo after the revert, followed by the controller', (t) => t.get('reviews as jason')?.subset === 'v2');
+      expect(differences(before, reverted, withSidecar)).toEqual([]);
+      expect(controller.log).toMatch(/VirtualService bookinfo\/acmg-reviews/);
+    } finally {
+      await controller.kill('SIGTERM');
+      applyFiles(join(SAMPLE, 'virtual-services.yaml'), { fieldManager: 'acmg-test' });
+      if (migratedAny()) expectExit(await acmg(['rollback', '-n', 'bookinfo', '-y', ...NS]), 0);
+    }
+  }, 300_000);
 });

@@ -53,7 +53,16 @@ class FakeClock implements Clock {
 /** Lets every promise that can settle now settle (no time passes). */
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-const result = (o: Partial<SyncResult> = {}): SyncResult => ({ add: [], remove: [], portsChanged: false, ports: [], dnsWrites: 0, warnings: [], ...o });
+const result = (o: Partial<SyncResult> = {}): SyncResult => ({
+  add: [],
+  remove: [],
+  routes: [],
+  portsChanged: false,
+  ports: [],
+  dnsWrites: 0,
+  warnings: [],
+  ...o,
+});
 
 interface Call {
   at: number;

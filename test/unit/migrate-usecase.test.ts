@@ -13,6 +13,8 @@ import { loadInstall } from '../../src/ops/install-record.js';
 import { applyMigration, describeMigration, MIGRATION_STEP_NAMES, migrationSteps, planMigration } from '../../src/ops/migrate/index.js';
 import { ROLLBACK_PHASES, rollbackMigrations } from '../../src/ops/rollback.js';
 import { reconcile } from '../../src/ops/sync.js';
+import { projectRoutingObject } from '../../src/plan/route-follow.js';
+import { projectService, projectVirtualService } from '../../src/plan/sync.js';
 import { currentDnsEntries, updateDnsEntries } from '../../src/kube/dns-store.js';
 import { dnsSettings } from '../../src/ops/install-record.js';
 import { applyUninstall, planUninstall, uninstallIsEmpty } from '../../src/ops/uninstall.js';
@@ -336,6 +338,29 @@ describe("each namespace's door on the gateway", () => {
     expect(e.problems).toEqual([expect.stringMatching(/^subset "v2" of reviews\.shop\.svc\.cluster\.local: no DestinationRule in shop defines it/)]);
   });
 
+  test('a mesh security policy the move changes is refused (exit 2, nothing written) unless accepted, and named in the plan', async () => {
+    const kube = await installedCluster();
+    kube.seed(
+      { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'reviews-1', namespace: 'shop', labels: { app: 'reviews' } } },
+      {
+        apiVersion: 'security.istio.io/v1',
+        kind: 'AuthorizationPolicy',
+        metadata: { name: 'reviews-viewer', namespace: 'shop' },
+        spec: { selector: { matchLabels: { app: 'reviews' } }, rules: [{ from: [{ source: { principals: ['cluster.local/ns/shop/sa/productpage'] } }] }] },
+      },
+    );
+    const e = (await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' }).catch((x) => x)) as AcmgError;
+    expect(e.code).toBe(ExitCode.Usage);
+    expect(e.problems).toEqual([
+      expect.stringMatching(/^AuthorizationPolicy shop\/reviews-viewer \(ALLOW\) applies to the pods of shop\/reviews .*--accept-policy-changes/),
+    ]);
+    expect(kube.writes()).toEqual([]);
+    const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service', acceptPolicyChanges: true });
+    expect(plan.policyChanges).toHaveLength(1);
+    await applyMigration(kube, plan, opts());
+    expect(Object.keys((await readState(kube, 'istio-system')).migrations)).toEqual(['shop/reviews']);
+  });
+
   test('a rule that needs the client sidecar is refused (exit 2, nothing written) unless accepted', async () => {
     const kube = await installedCluster();
     kube.seed(
@@ -351,6 +376,110 @@ describe("each namespace's door on the gateway", () => {
     expect(kube.writes()).toEqual([]);
     const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service', acceptRuleChanges: true });
     expect(plan.ruleChanges).toHaveLength(1);
+  });
+});
+
+describe("acmg sync follows the user's routing of migrated services", () => {
+  const jasonTo = (subset: string, extra: object = {}) =>
+    istio('VirtualService', 'reviews', {
+      hosts: ['reviews'],
+      http: [
+        { match: [{ headers: { 'end-user': { exact: 'jason' } }, ...extra }], route: [{ destination: { host: 'reviews', subset } }] },
+        { route: [{ destination: { host: 'reviews', subset: 'v1' } }] },
+      ],
+    });
+  const routeSubsets = (kube: MemoryKube) =>
+    kube.peek('networking.istio.io/v1', 'VirtualService', routeName('reviews'), 'shop')!.spec.http.map((h: any) => h.route[0].destination.subset);
+  const routeWrites = (kube: MemoryKube) => kube.writes().filter((w) => /(VirtualService|DestinationRule) shop\/acmg-/.test(w));
+
+  test("an edit of the user's VirtualService reaches acmg's route at the door, once; an unchanged one writes nothing", async () => {
+    const kube = await installedCluster();
+    kube.seed(jasonTo('v2'));
+    await applyMigration(kube, await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' }), opts());
+    expect(routeSubsets(kube)).toEqual(['v2', 'v1']);
+    kube.calls.splice(0);
+    expect((await reconcile(kube)).routes).toEqual([]);
+    expect(routeWrites(kube)).toEqual([]);
+
+    await kube.apply(jasonTo('v3'));
+    const dry = await reconcile(kube, { dryRun: true });
+    expect(dry.routes).toEqual(['apply VirtualService shop/acmg-reviews']);
+    expect(routeSubsets(kube)).toEqual(['v2', 'v1']);
+    expect((await reconcile(kube)).routes).toEqual(['apply VirtualService shop/acmg-reviews']);
+    expect(routeSubsets(kube)).toEqual(['v3', 'v1']);
+    expect((await reconcile(kube)).routes).toEqual([]);
+    // The user's VirtualService deleted: the door routes the service itself, as a sidecar would.
+    await kube.delete('networking.istio.io/v1', 'VirtualService', 'reviews', 'shop');
+    await reconcile(kube);
+    expect(routeSubsets(kube)).toEqual([undefined]);
+  });
+
+  test("the controller's view (its caches, handed over as one-pass iterators) follows the edit as a fresh list does", async () => {
+    const kube = await installedCluster();
+    kube.seed(jasonTo('v2'));
+    await applyMigration(kube, await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' }), opts());
+    await kube.apply(jasonTo('v3'));
+    const all = async (kind: string, project: (o: KObject) => KObject) => (await kube.list('networking.istio.io/v1', kind)).items.map(project);
+    const view = async () => ({
+      virtualServices: (await all('VirtualService', projectVirtualService)).values(),
+      destinationRules: (await all('DestinationRule', projectRoutingObject)).values(),
+      services: new Map((await kube.list('v1', 'Service')).items.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, projectService(s)])),
+    });
+    expect((await reconcile(kube, { view: await view() })).routes).toEqual(['apply VirtualService shop/acmg-reviews']);
+    expect(routeSubsets(kube)).toEqual(['v3', 'v1']);
+    expect((await reconcile(kube, { view: await view() })).routes).toEqual([]);
+  });
+
+  test('an edit the gateway cannot hold is not carried: the route keeps its rules and sync says why', async () => {
+    const kube = await installedCluster();
+    kube.seed(jasonTo('v2'));
+    await applyMigration(kube, await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' }), opts());
+    await kube.apply(jasonTo('v3', { sourceLabels: { app: 'productpage' } }));
+    const r = await reconcile(kube);
+    expect(r.routes).toEqual([]);
+    expect(r.warnings).toEqual([expect.stringMatching(/^shop\/reviews: not carrying the edit to the gateway, which keeps the rules it had: .*sourceLabels/)]);
+    expect(routeSubsets(kube)).toEqual(['v2', 'v1']);
+  });
+
+  test('a rule accepted at migrate (--accept-rule-changes) stays accepted when the rest of the VirtualService changes', async () => {
+    const kube = await installedCluster();
+    kube.seed(jasonTo('v2', { sourceLabels: { app: 'productpage' } }));
+    const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service', acceptRuleChanges: true });
+    await applyMigration(kube, plan, opts());
+    expect((await readState(kube, 'istio-system')).migrations['shop/reviews']!.acceptedRuleChanges).toEqual(plan.ruleChanges);
+    await kube.apply(jasonTo('v3', { sourceLabels: { app: 'productpage' } }));
+    expect((await reconcile(kube)).warnings).toEqual([]);
+    expect(routeSubsets(kube)).toEqual(['v3', 'v1']);
+  });
+
+  test("approach 2: the DestinationRule copy follows the user's (edited, deleted, made again)", async () => {
+    const kube = await installedCluster();
+    const rule = (subsets: string[]) =>
+      istio('DestinationRule', 'reviews', { host: 'reviews', subsets: subsets.map((v) => ({ name: v, labels: { version: v } })) });
+    kube.seed(rule(['v1', 'v2']));
+    await applyMigration(kube, await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'replace-service' }), opts());
+    const copy = () => kube.peek('networking.istio.io/v1', 'DestinationRule', routeName('reviews'), 'shop')?.spec.subsets.map((x: any) => x.name);
+    expect(copy()).toEqual(['v1', 'v2']);
+    await kube.apply(rule(['v1', 'v2', 'v3']));
+    expect((await reconcile(kube)).routes).toEqual(['apply DestinationRule shop/acmg-reviews']);
+    expect(copy()).toEqual(['v1', 'v2', 'v3']);
+    await kube.delete('networking.istio.io/v1', 'DestinationRule', 'reviews', 'shop');
+    expect((await reconcile(kube)).routes).toEqual(['delete DestinationRule shop/acmg-reviews']);
+    expect(copy()).toBeUndefined();
+    await kube.apply(rule(['v1']));
+    expect((await reconcile(kube)).routes).toEqual(['apply DestinationRule shop/acmg-reviews']);
+    expect(copy()).toEqual(['v1']);
+  });
+
+  test('a migration still in progress or rolling back is left to its own run', async () => {
+    const kube = await installedCluster();
+    kube.seed(jasonTo('v2'));
+    await applyMigration(kube, await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' }), opts());
+    await kube.apply(jasonTo('v3'));
+    for (const phase of ['in-progress', 'rolling-back'] as const) {
+      await updateState(kube, 'istio-system', (st) => void (st.migrations['shop/reviews']!.phase = phase), { namespaces: ['shop'] });
+      expect((await reconcile(kube, { dryRun: true })).routes).toEqual([]);
+    }
   });
 });
 

@@ -3,23 +3,26 @@
 // that decides; what --dry-run prints is their description of it (describeMigration).
 import type { DnsEntry } from '../../coredns/region.js';
 import { AcmgError, ExitCode, usageError } from '../../errors.js';
-import { listPages, type KubeApi } from '../../kube/api.js';
+import { ApiError, listPages, type KubeApi } from '../../kube/api.js';
 import { currentDnsEntries } from '../../kube/dns-store.js';
 import type { KObject } from '../../model/object.js';
 import { classifyPort, isProblem, portConflicts, type ClassifiedPort, type PortUse } from '../../model/ports.js';
 import { migrationKey, shardName, type Approach, type InstallRecord, type State } from '../../model/state.js';
 import { checkSelection, SYSTEM_NAMESPACES, type Selection } from '../../plan/selection.js';
-import { destinationRuleOf, renderGatewayRoute, routesService } from '../../render/gateway-routes.js';
-import { namespaceGatewayName } from '../../render/namespace-gateway.js';
+import { renderServiceRouting } from '../../render/gateway-routes.js';
 import { replacementName, routeName } from '../../render/routes.js';
 import { VERSION } from '../../version.js';
 import { fitsInState, projectedShardBytes } from '../../plan/state-size.js';
+import { policyChanges as describePolicyChanges, SECURITY_VERSION } from '../../plan/mesh-security.js';
 import { namespacePortsInUse } from '../gateway-ports.js';
 import { doorAddresses, gatewayClusterIP } from '../gateway-sync.js';
 import { dnsSettings, requireInstall } from '../install-record.js';
 import { deploymentAvailable } from '../wait.js';
 
 export { SYSTEM_NAMESPACES, type Selection } from '../../plan/selection.js';
+
+/** Istio's root namespace (meshConfig.rootNamespace's default): its selector-less policies apply mesh-wide. */
+const ISTIO_ROOT_NAMESPACE = 'istio-system';
 
 /** What the user asked for, besides which services: the decisions the plan carries. */
 export interface MigrateRequest {
@@ -32,6 +35,8 @@ export interface MigrateRequest {
   noRollback?: boolean;
   /** --accept-rule-changes: migrate even where a user's mesh rule cannot hold at the gateway. */
   acceptRuleChanges?: boolean;
+  /** --accept-policy-changes: migrate even where the move changes what a mesh security policy does. */
+  acceptPolicyChanges?: boolean;
 }
 
 export interface Candidate {
@@ -42,6 +47,8 @@ export interface Candidate {
   userRoutes: KObject[];
   /** Approach 2: the user's DestinationRule for the service, copied for the replacement. */
   destinationRule?: KObject;
+  /** The user's rules for this service that cannot hold at the gateway (accepted, or the plan is refused). */
+  ruleChanges: string[];
 }
 
 export interface MigratePlan {
@@ -60,6 +67,8 @@ export interface MigratePlan {
   dnsReloads: boolean;
   /** The user's rules that cannot hold at the gateway, accepted with --accept-rule-changes (else refused). */
   ruleChanges: string[];
+  /** Mesh security policies whose meaning the move changes, accepted with --accept-policy-changes (else refused). */
+  policyChanges: string[];
 }
 
 export const keyOf = (c: Candidate) => migrationKey(c.service.metadata.namespace!, c.service.metadata.name);
@@ -153,7 +162,7 @@ function judgeServices(
     if (!used.has(n)) used.set(n, namespacePortsInUse(state, n));
     problems.push(...portConflicts(id, ports, used.get(n)!).map((m) => `${id}: ${m}`));
     used.get(n)!.push(...ports.map((p) => ({ port: p.port, protocol: p.protocol, owner: id })));
-    candidates.push({ service: svc, ports, fqdn: `${svc.metadata.name}.${n}.svc.${install.clusterDomain}`, userRoutes: [] });
+    candidates.push({ service: svc, ports, fqdn: `${svc.metadata.name}.${n}.svc.${install.clusterDomain}`, userRoutes: [], ruleChanges: [] });
   }
   return { candidates, alreadyMigrated, problems };
 }
@@ -180,15 +189,10 @@ function stateSizeProblems(state: State, candidates: Candidate[], approach: Appr
  * a hand-edited acmg region, or a write that would not fit (a ConfigMap holds 1 MiB) is reported
  * now, from the DNS step's own write computed on the same read, not after routes exist.
  */
-/** Whether an Istio config object is visible to a namespace (exportTo unset, "*", or naming it). */
-const exportedTo = (o: KObject, namespace: string): boolean => {
-  const e: string[] | undefined = o.spec?.exportTo;
-  return !e || e.length === 0 || e.includes('*') || e.includes(namespace) || (e.includes('.') && o.metadata.namespace === namespace);
-};
-
 /**
- * The user's VirtualServices that route each candidate for sidecars (mesh-bound, in the candidates'
- * namespaces; one paged list per namespace), and the rules among them that cannot hold at the gateway.
+ * The user's VirtualServices and DestinationRule that route each candidate for sidecars (in the
+ * candidates' namespaces; one paged list of each per namespace), and the rules among them that
+ * cannot hold at the gateway.
  */
 async function userRoutesOf(kube: KubeApi, install: InstallRecord, candidates: Candidate[], approach: Approach): Promise<string[]> {
   const refused: string[] = [];
@@ -200,10 +204,10 @@ async function userRoutesOf(kube: KubeApi, install: InstallRecord, candidates: C
       if (ours.has(o.metadata.name) && o.metadata.labels?.['app.kubernetes.io/managed-by'] !== 'acmg')
         refused.push(`${what} ${n}/${o.metadata.name} exists and is not acmg's: acmg would write its route there (rename that object)`);
     };
+    const virtualServices: KObject[] = [];
     await listPages(kube, 'networking.istio.io/v1', 'VirtualService', { namespace: n }, (vs) => {
       notOurs(vs, 'VirtualService');
-      if (vs.metadata.labels?.['app.kubernetes.io/managed-by'] === 'acmg') return;
-      for (const c of here) if (routesService(vs, c.service.metadata.name, n, install.clusterDomain)) c.userRoutes.push(vs);
+      virtualServices.push(vs);
     });
     if (approach === 'replace-service') {
       const suffix = install.values.migration.replacementSuffix;
@@ -216,45 +220,69 @@ async function userRoutesOf(kube: KubeApi, install: InstallRecord, candidates: C
           );
       });
     }
-    const rules: KObject[] = [];
+    const destinationRules: KObject[] = [];
     await listPages(kube, 'networking.istio.io/v1', 'DestinationRule', { namespace: n }, (dr) => {
       if (approach === 'replace-service') notOurs(dr, 'DestinationRule');
-      rules.push(dr);
+      destinationRules.push(dr);
     });
     for (const c of here) {
-      const dr = destinationRuleOf(rules, c.service.metadata.name, n, install.clusterDomain);
-      if (!dr) continue;
-      // Approach 2 copies it for the replacement (exported to all); approach 1 needs the gateway's
-      // namespace to see the user's own (Istio: a DestinationRule applies where it is exported).
-      if (approach === 'replace-service') c.destinationRule = dr;
-      else if (!exportedTo(dr, install.values.namespace))
-        refused.push(
-          `DestinationRule ${n}/${dr.metadata.name} is exported only to ${JSON.stringify(dr.spec.exportTo)}: the gateway in ${install.values.namespace} would not apply its subsets and traffic policy (export it to "${install.values.namespace}" too)`,
-        );
-    }
-    for (const c of here) {
-      // Istio applies the oldest VirtualService of a host first: keep that order.
-      c.userRoutes.sort(
-        (a, b) =>
-          String(a.metadata.creationTimestamp ?? '').localeCompare(String(b.metadata.creationTimestamp ?? '')) ||
-          a.metadata.name.localeCompare(b.metadata.name),
-      );
-      const name = c.service.metadata.name;
-      const r = renderGatewayRoute({
-        service: name,
+      const r = renderServiceRouting({
+        service: c.service.metadata.name,
         namespace: n,
+        approach,
         clusterDomain: install.clusterDomain,
-        gateway: { namespace: install.values.namespace, name: namespaceGatewayName(n) },
-        destination: approach === 'replace-service' ? replacementName(name, install.values.migration.replacementSuffix) : name,
+        installNamespace: install.values.namespace,
+        replacementSuffix: install.values.migration.replacementSuffix,
         ports: c.ports.map((p) => ({ ...p, listenerPort: 0 })),
-        userRoutes: c.userRoutes,
-        replacementHasSubsets: Boolean(c.destinationRule),
+        virtualServices,
+        destinationRules,
         version: VERSION,
       });
+      c.userRoutes = r.userRoutes;
+      if (r.destinationRule) c.destinationRule = r.userRule;
+      c.ruleChanges = r.refused;
       refused.push(...r.refused);
     }
   }
   return [...new Set(refused)];
+}
+
+/**
+ * Mesh security policies whose meaning the move changes (plan/mesh-security.ts): read from the
+ * candidates' namespaces and Istio's root namespace (PeerAuthentications from every namespace),
+ * with the pods' labels where a workload policy may select them. No Istio security CRDs: none.
+ */
+async function securityPolicyChanges(kube: KubeApi, install: InstallRecord, candidates: Candidate[]): Promise<string[]> {
+  const namespaces = [...new Set(candidates.map((c) => c.service.metadata.namespace!))].sort();
+  const policies: KObject[] = [];
+  const list = async (kind: string, namespace?: string) => {
+    try {
+      await listPages(kube, SECURITY_VERSION, kind, namespace ? { namespace } : {}, (o) => void policies.push(o));
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 404)) throw e;
+    }
+  };
+  for (const n of [...new Set([...namespaces, ISTIO_ROOT_NAMESPACE])]) {
+    await list('AuthorizationPolicy', n);
+    await list('RequestAuthentication', n);
+  }
+  await list('PeerAuthentication');
+  if (!policies.length) return [];
+  const workloadPolicyIn = new Set(policies.filter((p) => p.kind !== 'PeerAuthentication').map((p) => p.metadata.namespace));
+  const pods = new Map<string, Record<string, string>[]>();
+  for (const n of namespaces) {
+    if (!workloadPolicyIn.has(n) && !workloadPolicyIn.has(ISTIO_ROOT_NAMESPACE)) continue;
+    const labels: Record<string, string>[] = [];
+    await listPages(kube, 'v1', 'Pod', { namespace: n }, (p) => void labels.push(p.metadata.labels ?? {}));
+    pods.set(n, labels);
+  }
+  return describePolicyChanges({
+    services: candidates.map((c) => ({ namespace: c.service.metadata.namespace!, service: c.service.metadata.name, selector: c.service.spec?.selector ?? {} })),
+    pods,
+    policies,
+    rootNamespace: ISTIO_ROOT_NAMESPACE,
+    gatewayPrincipal: `cluster.local/ns/${install.values.namespace}/sa/${install.values.gateway.name}`,
+  });
 }
 
 async function dnsProblems(kube: KubeApi, install: InstallRecord, entries: DnsEntry[], force: boolean): Promise<{ reloads: boolean; problems: string[] }> {
@@ -288,6 +316,7 @@ export async function planMigration(kube: KubeApi, sel: Selection, req: MigrateR
   problems.unshift(...selectionProblems);
   let dnsReloads = true;
   let ruleChanges: string[] = [];
+  let policyChanges: string[] = [];
   if (candidates.length) {
     problems.push(...stateSizeProblems(state, candidates, req.approach, install.values.migration.replacementSuffix));
     ruleChanges = await userRoutesOf(kube, install, candidates, req.approach);
@@ -295,6 +324,14 @@ export async function planMigration(kube: KubeApi, sel: Selection, req: MigrateR
       problems.push(
         ...ruleChanges.map(
           (r) => `${r} (the gateway applies the rest of this VirtualService; --accept-rule-changes migrates anyway, without this rule at the gateway)`,
+        ),
+      );
+    policyChanges = await securityPolicyChanges(kube, install, candidates);
+    if (policyChanges.length && !req.acceptPolicyChanges)
+      problems.push(
+        ...policyChanges.map(
+          (r) =>
+            `${r} (--accept-policy-changes migrates anyway; where the policy should hold, put its equivalent on the gateway: a policy in ${install.values.namespace} selecting the gateway's pods, matching the services' hosts)`,
         ),
       );
     // A namespace without a door yet gets one in the gateway-ports step: the shared gateway's
@@ -322,5 +359,6 @@ export async function planMigration(kube: KubeApi, sel: Selection, req: MigrateR
     onFailure: req.noRollback ? 'leave' : 'rollback',
     dnsReloads,
     ruleChanges,
+    policyChanges,
   };
 }

@@ -9,7 +9,7 @@ import type { KubeApi } from '../../kube/api.js';
 import { readState, updateState } from '../../kube/state.js';
 import { listenerKey, type StepName } from '../../model/state.js';
 import { keepableService, renderReplacementService, replacementName, routeName } from '../../render/routes.js';
-import { renderGatewayRoute, renderReplacementDestinationRule } from '../../render/gateway-routes.js';
+import { renderServiceRouting } from '../../render/gateway-routes.js';
 import { doorPortName, namespaceGatewayName } from '../../render/namespace-gateway.js';
 import { VERSION } from '../../version.js';
 import { forEachBounded } from '../bounded.js';
@@ -82,6 +82,8 @@ const MIGRATION_STEPS: readonly MigrationStep[] = [
               journal: [],
               phase: 'in-progress',
               migratedAt: new Date().toISOString(),
+              // What the user accepted (--accept-rule-changes): acmg sync carries later edits only within it.
+              ...(c.ruleChanges.length ? { acceptedRuleChanges: c.ruleChanges } : {}),
             };
           }
         },
@@ -138,29 +140,27 @@ const MIGRATION_STEPS: readonly MigrationStep[] = [
         await forEachBounded(plan.candidates, async (c) => {
           const svc = c.service;
           const n = svc.metadata.namespace!;
-          if (plan.approach === 'replace-service') {
-            await kube.apply(renderReplacementService(svc, suffix, VERSION));
-            if (c.destinationRule)
-              await kube.apply(
-                renderReplacementDestinationRule(c.destinationRule, svc.metadata.name, destinationOf(plan, svc.metadata.name), install.clusterDomain, VERSION),
-              );
-          }
           const ports = c.ports.map((p) => {
             const listenerPort = listeners?.[listenerKey(n, p.port)];
             if (listenerPort === undefined) throw new Error(`no gateway listener port for ${n} port ${p.port} in acmg's state`);
             return { ...p, listenerPort };
           });
-          const route = renderGatewayRoute({
+          const route = renderServiceRouting({
             service: svc.metadata.name,
             namespace: n,
+            approach: plan.approach,
             clusterDomain: install.clusterDomain,
-            gateway: { namespace: install.values.namespace, name: namespaceGatewayName(n) },
-            destination: destinationOf(plan, svc.metadata.name),
+            installNamespace: install.values.namespace,
+            replacementSuffix: suffix,
             ports,
-            userRoutes: c.userRoutes,
-            replacementHasSubsets: Boolean(c.destinationRule),
+            virtualServices: c.userRoutes,
+            destinationRules: c.destinationRule ? [c.destinationRule] : [],
             version: VERSION,
           });
+          if (plan.approach === 'replace-service') {
+            await kube.apply(renderReplacementService(svc, suffix, VERSION));
+            if (route.destinationRule) await kube.apply(route.destinationRule);
+          }
           await kube.apply(route.virtualService);
         });
       });

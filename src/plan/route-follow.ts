@@ -1,0 +1,130 @@
+// acmg sync, following the user's routing: what acmg's route at each migrated service's door (and
+// approach 2's DestinationRule copy) should be now, rendered from the user's VirtualServices and
+// DestinationRule as they are (render/gateway-routes.ts, the same function migrate uses), compared
+// by fingerprint with what acmg wrote. A later edit the gateway cannot hold (beyond what the user
+// accepted at migrate) is not carried: the gateway keeps the rules it had, and sync says why.
+import { createHash } from 'node:crypto';
+import type { KObject } from '../model/object.js';
+import { listenerKey, type MigrationRecord } from '../model/state.js';
+import type { GatewayProtocol } from '../model/ports.js';
+import { renderServiceRouting } from '../render/gateway-routes.js';
+import { sortKeysDeep } from '../render/serialize.js';
+import { routeName } from '../render/routes.js';
+
+/** Where a projection keeps the fingerprint of acmg's own object's spec (never written to the cluster). */
+export const SPEC_FINGERPRINT = 'acmg.io/spec-fingerprint';
+
+export const specFingerprint = (spec: unknown): string =>
+  createHash('sha256')
+    .update(JSON.stringify(sortKeysDeep(spec ?? {})))
+    .digest('hex')
+    .slice(0, 32);
+
+const isAcmgs = (o: KObject) => o.metadata.labels?.['app.kubernetes.io/managed-by'] === 'acmg';
+
+/**
+ * What a reconcile keeps of a DestinationRule (or of acmg's VirtualService): acmg's own by name,
+ * labels and the fingerprint of its spec; the user's whole, as the route is rendered from it.
+ */
+export function projectRoutingObject(o: KObject): KObject {
+  const { name, namespace, creationTimestamp } = o.metadata;
+  const managedBy = o.metadata.labels?.['app.kubernetes.io/managed-by'];
+  if (isAcmgs(o))
+    return {
+      apiVersion: o.apiVersion,
+      kind: o.kind,
+      metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'acmg' }, annotations: { [SPEC_FINGERPRINT]: specFingerprint(o.spec) } },
+    };
+  const labels = managedBy ? { labels: { 'app.kubernetes.io/managed-by': managedBy } } : {};
+  return { apiVersion: o.apiVersion, kind: o.kind, metadata: { name, namespace, ...labels, creationTimestamp }, spec: o.spec };
+}
+
+export interface RouteFollowInput {
+  migrations: MigrationRecord[];
+  /** acmg's state: "namespace/port" -> the listener port at the namespace's door. */
+  listeners: Record<string, number>;
+  clusterDomain: string;
+  installNamespace: string;
+  replacementSuffix: string;
+  version: string;
+  /** VirtualServices and DestinationRules, projected (projectRoutingObject, or whole). */
+  virtualServices: Iterable<KObject>;
+  destinationRules: Iterable<KObject>;
+}
+
+export interface RouteFollowPlan {
+  apply: KObject[];
+  delete: { apiVersion: string; kind: string; name: string; namespace: string }[];
+  warnings: string[];
+}
+
+const byNamespace = (objs: Iterable<KObject>): Map<string, KObject[]> => {
+  const out = new Map<string, KObject[]>();
+  for (const o of objs) {
+    const n = o.metadata.namespace ?? '';
+    if (!out.has(n)) out.set(n, []);
+    out.get(n)!.push(o);
+  }
+  return out;
+};
+
+const fingerprintOf = (o: KObject | undefined) => (o ? (o.metadata.annotations?.[SPEC_FINGERPRINT] ?? specFingerprint(o.spec)) : undefined);
+
+/** For every completed migration: acmg's objects to write (missing or changed) and to delete. */
+export function planRouteFollow(i: RouteFollowInput): RouteFollowPlan {
+  const plan: RouteFollowPlan = { apply: [], delete: [], warnings: [] };
+  const vss = byNamespace(i.virtualServices);
+  const drs = byNamespace(i.destinationRules);
+  // Only settled migrations: a run in progress writes its own route; a rollback removes it.
+  const settled = i.migrations.filter((m) => m.phase === 'complete' && m.journal.includes('route'));
+  for (const m of [...settled].sort((a, b) => `${a.namespace}/${a.service}`.localeCompare(`${b.namespace}/${b.service}`))) {
+    const id = `${m.namespace}/${m.service}`;
+    // The record's ports are as migrate classified them (HTTP, HTTP2, GRPC, TCP).
+    const ports = m.ports.map((p) => ({
+      name: p.name,
+      port: p.port,
+      protocol: p.protocol as GatewayProtocol,
+      listenerPort: i.listeners[listenerKey(m.namespace, p.port)],
+    }));
+    if (ports.some((p) => p.listenerPort === undefined)) {
+      plan.warnings.push(`${id}: acmg's state has no gateway listener for each of its ports; its route is left as it is (roll it back and migrate it again)`);
+      continue;
+    }
+    const vsHere = vss.get(m.namespace) ?? [];
+    const drHere = drs.get(m.namespace) ?? [];
+    const r = renderServiceRouting({
+      service: m.service,
+      namespace: m.namespace,
+      approach: m.approach,
+      clusterDomain: i.clusterDomain,
+      installNamespace: i.installNamespace,
+      replacementSuffix: i.replacementSuffix,
+      ports: ports as { name: string; port: number; protocol: GatewayProtocol; listenerPort: number }[],
+      virtualServices: vsHere,
+      destinationRules: drHere,
+      version: i.version,
+    });
+    const accepted = new Set(m.acceptedRuleChanges ?? []);
+    const fresh = r.refused.filter((x) => !accepted.has(x));
+    if (fresh.length) {
+      plan.warnings.push(
+        ...fresh.map(
+          (x) =>
+            `${id}: not carrying the edit to the gateway, which keeps the rules it had: ${x} (change that rule, or roll ${id} back and migrate it again with --accept-rule-changes)`,
+        ),
+      );
+      continue;
+    }
+    const name = routeName(m.service);
+    const ours = (list: KObject[]) => list.find((o) => o.metadata.name === name && isAcmgs(o));
+    const liveRoute = ours(vsHere);
+    if (fingerprintOf(liveRoute) !== specFingerprint(r.virtualService.spec)) plan.apply.push(r.virtualService);
+    const liveRule = ours(drHere);
+    if (r.destinationRule) {
+      if (fingerprintOf(liveRule) !== specFingerprint(r.destinationRule.spec)) plan.apply.push(r.destinationRule);
+    } else if (liveRule) {
+      plan.delete.push({ apiVersion: liveRule.apiVersion, kind: 'DestinationRule', name, namespace: m.namespace });
+    }
+  }
+  return plan;
+}
