@@ -34,7 +34,9 @@ import (
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	rbachttp "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	rbacnet "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
 	tcpproxy "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
@@ -158,6 +160,9 @@ type output struct {
 		Routes    int    `json:"routeConfigurations"`
 		Clusters  int    `json:"clusters"`
 		Endpoints int    `json:"clusterLoadAssignments"`
+		// The RBAC policies (Istio's AuthorizationPolicies, "ns[NS]-policy[NAME]-rule[N]") the
+		// proxy's listeners enforce, HTTP and network filters; shadow (dry-run) rules prefixed "shadow:".
+		RBACPolicies []string `json:"rbacPolicies"`
 	} `json:"proxy"`
 	Results []result `json:"results"`
 }
@@ -217,6 +222,7 @@ func main() {
 	out := output{Results: []result{}}
 	out.Proxy.ID, out.Proxy.Type = node.Id, *typ
 	out.Proxy.Listeners, out.Proxy.Routes, out.Proxy.Clusters, out.Proxy.Endpoints = len(st.listeners), len(st.routes), len(st.clusters), len(st.cla)
+	out.Proxy.RBACPolicies = st.rbacPolicies()
 	for _, c := range calls {
 		if c.Mode == "" {
 			c.Mode = map[string]string{"sidecar": "outbound", "router": "gateway"}[*typ]
@@ -420,6 +426,52 @@ func request(stream discovery.AggregatedDiscoveryService_StreamAggregatedResourc
 }
 
 func short(typeURL string) string { return typeURL[strings.LastIndex(typeURL, ".")+1:] }
+
+// rbacPolicies lists the RBAC policy names of every listener's filter chains (sorted, once each).
+func (st *xdsState) rbacPolicies() []string {
+	seen := map[string]bool{}
+	add := func(prefix string, policies map[string]bool) {
+		for n := range policies {
+			seen[prefix+n] = true
+		}
+	}
+	for _, l := range st.listeners {
+		for _, fc := range l.FilterChains {
+			for _, f := range fc.Filters {
+				if f.GetTypedConfig() == nil {
+					continue
+				}
+				n := &rbacnet.RBAC{}
+				if f.GetTypedConfig().UnmarshalTo(n) == nil {
+					add("", keys(n.GetRules().GetPolicies()))
+					add("shadow:", keys(n.GetShadowRules().GetPolicies()))
+					continue
+				}
+				m := &hcm.HttpConnectionManager{}
+				if f.GetTypedConfig().UnmarshalTo(m) != nil {
+					continue
+				}
+				for _, hf := range m.HttpFilters {
+					h := &rbachttp.RBAC{}
+					if hf.GetTypedConfig() == nil || hf.GetTypedConfig().UnmarshalTo(h) != nil {
+						continue
+					}
+					add("", keys(h.GetRules().GetPolicies()))
+					add("shadow:", keys(h.GetShadowRules().GetPolicies()))
+				}
+			}
+		}
+	}
+	return sortedKeys(seen)
+}
+
+func keys[V any](m map[string]V) map[string]bool {
+	out := map[string]bool{}
+	for k := range m {
+		out[k] = true
+	}
+	return out
+}
 
 func httpManager(fc *listener.FilterChain) *hcm.HttpConnectionManager {
 	if fc == nil {

@@ -29,6 +29,9 @@ const table: Record<string, ResourceInfo> = {
   'networking.istio.io/v1/Gateway': { group: 'networking.istio.io', version: 'v1', plural: 'gateways', namespaced: true },
   'networking.istio.io/v1/VirtualService': { group: 'networking.istio.io', version: 'v1', plural: 'virtualservices', namespaced: true },
   'networking.istio.io/v1/DestinationRule': { group: 'networking.istio.io', version: 'v1', plural: 'destinationrules', namespaced: true },
+  'security.istio.io/v1/AuthorizationPolicy': { group: 'security.istio.io', version: 'v1', plural: 'authorizationpolicies', namespaced: true },
+  'security.istio.io/v1/PeerAuthentication': { group: 'security.istio.io', version: 'v1', plural: 'peerauthentications', namespaced: true },
+  'security.istio.io/v1/RequestAuthentication': { group: 'security.istio.io', version: 'v1', plural: 'requestauthentications', namespaced: true },
   'admissionregistration.k8s.io/v1/MutatingWebhookConfiguration': {
     group: 'admissionregistration.k8s.io',
     version: 'v1',

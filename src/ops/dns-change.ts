@@ -13,7 +13,7 @@ import type { Task } from './task.js';
 export interface DnsChange {
   /** The task line of the write. */
   title: string;
-  /** acmg's entries after the change, from the current ones; 'restore' puts back the DNS acmg found (purge). */
+  /** acmg's entries after the change, from the current ones; 'restore' takes acmg's region and keys out, keeping everything else (purge). */
   edit: ((current: DnsEntry[]) => DnsEntry[]) | 'restore';
   /** Rewrite acmg's region even where it was edited by hand. */
   force?: boolean;

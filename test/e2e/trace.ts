@@ -102,7 +102,16 @@ export interface ProxyResult {
 }
 
 export interface ProxyTraceOutput {
-  proxy: { id: string; type: 'sidecar' | 'router'; listeners: number; routeConfigurations: number; clusters: number; clusterLoadAssignments: number };
+  proxy: {
+    id: string;
+    type: 'sidecar' | 'router';
+    listeners: number;
+    routeConfigurations: number;
+    clusters: number;
+    clusterLoadAssignments: number;
+    /** The RBAC policies (AuthorizationPolicies, "ns[NS]-policy[NAME]-rule[N]") the proxy's listeners enforce. */
+    rbacPolicies: string[];
+  };
   results: ProxyResult[];
 }
 
