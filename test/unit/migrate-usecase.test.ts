@@ -593,6 +593,29 @@ describe('a failure rolls the run back from its journal', () => {
     expect(kube.peek('networking.istio.io/v1', 'VirtualService', routeName('reviews'), 'shop')).toBeUndefined();
   });
 
+  test('a failure right after the DNS write (the state write that follows it fails) still takes the entries out: the intent is journaled first', async () => {
+    const kube = await installedCluster();
+    const before = corefile(kube);
+    const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' });
+    let wrote = false;
+    let failed = false;
+    const writing = (c: { verb: string }) => !['get', 'list', 'watch'].includes(c.verb);
+    kube.failWhen = (call) => {
+      if (call.kind !== 'ConfigMap' || !writing(call)) return undefined;
+      if (call.name === 'coredns') wrote = true;
+      else if (wrote && !failed && call.name?.startsWith('acmg-state')) {
+        failed = true;
+        return new ApiError(500, 'InternalError', 'injected by the test', 'PUT', 'ConfigMap');
+      }
+      return undefined;
+    };
+    const e = (await applyMigration(kube, plan, opts()).catch((x) => x)) as AcmgError;
+    expect(failed).toBe(true);
+    expect(e.code).toBe(ExitCode.Cluster);
+    expect(corefile(kube)).toBe(before);
+    expect((await readState(kube, 'istio-system')).migrations).toEqual({});
+  });
+
   test('approach 2, between two deletes of originals: both Services back with their ClusterIPs, nothing of acmg left', async () => {
     const kube = await installedCluster();
     const ips = ['reviews', 'ratings'].map((n) => kube.peek('v1', 'Service', n, 'shop')!.spec.clusterIP);

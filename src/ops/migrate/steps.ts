@@ -193,6 +193,10 @@ const MIGRATION_STEPS: readonly MigrationStep[] = [
       });
       for (const n of namespacesOf(plan)) r.addresses[n] = doors.get(n)!;
       const addresses = [...new Set(entries.map((e) => e.ip))].join(', ');
+      // The intent first: a failure after the write (a state write, a CoreDNS restart, Ctrl-C)
+      // must find 'dns' in the journal, or the rollback would leave the names at the gateway.
+      // Undoing a write that never happened changes nothing.
+      await journal(kube, plan.install, keys, 'dns');
       const dns = await changeDns(
         kube,
         dnsSettings(plan.install),
@@ -200,7 +204,6 @@ const MIGRATION_STEPS: readonly MigrationStep[] = [
         { task: rt.task, readinessTimeoutMs: rt.readinessTimeoutMs },
       );
       r.dnsWrites += dns.writes;
-      await journal(kube, plan.install, keys, 'dns');
       const resolver = rt.resolver;
       if (resolver) {
         await rt.task(`wait for DNS to answer ${addresses} (via ${resolver.describe})`, async (update) => {
