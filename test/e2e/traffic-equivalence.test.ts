@@ -6,7 +6,8 @@
 // Pods are simulated (kwok): nothing here sends a request through Envoy.
 import { join } from 'node:path';
 import { DNS_NAMESERVER, acmg, applyFiles, applyObjects, expectExit, kubectl, kubectlJson } from './cluster.js';
-import { CASES, SAMPLE, applySample, deleteSample, settledTraces } from './bookinfo.js';
+import yaml from 'js-yaml';
+import { CASES, SAMPLE, applySample, deleteSample, productpage, settledTraces } from './bookinfo.js';
 import { Controller } from './controller-process.js';
 import { formatTraceTable, outcome, outcomeKey, type Trace } from './trace.js';
 
@@ -27,8 +28,8 @@ interface Round {
   pods: Map<string, string>;
 }
 
-async function round(what: string, ready: (t: Map<string, Trace>) => boolean): Promise<Round> {
-  const traces = await settledTraces(what, ready);
+async function round(what: string, ready: (t: Map<string, Trace>) => boolean, cases = CASES): Promise<Round> {
+  const traces = await settledTraces(what, ready, cases);
   return { traces, pods: podsByIP() };
 }
 
@@ -130,6 +131,36 @@ describe('traffic equivalence: Bookinfo before and after a migration, traced thr
     },
     480_000,
   );
+
+  test('with the outbound policy REGISTRY_ONLY, every call lands where it did too (--keep-service); an address outside the registry stays blocked', async () => {
+    // The mesh config istiod watches (ConfigMap istio-system/istio, key mesh).
+    const setOutbound = (mode: 'REGISTRY_ONLY' | 'ALLOW_ANY') => {
+      const mesh = (yaml.load(kubectlJson(['-n', 'istio-system', 'get', 'configmap', 'istio']).data.mesh) ?? {}) as Record<string, unknown>;
+      mesh.outboundTrafficPolicy = { mode };
+      kubectl(['-n', 'istio-system', 'patch', 'configmap', 'istio', '--type', 'merge', '-p', JSON.stringify({ data: { mesh: yaml.dump(mesh) } })]);
+    };
+    const outside = { name: 'an address outside the registry', client: productpage, call: { url: 'http://10.99.99.99:8080/' } };
+    const cases = [...CASES, outside];
+    const blocked = (t: Map<string, Trace>) => t.get(outside.name)?.failure?.kind === 'blackhole';
+    setOutbound('REGISTRY_ONLY');
+    try {
+      const base = await round('Bookinfo with REGISTRY_ONLY, before migration', blocked, cases);
+      // The calls that land land as with ALLOW_ANY (one to a port the Service lacks is blocked by
+      // the sidecar now, where it passed through before: the mesh's doing, the same after migrate).
+      const landing = CASES.map((c) => c.name).filter((n) => !('failure' in outcome(before.traces.get(n)!)));
+      expect(differences(before, base, landing)).toEqual([]);
+      expectExit(await acmg(['migrate', '-n', 'bookinfo', '--all', '--keep-service', '-y', ...NS]), 0);
+      const door = kubectlJson(['-n', 'istio-system', 'get', 'service', 'acmg-bookinfo']).spec.clusterIP;
+      const after = await round('Bookinfo with REGISTRY_ONLY, after migrate', (t) => blocked(t) && t.get('reviews')?.resolvedAddress === door, cases);
+      process.stdout.write(`\nBookinfo with REGISTRY_ONLY, after migrate --keep-service:\n${table(after)}\n`);
+      expect(differences(base, after, [...withSidecar, outside.name])).toEqual([]);
+      expect(after.traces.get('reviews')!.hops.at(-1)?.kind).toBe('router');
+    } finally {
+      if (migratedAny()) expectExit(await acmg(['rollback', '-n', 'bookinfo', '-y', ...NS]), 0);
+      setOutbound('ALLOW_ANY');
+    }
+    await round('Bookinfo with ALLOW_ANY again', (t) => !blocked(t), cases);
+  }, 300_000);
 
   test("the user's edits after a migration reach the gateway: acmg sync carries a VirtualService change, the controller its revert", async () => {
     // The sample's VirtualService reviews with jason sent to another subset, by the sample's field manager.
