@@ -1,6 +1,5 @@
 // acmg install: precheck -> plan (server-side dry run against the live cluster) -> confirm ->
 // apply in dependency order -> wait for the gateway by watching -> prune -> record.
-import { canMissReload } from './coredns-restart.js';
 import { checkFailed, AcmgError, ExitCode } from '../errors.js';
 import { failed, type CheckResult } from '../model/check.js';
 import { runPrecheck } from '../check/precheck.js';
@@ -9,7 +8,7 @@ import type { KObject } from '../model/object.js';
 import { readState, updateState } from '../kube/state.js';
 import { type InstallRecord, type ObjectRef } from '../model/state.js';
 import type { AcmgOperator } from '../profile/schema.js';
-import { renderManifests } from '../render/index.js';
+import { installRecord, renderInstallObjects, sameInstallRecord } from '../render/install.js';
 
 import { VERSION } from '../version.js';
 import { withEffectivePorts } from './gateway-ports.js';
@@ -45,15 +44,8 @@ export async function planInstall(kube: KubeApi, doc: AcmgOperator): Promise<Ins
   const clusterDomain = pre.layout?.clusterDomain ?? (s.dns.clusterDomain === 'auto' ? 'cluster.local' : s.dns.clusterDomain);
   const state = await readState(kube, s.namespace);
   const spec = withEffectivePorts(s, state);
-  const rendered = renderManifests(
-    { ...doc, spec },
-    {
-      clusterDomain,
-      version: VERSION,
-      dnsReloads: pre.layout?.reloads,
-      dnsCanMissReload: pre.layout ? canMissReload(pre.layout) : undefined,
-    },
-  );
+  // The one object list, shared with manifest generate (render/install.ts), for the detected layout.
+  const rendered = renderInstallObjects({ ...doc, spec }, { clusterDomain, version: VERSION, layout: pre.layout });
   const createNamespace = !(await kube.get('v1', 'Namespace', s.namespace));
 
   const objects = await Promise.all(
@@ -89,20 +81,19 @@ export async function applyInstall(kube: KubeApi, plan: InstallPlan, o: ApplyOpt
   }
   // Record first (objects = old ∪ new): an interrupted install is still fully removable.
   const recordAll = [...(plan.previous?.objects ?? []), ...desired].filter((r, i, all) => all.findIndex((x) => refKey(x) === refKey(r)) === i);
+  // The record as manifest generate renders it (render/install.ts). When it says what the record
+  // before this install said (the same values, version, domain and objects: a GitOps tool's record,
+  // or an install run again to repair drifted objects), its installedAt, or its absence, is kept, so
+  // the final write leaves the bytes Git declares.
+  const final = installRecord(s, { version: VERSION, clusterDomain: plan.clusterDomain, objects: desired });
+  const installedAt = plan.previous && sameInstallRecord(plan.previous, final) ? plan.previous.installedAt : new Date().toISOString();
   const record = (objects: ObjectRef[], inProgress: boolean) =>
     updateState(
       kube,
       s.namespace,
       (st) => {
-        st.install = {
-          version: VERSION,
-          profile: s.profile,
-          values: s,
-          clusterDomain: plan.clusterDomain,
-          objects,
-          installedAt: new Date().toISOString(),
-          ...(inProgress ? { inProgress } : {}),
-        };
+        // installedAt is absent only where the previous record had none (model/state.ts types it as always there).
+        st.install = installRecord(s, { version: VERSION, clusterDomain: plan.clusterDomain, objects, installedAt, inProgress }) as InstallRecord;
       },
       { namespaces: [] },
     );
