@@ -1,22 +1,49 @@
-// acmg manifest generate: the exact objects `acmg install` would apply, offline.
+// acmg manifest generate: everything `acmg install` would put in the cluster, offline: the objects it
+// applies and the state ConfigMap with its install record (render/install.ts), for the DNS layout
+// the values name (dns.mode, dns.clusterDomain) and --no-dns-reload. `acmg manifest generate |
+// kubectl apply -f -`, or a GitOps tool applying it, gives an install status, the controller and
+// uninstall --purge recognise.
 import type { Command } from 'commander';
 import { resolveValues } from '../profile/load.js';
-import { offlineClusterDomain, renderManifests } from '../render/index.js';
+import { offlineClusterDomain } from '../render/index.js';
+import { offlineLayout, renderInstall } from '../render/install.js';
 import { log } from '../ui/log.js';
 import { parseOutputFormat, writeStdout } from '../ui/output.js';
 import { toJson, toYamlStream } from '../render/serialize.js';
 import { VERSION } from '../version.js';
 import { addValuesOptions, withExamples, type ValuesOptions } from './common.js';
 
+interface ManifestOptions extends ValuesOptions {
+  output: string;
+  /** false with --no-dns-reload. */
+  dnsReload: boolean;
+}
+
 export function registerManifest(program: Command): void {
   const manifest = program.command('manifest').description('render Kubernetes manifests without a cluster');
   withExamples(
-    addValuesOptions(manifest.command('generate').description('print the objects an install would apply, in apply order'))
+    addValuesOptions(
+      manifest
+        .command('generate')
+        .summary("print everything an install would apply: its objects and acmg's install record")
+        .description(
+          "print everything an install would apply, in apply order: its objects and acmg's install record (ConfigMap acmg-state). " +
+            'The cluster is not asked: name its DNS layout with --set dns.mode=corefile|custom (and --no-dns-reload where CoreDNS ' +
+            'has no reload plugin), and its domain with --set dns.clusterDomain=DOMAIN where it is not cluster.local',
+        ),
+    )
       .option('-o, --output <format>', 'yaml | json', 'yaml')
-      .action((opts: ValuesOptions & { output: string }) => {
+      .option('--no-dns-reload', "the cluster's Corefile has no reload plugin (the controller may then restart CoreDNS, as install renders it there)")
+      .action((opts: ManifestOptions) => {
         const fmt = parseOutputFormat(opts.output, ['yaml', 'json'], 'yaml');
         const doc = resolveValues({ profile: opts.profile, files: opts.filename, sets: opts.set, onWarning: (m) => log.warn(m) });
-        const objects = renderManifests(doc, { clusterDomain: offlineClusterDomain(doc), version: VERSION });
+        const s = doc.spec;
+        if (s.controller.enabled && s.dns.enabled && s.dns.mode === 'auto' && opts.dnsReload)
+          log.warn(
+            'dns.mode is auto, and the layout cannot be detected offline: the controller may port-forward to CoreDNS pods and restart CoreDNS, ' +
+              'which only coredns-custom layouts (k3s, AKS) need; --set dns.mode=corefile (kubeadm, kind, EKS, minikube) renders what install applies there',
+          );
+        const objects = renderInstall(doc, { clusterDomain: offlineClusterDomain(doc), version: VERSION, layout: offlineLayout(s, opts.dnsReload) });
         writeStdout(fmt === 'json' ? toJson({ apiVersion: 'v1', kind: 'List', items: objects }) : toYamlStream(objects));
       }),
     [
