@@ -1,12 +1,17 @@
-// The only module that talks to the API server. client-node is imported lazily and used for one
-// thing: loading the kubeconfig and its auth (certs, tokens, exec plugins). Requests are plain
-// HTTPS so acmg controls content types (server-side apply), watches, and counts its requests.
+// The only module that talks to the API server. client-node is imported lazily and used for
+// loading the kubeconfig (and legacy auth-provider users); credentials are acmg's own
+// (kube/credentials.ts: exec plugins and token files refreshed as client-go refreshes them, a 401
+// answered by one refresh and one resend), and so are proxies (kube/proxy.ts) and tls-server-name.
+// Requests are plain HTTPS so acmg controls content types (server-side apply), watches, and counts
+// its requests.
 import https from 'node:https';
 import http from 'node:http';
 import { AcmgError, ExitCode } from '../errors.js';
 import type { KObject } from '../model/object.js';
 import { ApiError, isNotFound, type KubeApi, type ListOptions, type ListResult, type WatchOptions } from './api.js';
-import { kubeconfigSource, loadKubeconfig } from './kubeconfig.js';
+import { credentialSource, defaultSurroundings, impersonationHeaders, type Credential, type CredentialSource, type Surroundings } from './credentials.js';
+import { kubeconfigSource, loadKubeconfig, tlsSettings, type TlsSettings } from './kubeconfig.js';
+import { makeAgent, proxyFor } from './proxy.js';
 import { collectionPath, objectPath, resourceFor } from './resources.js';
 
 export interface ConnectOptions {
@@ -16,6 +21,12 @@ export interface ConnectOptions {
   requestTimeoutMs?: number;
   /** Told about each request and skipped kubeconfig file (the CLI shows them with -v). */
   debug?: (msg: string) => void;
+  /**
+   * The process's surroundings: environment variables (KUBECONFIG, proxies, ACMG_EXEC_TIMEOUT),
+   * home directory, the service account's directory, whether stdin is a terminal, exec timeouts.
+   * Defaults to this process's; tests set them.
+   */
+  environment?: Partial<Surroundings> & { home?: string; serviceAccountDir?: string };
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
@@ -32,25 +43,66 @@ interface RequestOptions {
   contentType?: string;
 }
 
+type Headers = Record<string, string | string[]>;
+
+/** What one request is sent with. */
+interface Prepared {
+  agent: http.Agent;
+  headers: Headers;
+  /** The credential's generation, for unauthorized(). */
+  generation: number;
+}
+
+/** TLS, proxy and auth settings for another transport (the port-forward WebSocket). */
+export interface ConnectionOptions {
+  ca?: Buffer;
+  cert?: Buffer | string;
+  key?: Buffer | string;
+  servername?: string;
+  rejectUnauthorized: boolean;
+  headers: Headers;
+  /** Set when a proxy is in the way: an agent (without keep-alive) that tunnels through it. */
+  agent?: http.Agent;
+  /** Pass to unauthorized() when the server answers 401. */
+  generation: number;
+}
+
+/** Everything Kube needs to reach and authenticate to the API server, from the kubeconfig. */
+interface Endpoint {
+  server: string;
+  contextName: string;
+  userName: string;
+  tls: TlsSettings;
+  proxy?: URL;
+  impersonation: Headers;
+  source: CredentialSource;
+}
+
 export class Kube implements KubeApi {
   /** API requests sent by this process (benchmarks report it). */
   requests = 0;
-  private agentOptions: https.RequestOptions = {};
+  readonly server: string;
+  readonly contextName: string;
   private agent?: http.Agent;
+  private agentKey = '';
+  private readonly retired: http.Agent[] = [];
 
   private constructor(
-    readonly server: string,
-    readonly contextName: string,
-    private readonly applyAuth: (o: https.RequestOptions) => Promise<void>,
+    private readonly endpoint: Endpoint,
     readonly requestTimeoutMs: number,
     private readonly debug: (msg: string) => void,
-  ) {}
+  ) {
+    this.server = endpoint.server;
+    this.contextName = endpoint.contextName;
+  }
 
   static async connect(opts: ConnectOptions): Promise<Kube> {
-    const source = kubeconfigSource(opts.kubeconfig);
+    const environment = opts.environment ?? {};
+    const surroundings = defaultSurroundings(environment);
+    const source = kubeconfigSource(opts.kubeconfig, surroundings.env, environment.home);
     const debug = opts.debug ?? (() => {});
     if (source.kind === 'files') for (const f of source.skipped) debug(`KUBECONFIG lists ${f}, which does not exist: skipped (as kubectl does)`);
-    const kc = await loadKubeconfig(source);
+    const { kc, clusters, users } = await loadKubeconfig(source, { env: surroundings.env, serviceAccountDir: environment.serviceAccountDir });
     if (opts.context) {
       if (!kc.getContexts().some((c) => c.name === opts.context)) {
         throw new AcmgError(
@@ -86,10 +138,40 @@ export class Kube implements KubeApi {
         'fix the server field of that cluster in the kubeconfig',
       );
     }
+    const userName = kc.getContextObject(kc.getCurrentContext())?.user ?? '';
+    const rawCluster = clusters.get(cluster.name) ?? {};
+    const rawUser = (userName && users.get(userName)) || {};
+    const tls = tlsSettings(rawCluster, rawUser, cluster.name, userName);
+    const proxyUrl = typeof rawCluster['proxy-url'] === 'string' && rawCluster['proxy-url'] ? rawCluster['proxy-url'] : undefined;
+    const extension = Array.isArray(rawCluster.extensions)
+      ? (rawCluster.extensions as { name?: string; extension?: unknown }[]).find((x) => x?.name === 'client.authentication.k8s.io/exec')?.extension
+      : undefined;
+    const { source: credentials } = credentialSource(
+      rawUser,
+      userName,
+      {
+        server: cluster.server,
+        ...(tls.servername ? { 'tls-server-name': tls.servername } : {}),
+        ...(tls.rejectUnauthorized ? {} : { 'insecure-skip-tls-verify': true }),
+        ...(tls.ca ? { 'certificate-authority-data': tls.ca.toString('base64') } : {}),
+        ...(proxyUrl ? { 'proxy-url': proxyUrl } : {}),
+        ...(extension !== undefined ? { config: extension } : {}),
+      },
+      kc,
+      surroundings,
+      debug,
+      source.kind === 'in-cluster',
+    );
     return new Kube(
-      cluster.server.replace(/\/$/, ''),
-      kc.getCurrentContext(),
-      (o) => kc.applyToHTTPSOptions(o),
+      {
+        server: cluster.server.replace(/\/$/, ''),
+        contextName: kc.getCurrentContext(),
+        userName,
+        tls,
+        proxy: proxyFor(server, proxyUrl, surroundings.env, cluster.name),
+        impersonation: impersonationHeaders(rawUser, userName),
+        source: credentials,
+      },
       opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
       debug,
     );
@@ -99,29 +181,74 @@ export class Kube implements KubeApi {
     return this.server.startsWith('http:');
   }
 
-  private async options(): Promise<https.RequestOptions> {
-    if (!this.agent) {
-      const o: https.RequestOptions = {};
-      await this.applyAuth(o);
-      this.agentOptions = o;
-      // http:// (kubectl proxy, a local apiserver): no TLS settings, a plain agent.
-      this.agent = this.plainHttp
-        ? new http.Agent({ keepAlive: true, maxSockets: 32 })
-        : new https.Agent({ keepAlive: true, maxSockets: 32, ca: o.ca, cert: o.cert, key: o.key, rejectUnauthorized: o.rejectUnauthorized });
+  /** The credential now (an exec plugin runs or a token file is re-read if due), and the agent for its TLS identity. */
+  private async prepare(): Promise<Prepared> {
+    const cred = await this.endpoint.source.current();
+    const { tls, impersonation } = this.endpoint;
+    // A client certificate from the kubeconfig wins; one from an exec plugin may change on refresh.
+    const agentKey = tls.cert ? '' : `${cred.cert ?? ''}\n${cred.key ?? ''}`;
+    if (!this.agent || this.agentKey !== agentKey) {
+      if (this.agent) this.retired.push(this.agent); // in-flight requests and watches finish on it
+      this.agent = makeAgent(new URL(this.server), this.endpoint.proxy, { keepAlive: true, maxSockets: 32, ...this.tlsOptions(cred) });
+      this.agentKey = agentKey;
     }
-    return { ...this.agentOptions, agent: this.agent };
+    return {
+      agent: this.agent,
+      headers: { ...impersonation, ...(cred.authorization ? { Authorization: cred.authorization } : {}) },
+      generation: cred.generation,
+    };
+  }
+
+  private tlsOptions(cred: Credential) {
+    const { tls } = this.endpoint;
+    return {
+      ca: tls.ca,
+      cert: tls.cert ?? cred.cert,
+      key: tls.cert ? tls.key : (cred.key ?? tls.key),
+      servername: tls.servername,
+      rejectUnauthorized: tls.rejectUnauthorized,
+    };
+  }
+
+  /**
+   * Sends with the current credential; on a 401, if the credential can be refreshed (an exec
+   * plugin, a token file that changed) and is now different, sends once more (client-go refreshes
+   * on a 401; a 401 means the server did nothing, so sending the same request again is safe).
+   */
+  private async authenticated<T>(send: (p: Prepared) => Promise<T>): Promise<T> {
+    const p = await this.prepare();
+    try {
+      return await send(p);
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 401)) throw e;
+      if (!(await this.unauthorized(p.generation))) throw e;
+      this.debug(`401 Unauthorized from ${this.server}: sending again with the refreshed credentials of user "${this.endpoint.userName}"`);
+      return send(await this.prepare());
+    }
+  }
+
+  /** A request sent with `generation` got a 401: true if different credentials are available now. */
+  async unauthorized(generation: number): Promise<boolean> {
+    return this.endpoint.source.unauthorized(generation);
   }
 
   /** Ends every open connection (in-flight requests fail): for a controller that stops. */
   close(): void {
     this.agent?.destroy();
+    for (const a of this.retired.splice(0)) a.destroy();
   }
 
-  /** TLS and auth settings for other transports (the port-forward WebSocket). */
-  async connectionOptions(): Promise<https.RequestOptions> {
-    const { agent, ...rest } = await this.options();
-    void agent;
-    return rest;
+  /** TLS, proxy and auth settings for other transports (the port-forward WebSocket), with the current credential. */
+  async connectionOptions(): Promise<ConnectionOptions> {
+    const cred = await this.endpoint.source.current();
+    const t = this.tlsOptions(cred);
+    const proxy = this.endpoint.proxy;
+    return {
+      ...t,
+      headers: { ...this.endpoint.impersonation, ...(cred.authorization ? { Authorization: cred.authorization } : {}) },
+      agent: proxy ? makeAgent(new URL(this.server), proxy, { keepAlive: false, ...t }) : undefined,
+      generation: cred.generation,
+    };
   }
 
   /** A URL on the API server (wss:// for WebSockets). */
@@ -138,9 +265,12 @@ export class Kube implements KubeApi {
   }
 
   async request<T = any>(method: string, path: string, ro: RequestOptions = {}): Promise<T> {
-    const base = await this.options();
     const u = this.url(path, ro.query);
     const body = ro.body === undefined ? undefined : typeof ro.body === 'string' ? ro.body : JSON.stringify(ro.body);
+    return this.authenticated((p) => this.send<T>(method, u, body, ro.contentType, p));
+  }
+
+  private send<T>(method: string, u: URL, body: string | undefined, contentType: string | undefined, p: Prepared): Promise<T> {
     this.requests++;
     this.debug(`${method} ${u.pathname}${u.search}`);
     return new Promise<T>((resolve, reject) => {
@@ -148,14 +278,14 @@ export class Kube implements KubeApi {
       const req = mod.request(
         u,
         {
-          ...base,
+          agent: p.agent,
           method,
           // An explicit Content-Length (never chunked): an early error response must not leave
           // unread body bytes on a kept-alive connection, or the next request is garbled.
           headers: {
-            ...(base.headers ?? {}),
+            ...p.headers,
             Accept: 'application/json',
-            ...(body !== undefined ? { 'Content-Type': ro.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(body) } : {}),
+            ...(body !== undefined ? { 'Content-Type': contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(body) } : {}),
           },
         },
         (res) => {
@@ -282,7 +412,6 @@ export class Kube implements KubeApi {
    * (done), the signal aborts, or the server ends the watch (then resolves false).
    */
   async watch(apiVersion: string, kind: string, opts: WatchOptions, onEvent: (type: string, obj: KObject) => boolean | void): Promise<boolean> {
-    const base = await this.options();
     const u = this.url(collectionPath(resourceFor(apiVersion, kind), opts.namespace), {
       watch: 1,
       allowWatchBookmarks: true,
@@ -291,15 +420,35 @@ export class Kube implements KubeApi {
       resourceVersion: opts.resourceVersion,
       timeoutSeconds: opts.timeoutSeconds ?? 300,
     });
+    // A 401 comes before any event: sent again once with refreshed credentials, like a request.
+    return this.authenticated((p) => this.watchOnce(u, apiVersion, kind, opts, onEvent, p));
+  }
+
+  private watchOnce(
+    u: URL,
+    apiVersion: string,
+    kind: string,
+    opts: WatchOptions,
+    onEvent: (type: string, obj: KObject) => boolean | void,
+    p: Prepared,
+  ): Promise<boolean> {
     this.requests++;
     return new Promise<boolean>((resolve, reject) => {
       const req = (this.plainHttp ? http : https).request(
         u,
-        { ...base, method: 'GET', headers: { ...(base.headers ?? {}), Accept: 'application/json' } },
+        { agent: p.agent, method: 'GET', headers: { ...p.headers, Accept: 'application/json' } },
         (res) => {
           if ((res.statusCode ?? 0) >= 300) {
             res.resume();
-            reject(new ApiError(res.statusCode ?? 0, 'WatchFailed', `watch ${u.pathname}: HTTP ${res.statusCode}`, 'GET', u.pathname));
+            reject(
+              new ApiError(
+                res.statusCode ?? 0,
+                res.statusCode === 401 ? 'Unauthorized' : 'WatchFailed',
+                `watch ${u.pathname}: HTTP ${res.statusCode}`,
+                'GET',
+                u.pathname,
+              ),
+            );
             return;
           }
           let buf = '';

@@ -8,7 +8,7 @@ import { AcmgError, ExitCode } from '../errors.js';
 import type { DnsResponse, RecordType } from '../dns/client.js';
 import { DnsTimeoutError, TcpDnsFramer, toResponse } from '../dns/client.js';
 import type { Resolver } from '../dns/resolver.js';
-import type { Kube } from './client.js';
+import type { ConnectionOptions, Kube } from './client.js';
 
 const DNS_POD_SELECTORS = ['k8s-app=kube-dns', 'k8s-app=coredns', 'app.kubernetes.io/name=coredns'];
 
@@ -61,39 +61,61 @@ export async function portForwardResolver(kube: Kube, namespace: string, timeout
     if (opening) return opening;
     opening = (async () => {
       pod = pod || (await findDnsPod(kube, namespace));
-      const o = await kube.connectionOptions();
       const url = kube.apiUrl(`/api/v1/namespaces/${namespace}/pods/${pod}/portforward`, { ports: 53 }, true);
-      kube.requests++;
-      const sock = new WebSocket(url, ['v4.channel.k8s.io'], {
-        ca: o.ca,
-        cert: o.cert,
-        key: o.key,
-        headers: o.headers as Record<string, string>,
-        rejectUnauthorized: o.rejectUnauthorized ?? true,
-        handshakeTimeout: timeoutMs,
-      });
+      const handshake = (o: ConnectionOptions) => {
+        kube.requests++;
+        // tls-server-name is the name checked against the API server's certificate (and sent in
+        // SNI) here too; through a proxy, the agent tunnels to the API server.
+        const sock = new WebSocket(url, ['v4.channel.k8s.io'], {
+          ca: o.ca,
+          cert: o.cert,
+          key: o.key,
+          servername: o.servername,
+          agent: o.agent,
+          headers: o.headers as Record<string, string>,
+          rejectUnauthorized: o.rejectUnauthorized,
+          handshakeTimeout: timeoutMs,
+        } as WebSocket.ClientOptions);
+        sock.on('error', () => undefined); // reported once below, or by 'close' once open
+        return new Promise<WebSocket>((resolve, reject) => {
+          sock.once('open', () => resolve(sock));
+          sock.once('error', (e) =>
+            reject(
+              new AcmgError(
+                ExitCode.Cluster,
+                `port-forward to ${namespace}/${pod}:53 failed: ${e.message}`,
+                'use --nameserver HOST:PORT to query a nameserver directly',
+              ),
+            ),
+          );
+          sock.once('unexpected-response', (_req, res) => {
+            res.resume();
+            sock.terminate();
+            reject(
+              Object.assign(
+                new AcmgError(
+                  ExitCode.Cluster,
+                  `port-forward to ${namespace}/${pod}:53 was refused: HTTP ${res.statusCode}`,
+                  res.statusCode === 401
+                    ? 'the API server did not accept the credentials of the kubeconfig user'
+                    : 'acmg needs the pods/portforward permission in that namespace; or use --nameserver',
+                ),
+                { status: res.statusCode },
+              ),
+            );
+          });
+        });
+      };
+      const first = await kube.connectionOptions();
+      let sock: WebSocket;
+      try {
+        sock = await handshake(first);
+      } catch (e) {
+        // A 401: refreshed credentials (exec plugin, rotated token) get one more handshake, as requests do.
+        if ((e as { status?: number }).status !== 401 || !(await kube.unauthorized(first.generation))) throw e;
+        sock = await handshake(await kube.connectionOptions());
+      }
       const seen = [false, false]; // the port-number prefix of each channel
-      await new Promise<void>((resolve, reject) => {
-        sock.once('open', () => resolve());
-        sock.once('error', (e) =>
-          reject(
-            new AcmgError(
-              ExitCode.Cluster,
-              `port-forward to ${namespace}/${pod}:53 failed: ${e.message}`,
-              'use --nameserver HOST:PORT to query a nameserver directly',
-            ),
-          ),
-        );
-        sock.once('unexpected-response', (_req, res) =>
-          reject(
-            new AcmgError(
-              ExitCode.Cluster,
-              `port-forward to ${namespace}/${pod}:53 was refused: HTTP ${res.statusCode}`,
-              'acmg needs the pods/portforward permission in that namespace; or use --nameserver',
-            ),
-          ),
-        );
-      });
       sock.on('message', (data: Buffer) => {
         const ch = data[0];
         const body = data.subarray(1);
