@@ -6,29 +6,75 @@ import { palette } from '../ui/color.js';
 import { lineDiff, renderDiff, splitLines } from '../ui/diff.js';
 import { parseDuration } from '../input/duration.js';
 import { log } from '../ui/log.js';
-import { writeStdout } from '../ui/output.js';
+import { parseOutputFormat, printStructured, writeStdout } from '../ui/output.js';
 import { task } from '../ui/progress.js';
 import { confirm } from '../ui/prompt.js';
 import { onInterrupt } from '../ui/interrupt.js';
 import { toYaml } from '../render/serialize.js';
+import { usageError } from '../errors.js';
+import type { KubeApi } from '../kube/api.js';
+import type { ObjectRef } from '../model/state.js';
+import type { InstallPlan, InstallResult } from '../ops/install.js';
 import { addValuesOptions, withExamples, type ValuesOptions, connectFrom } from './common.js';
+import { addDryRunOption, dryRunOf, type DryRun } from './dry-run.js';
 import { requireConfirmable } from './preflight.js';
 
 interface InstallOptions extends ValuesOptions {
   yes?: boolean;
-  dryRun?: boolean;
+  dryRun?: string;
   readinessTimeout: string;
+  output?: string;
+}
+
+/** What `install -o json|yaml` prints: every rendered object with its action, what is pruned, and the gateway once installed. */
+export interface InstallOutput {
+  dryRun: DryRun;
+  profile: string;
+  namespace: string;
+  createNamespace: boolean;
+  objects: (ObjectRef & { action: 'create' | 'update' | 'unchanged' })[];
+  prune: ObjectRef[];
+  gateway?: { clusterIP?: string; ports: InstallResult['ports'] };
+}
+
+export function installOutput(plan: InstallPlan, dryRun: DryRun, result?: InstallResult): InstallOutput {
+  const s = plan.doc.spec;
+  return {
+    dryRun,
+    profile: s.profile,
+    namespace: s.namespace,
+    createNamespace: plan.createNamespace,
+    objects: plan.objects.map((p) => ({
+      action: p.action,
+      apiVersion: p.object.apiVersion,
+      kind: p.object.kind,
+      name: p.object.metadata.name,
+      ...(p.object.metadata.namespace ? { namespace: p.object.metadata.namespace } : {}),
+    })),
+    prune: plan.prune,
+    ...(result?.gatewayClusterIP ? { gateway: { clusterIP: result.gatewayClusterIP, ports: result.ports } } : {}),
+  };
 }
 
 export function registerInstall(program: Command): void {
+  const install = addValuesOptions(program.command('install').description('install the centralized gateway, its Istio Gateway and DNS settings')).option(
+    '-y, --yes',
+    'do not ask for confirmation (required without a terminal)',
+  );
+  addDryRunOption(
+    install,
+    'show what would change against the live cluster (a diff), change nothing',
+    'also send each object to create or prune with dryRun=All, so validation and admission webhooks judge it',
+  );
   withExamples(
-    addValuesOptions(program.command('install').description('install the centralized gateway, its Istio Gateway and DNS settings'))
-      .option('-y, --yes', 'do not ask for confirmation (required without a terminal)')
-      .option('--dry-run', 'show what would change against the live cluster (server-side dry run), change nothing')
+    install
       .option('--readiness-timeout <duration>', 'how long to wait for the gateway to become Available', '5m')
+      .option('-o, --output <format>', 'text | json | yaml (the result on stdout: objects and their actions, what is pruned, the gateway)')
       .action(async (opts: InstallOptions, cmd: Command) => {
+        const fmt = parseOutputFormat(opts.output, ['text', 'json', 'yaml'], 'text');
+        const dryRun = dryRunOf(opts.dryRun);
         const timeoutMs = parseDuration(opts.readinessTimeout, '--readiness-timeout');
-        requireConfirmable(opts, 'install');
+        requireConfirmable({ yes: opts.yes, dryRun: dryRun !== 'none' }, 'install');
         const doc = resolveValues({ profile: opts.profile, files: opts.filename, sets: opts.set, onWarning: (m) => log.warn(m) });
         const { applyInstall, planInstall, planIsEmpty, precheckFailure } = await import('../ops/install.js');
         const kube = await connectFrom(cmd);
@@ -47,7 +93,15 @@ export function registerInstall(program: Command): void {
         });
         const c = palette();
         const changes = plan.objects.filter((o) => o.action !== 'unchanged');
-        if (opts.dryRun) {
+        if (dryRun === 'server') await serverDryRun(kube, plan);
+        if (dryRun !== 'none') {
+          const summary = planIsEmpty(plan)
+            ? 'dry run: no changes'
+            : `dry run${dryRun === 'server' ? ' (server: the API server accepted every change)' : ''}: ${changes.length} object(s) to apply, ${plan.prune.length} to prune; nothing was changed`;
+          if (fmt !== 'text') {
+            log.info(summary);
+            return printStructured(installOutput(plan, dryRun), fmt);
+          }
           for (const p of changes) {
             const label = `${p.object.kind} ${p.object.metadata.namespace ? `${p.object.metadata.namespace}/` : ''}${p.object.metadata.name}`;
             const before = p.live ? splitLines(toYaml(p.live)) : [];
@@ -63,13 +117,12 @@ export function registerInstall(program: Command): void {
           }
           for (const r of plan.prune)
             writeStdout(`--- live ${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}\n+++ /dev/null (pruned: the new values no longer render it)\n`);
-          log.info(
-            planIsEmpty(plan) ? 'dry run: no changes' : `dry run: ${changes.length} object(s) to apply, ${plan.prune.length} to prune; nothing was changed`,
-          );
+          log.info(summary);
           return;
         }
         if (planIsEmpty(plan)) {
           log.ok(`acmg is already installed with these values (profile ${doc.spec.profile}); nothing to change`);
+          if (fmt !== 'text') printStructured(installOutput(plan, dryRun), fmt);
           return;
         }
         log.info(`${c.bold('acmg install')} profile ${c.cyan(doc.spec.profile)} into namespace ${c.cyan(doc.spec.namespace)}:`);
@@ -92,6 +145,7 @@ export function registerInstall(program: Command): void {
           log.info(`  gateway ports:     ${r.ports.map((p) => `${p.name}:${p.port}`).join(', ')}`);
         }
         log.info(`  next: acmg migrate SERVICE -n NAMESPACE --keep-service   (then: acmg verify-dns)`);
+        if (fmt !== 'text') printStructured(installOutput(plan, dryRun, r), fmt);
       }),
     [
       'acmg install -y',
@@ -100,4 +154,24 @@ export function registerInstall(program: Command): void {
       'acmg install --profile demo --readiness-timeout 2m -y',
     ],
   );
+}
+
+/**
+ * --dry-run=server: the plan's updates were already judged by the server's dry-run apply
+ * (planInstall); here each object to create is applied and each object to prune deleted, with
+ * dryRun=All, so the API server's validation and admission webhooks judge them too, and the diff
+ * shows the objects as the server would store them. Objects in a namespace that does not exist yet
+ * cannot be judged (the API server answers "namespace not found"): refused, exit 2.
+ */
+export async function serverDryRun(kube: KubeApi, plan: InstallPlan): Promise<void> {
+  const { normalize } = await import('../ops/objects.js');
+  if (plan.createNamespace)
+    throw usageError(
+      `install --dry-run=server: namespace ${plan.doc.spec.namespace} does not exist yet, and the API server cannot judge objects in a namespace that does not exist`,
+      `create it first (kubectl create namespace ${plan.doc.spec.namespace}), or use --dry-run=client to see the plan`,
+    );
+  await task('server-side dry run (dryRun=All) of every object to create or prune', async () => {
+    for (const p of plan.objects) if (p.action === 'create') p.after = normalize(await kube.apply(p.object, { dryRun: true }));
+    for (const r of plan.prune) await kube.delete(r.apiVersion, r.kind, r.name, r.namespace, { dryRun: true });
+  });
 }
