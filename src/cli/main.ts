@@ -5,6 +5,7 @@ import { clip } from '../input/safe-yaml.js';
 import { ApiError, explainApiError } from '../kube/api.js';
 import { installSignalHandlers } from '../ui/interrupt.js';
 import { log } from '../ui/log.js';
+import { invokedName, mentionSelf, setSelfName } from '../ui/self-name.js';
 import { buildProgram } from './program.js';
 
 const MAX_PROBLEMS = 20;
@@ -16,7 +17,13 @@ function exitOverrideDeep(cmd: Command): void {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  // Invoked as kubectl-acmg (kubectl runs it for `kubectl acmg`): help and hints say `kubectl acmg`.
+  const name = invokedName(argv[1]);
+  const program = buildProgram(name);
+  setSelfName(
+    name,
+    program.commands.map((c) => c.name()),
+  );
   exitOverrideDeep(program);
   try {
     await program.parseAsync(argv);
@@ -32,7 +39,7 @@ export async function main(argv: string[]): Promise<number> {
       // Bounded: a bad input can yield thousands of problems; the first ones say what to fix.
       for (const p of err.problems.slice(0, MAX_PROBLEMS)) log.error(clip(p, 500));
       if (err.problems.length > MAX_PROBLEMS) log.error(`… and ${err.problems.length - MAX_PROBLEMS} more problems`);
-      if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
+      if (err.hint) process.stderr.write(`hint: ${mentionSelf(err.hint)}\n`);
       return err.code;
     }
     log.error(err instanceof Error ? (Number(process.env.ACMG_DEBUG) ? String(err.stack) : err.message) : String(err));

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { palette } from '../ui/color.js';
 import { parseOutputFormat, printStructured, writeStdout } from '../ui/output.js';
+import { mentionSelf } from '../ui/self-name.js';
 import { renderTable } from '../ui/table.js';
 import { withExamples, connectFrom } from './common.js';
 
@@ -18,7 +19,7 @@ export function registerStatus(program: Command): void {
         if (fmt !== 'text') return printStructured(r, fmt);
         const c = palette(process.stdout);
         if (!r.installed) {
-          writeStdout('acmg is not installed in this cluster (no state found).\nInstall it with: acmg install\n');
+          writeStdout(mentionSelf('acmg is not installed in this cluster (no state found).\nInstall it with: acmg install\n'));
           return;
         }
         const lines = [
@@ -35,7 +36,7 @@ export function registerStatus(program: Command): void {
               : `dns       ${r.dns.layout}; domain ${r.dns.clusterDomain}; ${r.dns.entries} entr${r.dns.entries === 1 ? 'y' : 'ies'}${r.dns.tampered.length ? c.red(` (edited by hand: ${r.dns.tampered.join('; ')})`) : ''}`,
           );
         writeStdout(lines.join('\n') + '\n\n');
-        if (r.services.length === 0) writeStdout('No services are migrated yet. Next: acmg migrate SERVICE -n NAMESPACE --keep-service\n');
+        if (r.services.length === 0) writeStdout(mentionSelf('No services are migrated yet. Next: acmg migrate SERVICE -n NAMESPACE --keep-service\n'));
         else
           writeStdout(
             renderTable(
