@@ -168,7 +168,7 @@ describe('acmg version, the built CLI', () => {
           '',
         ].join('\n'),
       );
-      expect(r.stderr).toMatch(/warning: version skew: the installed acmg is 0\.0\.1 \(namespace istio-system\), this client is ${CLIENT.replace(/\./g, '\\.')}`/);
+      expect(r.stderr).toContain(`warning: version skew: the installed acmg is 0.0.1 (namespace istio-system), this client is ${CLIENT}`);
       expect(api.requests.every((x) => x.startsWith('GET '))).toBe(true);
 
       const short = await runCli(['version', '--short', '--kubeconfig', kc]);
