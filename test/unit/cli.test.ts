@@ -39,7 +39,7 @@ describe('acmg CLI without a cluster', () => {
     });
     expect(run(['instal'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/Did you mean install\?/) });
     expect(run(['install', '--bogus'])).toMatchObject({ code: 2 });
-    expect(run(['completion', 'fish'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/unsupported shell "fish"/) });
+    expect(run(['completion', 'tcsh'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/unsupported shell "tcsh": use bash, zsh or fish/) });
   });
 
   test('commands that need a cluster say how to point at one when there is no kubeconfig', () => {
@@ -56,7 +56,7 @@ describe('acmg CLI without a cluster', () => {
     expect(a.stdout.startsWith('---\napiVersion: v1\nkind: ServiceAccount\n')).toBe(true);
     const json = JSON.parse(run(['manifest', 'generate', '-o', 'json']).stdout);
     expect(json.kind).toBe('List');
-    expect(json.items.map((o: any) => o.kind)).toEqual(['ServiceAccount', 'Service', 'Deployment', 'PodDisruptionBudget', 'Gateway']);
+    expect(json.items.map((o: any) => o.kind)).toEqual(['ServiceAccount', 'ConfigMap', 'Service', 'Deployment', 'PodDisruptionBudget', 'Gateway']);
   });
 
   test('profile list/dump/diff', () => {
