@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -72,23 +73,106 @@ func main() {
 	clusterID := flag.String("cluster-id", "Kubernetes", "istiod's cluster ID")
 	version := flag.String("istio-version", "", "ISTIO_VERSION the proxy claims (default: none)")
 	timeout := flag.Duration("timeout", 20*time.Second, "give up after this long")
+	hold := flag.Bool("hold", false, "after printing, stay connected as the gateway's proxy (ACKing istiod's pushes) until killed or stdin closes, so istiod's debug endpoints (config_dump?proxyID=pod.ns) answer for it")
 	flag.Parse()
 	if *pod == "" || *ns == "" || *ip == "" {
 		fail("--pod, --namespace and --ip are required")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	// Held, the stream outlives the timeout, which then bounds only the first answer.
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	first := time.AfterFunc(*timeout, cancel)
 	node, err := proxyNode(*pod, *ns, *ip, *labels, *sa, *domain, *clusterID, *version)
 	if err != nil {
 		fail(err.Error())
 	}
-	out, err := probe(ctx, *addr, node)
+	out, stream, err := probe(ctx, *addr, node)
 	if err != nil {
 		fail(err.Error())
 	}
+	first.Stop()
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(out)
+	if !*hold {
+		return
+	}
+	go func() { _, _ = io.Copy(io.Discard, os.Stdin); cancel() }()
+	holdStream(stream, node, out)
+}
+
+// holdStream keeps the stream as Envoy would: each push ACKed, and the route configurations the current
+// listeners name kept subscribed (an RDS request without names would unsubscribe from every one).
+func holdStream(stream discovery.AggregatedDiscoveryService_StreamAggregatedResourcesClient, node *core.Node, first *summary) {
+	routes := []string{}
+	for _, l := range first.Listeners {
+		routes = append(routes, l.RouteNames...)
+	}
+	send := func(typeURL, version, nonce string, names []string) error {
+		return stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: typeURL, VersionInfo: version, ResponseNonce: nonce, ResourceNames: names})
+	}
+	var routeVersion, routeNonce string
+	for {
+		res, err := stream.Recv()
+		if err != nil {
+			return
+		}
+		switch res.TypeUrl {
+		case listenerType:
+			if err := send(res.TypeUrl, res.VersionInfo, res.Nonce, nil); err != nil {
+				return
+			}
+			names := map[string]bool{}
+			for _, a := range res.Resources {
+				l := &listener.Listener{}
+				if a.UnmarshalTo(l) != nil {
+					continue
+				}
+				for _, n := range routeNamesOf(l) {
+					names[n] = true
+				}
+			}
+			routes = sortedNames(names)
+			if err := send(routeType, routeVersion, routeNonce, routes); err != nil {
+				return
+			}
+		case routeType:
+			routeVersion, routeNonce = res.VersionInfo, res.Nonce
+			if err := send(res.TypeUrl, res.VersionInfo, res.Nonce, routes); err != nil {
+				return
+			}
+		default:
+			if err := send(res.TypeUrl, res.VersionInfo, res.Nonce, nil); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// routeNamesOf lists the route configurations a listener's HTTP connection managers name (RDS).
+func routeNamesOf(l *listener.Listener) []string {
+	names := []string{}
+	for _, fc := range l.FilterChains {
+		for _, f := range fc.Filters {
+			m := &hcm.HttpConnectionManager{}
+			if f.GetTypedConfig() == nil || f.GetTypedConfig().UnmarshalTo(m) != nil {
+				continue
+			}
+			if n := m.GetRds().GetRouteConfigName(); n != "" && !contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	return names
+}
+
+func sortedNames(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func fail(msg string) {
@@ -129,16 +213,22 @@ func proxyNode(pod, ns, ip, labelList, sa, domain, clusterID, version string) (*
 	return &core.Node{Id: fmt.Sprintf("router~%s~%s.%s~%s.svc.%s", ip, pod, ns, ns, domain), Metadata: st}, nil
 }
 
-func probe(ctx context.Context, addr string, node *core.Node) (*summary, error) {
+// probe returns the summary and the open stream (closed with ctx).
+func probe(ctx context.Context, addr string, node *core.Node) (*summary, discovery.AggregatedDiscoveryService_StreamAggregatedResourcesClient, error) {
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer conn.Close()
+	go func() { <-ctx.Done(); conn.Close() }()
 	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("opening the ADS stream to %s: %w", addr, err)
+		return nil, nil, fmt.Errorf("opening the ADS stream to %s: %w", addr, err)
 	}
+	out, err := summarize(stream, node)
+	return out, stream, err
+}
+
+func summarize(stream discovery.AggregatedDiscoveryService_StreamAggregatedResourcesClient, node *core.Node) (*summary, error) {
 	// Listeners first, as Envoy asks: the route configurations to request are named in them.
 	lres, err := request(stream, node, listenerType, nil)
 	if err != nil {
@@ -151,18 +241,9 @@ func probe(ctx context.Context, addr string, node *core.Node) (*summary, error) 
 		if err := a.UnmarshalTo(l); err != nil {
 			return nil, fmt.Errorf("decoding a listener: %w", err)
 		}
-		ls := listenerSummary{Name: l.Name, Port: l.GetAddress().GetSocketAddress().GetPortValue(), RouteNames: []string{}}
-		for _, fc := range l.FilterChains {
-			for _, f := range fc.Filters {
-				m := &hcm.HttpConnectionManager{}
-				if f.GetTypedConfig() == nil || f.GetTypedConfig().UnmarshalTo(m) != nil {
-					continue
-				}
-				if n := m.GetRds().GetRouteConfigName(); n != "" && !contains(ls.RouteNames, n) {
-					ls.RouteNames = append(ls.RouteNames, n)
-					routeNames[n] = true
-				}
-			}
+		ls := listenerSummary{Name: l.Name, Port: l.GetAddress().GetSocketAddress().GetPortValue(), RouteNames: routeNamesOf(l)}
+		for _, n := range ls.RouteNames {
+			routeNames[n] = true
 		}
 		sort.Strings(ls.RouteNames)
 		out.Listeners = append(out.Listeners, ls)

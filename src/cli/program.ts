@@ -15,6 +15,7 @@ import { registerStatus } from './status.js';
 import { registerSync } from './sync.js';
 import { registerUninstall } from './uninstall.js';
 import { registerVerifyDns } from './verify-dns.js';
+import { registerVerifyRoutes } from './verify-routes.js';
 import { registerPrecheck } from './precheck.js';
 import { registerProfile } from './profile.js';
 import { registerVersion } from './version.js';
@@ -65,6 +66,7 @@ export function buildProgram(name = 'acmg'): Command {
   registerMigrate(program);
   registerRollback(program);
   registerVerifyDns(program);
+  registerVerifyRoutes(program);
   registerSync(program);
   registerStatus(program);
   registerUninstall(program);

@@ -1,5 +1,6 @@
 // verify-dns, the pure parts: which questions to ask for each service (the FQDN and the short forms
 // a pod uses through its search path), how to judge the answers, and the JUnit report.
+import { junitReport } from './junit.js';
 
 export interface VerifyTarget {
   namespace: string;
@@ -122,18 +123,14 @@ export function judge(l: Lookup, answers: Answer[], aaaa?: Answer): VerifyResult
   };
 }
 
-const xml = (s: string) => s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!);
-
 export function toJUnit(results: VerifyResult[], seconds: number): string {
-  const failures = results.filter((r) => !r.pass).length;
-  const cases = results
-    .map((r) => {
-      const name = xml(`${r.written} (${r.form})`);
-      const cls = xml(`acmg.verify-dns.${r.namespace}.${r.service}`);
-      return r.pass
-        ? `    <testcase classname="${cls}" name="${name}"/>`
-        : `    <testcase classname="${cls}" name="${name}">\n      <failure message="${xml(r.why)}">expected ${xml(r.expected)}, got ${xml(r.got.join(', ') || 'nothing')}</failure>\n    </testcase>`;
-    })
-    .join('\n');
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites tests="${results.length}" failures="${failures}" time="${seconds.toFixed(3)}">\n  <testsuite name="acmg verify-dns" tests="${results.length}" failures="${failures}" time="${seconds.toFixed(3)}">\n${cases}\n  </testsuite>\n</testsuites>\n`;
+  return junitReport(
+    'acmg verify-dns',
+    results.map((r) => ({
+      classname: `acmg.verify-dns.${r.namespace}.${r.service}`,
+      name: `${r.written} (${r.form})`,
+      ...(r.pass ? {} : { failure: { message: r.why, detail: `expected ${r.expected}, got ${r.got.join(', ') || 'nothing'}` } }),
+    })),
+    seconds,
+  );
 }

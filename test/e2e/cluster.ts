@@ -44,6 +44,7 @@ const traceKey = `${istioKey}-${createHash('sha256')
 export const trafficTraceBin = join(cacheDir, 'bin', `traffic-trace-${traceKey}`, 'traffic-trace');
 export const istioRelease = V.ISTIO_RELEASE!;
 export const istiodXdsPort = Number(process.env.ACMG_ISTIOD_XDS_PORT ?? 15010);
+export const istiodMonitoringPort = Number(process.env.ACMG_ISTIOD_MONITORING_PORT ?? 15014);
 
 /** Switches the local cluster's CoreDNS layout (hack/cluster-layout.sh); returns once CoreDNS has loaded it. */
 export const switchLayout = (name: string) => execFileSync('bash', [join(HACK, 'cluster-layout.sh'), name], { stdio: 'ignore' });
