@@ -310,6 +310,7 @@ export class ExecSource implements CredentialSource {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        process.removeListener('exit', kill);
         f();
       };
       const kill = () => {
@@ -320,6 +321,8 @@ export class ExecSource implements CredentialSource {
           // already gone
         }
       };
+      // In a process group of its own it does not get acmg's Ctrl-C: acmg ending takes it along.
+      process.once('exit', kill);
       const timer = setTimeout(() => {
         kill();
         finish(() =>
