@@ -95,7 +95,7 @@ export function registerVerifyRoutes(program: Command): void {
       }),
     [
       'acmg verify-routes --istiod http://127.0.0.1:15014',
-      'acmg verify-routes reviews -n bookinfo --istiod http://127.0.0.1:15014 -o json',
+      'acmg verify-routes helloworld -n default --istiod http://127.0.0.1:15014 -o json',
       'acmg verify-routes --istiod http://127.0.0.1:15014 --junit routes-report.xml',
     ],
   );

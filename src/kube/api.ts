@@ -29,6 +29,13 @@ export interface WatchOptions extends Omit<ListOptions, 'limit' | 'continue'> {
   onBookmark?: (resourceVersion: string) => void;
 }
 
+export interface DeleteOptions {
+  dryRun?: boolean;
+  propagation?: 'Foreground' | 'Background';
+  /** Delete only this object as it was read: a 409 if it was changed or made again meanwhile. */
+  preconditions?: { uid?: string; resourceVersion?: string };
+}
+
 export interface KubeApi {
   /** The API server's address, for messages. */
   readonly server: string;
@@ -44,13 +51,7 @@ export interface KubeApi {
   replace<T extends KObject = KObject>(obj: KObject, opts?: { dryRun?: boolean }): Promise<T>;
   mergePatch<T extends KObject = KObject>(apiVersion: string, kind: string, name: string, namespace: string | undefined, patch: unknown): Promise<T>;
   /** false if it was already gone. */
-  delete(
-    apiVersion: string,
-    kind: string,
-    name: string,
-    namespace?: string,
-    opts?: { dryRun?: boolean; propagation?: 'Foreground' | 'Background' },
-  ): Promise<boolean>;
+  delete(apiVersion: string, kind: string, name: string, namespace?: string, opts?: DeleteOptions): Promise<boolean>;
   /** Calls onEvent per event until it returns true (resolves true), the signal aborts or the watch ends (false). */
   watch(apiVersion: string, kind: string, opts: WatchOptions, onEvent: (type: string, obj: KObject) => boolean | void): Promise<boolean>;
   /** Ends open connections (a controller that stops). */

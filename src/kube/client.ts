@@ -8,7 +8,7 @@ import https from 'node:https';
 import http from 'node:http';
 import { AcmgError, ExitCode } from '../errors.js';
 import type { KObject } from '../model/object.js';
-import { ApiError, isNotFound, type KubeApi, type ListOptions, type ListResult, type WatchOptions } from './api.js';
+import { ApiError, isNotFound, type DeleteOptions, type KubeApi, type ListOptions, type ListResult, type WatchOptions } from './api.js';
 import { credentialSource, defaultSurroundings, impersonationHeaders, type Credential, type CredentialSource, type Surroundings } from './credentials.js';
 import { kubeconfigSource, loadKubeconfig, tlsSettings, type TlsSettings } from './kubeconfig.js';
 import { makeAgent, proxyFor } from './proxy.js';
@@ -389,16 +389,11 @@ export class Kube implements KubeApi {
   }
 
   /** Deletes; returns false if it was already gone. */
-  async delete(
-    apiVersion: string,
-    kind: string,
-    name: string,
-    namespace?: string,
-    opts: { dryRun?: boolean; propagation?: 'Foreground' | 'Background' } = {},
-  ): Promise<boolean> {
+  async delete(apiVersion: string, kind: string, name: string, namespace?: string, opts: DeleteOptions = {}): Promise<boolean> {
     try {
       await this.request('DELETE', objectPath(resourceFor(apiVersion, kind), name, namespace), {
         query: { propagationPolicy: opts.propagation ?? 'Background', dryRun: opts.dryRun ? 'All' : undefined },
+        ...(opts.preconditions ? { body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: opts.preconditions } } : {}),
       });
       return true;
     } catch (e) {

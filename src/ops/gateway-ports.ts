@@ -42,10 +42,11 @@ export function withEffectivePorts(spec: Spec, state: Pick<State, 'synced'>): Sp
 export const reservedListenerPorts = (spec: Spec): Set<number> =>
   new Set([spec.gateway.statusPort, ...spec.gateway.ports.flatMap((p) => [p.port, targetPortOf(p)])]);
 
-/** Each migrated namespace's service ports, as (namespace, port, protocol), from the migrations in the state. */
+/** Each migrated namespace's service ports, as (namespace, port, protocol), from the migrations in the state (not those rolling back). */
 export function namespacePorts(state: Pick<State, 'migrations'>): Map<string, { port: number; protocol: string }[]> {
   const out = new Map<string, Map<number, string>>();
-  for (const m of Object.values(state.migrations)) {
+  // A migration being rolled back needs no door: its rollback closes it before forgetting it.
+  for (const m of Object.values(state.migrations).filter((x) => x.phase !== 'rolling-back')) {
     const ports = out.get(m.namespace) ?? new Map<number, string>();
     for (const p of m.ports) if (!ports.has(p.port)) ports.set(p.port, p.protocol);
     out.set(m.namespace, ports);

@@ -181,6 +181,16 @@ export const ROLLBACK_PHASES: readonly RollbackPhase[] = [
     },
   },
   {
+    // Ports no remaining migration needs, and the doors of namespaces with none left (computed from
+    // the state, where these records are rolling-back and count for nothing). Before forgetting, so
+    // a rollback killed here finds its records again and closes the door on the next run.
+    name: 'close-ports',
+    undoes: ['gateway-ports'],
+    async run({ kube, install, records, o }) {
+      await o.task('close gateway ports', () => syncGatewayPorts(kube, install, { namespaces: [...new Set(records.map((m) => m.namespace))] }));
+    },
+  },
+  {
     name: 'forget',
     undoes: ['record', 'complete'],
     async run({ kube, install, keys }) {
@@ -192,15 +202,6 @@ export const ROLLBACK_PHASES: readonly RollbackPhase[] = [
         },
         scopeOf(keys),
       );
-    },
-  },
-  {
-    // Ports no remaining migration needs, and the doors of namespaces with none left (computed from
-    // the state, so after forgetting).
-    name: 'close-ports',
-    undoes: ['gateway-ports'],
-    async run({ kube, install, records, o }) {
-      await o.task('close gateway ports', () => syncGatewayPorts(kube, install, { namespaces: [...new Set(records.map((m) => m.namespace))] }));
     },
   },
 ];

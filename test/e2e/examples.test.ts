@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { buildProgram } from '../../src/cli/program.js';
 import { DNS_NAMESERVER, ROOT, acmg, applyFiles, applyObjects, doorIP, eventually, expectExit, kubeconfig, kubectl, kubectlJson } from './cluster.js';
+import { holdGatewayProxies } from './xds.js';
 
 /** Examples from every command's --help ("Examples:" section). */
 function helpExamples(): string[] {
@@ -51,6 +52,8 @@ interface Step {
 }
 
 const gatewayIP = () => doorIP('default');
+let scratch = '';
+const cwdOf = () => scratch;
 
 // In the order a user would run them; each example exactly as written.
 const SCENARIO: Step[] = [
@@ -68,6 +71,11 @@ const SCENARIO: Step[] = [
   { example: 'acmg profile diff minimal ha                       # exit 1 if they differ, like kubectl diff', code: 1 },
   { example: 'acmg manifest generate', code: 0 },
   { example: 'acmg manifest generate --profile ha -o json', code: 0 },
+  {
+    example: 'acmg manifest generate -f values.yaml --set controller.enabled=true --set dns.mode=corefile > acmg.yaml',
+    code: 0,
+    then: () => expect(readFileSync(join(cwdOf(), 'acmg.yaml'), 'utf8')).toMatch(/kind: ConfigMap/),
+  },
   { example: 'acmg manifest generate -f my-values.yaml --set gateway.replicas=3', code: 0, then: (o) => expect(o.stdout).toMatch(/replicas: 3/) },
   {
     example: `acmg manifest generate --set 'gateway.placement.nodeSelector.node-role\\.kubernetes\\.io/gateway=""'`,
@@ -111,6 +119,16 @@ const SCENARIO: Step[] = [
     code: 0,
     then: (o) => expect(JSON.parse(o.stdout).results[0].got).toEqual([gatewayIP()]),
   },
+  // verify-routes reads istiod (on loopback here) for the gateway pods' proxies, held connected around it.
+  { example: 'acmg verify-routes --istiod http://127.0.0.1:15014', code: 0 },
+  { example: 'acmg verify-routes --istiod http://127.0.0.1:15014                        # every migrated service', code: 0 },
+  {
+    example: 'acmg verify-routes helloworld -n default --istiod http://127.0.0.1:15014 -o json',
+    code: 0,
+    then: (o) => expect(JSON.parse(o.stdout).results.every((r: { pass: boolean }) => r.pass)).toBe(true),
+  },
+  { example: 'acmg verify-routes --istiod http://127.0.0.1:15014 --junit routes-report.xml', code: 0 },
+  { example: 'acmg verify-routes --istiod http://127.0.0.1:15014 --junit routes-report.xml   # CI gate', code: 0 },
   { example: 'acmg sync --dry-run', code: 0 },
   { example: 'acmg sync --dry-run          # what would change', code: 0 },
   { example: 'acmg sync', code: 0 },
@@ -131,6 +149,14 @@ const SCENARIO: Step[] = [
   },
   { example: 'acmg rollback --all -y', code: 0 },
   { example: 'acmg rollback --all -y --nameserver 127.0.0.1:10053', code: 0 },
+  {
+    example: 'acmg install --set controller.enabled=true --set controller.image.hub=registry.example.com/platform -y',
+    code: 0,
+    then: () =>
+      expect(kubectlJson(['-n', 'istio-system', 'get', 'deployment', 'acmg-controller']).spec.template.spec.containers[0].image).toMatch(
+        /^registry\.example\.com\/platform\//,
+      ),
+  },
   { example: 'acmg uninstall -y', code: 0 },
   { example: 'acmg uninstall --purge -y', code: 0 },
   { example: 'acmg uninstall --purge -y    # everything back as before acmg', code: 0 },
@@ -167,6 +193,7 @@ ${line.replaceAll('10.96.0.10:53', DNS_NAMESERVER)}`;
 
 describe('every example in --help and the README works as written', () => {
   const cwd = mkdtempSync(join(tmpdir(), 'acmg-examples-'));
+  scratch = cwd;
   const extraGatewayNodes = ['kwok-gateway-1', 'kwok-gateway-2', 'kwok-gateway-3'];
 
   beforeAll(async () => {
@@ -211,7 +238,8 @@ describe('every example in --help and the README works as written', () => {
 
   test('each example exits as documented, in order', async () => {
     for (const step of SCENARIO) {
-      const r = await runInBash(step.example, cwd);
+      const proxies = step.example.includes('verify-routes') ? await holdGatewayProxies() : undefined;
+      const r = await runInBash(step.example, cwd).finally(() => proxies?.stop());
       if (r.code !== step.code)
         throw new Error(
           `example \`${step.example}\`: expected exit ${step.code}, got ${r.code}\n--- stdout\n${r.stdout.slice(-3000)}\n--- stderr\n${r.stderr.slice(-3000)}`,
@@ -219,6 +247,7 @@ describe('every example in --help and the README works as written', () => {
       step.then?.(r);
     }
     expect(existsSync(join(cwd, 'dns-report.xml'))).toBe(true);
+    expect(existsSync(join(cwd, 'routes-report.xml'))).toBe(true);
     expect(existsSync(join(cwd, '_acmg'))).toBe(true);
   });
 });

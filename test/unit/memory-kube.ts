@@ -3,7 +3,7 @@
 // conflicts, merge patches, ClusterIP allocation, Deployments that become Available and
 // EndpointSlices for Services (kwok and the controllers do that in the e2e cluster). It is not an
 // API server: everything it does not model is proven by the e2e tests against the real one.
-import { ApiError, type KubeApi, type ListOptions, type ListResult, type WatchOptions } from '../../src/kube/api.js';
+import { ApiError, type DeleteOptions, type KubeApi, type ListOptions, type ListResult, type WatchOptions } from '../../src/kube/api.js';
 import type { KObject } from '../../src/model/object.js';
 
 type Verb = 'get' | 'list' | 'apply' | 'create' | 'replace' | 'patch' | 'delete' | 'watch';
@@ -185,10 +185,14 @@ export class MemoryKube implements KubeApi {
     return this.store(mergePatch(clone(live), patch), false) as T;
   }
 
-  async delete(apiVersion: string, kind: string, name: string, namespace?: string): Promise<boolean> {
+  async delete(apiVersion: string, kind: string, name: string, namespace?: string, opts: DeleteOptions = {}): Promise<boolean> {
     this.record({ verb: 'delete', kind, namespace, name });
     const key = keyOf(apiVersion, kind, name, namespace);
     const live = this.objects.get(key);
+    // As the API server: preconditions that do not hold are a 409, and nothing is deleted.
+    const pre = opts.preconditions;
+    if (live && pre && ((pre.uid && pre.uid !== live.metadata.uid) || (pre.resourceVersion && pre.resourceVersion !== live.metadata.resourceVersion)))
+      throw new ApiError(409, 'Conflict', `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${live.metadata.uid}`, 'DELETE', kind);
     if (live) this.events.push({ rv: this.rv++, type: 'DELETED', obj: clone(live) });
     return this.objects.delete(key);
   }

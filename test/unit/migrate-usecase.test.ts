@@ -685,7 +685,7 @@ describe('rollback', () => {
     expect((await readState(kube, 'istio-system')).migrations).toEqual({});
   });
 
-  test('approach 2 is undone in order: original Service back, label, DNS, routes and replacement, state, ports', async () => {
+  test('approach 2 is undone in order: original Service back, label, DNS, routes and replacement, the door, state', async () => {
     const kube = await installedCluster();
     const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'replace-service' });
     await applyMigration(kube, plan, opts());
@@ -698,18 +698,60 @@ describe('rollback', () => {
       'replace ConfigMap kube-system/coredns',
       `delete VirtualService shop/${routeName('reviews')}`,
       'delete Service shop/reviews-acmg',
+      'delete Service istio-system/acmg-shop',
       'replace ConfigMap istio-system/acmg-state-shop',
-      'apply Service istio-system/acmg-gateway',
     ];
     const w = kube.writes();
     // First of all, the migration is marked as rolling back (a controller alongside honours it); the
-    // state is written last when the migration is forgotten.
+    // state is written last when the migration is forgotten, after its door is closed (a rollback
+    // killed before that finds the record again).
     expect(w[0]).toBe('replace ConfigMap istio-system/acmg-state-shop');
     const at = (x: string) => (x.includes('acmg-state') ? w.lastIndexOf(x) : w.indexOf(x));
     expect(order.map(at)).toEqual([...order.map(at)].sort((a, b) => a - b));
     expect(order.every((x) => w.includes(x))).toBe(true);
     expect(kube.peek('v1', 'Service', 'reviews', 'shop')!.spec.clusterIP).toBe(ip);
     expect(kube.peek('v1', 'Namespace', 'shop')!.metadata.labels).toEqual({ 'istio-injection': 'enabled' });
+  });
+
+  test('a rollback that stops while closing the door finds its record again: run again, the door closes', async () => {
+    const kube = await installedCluster();
+    await applyMigration(kube, await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' }), opts());
+    let failed = false;
+    kube.failWhen = (call) => {
+      if (!failed && call.verb === 'delete' && call.name === 'acmg-shop') {
+        failed = true;
+        return new ApiError(500, 'InternalError', 'injected by the test', 'DELETE', 'Service');
+      }
+      return undefined;
+    };
+    await expect(rollbackMigrations(kube, await loadInstall(kube), ['shop/reviews'], { dnsTimeoutMs: 1000, task })).rejects.toThrow(/injected/);
+    expect((await readState(kube, 'istio-system')).migrations['shop/reviews']?.phase).toBe('rolling-back');
+    expect(await rollbackMigrations(kube, await loadInstall(kube), ['shop/reviews'], { dnsTimeoutMs: 1000, task })).toEqual(['shop/reviews']);
+    expect(kube.peek('v1', 'Service', 'acmg-shop', 'istio-system')).toBeUndefined();
+    expect(kube.peek('networking.istio.io/v1', 'Gateway', 'acmg-shop', 'istio-system')).toBeUndefined();
+    expect((await readState(kube, 'istio-system')).migrations).toEqual({});
+  });
+
+  test('--replace-service deletes the original only as it was planned: changed meanwhile, it stays and the run is undone', async () => {
+    const kube = await installedCluster();
+    const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'replace-service' });
+    const e = (await applyMigration(
+      kube,
+      plan,
+      opts({
+        // Its owner changes it while the run is on (a Helm upgrade during the DNS wait).
+        afterStep: async (step: string) => {
+          if (step !== 'injection-label') return;
+          const live = kube.peek('v1', 'Service', 'reviews', 'shop')!;
+          await kube.apply({ ...live, metadata: { ...live.metadata, labels: { ...live.metadata.labels, release: '2' } } });
+        },
+      }),
+    ).catch((x) => x)) as AcmgError;
+    expect(e.code).toBe(ExitCode.Cluster);
+    expect(e.problems.join('\n')).toMatch(/Service shop\/reviews was changed since migrate read it .*not deleted/);
+    expect(kube.peek('v1', 'Service', 'reviews', 'shop')!.metadata.labels).toMatchObject({ release: '2' });
+    expect(kube.peek('v1', 'Service', 'reviews-acmg', 'shop')).toBeUndefined();
+    expect((await readState(kube, 'istio-system')).migrations).toEqual({});
   });
 
   test('the injection label stays off while another service of the namespace is still migrated', async () => {

@@ -5,7 +5,7 @@
 // is undone by a phase of the rollback (ROLLBACK_PHASES in ../rollback.ts names what each undoes).
 import { clusterError } from '../../errors.js';
 import { describeWrong, type Resolver } from '../../dns/resolver.js';
-import type { KubeApi } from '../../kube/api.js';
+import { ApiError, type KubeApi } from '../../kube/api.js';
 import { readState, updateState } from '../../kube/state.js';
 import { listenerKey, type StepName } from '../../model/state.js';
 import { keepableService, renderReplacementService, replacementName, routeName } from '../../render/routes.js';
@@ -275,7 +275,22 @@ const MIGRATION_STEPS: readonly MigrationStep[] = [
           m.originalService = keepableService(byKey.get(`${m.namespace}/${m.service}`)!);
         });
         await rt.task(`delete ${here.length} original Service(s) in ${n}`, async () => {
-          await forEachBounded(here, (c) => kube.delete('v1', 'Service', c.service.metadata.name, n));
+          // Only the Service as it was planned (and copied into the replacement and the state): one
+          // its owner changed or made again meanwhile (a Helm upgrade during the DNS wait) stays, and
+          // the run fails and is undone rather than delete it and later restore a stale copy.
+          await forEachBounded(here, async (c) => {
+            const { name, uid, resourceVersion } = c.service.metadata;
+            try {
+              await kube.delete('v1', 'Service', name, n, { preconditions: { uid, resourceVersion } });
+            } catch (e) {
+              if (e instanceof ApiError && e.status === 409)
+                throw clusterError(
+                  `Service ${n}/${name} was changed since migrate read it (resourceVersion ${resourceVersion}): not deleted`,
+                  'its owner changed it during the run; this run is rolled back, run migrate again',
+                );
+              throw e;
+            }
+          });
         });
         await journal(kube, plan.install, keys, 'delete-original');
       }
