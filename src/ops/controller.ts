@@ -108,11 +108,12 @@ async function control(kube: KubeApi, o: ControllerOptions, loop: ControlLoop): 
   // --- informers: VirtualServices, DestinationRules and Services cached; the rest only trigger a reconcile ---
   // They stop with the loop, whether a signal or a fatal error ends it.
   const stop = new AbortController();
-  const informer = <T>(apiVersion: string, kind: string, project: (obj: KObject) => T, namespace?: string) =>
+  const informer = <T>(apiVersion: string, kind: string, project: (obj: KObject) => T, namespace?: string, fieldSelector?: string) =>
     new Informer(kube, {
       apiVersion,
       kind,
       namespace,
+      fieldSelector,
       project,
       signal: stop.signal,
       onChange: () => loop.dispatch({ type: 'changed' }),
@@ -135,7 +136,9 @@ async function control(kube: KubeApi, o: ControllerOptions, loop: ControlLoop): 
     destinationRules,
     services,
     informer('networking.istio.io/v1', 'Gateway', trigger, ns),
-    informer('v1', 'ConfigMap', trigger, install.values.dns.namespace),
+    // The DNS ConfigMaps by name (its Role lists and watches those two alone, not every ConfigMap of kube-system).
+    informer('v1', 'ConfigMap', trigger, install.values.dns.namespace, `metadata.name=${install.values.dns.configMap}`),
+    informer('v1', 'ConfigMap', trigger, install.values.dns.namespace, `metadata.name=${install.values.dns.customConfigMap}`),
     informer('v1', 'ConfigMap', trigger, ns),
   ];
   const watches = informers.map((i) => i.run());

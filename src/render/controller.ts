@@ -16,7 +16,8 @@ export function renderController(spec: Spec, ctx: RenderContext): KObject[] {
   const clusterMeta = { name: c.name, labels };
   const meta = { name: c.name, namespace: ns, labels };
   const subject = [{ kind: 'ServiceAccount', name: c.name, namespace: ns }];
-  const dnsConfigMaps = [spec.dns.configMap, spec.dns.customConfigMap, `${spec.dns.configMap}-acmg-backup`].sort();
+  // The two it reads and writes; the backup it only ever creates (once, before acmg's first DNS change).
+  const dnsConfigMaps = [spec.dns.configMap, spec.dns.customConfigMap].sort();
   const image = `${c.image.hub}/${c.image.name}:${c.image.tag || ctx.version}`;
   return [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta },
@@ -30,7 +31,7 @@ export function renderController(spec: Spec, ctx: RenderContext): KObject[] {
         // routes at the doors follow: it writes those (and approach 2's DestinationRule copies).
         // Names cannot be listed ahead (one per migrated service), so the writes are cluster-wide: no
         // more than its writes to the Corefile already allow (steering any name).
-        { apiGroups: ['networking.istio.io'], resources: ['gateways', 'virtualservices', 'destinationrules'], verbs: ['get', 'list', 'watch'] },
+        { apiGroups: ['networking.istio.io'], resources: ['virtualservices', 'destinationrules'], verbs: ['get', 'list', 'watch'] },
         { apiGroups: ['networking.istio.io'], resources: ['virtualservices', 'destinationrules'], verbs: ['create', 'patch'] },
         { apiGroups: ['networking.istio.io'], resources: ['destinationrules'], verbs: ['delete'] },
         { apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'watch'] },
@@ -49,8 +50,8 @@ export function renderController(spec: Spec, ctx: RenderContext): KObject[] {
       kind: 'Role',
       metadata: { name: c.name, namespace: spec.dns.namespace, labels },
       rules: [
-        { apiGroups: [''], resources: ['configmaps'], verbs: ['list', 'watch'] },
-        { apiGroups: [''], resources: ['configmaps'], resourceNames: dnsConfigMaps, verbs: ['get', 'update'] },
+        // Listed and watched by name (a field selector metadata.name=X), which RBAC matches to resourceNames.
+        { apiGroups: [''], resources: ['configmaps'], resourceNames: dnsConfigMaps, verbs: ['get', 'list', 'watch', 'update'] },
         { apiGroups: [''], resources: ['configmaps'], verbs: ['create'] },
         // Only where CoreDNS does not reload by itself (or, with coredns-custom, can miss a write that
         // removed acmg's last entry): find and restart its Deployment.
@@ -64,7 +65,8 @@ export function renderController(spec: Spec, ctx: RenderContext): KObject[] {
         ...(ctx.dnsCanMissReload
           ? [
               { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
-              { apiGroups: [''], resources: ['pods/portforward'], verbs: ['create'] },
+              // Over a WebSocket a port-forward is a GET; the API server also checks create (since 1.30).
+              { apiGroups: [''], resources: ['pods/portforward'], verbs: ['get', 'create'] },
             ]
           : []),
       ],
@@ -85,6 +87,8 @@ export function renderController(spec: Spec, ctx: RenderContext): KObject[] {
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [c.name], verbs: ['get', 'update'] },
         { apiGroups: [''], resources: ['services'], resourceNames: [spec.gateway.name], verbs: ['get', 'patch'] },
+        // Gateways only here, where acmg's are (the controller watches them as a trigger).
+        { apiGroups: ['networking.istio.io'], resources: ['gateways'], verbs: ['get', 'list', 'watch'] },
         { apiGroups: ['networking.istio.io'], resources: ['gateways'], resourceNames: [spec.istioGateway.name], verbs: ['patch'] },
         { apiGroups: [''], resources: ['configmaps'], verbs: ['list', 'watch'] },
         { apiGroups: [''], resources: ['configmaps'], resourceNames: [STATE_NAME], verbs: ['get', 'update'] },

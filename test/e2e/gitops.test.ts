@@ -49,8 +49,11 @@ const gatewayIP = () => kubectlJson(['-n', 'istio-system', 'get', 'service', 'ac
 const stateData = () => kubectlJson(['-n', 'istio-system', 'get', 'configmap', 'acmg-state']).data as Record<string, string>;
 const status = async () => JSON.parse(expectExit(await acmg(['status', '-o', 'json']), 0).stdout);
 /** `kubectl auth can-i ... --as` the controller's ServiceAccount: "yes" or "no" (kubectl exits 1 for no). */
+/** kubectl auth can-i as the controller; "pods/portforward" is a subresource (kubectl reads "TYPE/NAME" as a name otherwise). */
 const canI = (verb: string, resource: string, namespace: string): string => {
-  const r = spawnSync(kubectlBin, ['--kubeconfig', kubeconfig, 'auth', 'can-i', verb, resource, '-n', namespace, `--as=${SA}`], { encoding: 'utf8' });
+  const [type, sub] = resource.split('/');
+  const what = sub && type === 'pods' ? [type, `--subresource=${sub}`] : [resource];
+  const r = spawnSync(kubectlBin, ['--kubeconfig', kubeconfig, 'auth', 'can-i', verb, ...what, '-n', namespace, `--as=${SA}`], { encoding: 'utf8' });
   if (r.status !== 0 && r.status !== 1) throw new Error(`kubectl auth can-i ${verb} ${resource} failed: ${r.stderr}`);
   return r.stdout.trim();
 };

@@ -107,6 +107,23 @@ describe('profiles', () => {
     expect(may(rules(true), 'deployments', 'patch')).toBe(true);
   });
 
+  test("the controller's RBAC is what it uses: DNS ConfigMaps by name only (list and watch too), no update of the backup, Gateways in its namespace only, port-forward by GET and create", () => {
+    const doc = resolveValues({ sets: ['controller.enabled=true'] });
+    const objs = renderManifests(doc, { clusterDomain: 'cluster.local', version: 't', dnsReloads: true, dnsCanMissReload: true });
+    const role = (kind: string, ns?: string) => (objs.find((o) => o.kind === kind && o.metadata.namespace === ns) as any).rules as any[];
+    const dns = role('Role', 'kube-system');
+    const cluster = role('ClusterRole');
+    const self = role('Role', 'istio-system');
+    const configMapRules = dns.filter((r) => r.resources.includes('configmaps'));
+    expect(configMapRules).toEqual([
+      { apiGroups: [''], resources: ['configmaps'], resourceNames: ['coredns', 'coredns-custom'], verbs: ['get', 'list', 'watch', 'update'] },
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['create'] },
+    ]);
+    expect(cluster.some((r) => r.resources.includes('gateways'))).toBe(false);
+    expect(self).toEqual(expect.arrayContaining([{ apiGroups: ['networking.istio.io'], resources: ['gateways'], verbs: ['get', 'list', 'watch'] }]));
+    expect(dns).toEqual(expect.arrayContaining([{ apiGroups: [''], resources: ['pods/portforward'], verbs: ['get', 'create'] }]));
+  });
+
   test('the Istio Gateway has one server per gateway port and selects the gateway pods', () => {
     const objs = renderManifests(resolveValues({ files: [fixture('overlay-ports.yaml')] }), { clusterDomain: 'x', version: 't' });
     const gw = objs.find((o) => o.kind === 'Gateway') as any;
