@@ -11,6 +11,7 @@ import { onInterrupt } from '../ui/interrupt.js';
 import { checkSelection } from '../plan/selection.js';
 import { withExamples, connectFrom } from './common.js';
 import { parseNameserver, requireConfirmable } from './preflight.js';
+import { addDryRunOption, dryRunOf, refuseServerDryRun } from './dry-run.js';
 
 interface MigrateCliOptions {
   namespace?: string;
@@ -19,7 +20,7 @@ interface MigrateCliOptions {
   allNamespaces?: boolean;
   keepService?: boolean;
   replaceService?: boolean;
-  dryRun?: boolean;
+  dryRun?: string;
   restart?: boolean;
   yes?: boolean;
   rollback: boolean;
@@ -34,16 +35,16 @@ interface MigrateCliOptions {
 
 export function registerMigrate(program: Command): void {
   withExamples(
-    program
-      .command('migrate [service...]')
-      .description("move services' traffic onto the centralized gateway (routes, DNS, sidecar injection off)")
+    addDryRunOption(
+      program.command('migrate [service...]').description("move services' traffic onto the centralized gateway (routes, DNS, sidecar injection off)"),
+      'print the plan (every object and label that would change, in order), change nothing (=server is not supported)',
+    )
       .option('-n, --namespace <ns>', 'namespace of the services')
       .option('--all', 'every Service in the namespace')
       .option('-l, --selector <selector>', 'Services matching a label selector (all namespaces unless -n)')
       .option('-A, --all-namespaces', 'every Service in every namespace (system and install namespaces excluded)')
       .option('--keep-service', 'approach 1: keep the Service, move only the traffic')
       .option('--replace-service', 'approach 2: a replacement Service carries the routes, the original is removed')
-      .option('--dry-run', 'print the plan (every object and label that would change, in order), change nothing')
       .option('--restart', "also restart the namespaces' Deployments so their sidecars go")
       .option('-y, --yes', 'do not ask for confirmation (required without a terminal)')
       .option('--no-rollback', 'on failure, leave what was done (default: roll this run back)')
@@ -67,10 +68,14 @@ export function registerMigrate(program: Command): void {
           );
         }
         const fmt = parseOutputFormat(opts.output, ['text', 'json'], 'text');
+        const dryRun = dryRunOf(opts.dryRun);
+        // Each step acts on what the one before it made (a route on the door, DNS on the route): the
+        // API server cannot admit them one by one without storing them.
+        refuseServerDryRun(dryRun, 'acmg migrate', 'its steps build on what the previous steps made, which a server-side dry run does not store');
         const selection = { services, namespace: opts.namespace, all: opts.all, selector: opts.selector, allNamespaces: opts.allNamespaces };
         checkSelection(selection);
         const nameserver = parseNameserver(opts.nameserver);
-        requireConfirmable(opts, 'migrate');
+        requireConfirmable({ yes: opts.yes, dryRun: dryRun !== 'none' }, 'migrate');
         const approach = opts.keepService ? 'keep-service' : 'replace-service';
         const dnsTimeoutMs = parseDuration(opts.dnsTimeout, '--dns-timeout');
         const readinessTimeoutMs = parseDuration(opts.readinessTimeout, '--readiness-timeout');
@@ -93,7 +98,7 @@ export function registerMigrate(program: Command): void {
           if (fmt === 'json') printStructured({ migrated: [], alreadyMigrated: plan.alreadyMigrated, gatewayIP: plan.gatewayIP }, 'json');
           return;
         }
-        if (opts.dryRun) {
+        if (dryRun !== 'none') {
           writeStdout(`Plan (--${approach}, ${plan.candidates.length} service(s)):\n${steps.map((s, i) => `  ${i + 1}. ${s}`).join('\n')}\n`);
           log.info('dry run: nothing was changed');
           return;

@@ -9,9 +9,10 @@ import { parseOutputFormat, printStructured, writeStdout } from '../ui/output.js
 import { lazyResolver } from '../dns/resolver.js';
 import { withExamples, connectFrom } from './common.js';
 import { parseNameserver } from './preflight.js';
+import { addDryRunOption, dryRunOf, refuseServerDryRun } from './dry-run.js';
 
 interface SyncOptions {
-  dryRun?: boolean;
+  dryRun?: string;
   watch?: boolean;
   resyncPeriod: string;
   debounce: string;
@@ -26,10 +27,10 @@ interface SyncOptions {
 
 export function registerSync(program: Command): void {
   withExamples(
-    program
-      .command('sync')
-      .description("make DNS and gateway ports match acmg's migrations and the VirtualServices bound to its Gateway")
-      .option('--dry-run', 'print what would change, change nothing')
+    addDryRunOption(
+      program.command('sync').description("make DNS and gateway ports match acmg's migrations and the VirtualServices bound to its Gateway"),
+      'print what would change, change nothing (=server is not supported)',
+    )
       .option('--watch', 'keep reconciling as a controller (watches, debounce, resync, /healthz /readyz /metrics)')
       .option('--resync-period <duration>', 'with --watch: full reconcile at least this often', '5m')
       .option('--debounce <duration>', 'with --watch: wait for this much quiet before reconciling a burst', '500ms')
@@ -51,7 +52,13 @@ export function registerSync(program: Command): void {
         const unhealthyAfterMs = parseDuration(opts.unhealthyAfter, '--unhealthy-after');
         const healthPort = Number(opts.healthPort);
         if (!Number.isInteger(healthPort) || healthPort < 0 || healthPort > 65535) throw usageError(`invalid --health-port "${opts.healthPort}": use 0-65535`);
-        if (opts.watch && opts.dryRun) throw usageError('--dry-run reconciles once; it does not go with --watch');
+        const dryRun = dryRunOf(opts.dryRun);
+        refuseServerDryRun(
+          dryRun,
+          'acmg sync',
+          'its DNS write is a read-modify-write of the Corefile, checked on the fresh read, not a single request the API server could admit',
+        );
+        if (opts.watch && dryRun !== 'none') throw usageError('--dry-run reconciles once; it does not go with --watch');
         const dnsTimeoutMs = parseDuration(opts.dnsTimeout, '--dns-timeout');
         const nameserver = parseNameserver(opts.nameserver);
         const kube = await connectFrom(cmd);
@@ -86,7 +93,7 @@ export function registerSync(program: Command): void {
           return;
         }
         const { reconcile } = await import('../ops/sync.js');
-        const r = await reconcile(kube, { dryRun: opts.dryRun, force: opts.force, confirm }).finally(() => resolver.close());
+        const r = await reconcile(kube, { dryRun: dryRun !== 'none', force: opts.force, confirm }).finally(() => resolver.close());
         for (const w of r.warnings) log.warn(w);
         if (fmt === 'json') return printStructured(r, 'json');
         const lines = [...r.add.map((e) => `+ ${e.fqdn} -> ${e.ip}`), ...r.remove.map((e) => `- ${e.fqdn} -> ${e.ip}`)];
@@ -96,7 +103,7 @@ export function registerSync(program: Command): void {
         else {
           const repaired = r.dnsCheck?.repaired ? ', one of them repairing the first, which CoreDNS had not loaded' : '';
           writeStdout(
-            `${lines.join('\n')}\n${opts.dryRun ? '(dry run: nothing was changed)\n' : `(${r.dnsWrites} CoreDNS write${r.dnsWrites === 1 ? '' : 's'}${repaired})\n`}`,
+            `${lines.join('\n')}\n${dryRun !== 'none' ? '(dry run: nothing was changed)\n' : `(${r.dnsWrites} CoreDNS write${r.dnsWrites === 1 ? '' : 's'}${repaired})\n`}`,
           );
         }
         // The write is in place, but a CI script must not go on as if DNS served it.

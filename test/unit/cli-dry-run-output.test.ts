@@ -58,7 +58,7 @@ describe('--dry-run as kubectl spells it', () => {
     for (const command of ['install', 'rollback', 'uninstall']) expect((await runCli([command, '--help'])).stdout).toContain('--dry-run[=client|server]');
   });
 
-  test('rollback and uninstall refuse --dry-run=server with exit 2, before any connection', async () => {
+  test('rollback, uninstall, migrate and sync refuse --dry-run=server with exit 2, before any connection', async () => {
     const silent = await silentServer();
     try {
       const kc = kubeconfigFor(`http://127.0.0.1:${silent.port}`, 'silent', dir);
@@ -69,6 +69,14 @@ describe('--dry-run as kubectl spells it', () => {
       const uninstall = await runCli(['uninstall', '--purge', '--dry-run=server', '--kubeconfig', kc]);
       expect(uninstall).toMatchObject({ code: 2, stdout: '' });
       expect(uninstall.stderr).toMatch(/error: acmg uninstall --dry-run=server is not supported: /);
+      // migrate and sync: --dry-run=client as kubectl spells it; server refused the same way.
+      const migrate = await runCli(['migrate', 'web', '-n', 'shop', '--keep-service', '--dry-run=server', '--kubeconfig', kc]);
+      expect(migrate).toMatchObject({ code: 2, stdout: '' });
+      expect(migrate.stderr).toMatch(/error: acmg migrate --dry-run=server is not supported: /);
+      const sync = await runCli(['sync', '--dry-run=server', '--kubeconfig', kc]);
+      expect(sync).toMatchObject({ code: 2, stdout: '' });
+      expect(sync.stderr).toMatch(/error: acmg sync --dry-run=server is not supported: /);
+      expect((await runCli(['sync', '--watch', '--dry-run=client', '--kubeconfig', kc])).stderr).toMatch(/--dry-run reconciles once/);
       expect(silent.connections()).toBe(0);
     } finally {
       await silent.close();
