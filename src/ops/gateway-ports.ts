@@ -42,11 +42,18 @@ export function withEffectivePorts(spec: Spec, state: Pick<State, 'synced'>): Sp
 export const reservedListenerPorts = (spec: Spec): Set<number> =>
   new Set([spec.gateway.statusPort, ...spec.gateway.ports.flatMap((p) => [p.port, targetPortOf(p)])]);
 
-/** Each migrated namespace's service ports, as (namespace, port, protocol), from the migrations in the state (not those rolling back). */
-export function namespacePorts(state: Pick<State, 'migrations'>): Map<string, { port: number; protocol: string }[]> {
+/**
+ * Each migrated namespace's service ports, as (namespace, port, protocol), from the migrations in
+ * the state. `excluding` (keys): the migrations a rollback is undoing, whose ports it closes before
+ * it forgets them; every other run counts them (their names still answer the door until then).
+ */
+export function namespacePorts(
+  state: Pick<State, 'migrations'>,
+  excluding: ReadonlySet<string> = new Set(),
+): Map<string, { port: number; protocol: string }[]> {
   const out = new Map<string, Map<number, string>>();
-  // A migration being rolled back needs no door: its rollback closes it before forgetting it.
-  for (const m of Object.values(state.migrations).filter((x) => x.phase !== 'rolling-back')) {
+  for (const [key, m] of Object.entries(state.migrations)) {
+    if (excluding.has(key)) continue;
     const ports = out.get(m.namespace) ?? new Map<number, string>();
     for (const p of m.ports) if (!ports.has(p.port)) ports.set(p.port, p.protocol);
     out.set(m.namespace, ports);

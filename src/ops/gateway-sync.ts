@@ -57,16 +57,21 @@ const sameRecord = (a: Record<string, number>, b: Record<string, number>) =>
  * Applies the shared gateway's ports and the namespaces' doors. `namespaces` limits which doors are
  * applied or removed (a run touches its own); default: every one.
  * `doors: false` (acmg sync, whose controller may not create or delete Services) applies the shared
- * gateway only.
+ * gateway only. `excluding`: migration keys a rollback is undoing (not yet forgotten), whose ports
+ * it closes.
  */
-export async function syncGatewayPorts(kube: KubeApi, install: InstallRecord, scope: { namespaces?: string[]; doors?: boolean } = {}): Promise<GatewaySync> {
+export async function syncGatewayPorts(
+  kube: KubeApi,
+  install: InstallRecord,
+  scope: { namespaces?: string[]; doors?: boolean; excluding?: string[] } = {},
+): Promise<GatewaySync> {
   const ns = install.values.namespace;
   const reserved = reservedListenerPorts(install.values);
   let result: GatewaySync = { ports: [], doors: new Map() };
   for (let i = 0; i < 20; i++) {
     const { state, fingerprint: before } = await readStateVersioned(kube, ns);
     // Listener ports: every migrated (namespace, port) has one; given ones are kept, unused ones freed.
-    const byNamespace = namespacePorts(state);
+    const byNamespace = namespacePorts(state, new Set(scope.excluding ?? []));
     const wanted = [...byNamespace].flatMap(([n, ps]) => ps.map((p) => listenerKey(n, p.port)));
     const wantedSet = new Set(wanted);
     const keep = (cur: Record<string, number>) => Object.fromEntries(Object.entries(cur).filter(([k]) => wantedSet.has(k)));

@@ -182,12 +182,14 @@ export const ROLLBACK_PHASES: readonly RollbackPhase[] = [
   },
   {
     // Ports no remaining migration needs, and the doors of namespaces with none left (computed from
-    // the state, where these records are rolling-back and count for nothing). Before forgetting, so
-    // a rollback killed here finds its records again and closes the door on the next run.
+    // the state, leaving out the migrations this rollback undoes). Before forgetting, so a rollback
+    // killed here finds its records again and closes the door on the next run.
     name: 'close-ports',
     undoes: ['gateway-ports'],
-    async run({ kube, install, records, o }) {
-      await o.task('close gateway ports', () => syncGatewayPorts(kube, install, { namespaces: [...new Set(records.map((m) => m.namespace))] }));
+    async run({ kube, install, records, keys, o }) {
+      await o.task('close gateway ports', () =>
+        syncGatewayPorts(kube, install, { namespaces: [...new Set(records.map((m) => m.namespace))], excluding: keys }),
+      );
     },
   },
   {

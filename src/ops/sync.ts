@@ -136,11 +136,8 @@ export async function reconcile(
     virtualServices: view.virtualServices,
     destinationRules: view.destinationRules,
   });
-  const routes = [
-    ...follow.apply.map((o) => `apply ${o.kind} ${o.metadata.namespace}/${o.metadata.name}`),
-    ...follow.delete.map((o) => `delete ${o.kind} ${o.namespace}/${o.name}`),
-  ];
   const warnings = [...desired.ignored, ...follow.warnings];
+  const routes: string[] = [];
 
   // Ports: VirtualService ports that clash with the profile's TCP ports are refused (migrated
   // services arrive through their namespaces' doors, not these ports).
@@ -160,9 +157,20 @@ export async function reconcile(
   const remove = current.filter((e) => !wantKeys.has(key(e)));
   let dnsWrites = 0;
   let dnsCheck: SyncResult['dnsCheck'];
+  // Each route on its own: one that cannot be written (its namespace deleted, an admission policy)
+  // is a warning, never a stop for every other route and for DNS.
+  const routeWrite = async (what: string, write: () => Promise<unknown>) => {
+    try {
+      if (!opts.dryRun) await write();
+      routes.push(what);
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      warnings.push(`could not ${what} (following the user's routing): ${e.message}`);
+    }
+  };
+  for (const o of follow.apply) await routeWrite(`apply ${o.kind} ${o.metadata.namespace}/${o.metadata.name}`, () => kube.apply(o));
+  for (const o of follow.delete) await routeWrite(`delete ${o.kind} ${o.namespace}/${o.name}`, () => kube.delete(o.apiVersion, o.kind, o.name, o.namespace));
   if (!opts.dryRun) {
-    for (const o of follow.apply) await kube.apply(o);
-    for (const o of follow.delete) await kube.delete(o.apiVersion, o.kind, o.name, o.namespace);
     // Ports before DNS, as in migrate: the gateway listens before names point at it.
     if (portsChanged) {
       await updateState(

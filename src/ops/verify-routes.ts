@@ -41,8 +41,14 @@ export function istiodAt(base: string, timeoutMs = 10_000): IstiodDebug {
           throw new AcmgError(ExitCode.Cluster, `istiod at ${url} answered config_dump for ${proxyID} with something that is not JSON: ${text.slice(0, 120)}`);
         }
       }
-      // istiod answers 404 "Proxy not connected to this Pilot instance" for a proxy it does not serve.
-      throw new ProxyNotConnected(proxyID, `${res.status}: ${text.trim().slice(0, 200)}`);
+      // istiod answers 404 "Proxy not connected to this Pilot instance" for a proxy it does not serve;
+      // anything else means this is not istiod's debug endpoint, or it refused (exit 3).
+      if (res.status === 404 && /not connected/i.test(text)) throw new ProxyNotConnected(proxyID, `${res.status}: ${text.trim().slice(0, 200)}`);
+      throw new AcmgError(
+        ExitCode.Cluster,
+        `istiod at ${url} answered config_dump for ${proxyID} with ${res.status}: ${text.trim().slice(0, 200)}`,
+        "--istiod must be istiod's monitoring port (15014), with its debug endpoints on",
+      );
     },
   };
 }

@@ -10,7 +10,6 @@
 import type { KObject } from '../model/object.js';
 
 export const SECURITY_VERSION = 'security.istio.io/v1';
-export const POLICY_KINDS = ['AuthorizationPolicy', 'PeerAuthentication', 'RequestAuthentication'] as const;
 
 export interface MigratingService {
   namespace: string;
@@ -39,7 +38,8 @@ function selected(p: KObject, i: PolicyInput): MigratingService[] {
   // targetRef(s) bind a policy to a waypoint or a gateway, not to the workloads' sidecars.
   if (p.spec?.targetRef || p.spec?.targetRefs?.length) return [];
   const match: Record<string, string> | undefined = p.spec?.selector?.matchLabels;
-  const meshWide = ns === i.rootNamespace && !match;
+  // A policy in the root namespace applies in every namespace (to the workloads its selector picks).
+  const meshWide = ns === i.rootNamespace;
   return i.services.filter((s) => {
     if (!meshWide && s.namespace !== ns) return false;
     const pods = (i.pods.get(s.namespace) ?? []).filter((l) => includes(l, s.selector));

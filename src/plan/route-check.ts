@@ -137,7 +137,10 @@ export function checkRoutes(targets: RouteTarget[], dump: Json, proxy: string): 
           continue;
         }
         const clusters = ((l.filterChains ?? []) as Json[]).flatMap((fc) =>
-          ((fc.filters ?? []) as Json[]).filter((f) => f.typedConfig?.cluster).map((f) => String(f.typedConfig.cluster)),
+          ((fc.filters ?? []) as Json[]).flatMap((f) => [
+            ...(f.typedConfig?.cluster ? [String(f.typedConfig.cluster)] : []),
+            ...((f.typedConfig?.weightedClusters?.clusters ?? []) as Json[]).map((c) => String(c.name)),
+          ]),
         );
         const bad = clusters.length ? judge(clusters) : { outcome: 'no-route' as const, why: `listener 0.0.0.0_${p.listenerPort} proxies to no cluster` };
         if (bad) fail('tcp', bad.outcome, bad.why, clusters);

@@ -62,6 +62,13 @@ test('policies that select other pods, bind a waypoint (targetRefs), or live in 
   ).toEqual([]);
 });
 
+test("a policy in the root namespace with a selector applies to the migrated service's pods in their namespace too", () => {
+  const out = policyChanges(
+    input([policy('AuthorizationPolicy', 'istio-system', 'reviews-everywhere', { selector: { matchLabels: { app: 'reviews' } }, rules: [{}] })]),
+  );
+  expect(out).toEqual([expect.stringMatching(/^AuthorizationPolicy istio-system\/reviews-everywhere \(ALLOW\) applies to the pods of shop\/reviews/)]);
+});
+
 test('a RequestAuthentication on the pods stops validating their JWTs', () => {
   expect(
     policyChanges(input([policy('RequestAuthentication', 'shop', 'jwt', { selector: { matchLabels: { version: 'v1' } }, jwtRules: [{ issuer: 'x' }] })])),

@@ -732,6 +732,34 @@ describe('rollback', () => {
     expect((await readState(kube, 'istio-system')).migrations).toEqual({});
   });
 
+  test("while a rollback of one service is under way, another run keeps that service's door ports (its names still answer the door)", async () => {
+    const kube = await installedCluster();
+    kube.seed(svc('shop', 'db', [{ name: 'tcp-db', port: 5432 }]), svc('web', 'db', [{ name: 'tcp-db', port: 5432 }]));
+    await applyMigration(kube, await planMigration(kube, { services: ['db'], namespace: 'shop' }, { approach: 'keep-service' }), opts());
+    const shopListener = (await readState(kube, 'istio-system')).listeners!['shop/5432'];
+    // A rollback of shop/db has marked it (and waits for DNS) when web/db is migrated.
+    await updateState(kube, 'istio-system', (st) => void (st.migrations['shop/db']!.phase = 'rolling-back'), { namespaces: ['shop'] });
+    await applyMigration(kube, await planMigration(kube, { services: ['db'], namespace: 'web' }, { approach: 'keep-service' }), opts());
+    const listeners = (await readState(kube, 'istio-system')).listeners!;
+    expect(listeners['shop/5432']).toBe(shopListener);
+    expect(listeners['web/5432']).not.toBe(shopListener);
+    expect(doorPorts(kube, 'shop')).toEqual([[5432, shopListener]]);
+  });
+
+  test('a route sync cannot write (its namespace gone, an admission policy) is a warning: DNS and the other routes go on', async () => {
+    const kube = await installedCluster();
+    kube.seed(istio('VirtualService', 'reviews', { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews', subset: 'v1' } }] }] }));
+    await applyMigration(kube, await planMigration(kube, { services: ['reviews', 'ratings'], namespace: 'shop' }, { approach: 'keep-service' }), opts());
+    await kube.delete('networking.istio.io/v1', 'VirtualService', routeName('reviews'), 'shop');
+    await kube.delete('networking.istio.io/v1', 'VirtualService', routeName('ratings'), 'shop');
+    kube.failWhen = (call) =>
+      call.verb === 'apply' && call.name === routeName('reviews') ? new ApiError(403, 'Forbidden', 'denied by a policy', 'PATCH', 'VirtualService') : undefined;
+    const r = await reconcile(kube);
+    expect(r.routes).toEqual([`apply VirtualService shop/${routeName('ratings')}`]);
+    expect(r.warnings).toEqual([expect.stringMatching(/^could not apply VirtualService shop\/acmg-reviews .*denied by a policy/)]);
+    expect(kube.peek('networking.istio.io/v1', 'VirtualService', routeName('ratings'), 'shop')).toBeDefined();
+  });
+
   test('--replace-service deletes the original only as it was planned: changed meanwhile, it stays and the run is undone', async () => {
     const kube = await installedCluster();
     const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'replace-service' });
@@ -748,7 +776,7 @@ describe('rollback', () => {
       }),
     ).catch((x) => x)) as AcmgError;
     expect(e.code).toBe(ExitCode.Cluster);
-    expect(e.problems.join('\n')).toMatch(/Service shop\/reviews was changed since migrate read it .*not deleted/);
+    expect(e.problems.join('\n')).toMatch(/Service shop\/reviews was changed since migrate read it: not deleted/);
     expect(kube.peek('v1', 'Service', 'reviews', 'shop')!.metadata.labels).toMatchObject({ release: '2' });
     expect(kube.peek('v1', 'Service', 'reviews-acmg', 'shop')).toBeUndefined();
     expect((await readState(kube, 'istio-system')).migrations).toEqual({});

@@ -9,6 +9,8 @@ import { ApiError, type KubeApi } from '../../kube/api.js';
 import { readState, updateState } from '../../kube/state.js';
 import { listenerKey, type StepName } from '../../model/state.js';
 import { keepableService, renderReplacementService, replacementName, routeName } from '../../render/routes.js';
+import { sortKeysDeep } from '../../render/serialize.js';
+import type { KObject } from '../../model/object.js';
 import { renderServiceRouting } from '../../render/gateway-routes.js';
 import { doorPortName, namespaceGatewayName } from '../../render/namespace-gateway.js';
 import { VERSION } from '../../version.js';
@@ -277,17 +279,24 @@ const MIGRATION_STEPS: readonly MigrationStep[] = [
         await rt.task(`delete ${here.length} original Service(s) in ${n}`, async () => {
           // Only the Service as it was planned (and copied into the replacement and the state): one
           // its owner changed or made again meanwhile (a Helm upgrade during the DNS wait) stays, and
-          // the run fails and is undone rather than delete it and later restore a stale copy.
+          // the run fails and is undone rather than delete it and later restore a stale copy. What
+          // counts is what rollback would restore (metadata and spec), not a status update; the
+          // delete is guarded by the uid and the resourceVersion of the copy just compared.
           await forEachBounded(here, async (c) => {
-            const { name, uid, resourceVersion } = c.service.metadata;
+            const { name, uid } = c.service.metadata;
+            const changed = () =>
+              clusterError(
+                `Service ${n}/${name} was changed since migrate read it: not deleted`,
+                'its owner changed it during the run; this run is rolled back, run migrate again',
+              );
+            const live = await kube.get('v1', 'Service', name, n);
+            if (!live) return;
+            const same = (s: KObject) => JSON.stringify(sortKeysDeep(keepableService(s)));
+            if (live.metadata.uid !== uid || same(live) !== same(c.service)) throw changed();
             try {
-              await kube.delete('v1', 'Service', name, n, { preconditions: { uid, resourceVersion } });
+              await kube.delete('v1', 'Service', name, n, { preconditions: { uid, resourceVersion: live.metadata.resourceVersion } });
             } catch (e) {
-              if (e instanceof ApiError && e.status === 409)
-                throw clusterError(
-                  `Service ${n}/${name} was changed since migrate read it (resourceVersion ${resourceVersion}): not deleted`,
-                  'its owner changed it during the run; this run is rolled back, run migrate again',
-                );
+              if (e instanceof ApiError && e.status === 409) throw changed();
               throw e;
             }
           });
