@@ -9,6 +9,7 @@ import { listenerKey, type MigrationRecord } from '../model/state.js';
 import type { GatewayProtocol } from '../model/ports.js';
 import { renderServiceRouting } from '../render/gateway-routes.js';
 import { sortKeysDeep } from '../render/serialize.js';
+import { isAcmgObject } from '../render/labels.js';
 import { routeName } from '../render/routes.js';
 
 /** Where a projection keeps the fingerprint of acmg's own object's spec (never written to the cluster). */
@@ -20,8 +21,6 @@ export const specFingerprint = (spec: unknown): string =>
     .digest('hex')
     .slice(0, 32);
 
-const isAcmgs = (o: KObject) => o.metadata.labels?.['app.kubernetes.io/managed-by'] === 'acmg';
-
 /**
  * What a reconcile keeps of a DestinationRule (or of acmg's VirtualService): acmg's own by name,
  * labels and the fingerprint of its spec; the user's whole, as the route is rendered from it.
@@ -29,7 +28,7 @@ const isAcmgs = (o: KObject) => o.metadata.labels?.['app.kubernetes.io/managed-b
 export function projectRoutingObject(o: KObject): KObject {
   const { name, namespace, creationTimestamp } = o.metadata;
   const managedBy = o.metadata.labels?.['app.kubernetes.io/managed-by'];
-  if (isAcmgs(o))
+  if (isAcmgObject(o))
     return {
       apiVersion: o.apiVersion,
       kind: o.kind,
@@ -86,8 +85,11 @@ export function planRouteFollow(i: RouteFollowInput): RouteFollowPlan {
       protocol: p.protocol as GatewayProtocol,
       listenerPort: i.listeners[listenerKey(m.namespace, p.port)],
     }));
-    if (ports.some((p) => p.listenerPort === undefined)) {
-      plan.warnings.push(`${id}: acmg's state has no gateway listener for each of its ports; its route is left as it is (roll it back and migrate it again)`);
+    const unheard = ports.filter((p) => p.listenerPort === undefined).map((p) => p.port);
+    if (unheard.length) {
+      plan.warnings.push(
+        `${id}: acmg's state has no gateway listener for its port(s) ${unheard.join(', ')}; its route is left as it is (roll it back and migrate it again)`,
+      );
       continue;
     }
     const vsHere = vss.get(m.namespace) ?? [];
@@ -116,7 +118,7 @@ export function planRouteFollow(i: RouteFollowInput): RouteFollowPlan {
       continue;
     }
     const name = routeName(m.service);
-    const ours = (list: KObject[]) => list.find((o) => o.metadata.name === name && isAcmgs(o));
+    const ours = (list: KObject[]) => list.find((o) => o.metadata.name === name && isAcmgObject(o));
     const liveRoute = ours(vsHere);
     if (fingerprintOf(liveRoute) !== specFingerprint(r.virtualService.spec)) plan.apply.push(r.virtualService);
     const liveRule = ours(drHere);

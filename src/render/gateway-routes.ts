@@ -12,7 +12,7 @@ import type { KObject } from '../model/object.js';
 import type { ClassifiedPort } from '../model/ports.js';
 import type { Approach } from '../model/state.js';
 import { ISTIO_NETWORKING_VERSION } from './istio-gateway.js';
-import { acmgLabels } from './labels.js';
+import { acmgLabels, isAcmgObject } from './labels.js';
 import { namespaceGatewayName } from './namespace-gateway.js';
 import { replacementName, routeName } from './routes.js';
 
@@ -186,11 +186,7 @@ export function routesService(vs: KObject, service: string, namespace: string, c
 export function destinationRuleOf(rules: KObject[], service: string, namespace: string, clusterDomain: string): KObject | undefined {
   const fqdn = `${service}.${namespace}.svc.${clusterDomain}`;
   return rules
-    .filter(
-      (r) =>
-        r.metadata.labels?.['app.kubernetes.io/managed-by'] !== 'acmg' &&
-        fqdnOf(String(r.spec?.host ?? ''), r.metadata.namespace ?? namespace, clusterDomain) === fqdn,
-    )
+    .filter((r) => !isAcmgObject(r) && fqdnOf(String(r.spec?.host ?? ''), r.metadata.namespace ?? namespace, clusterDomain) === fqdn)
     .sort(
       (a, b) =>
         String(a.metadata.creationTimestamp ?? '').localeCompare(String(b.metadata.creationTimestamp ?? '')) || a.metadata.name.localeCompare(b.metadata.name),
@@ -218,8 +214,6 @@ export const exportedTo = (o: KObject, namespace: string): boolean => {
   const e: string[] | undefined = o.spec?.exportTo;
   return !e || e.length === 0 || e.includes('*') || e.includes(namespace) || (e.includes('.') && o.metadata.namespace === namespace);
 };
-
-const isAcmgs = (o: KObject) => o.metadata.labels?.['app.kubernetes.io/managed-by'] === 'acmg';
 
 export interface ServiceRoutingInput {
   service: string;
@@ -254,7 +248,7 @@ export interface ServiceRouting {
  */
 export function renderServiceRouting(i: ServiceRoutingInput): ServiceRouting {
   const userRoutes = i.virtualServices
-    .filter((vs) => !isAcmgs(vs) && routesService(vs, i.service, i.namespace, i.clusterDomain))
+    .filter((vs) => !isAcmgObject(vs) && routesService(vs, i.service, i.namespace, i.clusterDomain))
     // Istio applies the oldest VirtualService of a host first: keep that order.
     .sort(
       (a, b) =>
