@@ -1,6 +1,6 @@
 // Checks that need no cluster, run before acmg connects: bad input must fail with exit 2 at once,
 // never with exit 3 after a precheck, and never after something was written.
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { usageError } from '../errors.js';
 import { parseHostPort } from '../dns/client.js';
@@ -22,6 +22,18 @@ export function parseNameserver(value: string | undefined): { host: string; port
 }
 
 /** A report file acmg writes at the end: its directory must exist and be writable now. */
+/** Writes a report (--junit) after the results were shown: a failure is exit 2 that says the results above are complete. */
+export function writeReport(path: string, flag: string, text: string): void {
+  try {
+    writeFileSync(path, text);
+  } catch (e) {
+    throw usageError(
+      `${flag} "${path}": cannot write the report: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      'the results above are complete; pass a writable path to get the JUnit file',
+    );
+  }
+}
+
 export function requireWritableFile(path: string, flag: string): void {
   const abs = resolve(path);
   let isDir = false;

@@ -1,5 +1,4 @@
 // acmg verify-dns: the CI gate that proves cluster DNS sends migrated services to the gateway.
-import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ExitCode, usageError } from '../errors.js';
 import type { VerifyResult } from '../plan/verify.js';
@@ -11,7 +10,7 @@ import { parseOutputFormat, printStructured, writeStdout } from '../ui/output.js
 import { task } from '../ui/progress.js';
 import { renderTable } from '../ui/table.js';
 import { withExamples, connectFrom } from './common.js';
-import { parseNameserver, requireWritableFile } from './preflight.js';
+import { parseNameserver, requireWritableFile, writeReport } from './preflight.js';
 
 interface VerifyOptions {
   namespace?: string;
@@ -94,16 +93,7 @@ export function registerVerifyDns(program: Command): void {
           );
         }
         // The report is written after the results are shown: a failure here must not hide them.
-        if (opts.junit) {
-          try {
-            writeFileSync(opts.junit, toJUnit(results, seconds));
-          } catch (e) {
-            throw usageError(
-              `--junit "${opts.junit}": cannot write the report: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-              'the results above are complete; pass a writable path to get the JUnit file',
-            );
-          }
-        }
+        if (opts.junit) writeReport(opts.junit, '--junit', toJUnit(results, seconds));
         if (!passed) process.exitCode = ExitCode.CheckFailed;
       }),
     ['acmg verify-dns', 'acmg verify-dns --wait 2m --junit dns-report.xml', 'acmg verify-dns helloworld -n default --nameserver 10.96.0.10:53 -o json'],

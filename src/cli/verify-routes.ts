@@ -1,6 +1,5 @@
 // acmg verify-routes: the CI gate beside verify-dns, for what the gateway serves: every name of every
 // migrated service routed, as istiod configures the gateway's proxies, to where acmg's route sends it.
-import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ExitCode, usageError } from '../errors.js';
 import { junitReport } from '../plan/junit.js';
@@ -10,7 +9,7 @@ import { parseOutputFormat, printStructured, writeStdout } from '../ui/output.js
 import { task } from '../ui/progress.js';
 import { renderTable } from '../ui/table.js';
 import { connectFrom, withExamples } from './common.js';
-import { requireWritableFile } from './preflight.js';
+import { requireWritableFile, writeReport } from './preflight.js';
 
 interface VerifyRoutesOptions {
   namespace?: string;
@@ -82,14 +81,7 @@ export function registerVerifyRoutes(program: Command): void {
             })),
             seconds,
           );
-          try {
-            writeFileSync(opts.junit, report);
-          } catch (e) {
-            throw usageError(
-              `--junit "${opts.junit}": cannot write the report: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-              'the results above are complete; pass a writable path to get the JUnit file',
-            );
-          }
+          writeReport(opts.junit, '--junit', report);
         }
         if (!r.passed) process.exitCode = ExitCode.CheckFailed;
       }),
