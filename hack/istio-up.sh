@@ -25,6 +25,11 @@ ISTIOD_WEBHOOK_PORT="$ISTIOD_WEBHOOK_PORT" node "$HACK_DIR/istio-manifest.mjs" "
 kubectl_local apply --server-side --field-manager=acmg-harness -f "$ISTIO_DIR/crds.json" >/dev/null
 kubectl_local wait --for condition=established --timeout=60s -f "$ISTIO_DIR/crds.json" >/dev/null
 kubectl_local apply --server-side --field-manager=acmg-harness --force-conflicts -f "$ISTIO_DIR/objects.json" >/dev/null
+# The Gateway API CRDs before istiod starts, so it serves them from its first push (its Gateway API
+# support is on by default; it creates the GatewayClass "istio" itself).
+GATEWAY_API_CRDS="$(bash "$HACK_DIR/gateway-api-crds.sh")"
+kubectl_local apply --server-side --field-manager=acmg-harness -f "$GATEWAY_API_CRDS" >/dev/null
+kubectl_local wait --for condition=established --timeout=60s -f "$GATEWAY_API_CRDS" >/dev/null
 
 # istiod as the chart's Deployment runs it, with the fieldRef values a pod would get and every
 # listener on loopback. Its working directory has no ./var/lib/istio/inject and no
@@ -55,9 +60,11 @@ bad_gw='{"apiVersion":"networking.istio.io/v1","kind":"Gateway","metadata":{"nam
 injects() { local out; out=$(kubectl_local create --dry-run=server -o 'jsonpath={.spec.containers[*].name} {.spec.initContainers[*].name}' -f - <<< "$probe_pod" 2>/dev/null) || return 1; [[ " $out " == *" istio-proxy "* ]]; }
 validates() { local out; out=$(kubectl_local create --dry-run=server -f - <<< "$bad_gw" 2>&1) && return 1; [[ $out == *'denied the request'* ]]; }
 deadline=$((SECONDS + 120))
-until curl -sf "http://127.0.0.1:$ISTIOD_HTTP_PORT/ready" >/dev/null 2>&1 && injects && validates; do
+# istiod's GatewayClass "istio" says its Gateway API controller runs.
+has_gateway_class() { kubectl_local get gatewayclass istio >/dev/null 2>&1; }
+until curl -sf "http://127.0.0.1:$ISTIOD_HTTP_PORT/ready" >/dev/null 2>&1 && injects && validates && has_gateway_class; do
   pid_alive istiod || die "istiod exited; see $LOG_DIR/istiod.log"
   [ $SECONDS -lt $deadline ] || die "istiod's webhooks did not work within 120s; see $LOG_DIR/istiod.log"
   sleep 0.5
 done
-log "istiod ready: injector injects, validator rejects"
+log "istiod ready: injector injects, validator rejects, GatewayClass istio exists"

@@ -11,6 +11,8 @@ import { VERSION } from '../version.js';
 import { istioChecks } from './istio.js';
 import type { CheckResult } from '../model/check.js';
 import type { KObject } from '../model/object.js';
+import { readState } from '../kube/state.js';
+import { GATEWAY_API_GROUP, GATEWAY_API_RELEASE, GATEWAY_API_VERSION, GATEWAY_CLASS, routingApiOf } from '../render/gateway-api.js';
 
 export const MIN_KUBERNETES_MINOR = 26;
 
@@ -35,6 +37,12 @@ export function requiredAccess(doc: AcmgOperator): Access[] {
   if (s.gateway.autoscaling.enabled) add('autoscaling', 'horizontalpodautoscalers', rw, ns);
   add('networking.istio.io', 'gateways', [...rw, 'list'], ns);
   add('networking.istio.io', 'virtualservices', rw, ns);
+  if (routingApiOf(s) === 'gateway-api') {
+    add(GATEWAY_API_GROUP, 'gateways', [...rw, 'list'], ns);
+    // migrate: routes in the migrated namespaces.
+    add(GATEWAY_API_GROUP, 'httproutes', [...rw, 'list'], undefined);
+    add(GATEWAY_API_GROUP, 'tcproutes', [...rw, 'list'], undefined);
+  }
   if (s.dns.enabled) add('', 'configmaps', ['get', 'create', 'update'], s.dns.namespace);
   // migrate: any namespace's Services and injection labels.
   add('', 'services', ['list', 'get'], undefined);
@@ -90,7 +98,7 @@ const rendered = (c: PrecheckContext): KObject[] => renderManifests(c.doc, { clu
 
 type Outcome = Omit<CheckResult, 'category' | 'check'> & { check?: string };
 
-type CheckId = 'api' | 'permissions' | 'dns' | 'istio-crds' | 'istio' | 'namespace' | 'name-collisions' | 'gateway-selector';
+type CheckId = 'api' | 'permissions' | 'dns' | 'istio-crds' | 'gateway-api' | 'routing-api' | 'istio' | 'namespace' | 'name-collisions' | 'gateway-selector';
 
 /** A record this one needs: its pass, or only the part of its result that `enough` looks for. */
 type Need = CheckId | { check: CheckId; enough: (c: PrecheckContext) => boolean };
@@ -197,6 +205,28 @@ const PRECHECKS: Check[] = [
     },
   },
   {
+    id: 'gateway-api',
+    category: 'istio',
+    title: 'Gateway API CRDs installed and served by istiod',
+    when: (c) => routingApiOf(c.s) === 'gateway-api',
+    hint: `install the Gateway API CRDs (standard channel, v1.1 or later: kubectl apply --server-side -f https://github.com/kubernetes-sigs/gateway-api/releases/download/${GATEWAY_API_RELEASE}/standard-install.yaml), then restart istiod; or install with --set routing.api=istio`,
+    async run(c) {
+      const kinds = ['gateways', 'httproutes', 'tcproutes'];
+      const crds = await Promise.all(kinds.map((p) => c.kube.get('apiextensions.k8s.io/v1', 'CustomResourceDefinition', `${p}.${GATEWAY_API_GROUP}`)));
+      const servesV1 = (d: KObject | undefined) => (d?.spec?.versions ?? []).some((v: any) => v.name === 'v1' && v.served);
+      const missing = kinds.filter((_, i) => !servesV1(crds[i])).map((k) => `${k}.${GATEWAY_API_GROUP}/v1`);
+      if (missing.length) return fail(`missing: ${missing.join(', ')}`);
+      // istiod creates its GatewayClass when it runs with Gateway API support: the sign it reads the CRDs.
+      const cls = await c.kube.get(GATEWAY_API_VERSION, 'GatewayClass', GATEWAY_CLASS);
+      if (!cls)
+        return fail(
+          `no GatewayClass "${GATEWAY_CLASS}": istiod does not serve the Gateway API (it creates that class when it does)`,
+          'restart istiod after installing the CRDs (PILOT_ENABLE_GATEWAY_API must not be false)',
+        );
+      return ok(`Gateway, HTTPRoute, TCPRoute (${GATEWAY_API_GROUP}/v1), GatewayClass ${GATEWAY_CLASS} (${cls.spec?.controllerName ?? 'no controller'})`);
+    },
+  },
+  {
     // istiod, the injector, the gateway pod's dry run, version skew, validation (check/istio.ts).
     // The dry run needs the install namespace: without it, it is reported skipped, saying why.
     id: 'istio',
@@ -213,6 +243,24 @@ const PRECHECKS: Check[] = [
     async run(c) {
       c.namespaceExists = Boolean(await c.kube.get('v1', 'Namespace', c.s.namespace));
       return c.namespaceExists ? ok() : { status: 'warn', detail: 'it will be created' };
+    },
+  },
+  {
+    // One API per gateway: migrated services keep the routes of the API they were migrated with.
+    id: 'routing-api',
+    category: 'install',
+    title: 'routing API unchanged while services are migrated',
+    async run(c) {
+      const st = await readState(c.kube, c.s.namespace);
+      if (!st.install) return ok();
+      const was = routingApiOf(st.install.values);
+      const now = routingApiOf(c.s);
+      const migrated = Object.keys(st.migrations).length;
+      if (was === now || migrated === 0) return ok(was === now ? now : `${was} -> ${now} (nothing migrated)`);
+      return fail(
+        `routing.api is ${was} for ${migrated} migrated service(s), this install asks for ${now}`,
+        `roll them back first (acmg rollback --all), install with --set routing.api=${now}, then migrate them again; or keep --set routing.api=${was}`,
+      );
     },
   },
   {

@@ -29,6 +29,10 @@ const table: Record<string, ResourceInfo> = {
   'networking.istio.io/v1/Gateway': { group: 'networking.istio.io', version: 'v1', plural: 'gateways', namespaced: true },
   'networking.istio.io/v1/VirtualService': { group: 'networking.istio.io', version: 'v1', plural: 'virtualservices', namespaced: true },
   'networking.istio.io/v1/DestinationRule': { group: 'networking.istio.io', version: 'v1', plural: 'destinationrules', namespaced: true },
+  'gateway.networking.k8s.io/v1/Gateway': { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'gateways', namespaced: true },
+  'gateway.networking.k8s.io/v1/HTTPRoute': { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes', namespaced: true },
+  'gateway.networking.k8s.io/v1/TCPRoute': { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'tcproutes', namespaced: true },
+  'gateway.networking.k8s.io/v1/GatewayClass': { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'gatewayclasses', namespaced: false },
   'security.istio.io/v1/AuthorizationPolicy': { group: 'security.istio.io', version: 'v1', plural: 'authorizationpolicies', namespaced: true },
   'security.istio.io/v1/PeerAuthentication': { group: 'security.istio.io', version: 'v1', plural: 'peerauthentications', namespaced: true },
   'security.istio.io/v1/RequestAuthentication': { group: 'security.istio.io', version: 'v1', plural: 'requestauthentications', namespaced: true },
@@ -52,7 +56,9 @@ export function resourceFor(apiVersion: string, kind: string): ResourceInfo {
 export const SWEEP_KINDS: [string, string][] = Object.keys(table)
   .filter(
     (k) =>
-      !/(Event|Pod|ReplicaSet|EndpointSlice|CustomResourceDefinition|SelfSubjectAccessReview|Namespace|StatefulSet|DaemonSet|WebhookConfiguration)$/.test(k),
+      !/(Event|Pod|ReplicaSet|EndpointSlice|CustomResourceDefinition|SelfSubjectAccessReview|Namespace|StatefulSet|DaemonSet|WebhookConfiguration|GatewayClass)$/.test(
+        k,
+      ),
   )
   .map((k) => {
     const i = k.lastIndexOf('/');

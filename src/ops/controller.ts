@@ -16,7 +16,8 @@ import { projectService, projectVirtualService } from '../plan/sync.js';
 import { ControlLoop, failingSeconds, live } from './control-loop.js';
 import { loadInstall } from './install-record.js';
 import { tryAcquireOrRenew } from './leader.js';
-import { DESTINATION_RULE, reconcile, VIRTUAL_SERVICE, vsCrdMissing, type ConfirmOptions } from './sync.js';
+import { DESTINATION_RULE, HTTP_ROUTE, reconcile, TCP_ROUTE, VIRTUAL_SERVICE, vsCrdMissing, type ConfirmOptions } from './sync.js';
+import { GATEWAY_API_VERSION, routingApiOf } from '../render/gateway-api.js';
 
 export type { ControllerMetrics } from './control-loop.js';
 
@@ -120,7 +121,7 @@ async function control(kube: KubeApi, o: ControllerOptions, loop: ControlLoop): 
       onSuccess: () => loop.dispatch({ type: 'apiSucceeded' }),
       onList: () => {
         loop.dispatch({ type: 'informerListed' });
-        if (!loop.state.synced && virtualServices.synced && destinationRules.synced && services.synced) loop.dispatch({ type: 'synced' });
+        if (!loop.state.synced && cached.every((i) => i.synced)) loop.dispatch({ type: 'synced' });
       },
       onError: (e, retryMs) => {
         const fatal = kind === VIRTUAL_SERVICE.kind ? vsCrdMissing(e) : undefined;
@@ -131,11 +132,14 @@ async function control(kube: KubeApi, o: ControllerOptions, loop: ControlLoop): 
   const virtualServices = informer(VIRTUAL_SERVICE.apiVersion, VIRTUAL_SERVICE.kind, projectVirtualService);
   const destinationRules = informer(DESTINATION_RULE.apiVersion, DESTINATION_RULE.kind, projectRoutingObject);
   const services = informer('v1', 'Service', projectService);
+  // With the Gateway API: HTTPRoutes (the user's GAMMA routes are followed) and TCPRoutes (acmg's are compared).
+  const gatewayApi = routingApiOf(install.values) === 'gateway-api';
+  const httpRoutes = gatewayApi ? informer(HTTP_ROUTE.apiVersion, HTTP_ROUTE.kind, projectRoutingObject) : undefined;
+  const tcpRoutes = gatewayApi ? informer(TCP_ROUTE.apiVersion, TCP_ROUTE.kind, projectRoutingObject) : undefined;
+  const cached = [virtualServices, destinationRules, services, ...(httpRoutes ? [httpRoutes] : []), ...(tcpRoutes ? [tcpRoutes] : [])];
   const informers = [
-    virtualServices,
-    destinationRules,
-    services,
-    informer('networking.istio.io/v1', 'Gateway', trigger, ns),
+    ...cached,
+    informer(gatewayApi ? GATEWAY_API_VERSION : 'networking.istio.io/v1', 'Gateway', trigger, ns),
     // The DNS ConfigMaps by name (its Role lists and watches those two alone, not every ConfigMap of kube-system).
     informer('v1', 'ConfigMap', trigger, install.values.dns.namespace, `metadata.name=${install.values.dns.configMap}`),
     informer('v1', 'ConfigMap', trigger, install.values.dns.namespace, `metadata.name=${install.values.dns.customConfigMap}`),
@@ -150,7 +154,12 @@ async function control(kube: KubeApi, o: ControllerOptions, loop: ControlLoop): 
         reconcile(kube, {
           force: o.force,
           confirm: o.confirm && { ...o.confirm, later },
-          view: { virtualServices: virtualServices.cache.values(), destinationRules: destinationRules.cache.values(), services: services.cache },
+          view: {
+            virtualServices: virtualServices.cache.values(),
+            destinationRules: destinationRules.cache.values(),
+            services: services.cache,
+            ...(httpRoutes && tcpRoutes ? { httpRoutes: [...httpRoutes.cache.values()], tcpRoutes: [...tcpRoutes.cache.values()] } : {}),
+          },
         }),
       lease: o.leaderElect ? { name: `${ns}/${lease.name}`, renew: () => tryAcquireOrRenew(kube, lease) } : undefined,
       stop: () => stop.abort(),

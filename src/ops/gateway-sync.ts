@@ -16,6 +16,7 @@ import { gatewaySelector } from '../render/gateway.js';
 import { COMPONENT, MANAGED_SELECTOR } from '../render/labels.js';
 import { allocateListenerPorts, NAMESPACE_LABEL, namespaceGatewayName, renderNamespaceGateway, type NamespaceListener } from '../render/namespace-gateway.js';
 import { ISTIO_NETWORKING_VERSION } from '../render/istio-gateway.js';
+import { GATEWAY_API_VERSION, routingApiOf, type RoutingApi } from '../render/gateway-api.js';
 import { VERSION } from '../version.js';
 import { listenersOf, namespacePorts, reservedListenerPorts, withEffectivePorts } from './gateway-ports.js';
 
@@ -67,6 +68,7 @@ export async function syncGatewayPorts(
 ): Promise<GatewaySync> {
   const ns = install.values.namespace;
   const reserved = reservedListenerPorts(install.values);
+  const api = routingApiOf(install.values);
   let result: GatewaySync = { ports: [], doors: new Map() };
   for (let i = 0; i < 20; i++) {
     const { state, fingerprint: before } = await readStateVersioned(kube, ns);
@@ -93,10 +95,17 @@ export async function syncGatewayPorts(
       const listeners = listenersOf(ports, state.listeners, n);
       doors.set(n, { name: namespaceGatewayName(n), listeners });
       if (scope.doors === false || (scope.namespaces && !scope.namespaces.includes(n))) continue;
-      for (const o of renderNamespaceGateway({ namespace: n, installNamespace: ns, selector: gatewaySelector(install.values), listeners, version: VERSION }))
+      for (const o of renderNamespaceGateway({
+        namespace: n,
+        installNamespace: ns,
+        selector: gatewaySelector(install.values),
+        listeners,
+        version: VERSION,
+        api,
+      }))
         await kube.apply(o);
     }
-    if (scope.doors !== false) await removeStaleDoors(kube, ns, new Set(doors.keys()), scope.namespaces);
+    if (scope.doors !== false) await removeStaleDoors(kube, ns, api, new Set(doors.keys()), scope.namespaces);
     result = { ports: spec.gateway.ports, doors };
     if ((await stateFingerprint(kube, ns)) === before) break;
   }
@@ -104,10 +113,10 @@ export async function syncGatewayPorts(
 }
 
 /** Deletes the doors (Service and Gateway) of namespaces (of `only`, if given) that have no migration left. */
-async function removeStaleDoors(kube: KubeApi, ns: string, live: Set<string>, only?: string[]): Promise<void> {
+async function removeStaleDoors(kube: KubeApi, ns: string, api: RoutingApi, live: Set<string>, only?: string[]): Promise<void> {
   for (const [apiVersion, kind] of [
     ['v1', 'Service'],
-    [ISTIO_NETWORKING_VERSION, 'Gateway'],
+    [api === 'gateway-api' ? GATEWAY_API_VERSION : ISTIO_NETWORKING_VERSION, 'Gateway'],
   ] as const) {
     const found = (await kube.list(apiVersion, kind, { namespace: ns, labelSelector: DOOR_SELECTOR })).items;
     for (const o of found) {

@@ -8,6 +8,7 @@ import type { KObject } from '../model/object.js';
 import { migrationKey, type InstallRecord, type MigrationRecord } from '../model/state.js';
 import { MANAGED_SELECTOR } from '../render/labels.js';
 import { replacementName, routeName } from '../render/routes.js';
+import { routingApiOf, serviceRouteRefs } from '../render/gateway-api.js';
 import { forEachBounded } from './bounded.js';
 import { currentDnsEntries } from '../kube/dns-store.js';
 import { changeDns } from './dns-change.js';
@@ -156,16 +157,19 @@ export const ROLLBACK_PHASES: readonly RollbackPhase[] = [
     undoes: ['route', 'replacement-service'],
     async run({ kube, install, records, o }) {
       await o.task('remove routes', async () => {
-        // Only acmg's own routes: a VirtualService of the same name that someone else made stays
-        // (one paged list per namespace, not a GET per route).
+        // Only acmg's own routes: a route of the same name that someone else made stays (one paged
+        // list per namespace and kind, not a GET per route).
+        const api = routingApiOf(install.values);
+        const refsOf = (m: MigrationRecord) => serviceRouteRefs(m.service, m.ports, api);
+        const kinds = [...new Map(records.flatMap(refsOf).map((r) => [`${r.apiVersion}/${r.kind}`, r] as const)).values()];
         const owned = new Set<string>();
         for (const n of [...new Set(records.map((m) => m.namespace))].sort())
-          await listPages(kube, 'networking.istio.io/v1', 'VirtualService', { namespace: n, labelSelector: MANAGED_SELECTOR }, (vs) =>
-            owned.add(`${n}/${vs.metadata.name}`),
-          );
+          for (const k of kinds)
+            await listPages(kube, k.apiVersion, k.kind, { namespace: n, labelSelector: MANAGED_SELECTOR }, (o) =>
+              owned.add(`${k.kind}/${n}/${o.metadata.name}`),
+            );
         await forEachBounded(records, async (m) => {
-          if (owned.has(`${m.namespace}/${routeName(m.service)}`))
-            await kube.delete('networking.istio.io/v1', 'VirtualService', routeName(m.service), m.namespace);
+          for (const r of refsOf(m)) if (owned.has(`${r.kind}/${m.namespace}/${r.name}`)) await kube.delete(r.apiVersion, r.kind, r.name, m.namespace);
           // Approach 2's copy of the user's DestinationRule, only if it is acmg's.
           const dr =
             m.approach === 'replace-service' ? await kube.get('networking.istio.io/v1', 'DestinationRule', routeName(m.service), m.namespace) : undefined;

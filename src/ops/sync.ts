@@ -15,6 +15,8 @@ import { portConflicts } from '../model/ports.js';
 import { planRouteFollow, projectRoutingObject } from '../plan/route-follow.js';
 import { desiredState, namesToCheck, projectService, projectVirtualService } from '../plan/sync.js';
 import { VERSION } from '../version.js';
+import { GATEWAY_API_VERSION, routingApiOf, type RoutingApi } from '../render/gateway-api.js';
+import { MANAGED_SELECTOR } from '../render/labels.js';
 import { sharedPortsInUse } from './gateway-ports.js';
 import { doorAddresses, gatewayClusterIP, syncGatewayPorts } from './gateway-sync.js';
 import { dnsSettings, loadInstall } from './install-record.js';
@@ -73,12 +75,17 @@ function applyChange(current: DnsEntry[], add: DnsEntry[], remove: DnsEntry[]): 
 export interface ClusterView {
   virtualServices: Iterable<KObject>;
   destinationRules: Iterable<KObject>;
+  /** With routing.api gateway-api: HTTPRoutes (the user's GAMMA routes, acmg's own) and acmg's TCPRoutes. */
+  httpRoutes?: Iterable<KObject>;
+  tcpRoutes?: Iterable<KObject>;
   /** By "namespace/name". */
   services: ReadonlyMap<string, KObject>;
 }
 
 export const VIRTUAL_SERVICE = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService' } as const;
 export const DESTINATION_RULE = { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule' } as const;
+export const HTTP_ROUTE = { apiVersion: GATEWAY_API_VERSION, kind: 'HTTPRoute' } as const;
+export const TCP_ROUTE = { apiVersion: GATEWAY_API_VERSION, kind: 'TCPRoute' } as const;
 
 export function vsCrdMissing(e: unknown): AcmgError | undefined {
   if (e instanceof ApiError && e.status === 404)
@@ -86,8 +93,8 @@ export function vsCrdMissing(e: unknown): AcmgError | undefined {
   return undefined;
 }
 
-/** Both lists, page by page, keeping only what the reconcile reads. */
-async function listView(kube: KubeApi): Promise<ClusterView> {
+/** The lists, page by page, keeping only what the reconcile reads. */
+async function listView(kube: KubeApi, api: RoutingApi): Promise<ClusterView> {
   const virtualServices: KObject[] = [];
   const destinationRules: KObject[] = [];
   const services = new Map<string, KObject>();
@@ -98,7 +105,12 @@ async function listView(kube: KubeApi): Promise<ClusterView> {
   }
   await listPages(kube, DESTINATION_RULE.apiVersion, DESTINATION_RULE.kind, {}, (dr) => destinationRules.push(projectRoutingObject(dr)));
   await listPages(kube, 'v1', 'Service', {}, (s) => services.set(`${s.metadata.namespace}/${s.metadata.name}`, projectService(s)));
-  return { virtualServices, destinationRules, services };
+  if (api === 'istio') return { virtualServices, destinationRules, services };
+  const httpRoutes: KObject[] = [];
+  const tcpRoutes: KObject[] = [];
+  await listPages(kube, HTTP_ROUTE.apiVersion, HTTP_ROUTE.kind, {}, (r) => httpRoutes.push(projectRoutingObject(r)));
+  await listPages(kube, TCP_ROUTE.apiVersion, TCP_ROUTE.kind, { labelSelector: MANAGED_SELECTOR }, (r) => tcpRoutes.push(projectRoutingObject(r)));
+  return { virtualServices, destinationRules, services, httpRoutes, tcpRoutes };
 }
 
 export async function reconcile(
@@ -109,7 +121,8 @@ export async function reconcile(
   const ns = install.values.namespace;
   const gatewayIP = await gatewayClusterIP(kube, install);
   // Read twice below (DNS and routes): the controller hands its caches over as one-pass iterators.
-  const given = opts.view ?? (await listView(kube));
+  const api = routingApiOf(install.values);
+  const given = opts.view ?? (await listView(kube, api));
   const view = { ...given, virtualServices: [...given.virtualServices], destinationRules: [...given.destinationRules] };
   const state = await readState(kube, ns);
   // Doors are migrate's and rollback's to open and close; sync only reads them.
@@ -133,8 +146,11 @@ export async function reconcile(
     installNamespace: ns,
     replacementSuffix: install.values.migration.replacementSuffix,
     version: VERSION,
+    api,
     virtualServices: view.virtualServices,
     destinationRules: view.destinationRules,
+    httpRoutes: view.httpRoutes ?? [],
+    tcpRoutes: view.tcpRoutes ?? [],
   });
   const warnings = [...desired.ignored, ...follow.warnings];
   const routes: string[] = [];

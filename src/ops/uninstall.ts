@@ -15,7 +15,7 @@ import { STATE_NAME, type ObjectRef } from '../model/state.js';
 import { KIND_ORDER } from '../render/index.js';
 import { MANAGED_SELECTOR } from '../render/labels.js';
 import { rollbackMigrations } from './rollback.js';
-import { refText } from './objects.js';
+import { refKey, refText } from './objects.js';
 
 export interface UninstallPlan {
   namespace: string;
@@ -75,7 +75,7 @@ export async function planUninstall(kube: KubeApi, opts: { purge: boolean; names
   }
   const seen = new Set<string>();
   objects = objects.filter((o) => {
-    const k = `${o.kind}/${o.namespace}/${o.name}`;
+    const k = refKey(o);
     if (seen.has(k) || isCustomDns(o, dns)) return false;
     seen.add(k);
     return true;

@@ -7,7 +7,7 @@ import type { KubeApi } from '../kube/api.js';
 import { listenerKey } from '../model/state.js';
 import { checkRoutes, type RouteCheck, type RouteTarget } from '../plan/route-check.js';
 import { gatewaySelector } from '../render/gateway.js';
-import { routeName } from '../render/routes.js';
+import { routeDestinations, routingApiOf, serviceRouteRefs } from '../render/gateway-api.js';
 import { requireInstall } from './install-record.js';
 
 /** Where istiod's debug endpoints are: its monitoring port (15014), reached by the caller. */
@@ -88,10 +88,11 @@ export async function verifyRoutes(kube: KubeApi, istiod: IstiodDebug, sel: Rout
     : settled.filter((m) => !sel.namespace || m.namespace === sel.namespace);
   const targets: RouteTarget[] = [];
   for (const m of chosen.sort((a, b) => `${a.namespace}/${a.service}`.localeCompare(`${b.namespace}/${b.service}`))) {
-    // Where acmg's route sends the service: what the gateway must route its names to.
-    const route = await kube.get('networking.istio.io/v1', 'VirtualService', routeName(m.service), m.namespace);
-    const hosts = [...(route?.spec?.http ?? []), ...(route?.spec?.tcp ?? [])].flatMap((r: any) => (r.route ?? []).map((w: any) => w.destination?.host));
-    const destinations = [...new Set(hosts.filter((h: unknown): h is string => typeof h === 'string'))];
+    // Where acmg's routes send the service: what the gateway must route its names to.
+    const hosts: string[] = [];
+    for (const r of serviceRouteRefs(m.service, m.ports, routingApiOf(install.values)))
+      hosts.push(...routeDestinations(await kube.get(r.apiVersion, r.kind, r.name, m.namespace), install.clusterDomain));
+    const destinations = [...new Set(hosts)];
     targets.push({
       namespace: m.namespace,
       service: m.service,

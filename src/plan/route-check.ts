@@ -96,9 +96,13 @@ export function stringMatches(m: Json, value: string): boolean | undefined {
   return undefined;
 }
 
-/** Whether a route's :authority matcher takes the host: true, false, or undefined when the route has none. */
+/**
+ * Whether a route's :authority matcher takes the host: true, false, or undefined when the route has
+ * none. A matcher on `host` is one too: Envoy reads a request's host header as :authority (the
+ * Gateway API cannot name a pseudo-header, so its routes match `Host`).
+ */
 function authorityMatch(route: Json, host: string): boolean | undefined {
-  const matchers: Json[] = (route.match?.headers ?? []).filter((h: Json) => h.name === ':authority');
+  const matchers: Json[] = (route.match?.headers ?? []).filter((h: Json) => [':authority', 'host'].includes(String(h.name).toLowerCase()));
   if (!matchers.length) return undefined;
   return matchers.every((h) => {
     const m = h.stringMatch ?? (h.exactMatch !== undefined ? { exact: h.exactMatch } : h.safeRegexMatch ? { safeRegex: h.safeRegexMatch } : undefined);

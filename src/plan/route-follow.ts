@@ -11,6 +11,7 @@ import { renderServiceRouting } from '../render/gateway-routes.js';
 import { sortKeysDeep } from '../render/serialize.js';
 import { isAcmgObject } from '../render/labels.js';
 import { routeName } from '../render/routes.js';
+import type { RoutingApi } from '../render/gateway-api.js';
 
 /** Where a projection keeps the fingerprint of acmg's own object's spec (never written to the cluster). */
 export const SPEC_FINGERPRINT = 'acmg.io/spec-fingerprint';
@@ -46,9 +47,13 @@ export interface RouteFollowInput {
   installNamespace: string;
   replacementSuffix: string;
   version: string;
-  /** VirtualServices and DestinationRules, projected (projectRoutingObject, or whole). */
+  /** The install's routing API (default istio). */
+  api?: RoutingApi;
+  /** VirtualServices, DestinationRules and (Gateway API) HTTPRoutes and TCPRoutes, projected (projectRoutingObject, or whole). */
   virtualServices: Iterable<KObject>;
   destinationRules: Iterable<KObject>;
+  httpRoutes?: Iterable<KObject>;
+  tcpRoutes?: Iterable<KObject>;
 }
 
 export interface RouteFollowPlan {
@@ -74,6 +79,8 @@ export function planRouteFollow(i: RouteFollowInput): RouteFollowPlan {
   const plan: RouteFollowPlan = { apply: [], delete: [], warnings: [] };
   const vss = byNamespace(i.virtualServices);
   const drs = byNamespace(i.destinationRules);
+  const hrs = byNamespace(i.httpRoutes ?? []);
+  const trs = byNamespace(i.tcpRoutes ?? []);
   // Only settled migrations: a run in progress writes its own route; a rollback removes it.
   const settled = i.migrations.filter((m) => m.phase === 'complete' && m.journal.includes('route'));
   for (const m of [...settled].sort((a, b) => `${a.namespace}/${a.service}`.localeCompare(`${b.namespace}/${b.service}`))) {
@@ -94,10 +101,13 @@ export function planRouteFollow(i: RouteFollowInput): RouteFollowPlan {
     }
     const vsHere = vss.get(m.namespace) ?? [];
     const drHere = drs.get(m.namespace) ?? [];
+    const hrHere = hrs.get(m.namespace) ?? [];
     const r = renderServiceRouting({
       service: m.service,
       namespace: m.namespace,
       approach: m.approach,
+      api: i.api,
+      httpRoutes: hrHere,
       clusterDomain: i.clusterDomain,
       installNamespace: i.installNamespace,
       replacementSuffix: i.replacementSuffix,
@@ -117,16 +127,14 @@ export function planRouteFollow(i: RouteFollowInput): RouteFollowPlan {
       );
       continue;
     }
+    // acmg's objects here, by kind and name: each rendered one is written where it differs.
+    const live = new Map(
+      [...vsHere, ...drHere, ...hrHere, ...(trs.get(m.namespace) ?? [])].filter(isAcmgObject).map((o) => [`${o.kind}/${o.metadata.name}`, o] as const),
+    );
+    for (const o of r.objects) if (fingerprintOf(live.get(`${o.kind}/${o.metadata.name}`)) !== specFingerprint(o.spec)) plan.apply.push(o);
     const name = routeName(m.service);
-    const ours = (list: KObject[]) => list.find((o) => o.metadata.name === name && isAcmgObject(o));
-    const liveRoute = ours(vsHere);
-    if (fingerprintOf(liveRoute) !== specFingerprint(r.virtualService.spec)) plan.apply.push(r.virtualService);
-    const liveRule = ours(drHere);
-    if (r.destinationRule) {
-      if (fingerprintOf(liveRule) !== specFingerprint(r.destinationRule.spec)) plan.apply.push(r.destinationRule);
-    } else if (liveRule) {
-      plan.delete.push({ apiVersion: liveRule.apiVersion, kind: 'DestinationRule', name, namespace: m.namespace });
-    }
+    const liveRule = live.get(`DestinationRule/${name}`);
+    if (!r.destinationRule && liveRule) plan.delete.push({ apiVersion: liveRule.apiVersion, kind: 'DestinationRule', name, namespace: m.namespace });
   }
   return plan;
 }

@@ -130,6 +130,7 @@ export const specSchema = obj({
     logLevel: oneOf('trace', 'debug', 'info', 'warning', 'error', 'critical', 'off'),
   }),
   istioGateway: obj({ enabled: bool, name: str('dns1123label'), hosts: arr(str('gatewayHost')) }),
+  routing: obj({ api: oneOf('istio', 'gateway-api') }),
   controller: obj({
     enabled: bool,
     name: str('dns1123label'),

@@ -194,6 +194,13 @@ function crossFieldProblems(doc: AcmgOperator): string[] {
   if (doc.spec.istioGateway.enabled && doc.spec.istioGateway.hosts.length === 0) {
     problems.push('istioGateway.hosts: empty, but every Istio Gateway server needs a host; use ["*"] (routes narrow by host)');
   }
+  // A Gateway API listener takes routes from namespaces (allowedRoutes), not by host.
+  const badHosts = doc.spec.istioGateway.hosts.filter((h) => h !== '*' && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/\*$/.test(h));
+  if (doc.spec.routing.api === 'gateway-api' && badHosts.length) {
+    problems.push(
+      `istioGateway.hosts: ${badHosts.map((h) => JSON.stringify(h)).join(', ')} with routing.api gateway-api: use "*" or "namespace/*" entries (a Gateway API listener takes routes by namespace; narrow by host in the HTTPRoutes' hostnames)`,
+    );
+  }
   if (doc.spec.istioGateway.enabled && !g.enabled) {
     problems.push('istioGateway.enabled: the Istio Gateway selects the acmg gateway pods; enable gateway.enabled too, or disable istioGateway');
   }

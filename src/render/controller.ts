@@ -1,4 +1,5 @@
 // The optional `acmg sync --watch` controller with least-privilege RBAC: exactly the verbs it uses.
+import { GATEWAY_API_GROUP, routingApiOf } from './gateway-api.js';
 import { STATE_NAME } from '../model/state.js';
 import { quantityValue } from '../profile/k8s-formats.js';
 import type { Spec } from '../profile/schema.js';
@@ -19,6 +20,8 @@ export function renderController(spec: Spec, ctx: RenderContext): KObject[] {
   // The two it reads and writes; the backup it only ever creates (once, before acmg's first DNS change).
   const dnsConfigMaps = [spec.dns.configMap, spec.dns.customConfigMap].sort();
   const image = `${c.image.hub}/${c.image.name}:${c.image.tag || ctx.version}`;
+  const gatewayApi = routingApiOf(spec) === 'gateway-api';
+  const gatewayGroup = gatewayApi ? GATEWAY_API_GROUP : 'networking.istio.io';
   return [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta },
     {
@@ -35,6 +38,13 @@ export function renderController(spec: Spec, ctx: RenderContext): KObject[] {
         { apiGroups: ['networking.istio.io'], resources: ['virtualservices', 'destinationrules'], verbs: ['create', 'patch'] },
         { apiGroups: ['networking.istio.io'], resources: ['destinationrules'], verbs: ['delete'] },
         { apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'watch'] },
+        // With the Gateway API: the user's GAMMA HTTPRoutes, followed like VirtualServices, and acmg's routes.
+        ...(gatewayApi
+          ? [
+              { apiGroups: [GATEWAY_API_GROUP], resources: ['httproutes', 'tcproutes'], verbs: ['get', 'list', 'watch'] },
+              { apiGroups: [GATEWAY_API_GROUP], resources: ['httproutes', 'tcproutes'], verbs: ['create', 'patch'] },
+            ]
+          : []),
       ],
     },
     {
@@ -87,9 +97,9 @@ export function renderController(spec: Spec, ctx: RenderContext): KObject[] {
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [c.name], verbs: ['get', 'update'] },
         { apiGroups: [''], resources: ['services'], resourceNames: [spec.gateway.name], verbs: ['get', 'patch'] },
-        // Gateways only here, where acmg's are (the controller watches them as a trigger).
-        { apiGroups: ['networking.istio.io'], resources: ['gateways'], verbs: ['get', 'list', 'watch'] },
-        { apiGroups: ['networking.istio.io'], resources: ['gateways'], resourceNames: [spec.istioGateway.name], verbs: ['patch'] },
+        // Gateways only here, where acmg's are (the controller watches them as a trigger), of the install's API.
+        { apiGroups: [gatewayGroup], resources: ['gateways'], verbs: ['get', 'list', 'watch'] },
+        { apiGroups: [gatewayGroup], resources: ['gateways'], resourceNames: [spec.istioGateway.name], verbs: ['patch'] },
         { apiGroups: [''], resources: ['configmaps'], verbs: ['list', 'watch'] },
         { apiGroups: [''], resources: ['configmaps'], resourceNames: [STATE_NAME], verbs: ['get', 'update'] },
       ],

@@ -14,6 +14,8 @@ import type { Approach } from '../model/state.js';
 import { ISTIO_NETWORKING_VERSION } from './istio-gateway.js';
 import { acmgLabels, isAcmgObject } from './labels.js';
 import { namespaceGatewayName } from './namespace-gateway.js';
+import { routingApiOf, type RoutingApi } from './gateway-api.js';
+import { meshHttpRoutesOf, renderGatewayApiRoutes } from './gateway-api-routes.js';
 import { replacementName, routeName } from './routes.js';
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -219,22 +221,26 @@ export interface ServiceRoutingInput {
   service: string;
   namespace: string;
   approach: Approach;
+  /** The install's routing API (default istio). */
+  api?: RoutingApi;
   clusterDomain: string;
   installNamespace: string;
   replacementSuffix: string;
   /** The service's ports, each with its listener port at the namespace's door (0 while planning). */
   ports: ListenedPort[];
-  /** VirtualServices and DestinationRules of the service's namespace (acmg's own are skipped). */
+  /** VirtualServices, DestinationRules and HTTPRoutes of the service's namespace (acmg's own are skipped). */
   virtualServices: KObject[];
   destinationRules: KObject[];
+  httpRoutes?: KObject[];
   version: string;
 }
 
 export interface ServiceRouting {
-  virtualService: KObject;
-  /** Approach 2, where the user has a DestinationRule for the service: its copy for the replacement. */
+  /** What acmg writes for the service's routing, in apply order (the route's destination first). */
+  objects: KObject[];
+  /** Approach 2, where the user has a DestinationRule for the service: its copy for the replacement (Istio API). */
   destinationRule?: KObject;
-  /** The user's objects the routing is made from. */
+  /** The user's objects the routing is made from (VirtualServices, or GAMMA HTTPRoutes with the Gateway API). */
   userRoutes: KObject[];
   userRule?: KObject;
   /** The user's rules that cannot hold at the gateway (migrate refuses them unless accepted). */
@@ -247,6 +253,65 @@ export interface ServiceRouting {
  * apply) and acmg sync (following later edits) all call this.
  */
 export function renderServiceRouting(i: ServiceRoutingInput): ServiceRouting {
+  return routingApiOf({ routing: { api: i.api } }) === 'gateway-api' ? renderGatewayApiRouting(i) : renderIstioRouting(i);
+}
+
+const routingOf = (o: KObject) => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`;
+
+/**
+ * The user's DestinationRule for the service, as the gateway must see it (either API: Istio applies
+ * it to a Gateway API backend too): approach 2 copies it for the replacement; approach 1 needs it
+ * exported to the gateway's namespace.
+ */
+function destinationRuleFor(i: ServiceRoutingInput, destination: string): { userRule?: KObject; destinationRule?: KObject; refused: string[] } {
+  const userRule = destinationRuleOf(i.destinationRules, i.service, i.namespace, i.clusterDomain);
+  if (!userRule) return { refused: [] };
+  if (i.approach === 'replace-service')
+    return { userRule, destinationRule: renderReplacementDestinationRule(userRule, i.service, destination, i.clusterDomain, i.version), refused: [] };
+  if (exportedTo(userRule, i.installNamespace)) return { userRule, refused: [] };
+  return {
+    userRule,
+    refused: [
+      `DestinationRule ${i.namespace}/${userRule.metadata.name} is exported only to ${JSON.stringify(userRule.spec.exportTo)}: the gateway in ${i.installNamespace} would not apply its subsets and traffic policy (export it to "${i.installNamespace}" too)`,
+    ],
+  };
+}
+
+/**
+ * The Gateway API form: the user's GAMMA HTTPRoutes are carried; their mesh VirtualServices, which
+ * a Gateway API gateway does not read, are named (migrate refuses them unless accepted).
+ */
+function renderGatewayApiRouting(i: ServiceRoutingInput): ServiceRouting {
+  const userRoutes = meshHttpRoutesOf(i.httpRoutes ?? [], i.service, i.namespace);
+  const destination = i.approach === 'replace-service' ? replacementName(i.service, i.replacementSuffix) : i.service;
+  const refused = i.virtualServices
+    .filter((vs) => !isAcmgObject(vs) && routesService(vs, i.service, i.namespace, i.clusterDomain))
+    .map(
+      (vs) =>
+        `${routingOf(vs)} routes ${i.service} for sidecars: with routing.api gateway-api the gateway carries HTTPRoutes (GAMMA) only; convert it to an HTTPRoute with parentRefs to Service ${i.service}, or install with --set routing.api=istio`,
+    );
+  const rule = destinationRuleFor(i, destination);
+  refused.push(...rule.refused);
+  const routes = renderGatewayApiRoutes({
+    service: i.service,
+    namespace: i.namespace,
+    clusterDomain: i.clusterDomain,
+    gateway: { namespace: i.installNamespace, name: namespaceGatewayName(i.namespace) },
+    destination,
+    ports: i.ports,
+    userRoutes,
+    version: i.version,
+  });
+  return {
+    objects: [...(rule.destinationRule ? [rule.destinationRule] : []), ...routes.objects],
+    ...(rule.destinationRule ? { destinationRule: rule.destinationRule } : {}),
+    userRoutes,
+    ...(rule.userRule ? { userRule: rule.userRule } : {}),
+    refused: [...refused, ...routes.refused],
+  };
+}
+
+function renderIstioRouting(i: ServiceRoutingInput): ServiceRouting {
   const userRoutes = i.virtualServices
     .filter((vs) => !isAcmgObject(vs) && routesService(vs, i.service, i.namespace, i.clusterDomain))
     // Istio applies the oldest VirtualService of a host first: keep that order.
@@ -254,16 +319,10 @@ export function renderServiceRouting(i: ServiceRoutingInput): ServiceRouting {
       (a, b) =>
         String(a.metadata.creationTimestamp ?? '').localeCompare(String(b.metadata.creationTimestamp ?? '')) || a.metadata.name.localeCompare(b.metadata.name),
     );
-  const userRule = destinationRuleOf(i.destinationRules, i.service, i.namespace, i.clusterDomain);
   const replacing = i.approach === 'replace-service';
   const destination = replacing ? replacementName(i.service, i.replacementSuffix) : i.service;
-  const refused: string[] = [];
-  // Approach 2 copies the user's DestinationRule for the replacement; approach 1 needs the gateway's
-  // namespace to see the user's own (Istio applies a DestinationRule where it is exported).
-  if (userRule && !replacing && !exportedTo(userRule, i.installNamespace))
-    refused.push(
-      `DestinationRule ${i.namespace}/${userRule.metadata.name} is exported only to ${JSON.stringify(userRule.spec.exportTo)}: the gateway in ${i.installNamespace} would not apply its subsets and traffic policy (export it to "${i.installNamespace}" too)`,
-    );
+  const rule = destinationRuleFor(i, destination);
+  const refused = [...rule.refused];
   const route = renderGatewayRoute({
     service: i.service,
     namespace: i.namespace,
@@ -272,15 +331,20 @@ export function renderServiceRouting(i: ServiceRoutingInput): ServiceRouting {
     destination,
     ports: i.ports,
     userRoutes,
-    replacementHasSubsets: replacing && Boolean(userRule),
+    replacementHasSubsets: Boolean(rule.destinationRule),
     version: i.version,
   });
   refused.push(...route.refused);
+  // GAMMA HTTPRoutes are for a Gateway API mesh: an Istio gateway does not read them.
+  for (const hr of meshHttpRoutesOf(i.httpRoutes ?? [], i.service, i.namespace))
+    refused.push(
+      `${routingOf(hr)} routes ${i.service} for the mesh (GAMMA): with routing.api istio the gateway carries VirtualServices only; install with --set routing.api=gateway-api to carry it`,
+    );
   return {
-    virtualService: route.virtualService,
-    ...(replacing && userRule ? { destinationRule: renderReplacementDestinationRule(userRule, i.service, destination, i.clusterDomain, i.version) } : {}),
+    objects: [...(rule.destinationRule ? [rule.destinationRule] : []), route.virtualService],
+    ...(rule.destinationRule ? { destinationRule: rule.destinationRule } : {}),
     userRoutes,
-    ...(userRule ? { userRule } : {}),
+    ...(rule.userRule ? { userRule: rule.userRule } : {}),
     refused,
   };
 }

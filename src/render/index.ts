@@ -22,6 +22,8 @@ export const KIND_ORDER = [
   'HorizontalPodAutoscaler',
   'Gateway',
   'VirtualService',
+  'HTTPRoute',
+  'TCPRoute',
 ];
 
 const rank = (kind: string) => {

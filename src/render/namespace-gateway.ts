@@ -1,7 +1,8 @@
 // The gateway's door for one migrated namespace: a Service (in the install namespace, selecting the
 // gateway pods) whose ClusterIP that namespace's migrated names answer, each service port mapped to
 // a listener port of its own on the gateway, and an Istio Gateway with one server per listener port
-// that binds only that namespace's VirtualServices (hosts "NS/*").
+// that binds only that namespace's VirtualServices (hosts "NS/*"); with routing.api gateway-api, a
+// Gateway API Gateway on the door Service whose listeners take only that namespace's routes.
 //
 // Why: a request for `http://reviews:9080` carries `Host: reviews`, which does not say which
 // namespace it meant; the port it arrives on at the gateway does. Istio builds a route configuration
@@ -18,6 +19,7 @@ import type { KObject } from '../model/object.js';
 import type { GatewayProtocol } from '../model/ports.js';
 import { ISTIO_NETWORKING_VERSION } from './istio-gateway.js';
 import { acmgLabels } from './labels.js';
+import { renderDoorGatewayApiGateway, type RoutingApi } from './gateway-api.js';
 
 /** Listener ports for namespaces: above every Service port acmg's profiles use, below the ephemeral range. */
 export const LISTENER_PORT_MIN = 20000;
@@ -56,6 +58,8 @@ export interface NamespaceGatewayInput {
   selector: Record<string, string>;
   listeners: NamespaceListener[];
   version: string;
+  /** The install's routing API: an Istio Gateway (default) or a Gateway API Gateway on the door Service. */
+  api?: RoutingApi;
 }
 
 export function renderNamespaceGateway(i: NamespaceGatewayInput): KObject[] {
@@ -73,18 +77,20 @@ export function renderNamespaceGateway(i: NamespaceGatewayInput): KObject[] {
         ports: listeners.map((l) => ({ name: doorPortName(l), port: l.port, targetPort: l.listenerPort, protocol: 'TCP' })),
       },
     },
-    {
-      apiVersion: ISTIO_NETWORKING_VERSION,
-      kind: 'Gateway',
-      metadata: { name, namespace: i.installNamespace, labels },
-      spec: {
-        selector: i.selector,
-        servers: listeners.map((l) => ({
-          port: { number: l.listenerPort, name: serverName(l), protocol: l.protocol },
-          hosts: [`${i.namespace}/*`],
-        })),
-      },
-    },
+    i.api === 'gateway-api'
+      ? renderDoorGatewayApiGateway({ name, namespace: i.namespace, installNamespace: i.installNamespace, listeners, labels })
+      : {
+          apiVersion: ISTIO_NETWORKING_VERSION,
+          kind: 'Gateway',
+          metadata: { name, namespace: i.installNamespace, labels },
+          spec: {
+            selector: i.selector,
+            servers: listeners.map((l) => ({
+              port: { number: l.listenerPort, name: serverName(l), protocol: l.protocol },
+              hosts: [`${i.namespace}/*`],
+            })),
+          },
+        },
   ];
 }
 

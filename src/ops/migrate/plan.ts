@@ -11,6 +11,8 @@ import { migrationKey, shardName, type Approach, type InstallRecord, type State 
 import { checkSelection, SYSTEM_NAMESPACES, type Selection } from '../../plan/selection.js';
 import { renderServiceRouting } from '../../render/gateway-routes.js';
 import { replacementName, routeName } from '../../render/routes.js';
+import { GATEWAY_API_VERSION, portRouteName, routeKindFor, routingApiOf } from '../../render/gateway-api.js';
+import { isAcmgObject } from '../../render/labels.js';
 import { VERSION } from '../../version.js';
 import { fitsInState, projectedShardBytes } from '../../plan/state-size.js';
 import { policyChanges as describePolicyChanges, SECURITY_VERSION } from '../../plan/mesh-security.js';
@@ -196,17 +198,18 @@ function stateSizeProblems(state: State, candidates: Candidate[], approach: Appr
  */
 async function userRoutesOf(kube: KubeApi, install: InstallRecord, candidates: Candidate[], approach: Approach): Promise<string[]> {
   const refused: string[] = [];
+  const api = routingApiOf(install.values);
   for (const n of [...new Set(candidates.map((c) => c.service.metadata.namespace!))].sort()) {
     const here = candidates.filter((c) => c.service.metadata.namespace === n);
     // Names acmg will write: an object of that name it did not make is someone else's, never taken over.
     const ours = new Set(here.map((c) => routeName(c.service.metadata.name)));
     const notOurs = (o: KObject, what: string) => {
-      if (ours.has(o.metadata.name) && o.metadata.labels?.['app.kubernetes.io/managed-by'] !== 'acmg')
+      if (ours.has(o.metadata.name) && !isAcmgObject(o))
         refused.push(`${what} ${n}/${o.metadata.name} exists and is not acmg's: acmg would write its route there (rename that object)`);
     };
     const virtualServices: KObject[] = [];
     await listPages(kube, 'networking.istio.io/v1', 'VirtualService', { namespace: n }, (vs) => {
-      notOurs(vs, 'VirtualService');
+      if (api === 'istio') notOurs(vs, 'VirtualService');
       virtualServices.push(vs);
     });
     if (approach === 'replace-service') {
@@ -225,11 +228,22 @@ async function userRoutesOf(kube: KubeApi, install: InstallRecord, candidates: C
       if (approach === 'replace-service') notOurs(dr, 'DestinationRule');
       destinationRules.push(dr);
     });
+    // HTTPRoutes: carried with the Gateway API, named with Istio's (neither where the CRDs are missing).
+    const httpRoutes: KObject[] = [];
+    const portRoutes = new Set(here.flatMap((c) => c.ports.map((p) => `${routeKindFor(p.protocol)}/${portRouteName(c.service.metadata.name, p.port)}`)));
+    for (const kind of api === 'gateway-api' ? (['HTTPRoute', 'TCPRoute'] as const) : (['HTTPRoute'] as const))
+      await listOptional(kube, GATEWAY_API_VERSION, kind, n, (o) => {
+        if (api === 'gateway-api' && portRoutes.has(`${kind}/${o.metadata.name}`) && !isAcmgObject(o))
+          refused.push(`${kind} ${n}/${o.metadata.name} exists and is not acmg's: acmg would write its route there (rename that object)`);
+        if (kind === 'HTTPRoute') httpRoutes.push(o);
+      });
     for (const c of here) {
       const r = renderServiceRouting({
         service: c.service.metadata.name,
         namespace: n,
         approach,
+        api,
+        httpRoutes,
         clusterDomain: install.clusterDomain,
         installNamespace: install.values.namespace,
         replacementSuffix: install.values.migration.replacementSuffix,
@@ -245,6 +259,15 @@ async function userRoutesOf(kube: KubeApi, install: InstallRecord, candidates: C
     }
   }
   return [...new Set(refused)];
+}
+
+/** Each object of a kind in a namespace, page by page; none where its CRD is not installed. */
+async function listOptional(kube: KubeApi, apiVersion: string, kind: string, namespace: string, each: (o: KObject) => void): Promise<void> {
+  try {
+    await listPages(kube, apiVersion, kind, { namespace }, each);
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 404)) throw e;
+  }
 }
 
 /**

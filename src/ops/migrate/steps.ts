@@ -13,6 +13,7 @@ import { sortKeysDeep } from '../../render/serialize.js';
 import type { KObject } from '../../model/object.js';
 import { renderServiceRouting } from '../../render/gateway-routes.js';
 import { doorPortName, namespaceGatewayName } from '../../render/namespace-gateway.js';
+import { portRouteName, routeKindFor, routingApiOf } from '../../render/gateway-api.js';
 import { VERSION } from '../../version.js';
 import { forEachBounded } from '../bounded.js';
 import { RESTART_STEP } from '../coredns-restart.js';
@@ -123,6 +124,8 @@ const MIGRATION_STEPS: readonly MigrationStep[] = [
         const n = c.service.metadata;
         const dest = destinationOf(plan, n.name);
         const carried = c.userRoutes.map((v) => `${v.metadata.namespace}/${v.metadata.name}`);
+        const calls = `calls by ${n.name}, ${n.name}.${n.namespace}, ... and ${c.fqdn} -> ${dest}`;
+        const rulesOf = (kind: string) => (carried.length ? `, with the rules of ${kind} ${carried.join(', ')}` : '');
         return [
           ...(plan.approach === 'replace-service' ? [`create Service ${n.namespace}/${dest} (same selector and ports)`] : []),
           ...(c.destinationRule
@@ -130,12 +133,18 @@ const MIGRATION_STEPS: readonly MigrationStep[] = [
                 `create DestinationRule ${n.namespace}/${routeName(n.name)} for ${dest} (the subsets and traffic policy of ${n.namespace}/${c.destinationRule.metadata.name})`,
               ]
             : []),
-          `create VirtualService ${n.namespace}/${routeName(n.name)} at the door of ${n.namespace} (calls by ${n.name}, ${n.name}.${n.namespace}, ... and ${c.fqdn} -> ${dest}${carried.length ? `, with the rules of VirtualService ${carried.join(', ')}` : ''})`,
+          ...(routingApiOf(plan.install.values) === 'gateway-api'
+            ? c.ports.map(
+                (p) =>
+                  `create ${routeKindFor(p.protocol)} ${n.namespace}/${portRouteName(n.name, p.port)} at the door of ${n.namespace}, port ${p.port} (${p.protocol === 'TCP' ? `-> ${dest}` : calls}${p.protocol === 'TCP' ? '' : rulesOf('HTTPRoute')})`,
+              )
+            : [`create VirtualService ${n.namespace}/${routeName(n.name)} at the door of ${n.namespace} (${calls}${rulesOf('VirtualService')})`]),
         ];
       }),
     run: async ({ kube, plan, rt, keys }) => {
       const { install } = plan;
       const suffix = install.values.migration.replacementSuffix;
+      const api = routingApiOf(install.values);
       // The listener ports the gateway-ports step handed out: in the main ConfigMap, no shard needed.
       const { listeners } = await readState(kube, install.values.namespace, { namespaces: [] });
       await rt.task(`create routes for ${plan.candidates.length} service(s)`, async () => {
@@ -151,19 +160,19 @@ const MIGRATION_STEPS: readonly MigrationStep[] = [
             service: svc.metadata.name,
             namespace: n,
             approach: plan.approach,
+            api,
             clusterDomain: install.clusterDomain,
             installNamespace: install.values.namespace,
             replacementSuffix: suffix,
             ports,
-            virtualServices: c.userRoutes,
+            virtualServices: api === 'istio' ? c.userRoutes : [],
+            httpRoutes: api === 'gateway-api' ? c.userRoutes : [],
             destinationRules: c.destinationRule ? [c.destinationRule] : [],
             version: VERSION,
           });
-          if (plan.approach === 'replace-service') {
-            await kube.apply(renderReplacementService(svc, suffix, VERSION));
-            if (route.destinationRule) await kube.apply(route.destinationRule);
-          }
-          await kube.apply(route.virtualService);
+          // The replacement first: the routes' destination exists before they do.
+          if (plan.approach === 'replace-service') await kube.apply(renderReplacementService(svc, suffix, VERSION));
+          for (const o of route.objects) await kube.apply(o);
         });
       });
       if (plan.approach === 'replace-service')

@@ -1,0 +1,264 @@
+// routing.api: gateway-api through the use cases (KubeApi seam): install renders a Gateway API
+// Gateway, migrate writes an HTTPRoute (TCPRoute) per service port at the namespace's door and
+// carries the user's GAMMA HTTPRoutes, rollback and purge take them away, and the two APIs never
+// mix. The e2e test gateway-api.test.ts proves the same on the real API server and istiod.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import yaml from 'js-yaml';
+import { readState, updateState } from '../../src/kube/state.js';
+import type { KObject } from '../../src/model/object.js';
+import { loadInstall } from '../../src/ops/install-record.js';
+import { applyMigration, describeMigration, planMigration } from '../../src/ops/migrate/index.js';
+import { rollbackMigrations } from '../../src/ops/rollback.js';
+import { reconcile } from '../../src/ops/sync.js';
+import { applyUninstall, planUninstall } from '../../src/ops/uninstall.js';
+import { resolveValues } from '../../src/profile/load.js';
+import { GATEWAY_API_VERSION } from '../../src/render/gateway-api.js';
+import { renderGatewayApiRoutes } from '../../src/render/gateway-api-routes.js';
+import { renderServiceRouting } from '../../src/render/gateway-routes.js';
+import { renderManifests } from '../../src/render/index.js';
+import { renderNamespaceGateway } from '../../src/render/namespace-gateway.js';
+import { MemoryKube } from './memory-kube.js';
+
+const NS = (name: string, labels: Record<string, string> = {}): KObject => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
+const svc = (namespace: string, name: string, ports: object[]): KObject => ({
+  apiVersion: 'v1',
+  kind: 'Service',
+  metadata: { name, namespace, labels: { app: name } },
+  spec: { selector: { app: name }, ports },
+});
+/** A user's GAMMA HTTPRoute in shop: parentRefs the Service. */
+const meshRoute = (name: string, spec: object): KObject => ({
+  apiVersion: GATEWAY_API_VERSION,
+  kind: 'HTTPRoute',
+  metadata: { name, namespace: 'shop' },
+  spec,
+});
+const HOST_RE = '(?i)^reviews(\\.shop(\\.svc(\\.cluster\\.local\\.?)?)?)?(:[0-9]+)?$';
+
+async function installedCluster(api: 'istio' | 'gateway-api' = 'gateway-api'): Promise<MemoryKube> {
+  const kube = new MemoryKube();
+  const coredns = yaml.load(readFileSync(join(process.cwd(), 'hack/layouts/kubeadm.yaml'), 'utf8')) as KObject;
+  const doc = resolveValues({ profile: 'minimal', sets: [`routing.api=${api}`] });
+  const objects = renderManifests(doc, { clusterDomain: 'cluster.local', version: '0.0.0-test' });
+  kube.seed(
+    NS('istio-system'),
+    NS('kube-system'),
+    NS('shop', { 'istio-injection': 'enabled' }),
+    coredns,
+    ...objects,
+    svc('shop', 'reviews', [{ name: 'http', port: 9080, targetPort: 9080 }]),
+    svc('shop', 'reviews-v2', [{ name: 'http', port: 9080, targetPort: 9080 }]),
+    svc('shop', 'db', [{ name: 'tcp-db', port: 5432 }]),
+  );
+  await updateState(kube, 'istio-system', (st) => {
+    st.install = {
+      version: '0.0.0-test',
+      profile: 'minimal',
+      values: doc.spec,
+      clusterDomain: 'cluster.local',
+      objects: objects.map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace })),
+      installedAt: '2026-01-01T00:00:00Z',
+    };
+  });
+  kube.calls.splice(0);
+  return kube;
+}
+
+const task = async <T>(_title: string, fn: (update: (t: string) => void) => Promise<T>) => fn(() => {});
+const opts = { dnsTimeoutMs: 1000, readinessTimeoutMs: 1000, task };
+
+describe('rendering', () => {
+  test("install renders a Gateway API Gateway of class istio on the gateway's Service, and no Istio Gateway", () => {
+    const doc = resolveValues({ profile: 'minimal', sets: ['routing.api=gateway-api'] });
+    const gws = renderManifests(doc, { clusterDomain: 'cluster.local', version: 't' }).filter((o) => o.kind === 'Gateway');
+    expect(gws.map((g) => g.apiVersion)).toEqual([GATEWAY_API_VERSION]);
+    expect(gws[0]!.spec).toEqual({
+      gatewayClassName: 'istio',
+      addresses: [{ type: 'Hostname', value: 'acmg-gateway' }],
+      listeners: [{ name: 'http', port: 80, protocol: 'HTTP', allowedRoutes: { namespaces: { from: 'All' } } }],
+    });
+  });
+
+  test('istioGateway.hosts "ns/*" entries become a namespace selector; a DNS name is refused with the Gateway API', () => {
+    const doc = resolveValues({ profile: 'minimal', sets: ['routing.api=gateway-api', 'istioGateway.hosts=[team-b/*,team-a/*]'] });
+    const gw = renderManifests(doc, { clusterDomain: 'cluster.local', version: 't' }).find((o) => o.kind === 'Gateway')!;
+    expect(gw.spec.listeners[0].allowedRoutes).toEqual({
+      namespaces: { from: 'Selector', selector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['team-a', 'team-b'] }] } },
+    });
+    expect(() => resolveValues({ profile: 'minimal', sets: ['routing.api=gateway-api', 'istioGateway.hosts=[shop.example.com]'] })).toThrow(
+      /istioGateway.hosts: "shop.example.com" with routing.api gateway-api: use "\*" or "namespace\/\*"/,
+    );
+  });
+
+  test("a namespace's door is a Gateway on its door Service: a listener per service port, taking that namespace's routes only", () => {
+    const [door, gw] = renderNamespaceGateway({
+      namespace: 'shop',
+      installNamespace: 'istio-system',
+      selector: { istio: 'acmg-gateway' },
+      listeners: [
+        { port: 9080, protocol: 'HTTP', listenerPort: 20000 },
+        { port: 5432, protocol: 'TCP', listenerPort: 20001 },
+      ],
+      version: 't',
+      api: 'gateway-api',
+    });
+    expect(door!.spec.ports).toEqual([
+      { name: 'tcp-5432', port: 5432, targetPort: 20001, protocol: 'TCP' },
+      { name: 'tcp-9080', port: 9080, targetPort: 20000, protocol: 'TCP' },
+    ]);
+    expect(gw!.apiVersion).toBe(GATEWAY_API_VERSION);
+    expect(gw!.spec.addresses).toEqual([{ type: 'Hostname', value: 'acmg-shop' }]);
+    const only = { namespaces: { from: 'Selector', selector: { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } } } };
+    expect(gw!.spec.listeners).toEqual([
+      { name: 'tcp-5432', port: 5432, protocol: 'TCP', allowedRoutes: { ...only, kinds: [{ group: 'gateway.networking.k8s.io', kind: 'TCPRoute' }] } },
+      { name: 'http-9080', port: 9080, protocol: 'HTTP', allowedRoutes: { ...only, kinds: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute' }] } },
+    ]);
+  });
+
+  test("without a user route: an HTTPRoute matching the service's names by Host, a TCPRoute for a TCP port, the CRDs' defaults spelled out", () => {
+    const r = renderGatewayApiRoutes({
+      service: 'reviews',
+      namespace: 'shop',
+      clusterDomain: 'cluster.local',
+      gateway: { namespace: 'istio-system', name: 'acmg-shop' },
+      destination: 'reviews-acmg',
+      ports: [
+        { name: 'http', port: 9080, protocol: 'HTTP', listenerPort: 20000 },
+        { name: 'tcp', port: 7000, protocol: 'TCP', listenerPort: 20001 },
+      ],
+      userRoutes: [],
+      version: 't',
+    });
+    expect(r.refused).toEqual([]);
+    expect(r.objects.map((o) => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`)).toEqual([
+      'HTTPRoute shop/acmg-reviews-9080',
+      'TCPRoute shop/acmg-reviews-7000',
+    ]);
+    expect(r.objects[0]!.spec).toEqual({
+      parentRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: 'istio-system', name: 'acmg-shop', sectionName: 'http-9080' }],
+      rules: [
+        {
+          matches: [{ path: { type: 'PathPrefix', value: '/' }, headers: [{ name: 'Host', type: 'RegularExpression', value: HOST_RE }] }],
+          backendRefs: [{ group: '', kind: 'Service', weight: 1, name: 'reviews-acmg', port: 9080 }],
+        },
+      ],
+    });
+    expect(r.objects[1]!.spec.rules).toEqual([{ backendRefs: [{ group: '', kind: 'Service', weight: 1, name: 'reviews-acmg', port: 7000 }] }]);
+    const host = new RegExp(HOST_RE.replace('(?i)', ''), 'i');
+    for (const name of ['reviews', 'reviews:9080', 'reviews.shop', 'REVIEWS.shop.svc', 'reviews.shop.svc.cluster.local.']) expect(name).toMatch(host);
+    for (const name of ['reviews2', 'reviews.other', 'ratings']) expect(name).not.toMatch(host);
+  });
+});
+
+describe('migrate and rollback', () => {
+  test("the user's GAMMA HTTPRoute is carried to the door, each match narrowed by Host; its backendRef to the service goes to the replacement", async () => {
+    const kube = await installedCluster();
+    kube.seed(
+      meshRoute('reviews', {
+        parentRefs: [{ group: '', kind: 'Service', name: 'reviews', port: 9080 }],
+        rules: [
+          {
+            matches: [{ path: { type: 'PathPrefix', value: '/' }, headers: [{ type: 'Exact', name: 'end-user', value: 'jason' }] }],
+            backendRefs: [{ group: '', kind: 'Service', name: 'reviews-v2', port: 9080, weight: 1 }],
+          },
+          { backendRefs: [{ name: 'reviews', port: 9080 }], timeouts: { request: '2s' } },
+        ],
+      }),
+    );
+    const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'replace-service' });
+    expect(plan.ruleChanges).toEqual([]);
+    expect(describeMigration(plan).join('\n')).toMatch(
+      /create HTTPRoute shop\/acmg-reviews-9080 at the door of shop, port 9080 \(.*with the rules of HTTPRoute shop\/reviews\)/,
+    );
+    await applyMigration(kube, plan, opts);
+    expect(kube.peek('networking.istio.io/v1', 'VirtualService', 'acmg-reviews', 'shop')).toBeUndefined();
+    const route = kube.peek(GATEWAY_API_VERSION, 'HTTPRoute', 'acmg-reviews-9080', 'shop')!;
+    const host = { name: 'Host', type: 'RegularExpression', value: HOST_RE };
+    expect(route.spec.rules).toEqual([
+      {
+        matches: [{ path: { type: 'PathPrefix', value: '/' }, headers: [{ type: 'Exact', name: 'end-user', value: 'jason' }, host] }],
+        backendRefs: [{ group: '', kind: 'Service', name: 'reviews-v2', port: 9080, weight: 1 }],
+      },
+      {
+        matches: [{ path: { type: 'PathPrefix', value: '/' }, headers: [host] }],
+        backendRefs: [{ group: '', kind: 'Service', weight: 1, name: 'reviews-acmg', port: 9080 }],
+        timeouts: { request: '2s' },
+      },
+    ]);
+    // The user's own route is never touched; the door is a Gateway API Gateway, no Istio Gateway.
+    expect(kube.writes().filter((w) => w.includes('HTTPRoute shop/reviews'))).toEqual([]);
+    expect(kube.peek(GATEWAY_API_VERSION, 'Gateway', 'acmg-shop', 'istio-system')).toBeDefined();
+    expect(kube.peek('networking.istio.io/v1', 'Gateway', 'acmg-shop', 'istio-system')).toBeUndefined();
+
+    // acmg sync finds nothing to change in what migrate wrote (the fingerprints agree).
+    const sync = await reconcile(kube);
+    expect(sync.routes).toEqual([]);
+
+    await rollbackMigrations(kube, await loadInstall(kube), ['shop/reviews'], opts);
+    expect(kube.peek(GATEWAY_API_VERSION, 'HTTPRoute', 'acmg-reviews-9080', 'shop')).toBeUndefined();
+    expect(kube.peek(GATEWAY_API_VERSION, 'Gateway', 'acmg-shop', 'istio-system')).toBeUndefined();
+    expect(kube.peek(GATEWAY_API_VERSION, 'HTTPRoute', 'reviews', 'shop')).toBeDefined();
+    expect(kube.peek('v1', 'Service', 'reviews', 'shop')).toBeDefined();
+  });
+
+  test('a TCP service gets a TCPRoute on its own door listener; purge removes every Gateway API object acmg made', async () => {
+    const kube = await installedCluster();
+    const plan = await planMigration(kube, { services: ['db'], namespace: 'shop' }, { approach: 'keep-service' });
+    await applyMigration(kube, plan, opts);
+    const route = kube.peek(GATEWAY_API_VERSION, 'TCPRoute', 'acmg-db-5432', 'shop')!;
+    expect(route.spec.parentRefs[0].sectionName).toBe('tcp-5432');
+    const un = await planUninstall(kube, { purge: true });
+    await applyUninstall(kube, un, opts);
+    for (const [kind, name, ns] of [
+      ['TCPRoute', 'acmg-db-5432', 'shop'],
+      ['Gateway', 'acmg-shop', 'istio-system'],
+      ['Gateway', 'acmg-gateway', 'istio-system'],
+    ] as const)
+      expect(kube.peek(GATEWAY_API_VERSION, kind, name, ns)).toBeUndefined();
+  });
+
+  test('a mesh VirtualService for the service is named with the Gateway API (not carried), a GAMMA HTTPRoute with the Istio API', async () => {
+    const vs: KObject = {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'reviews', namespace: 'shop' },
+      spec: { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews' } }] }] },
+    };
+    const hr = meshRoute('reviews', {
+      parentRefs: [{ group: '', kind: 'Service', name: 'reviews' }],
+      rules: [{ backendRefs: [{ name: 'reviews-v2', port: 9080 }] }],
+    });
+    const base = {
+      service: 'reviews',
+      namespace: 'shop',
+      approach: 'keep-service' as const,
+      clusterDomain: 'cluster.local',
+      installNamespace: 'istio-system',
+      replacementSuffix: '-acmg',
+      ports: [{ name: 'http', port: 9080, protocol: 'HTTP' as const, listenerPort: 20000 }],
+      destinationRules: [],
+      version: 't',
+    };
+    const gatewayApi = renderServiceRouting({ ...base, api: 'gateway-api', virtualServices: [vs], httpRoutes: [hr] });
+    expect(gatewayApi.refused).toEqual([expect.stringMatching(/^VirtualService shop\/reviews routes reviews for sidecars: with routing.api gateway-api/)]);
+    const istio = renderServiceRouting({ ...base, api: 'istio', virtualServices: [vs], httpRoutes: [hr] });
+    expect(istio.refused).toEqual([expect.stringMatching(/^HTTPRoute shop\/reviews routes reviews for the mesh \(GAMMA\): with routing.api istio/)]);
+
+    // Through migrate: refused (exit 2) unless accepted, and nothing is written.
+    const kube = await installedCluster();
+    kube.seed(vs);
+    await expect(planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' })).rejects.toThrow(/--accept-rule-changes/);
+    expect(kube.writes()).toEqual([]);
+  });
+
+  test('install refuses to switch the routing API while services are migrated with the other', async () => {
+    const kube = await installedCluster('istio');
+    await applyMigration(kube, await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' }), opts);
+    const { runPrecheck } = await import('../../src/check/precheck.js');
+    const pre = await runPrecheck(kube, resolveValues({ profile: 'minimal', sets: ['routing.api=gateway-api'] }));
+    const check = pre.results.find((r) => r.check === 'routing API unchanged while services are migrated')!;
+    expect(check).toMatchObject({ status: 'fail', detail: 'routing.api is istio for 1 migrated service(s), this install asks for gateway-api' });
+    expect((await readState(kube, 'istio-system')).install!.values.routing.api).toBe('istio');
+  });
+});
