@@ -11,6 +11,7 @@ import { listenersProblems, migrationsProblems, objectProblems, shardProblems, s
 import { COMPONENT, MANAGED_SELECTOR, acmgLabels } from '../render/labels.js';
 import { VERSION } from '../version.js';
 import { retryOnConflict, type KubeApi } from './api.js';
+import { forEachBounded } from './bounded.js';
 
 /** The label that names the namespace a shard holds. */
 export const SHARD_NAMESPACE_LABEL = 'acmg.io/state-namespace';
@@ -153,20 +154,23 @@ export async function updateState(kube: KubeApi, namespace: string, mutate: (s: 
     // The first run that changes migrations moves those written before sharding into shards.
     const moveLegacy = touched.size > 0 && Object.keys(cur.legacy).length > 0;
     if (moveLegacy) for (const m of Object.values(cur.legacy)) touched.add(m.namespace);
-    for (const ns of [...touched].sort()) {
-      const data = { migrations: JSON.stringify(recordsOf(next.migrations, ns)) };
+    // The shards are independent (each guarded by its own resourceVersion): written a few at a
+    // time. A conflict on one re-reads and writes again only what still differs, as one at a time.
+    await forEachBounded([...touched].sort(), async (ns) => {
+      const records = recordsOf(next.migrations, ns);
+      const data = { migrations: JSON.stringify(records) };
       const shard = cur.shards.get(ns);
       // An emptied shard is kept (written empty, guarded) rather than deleted: a delete would not
       // be guarded, and could drop a record another run has just added. Purge removes shards.
       if (shard) await kube.replace({ ...shard, apiVersion: 'v1', kind: 'ConfigMap', data });
-      else if (Object.keys(recordsOf(next.migrations, ns)).length)
+      else if (Object.keys(records).length)
         await kube.create({
           apiVersion: 'v1',
           kind: 'ConfigMap',
           metadata: { name: shardName(ns), namespace, labels: { ...acmgLabels('state-shard', VERSION), [SHARD_NAMESPACE_LABEL]: ns } },
           data,
         });
-    }
+    });
     const mainChanged =
       moveLegacy ||
       JSON.stringify(before.install) !== JSON.stringify(next.install) ||

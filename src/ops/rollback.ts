@@ -132,10 +132,16 @@ export const ROLLBACK_PHASES: readonly RollbackPhase[] = [
       );
       const resolver = o.resolver;
       if (!resolver) return;
+      // The services' own addresses: a paged list per namespace, not a GET per Service (10,000).
+      const ips = new Map<string, string>();
+      for (const n of [...new Set(switched.map((m) => m.namespace))].sort())
+        await listPages(kube, 'v1', 'Service', { namespace: n }, (svc) => {
+          if (svc.spec?.clusterIP && svc.spec.clusterIP !== 'None') ips.set(migrationKey(n, svc.metadata.name), svc.spec.clusterIP);
+        });
       const expect = new Map<string, string>();
       for (const m of switched) {
-        const svc = await kube.get('v1', 'Service', m.service, m.namespace);
-        if (svc?.spec?.clusterIP && svc.spec.clusterIP !== 'None') expect.set(m.fqdn, svc.spec.clusterIP);
+        const ip = ips.get(migrationKey(m.namespace, m.service));
+        if (ip) expect.set(m.fqdn, ip);
       }
       await o.task(`wait for DNS to answer the services' own ClusterIPs (via ${resolver.describe})`, async (update) => {
         const check = await dns.answers(resolver, expect, { timeoutMs: o.dnsTimeoutMs, onProgress: update });
@@ -163,23 +169,32 @@ export const ROLLBACK_PHASES: readonly RollbackPhase[] = [
         const refsOf = (m: MigrationRecord) => serviceRouteRefs(m.service, m.ports, api);
         const kinds = [...new Map(records.flatMap(refsOf).map((r) => [`${r.apiVersion}/${r.kind}`, r] as const)).values()];
         const owned = new Set<string>();
-        for (const n of [...new Set(records.map((m) => m.namespace))].sort())
+        // Approach 2's DestinationRule copies (acmg's, by the service they are for) and replacement
+        // Services (by the Service they replace), also listed, not read one by one.
+        const copies = new Map<string, string | undefined>();
+        const replacements = new Map<string, string | undefined>();
+        for (const n of [...new Set(records.map((m) => m.namespace))].sort()) {
           for (const k of kinds)
             await listPages(kube, k.apiVersion, k.kind, { namespace: n, labelSelector: MANAGED_SELECTOR }, (o) =>
               owned.add(`${k.kind}/${n}/${o.metadata.name}`),
             );
+          if (records.some((m) => m.namespace === n && m.approach === 'replace-service'))
+            await listPages(kube, 'networking.istio.io/v1', 'DestinationRule', { namespace: n, labelSelector: MANAGED_SELECTOR }, (o) =>
+              copies.set(`${n}/${o.metadata.name}`, o.metadata.labels?.['acmg.io/service']),
+            );
+          await listPages(kube, 'v1', 'Service', { namespace: n, labelSelector: 'acmg.io/replaces' }, (o) =>
+            replacements.set(`${n}/${o.metadata.name}`, o.metadata.labels?.['acmg.io/replaces']),
+          );
+        }
         await forEachBounded(records, async (m) => {
           for (const r of refsOf(m)) if (owned.has(`${r.kind}/${m.namespace}/${r.name}`)) await kube.delete(r.apiVersion, r.kind, r.name, m.namespace);
           // Approach 2's copy of the user's DestinationRule, only if it is acmg's.
-          const dr =
-            m.approach === 'replace-service' ? await kube.get('networking.istio.io/v1', 'DestinationRule', routeName(m.service), m.namespace) : undefined;
-          if (dr?.metadata.labels?.['acmg.io/service'] === m.service && dr.metadata.labels?.['app.kubernetes.io/managed-by'] === 'acmg')
+          if (m.approach === 'replace-service' && copies.get(`${m.namespace}/${routeName(m.service)}`) === m.service)
             await kube.delete('networking.istio.io/v1', 'DestinationRule', routeName(m.service), m.namespace);
           // Also a replacement created just before an interruption, before it was journaled: found by
           // its name and acmg's label, never a Service acmg did not make.
           const name = m.replacement ?? replacementName(m.service, install.values.migration.replacementSuffix);
-          const svc = await kube.get('v1', 'Service', name, m.namespace);
-          if (svc?.metadata.labels?.['acmg.io/replaces'] === m.service) await kube.delete('v1', 'Service', name, m.namespace);
+          if (replacements.get(`${m.namespace}/${name}`) === m.service) await kube.delete('v1', 'Service', name, m.namespace);
         });
       });
     },

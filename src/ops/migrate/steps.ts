@@ -298,6 +298,14 @@ const MIGRATION_STEPS: readonly MigrationStep[] = [
                 `Service ${n}/${name} was changed since migrate read it: not deleted`,
                 'its owner changed it during the run; this run is rolled back, run migrate again',
               );
+            // Most Services are as planned: one DELETE guarded by the planned uid and resourceVersion.
+            // Only one changed since (409: a status write, or a real change) is read and compared.
+            try {
+              await kube.delete('v1', 'Service', name, n, { preconditions: { uid, resourceVersion: c.service.metadata.resourceVersion } });
+              return;
+            } catch (e) {
+              if (!(e instanceof ApiError && e.status === 409)) throw e;
+            }
             const live = await kube.get('v1', 'Service', name, n);
             if (!live) return;
             const same = (s: KObject) => JSON.stringify(sortKeysDeep(keepableService(s)));
