@@ -5,7 +5,7 @@
 #   pilot-discovery (istiod) and istioctl (istio.io/istio), and acmg's xDS probe (hack/xds-probe) and
 #   traffic trace (hack/traffic-trace).
 # A second run finds every binary in the cache and returns in well under a second.
-#   hack/build.sh [kube|kwok|coredns|istio ...]   build only those groups (default: all)
+#   hack/build.sh [kube|kwok|coredns|istio|gateway-api ...]   build only those groups (default: all)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 need() { command -v "$1" >/dev/null || die "$1 is required: $2"; }
@@ -169,11 +169,13 @@ GO
 }
 
 t0=$SECONDS
-groups=("$@"); [ ${#groups[@]} -gt 0 ] || groups=(kube kwok coredns istio)
+groups=("$@"); [ ${#groups[@]} -gt 0 ] || groups=(kube kwok coredns istio gateway-api)
 for g in "${groups[@]}"; do
   case $g in
     kube|kwok|coredns|istio) "build_$g" ;;
-    *) die "unknown group \"$g\": use kube, kwok, coredns or istio" ;;
+    # Not built: the Gateway API CRDs, fetched from their Go module and cached beside the binaries.
+    gateway-api) bash "$HACK_DIR/gateway-api-crds.sh" >/dev/null ;;
+    *) die "unknown group \"$g\": use kube, kwok, coredns, istio or gateway-api" ;;
   esac
 done
 log "control plane binaries ready in $((SECONDS - t0))s (cache: $BIN_CACHE)"

@@ -9,6 +9,7 @@ import { migrationKey, type InstallRecord, type MigrationRecord } from '../model
 import { MANAGED_SELECTOR } from '../render/labels.js';
 import { replacementName, routeName } from '../render/routes.js';
 import { routingApiOf, serviceRouteRefs } from '../render/gateway-api.js';
+import { refreshNamespaceRoutes } from './route-refresh.js';
 import { forEachBounded } from './bounded.js';
 import { currentDnsEntries } from '../kube/dns-store.js';
 import { changeDns } from './dns-change.js';
@@ -161,8 +162,14 @@ export const ROLLBACK_PHASES: readonly RollbackPhase[] = [
   {
     name: 'remove-routes',
     undoes: ['route', 'replacement-service'],
-    async run({ kube, install, records, o }) {
+    async run({ kube, install, records, remaining, o }) {
       await o.task('remove routes', async () => {
+        // The namespace's remaining migrations whose carried rules send to a service this rollback
+        // restores: back to it (restored already), before its replacement goes.
+        if (records.some((m) => m.approach === 'replace-service')) {
+          const namespaces = [...new Set(records.map((m) => m.namespace))].sort();
+          await refreshNamespaceRoutes(kube, install, await readState(kube, install.values.namespace, { namespaces: [] }), remaining, namespaces);
+        }
         // Only acmg's own routes: a route of the same name that someone else made stays (one paged
         // list per namespace and kind, not a GET per route).
         const api = routingApiOf(install.values);

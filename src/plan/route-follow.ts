@@ -83,6 +83,11 @@ export function planRouteFollow(i: RouteFollowInput): RouteFollowPlan {
   const trs = byNamespace(i.tcpRoutes ?? []);
   // Only settled migrations: a run in progress writes its own route; a rollback removes it.
   const settled = i.migrations.filter((m) => m.phase === 'complete' && m.journal.includes('route'));
+  // Services whose traffic goes to a replacement (approach 2), by namespace: a carried rule that
+  // sends to one of them goes to its replacement (every record given counts, a run in progress too).
+  const replaced = new Map<string, string[]>();
+  for (const m of i.migrations.filter((x) => x.approach === 'replace-service' && x.phase !== 'rolling-back'))
+    replaced.set(m.namespace, [...(replaced.get(m.namespace) ?? []), m.service]);
   for (const m of [...settled].sort((a, b) => `${a.namespace}/${a.service}`.localeCompare(`${b.namespace}/${b.service}`))) {
     const id = `${m.namespace}/${m.service}`;
     // The record's ports are as migrate classified them (HTTP, HTTP2, GRPC, TCP).
@@ -108,6 +113,7 @@ export function planRouteFollow(i: RouteFollowInput): RouteFollowPlan {
       approach: m.approach,
       api: i.api,
       httpRoutes: hrHere,
+      replacedServices: replaced.get(m.namespace) ?? [],
       clusterDomain: i.clusterDomain,
       installNamespace: i.installNamespace,
       replacementSuffix: i.replacementSuffix,

@@ -37,6 +37,8 @@ export interface GatewayApiRouteInput {
   ports: ListenedPort[];
   /** The user's GAMMA HTTPRoutes for the service (meshHttpRoutesOf). */
   userRoutes: KObject[];
+  /** Other Services of the namespace whose traffic goes to a replacement (approach 2): name -> replacement. */
+  replaced?: Record<string, string>;
   version: string;
 }
 
@@ -52,9 +54,12 @@ export function renderGatewayApiRoutes(i: GatewayApiRouteInput): GatewayApiRoute
   // (acmg sync compares the two by fingerprint).
   const backend = (given: Json, routeNs: string, port: number, weighted = true): Json => {
     const b: Json = { group: '', kind: 'Service', ...(weighted ? { weight: 1 } : {}), ...given };
-    if (!(b.kind === 'Service' && b.group === '' && b.name === i.service && (b.namespace ?? routeNs) === i.namespace)) return b;
+    if (!(b.kind === 'Service' && b.group === '' && (b.namespace ?? routeNs) === i.namespace)) return b;
     const { namespace: _n, ...rest } = b;
-    return { ...rest, name: i.destination, port: b.port ?? port };
+    if (b.name === i.service) return { ...rest, name: i.destination, port: b.port ?? port };
+    // Another Service of the namespace that approach 2 replaced (or is replacing): its replacement.
+    const other = i.replaced?.[b.name];
+    return other ? { ...rest, name: other } : b;
   };
   const anyPath = { type: 'PathPrefix', value: '/' };
   const objects: KObject[] = [];

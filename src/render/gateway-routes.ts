@@ -47,6 +47,8 @@ export interface GatewayRouteInput {
   userRoutes: KObject[];
   /** Approach 2: the user's DestinationRule for the service is copied for the replacement (its subsets hold). */
   replacementHasSubsets?: boolean;
+  /** Other Services of the namespace whose traffic goes to a replacement (approach 2): name -> replacement. */
+  replaced?: Record<string, string>;
   version: string;
 }
 
@@ -82,9 +84,11 @@ export function renderGatewayRoute(i: GatewayRouteInput): GatewayRoute {
       refused.push(
         `subset "${d.subset}" of ${serviceFqdn}: no DestinationRule in ${i.namespace} defines it, so the replacement ${i.destination} the gateway routes to cannot have it (--keep-service keeps the service)`,
       );
+    // Another Service of the namespace that approach 2 replaced (or is replacing) is reached as its replacement.
+    const other = !toService && host.endsWith(`.${i.namespace}.svc.${i.clusterDomain}`) ? i.replaced?.[host.split('.')[0]!] : undefined;
     return {
       ...d,
-      host: toService ? destFqdn : host,
+      host: toService ? destFqdn : other ? `${other}.${i.namespace}.svc.${i.clusterDomain}` : host,
       ...(d.port || !toService ? {} : { port: { number: servicePort } }),
     };
   };
@@ -232,6 +236,8 @@ export interface ServiceRoutingInput {
   virtualServices: KObject[];
   destinationRules: KObject[];
   httpRoutes?: KObject[];
+  /** Other Services of the namespace migrated with --replace-service (a carried rule sending to one goes to its replacement). */
+  replacedServices?: Iterable<string>;
   version: string;
 }
 
@@ -252,6 +258,10 @@ export interface ServiceRouting {
  * route at the namespace's door and, approach 2, the DestinationRule copy. Migrate (at plan and at
  * apply) and acmg sync (following later edits) all call this.
  */
+/** The replaced Services other than this one, by name -> replacement. */
+const replacedOthers = (i: ServiceRoutingInput): Record<string, string> =>
+  Object.fromEntries([...(i.replacedServices ?? [])].filter((n) => n !== i.service).map((n) => [n, replacementName(n, i.replacementSuffix)]));
+
 export function renderServiceRouting(i: ServiceRoutingInput): ServiceRouting {
   return routingApiOf({ routing: { api: i.api } }) === 'gateway-api' ? renderGatewayApiRouting(i) : renderIstioRouting(i);
 }
@@ -300,6 +310,7 @@ function renderGatewayApiRouting(i: ServiceRoutingInput): ServiceRouting {
     destination,
     ports: i.ports,
     userRoutes,
+    replaced: replacedOthers(i),
     version: i.version,
   });
   return {
@@ -332,6 +343,7 @@ function renderIstioRouting(i: ServiceRoutingInput): ServiceRouting {
     ports: i.ports,
     userRoutes,
     replacementHasSubsets: Boolean(rule.destinationRule),
+    replaced: replacedOthers(i),
     version: i.version,
   });
   refused.push(...route.refused);

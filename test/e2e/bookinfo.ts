@@ -3,10 +3,12 @@
 // namespace, with and without a sidecar), traced until istiod's pushes have settled.
 import { join } from 'node:path';
 import { ROOT, applyFiles, eventually, kubectl, kubectlJson } from './cluster.js';
-import { outcome, outcomeKey, traceCall, type Trace, type TraceCall, type TraceClient } from './trace.js';
+import { formatTraceTable, outcome, outcomeKey, traceCall, type Trace, type TraceCall, type TraceClient } from './trace.js';
 
 export const SAMPLE = join(ROOT, 'samples/bookinfo');
 export const SAMPLE_FILES = ['bookinfo.yaml', 'clients.yaml', 'destination-rules.yaml', 'virtual-services.yaml'].map((f) => join(SAMPLE, f));
+/** The same routing as Gateway API mesh routes (GAMMA HTTPRoutes), for routing.api gateway-api. */
+export const GAMMA_SAMPLE_FILES = ['bookinfo.yaml', 'clients.yaml', 'http-routes.yaml'].map((f) => join(SAMPLE, f));
 export const NAMESPACES = ['bookinfo', 'clients'];
 
 export const FQDN = 'reviews.bookinfo.svc.cluster.local';
@@ -62,9 +64,59 @@ export const podsReady = () =>
 
 export const deleteSample = () => kubectl(['delete', 'namespace', ...NAMESPACES, '--ignore-not-found', '--wait=true', '--timeout=120s']);
 
-export async function applySample(): Promise<void> {
+export async function applySample(files = SAMPLE_FILES): Promise<void> {
   deleteSample(); // a run that stopped half-way
-  applyFiles(SAMPLE_FILES, { fieldManager: 'acmg-test' });
+  applyFiles(files, { fieldManager: 'acmg-test' });
   for (const ns of NAMESPACES) kubectl(['-n', ns, 'rollout', 'status', 'deployment', '--timeout=120s']);
   await eventually('Bookinfo and clients pods running', 120_000, podsReady);
 }
+
+// --- comparing rounds of traces: before a migration, after it, after the rollback ---
+
+const REPLACEMENT = /-acmg\.bookinfo\.svc/g;
+
+/** Which workload each pod IP is (app:version): --restart gives the pods new IPs, not new identities. */
+export const podsByIP = (): Map<string, string> =>
+  new Map(
+    kubectlJson(['-n', 'bookinfo', 'get', 'pods'])
+      .items.filter((p: any) => p.status?.podIP && !p.metadata.deletionTimestamp)
+      .map((p: any) => [p.status.podIP, `${p.metadata.labels.app}:${p.metadata.labels.version ?? '-'}`]),
+  );
+
+/** A round of traces, with the workloads their endpoints were at the time. */
+export interface Round {
+  traces: Map<string, Trace>;
+  pods: Map<string, string>;
+}
+
+export async function round(what: string, ready: (t: Map<string, Trace>) => boolean, cases = CASES): Promise<Round> {
+  const traces = await settledTraces(what, ready, cases);
+  return { traces, pods: podsByIP() };
+}
+
+/**
+ * What must not change for a call: where it lands (service, subset, the workloads behind the
+ * endpoints) and the route's policy, or that it fails. Approach 2's replacement `reviews-acmg`
+ * stands for `reviews` (the same selector, so the same pods). A failed call is compared by kind: a
+ * client whose sidecar is gone gets the connection error itself instead of its sidecar's 503.
+ */
+export function comparable(r: Round, name: string): string {
+  const t = r.traces.get(name)!;
+  const o = outcome(t);
+  if ('failure' in o) return `failure ${o.failure}`;
+  const workloads = [...new Set(t.endpoints.map((e) => r.pods.get(e.split(':')[0]!) ?? e))].sort();
+  return `${outcomeKey(o).replace(REPLACEMENT, '.bookinfo.svc')} workloads=${workloads.join(',')}`;
+}
+
+/** The calls whose outcome differs, with both sides (the failure message shows them). */
+export const differences = (a: Round, b: Round, names: string[]) =>
+  names.filter((n) => comparable(a, n) !== comparable(b, n)).map((n) => ({ call: n, before: comparable(a, n), after: comparable(b, n) }));
+
+export const table = (r: Round) => formatTraceTable(CASES.map((c) => ({ label: c.name, trace: r.traces.get(c.name)! })));
+export const withSidecar = CASES.filter((c) => c.client.sidecar !== false).map((c) => c.name);
+export const sidecars = (): boolean[] =>
+  kubectlJson(['-n', 'bookinfo', 'get', 'pods'])
+    .items.filter((p: any) => !p.metadata.deletionTimestamp)
+    .map((p: any) => p.spec.containers.some((c: any) => c.name === 'istio-proxy'));
+export const migratedAny = () =>
+  kubectl(['-n', 'istio-system', 'get', 'configmap', 'acmg-state-bookinfo', '--ignore-not-found', '-o', 'jsonpath={.data.migrations}']).length > 2;

@@ -186,6 +186,10 @@ export function acmgObjects(): string[] {
     'horizontalpodautoscalers.autoscaling',
     'gateways.networking.istio.io',
     'virtualservices.networking.istio.io',
+    'destinationrules.networking.istio.io',
+    'gateways.gateway.networking.k8s.io',
+    'httproutes.gateway.networking.k8s.io',
+    'tcproutes.gateway.networking.k8s.io',
     'roles.rbac.authorization.k8s.io',
     'rolebindings.rbac.authorization.k8s.io',
     'clusterroles.rbac.authorization.k8s.io',
@@ -210,3 +214,16 @@ export const DNS_NAMESERVER = `127.0.0.1:${dnsPort}`;
 /** What a migrated namespace's names answer: its door on the gateway, the ClusterIP of Service acmg-<namespace>. */
 export const doorIP = (namespace: string, installNamespace = 'istio-system'): string =>
   kubectlJson(['-n', installNamespace, 'get', 'service', `acmg-${namespace}`]).spec.clusterIP;
+
+/** istioctl analyze -A: the messages (code, level, origin) that name acmg's objects or the services it migrates. */
+export function istioctlAnalyze(): { code: string; level: string; origin: string; message: string }[] {
+  let out: string;
+  try {
+    out = execFileSync(istioctlBin, ['--kubeconfig', kubeconfig, 'analyze', '-A', '-o', 'json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    // analyze exits non-zero when it finds errors (79) or warnings; its JSON is on stdout either way.
+    out = (e as { stdout?: string }).stdout ?? '';
+    if (!out.trim().startsWith('[')) throw e;
+  }
+  return (JSON.parse(out || '[]') as any[]).map((m) => ({ code: m.code, level: m.level, origin: m.origin, message: m.message }));
+}

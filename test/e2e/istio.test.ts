@@ -4,7 +4,6 @@
 // routes istiod generates for the gateway (read over xDS) send each migrated service's names to
 // the service, and `istioctl analyze` finds nothing wrong with acmg's objects.
 // Pods are simulated (kwok): nothing here sends a request through Envoy.
-import { execFileSync } from 'node:child_process';
 import {
   DNS_NAMESERVER,
   acmg,
@@ -13,9 +12,8 @@ import {
   applyObjects,
   eventually,
   expectExit,
-  istioctlBin,
+  istioctlAnalyze,
   istioRelease,
-  kubeconfig,
   kubectl,
   kubectlJson,
 } from './cluster.js';
@@ -50,20 +48,8 @@ async function podContainers(ns: string, selector: string): Promise<string[][]> 
   );
 }
 
-/** istioctl analyze -A: the messages (code, level, origin) that name acmg's objects or the services it migrates. */
-function analyze(): { code: string; level: string; origin: string; message: string }[] {
-  let out: string;
-  try {
-    out = execFileSync(istioctlBin, ['--kubeconfig', kubeconfig, 'analyze', '-A', '-o', 'json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (e) {
-    // analyze exits non-zero when it finds errors (79) or warnings; its JSON is on stdout either way.
-    out = (e as { stdout?: string }).stdout ?? '';
-    if (!out.trim().startsWith('[')) throw e;
-  }
-  return (JSON.parse(out || '[]') as any[]).map((m) => ({ code: m.code, level: m.level, origin: m.origin, message: m.message }));
-}
 const aboutAcmg = (m: { origin: string; message: string }) => /acmg|helloworld|reviews|ratings/.test(`${m.origin} ${m.message}`);
-const serious = (ms: ReturnType<typeof analyze>) => ms.filter((m) => m.level === 'Error' || m.level === 'Warning').filter(aboutAcmg);
+const serious = (ms: ReturnType<typeof istioctlAnalyze>) => ms.filter((m) => m.level === 'Error' || m.level === 'Warning').filter(aboutAcmg);
 
 describe('acmg judged by the real istiod and istioctl', () => {
   beforeAll(async () => {
@@ -183,7 +169,7 @@ describe('acmg judged by the real istiod and istioctl', () => {
     expect(cfg.listeners.flatMap((l) => l.routeNames)).toEqual(expect.arrayContaining([`http.${helloL}`, `http.${reviewsL}`]));
     expect(cfg.listeners.map((l) => l.port)).toEqual(expect.arrayContaining([helloL, reviewsL]));
 
-    const found = serious(analyze());
+    const found = serious(istioctlAnalyze());
     expect(found).toEqual([]);
 
     expectExit(await acmg(['rollback', '--all', '-y', ...NS]), 0);
@@ -216,7 +202,7 @@ describe('acmg judged by the real istiod and istioctl', () => {
         return routesByDomain(c, 9090)['ratings.shop.svc.cluster.local'] ? c : undefined;
       });
       expect(routesByDomain(cfg, 9090)).toEqual({ 'ratings.shop.svc.cluster.local': ['outbound|9090||ratings.shop.svc.cluster.local'] });
-      expect(serious(analyze())).toEqual([]);
+      expect(serious(istioctlAnalyze())).toEqual([]);
     } finally {
       kubectl(['-n', 'shop', 'delete', 'virtualservices.networking.istio.io', 'ratings-via-gateway']);
       expectExit(await acmg(['sync']), 0);
@@ -238,7 +224,7 @@ describe('acmg judged by the real istiod and istioctl', () => {
       { fieldManager: 'acmg-test' },
     );
     try {
-      expect(serious(analyze())).toEqual(
+      expect(serious(istioctlAnalyze())).toEqual(
         expect.arrayContaining([expect.objectContaining({ code: 'IST0101', level: 'Error', origin: 'VirtualService shop/acmg-broken' })]),
       );
     } finally {
@@ -249,6 +235,6 @@ describe('acmg judged by the real istiod and istioctl', () => {
   test('istioctl analyze -A: nothing about acmg after uninstall --purge', async () => {
     expectExit(await acmg(['uninstall', '--purge', '-y', ...NS]), 0);
     expect(acmgObjects()).toEqual([]);
-    expect(analyze().filter((m) => /acmg/.test(`${m.origin} ${m.message}`))).toEqual([]);
+    expect(istioctlAnalyze().filter((m) => /acmg/.test(`${m.origin} ${m.message}`))).toEqual([]);
   });
 });

@@ -7,59 +7,24 @@
 import { join } from 'node:path';
 import { DNS_NAMESERVER, acmg, applyFiles, applyObjects, expectExit, kubectl, kubectlJson } from './cluster.js';
 import yaml from 'js-yaml';
-import { CASES, SAMPLE, applySample, deleteSample, productpage, settledTraces } from './bookinfo.js';
+import {
+  CASES,
+  SAMPLE,
+  applySample,
+  deleteSample,
+  differences,
+  migratedAny,
+  productpage,
+  round,
+  sidecars,
+  table,
+  withSidecar,
+  type Round,
+} from './bookinfo.js';
 import { Controller } from './controller-process.js';
-import { formatTraceTable, outcome, outcomeKey, type Trace } from './trace.js';
+import { outcome, type Trace } from './trace.js';
 
 const NS = ['--nameserver', DNS_NAMESERVER];
-const REPLACEMENT = /-acmg\.bookinfo\.svc/g;
-
-/** Which workload each pod IP is (app:version): --restart gives the pods new IPs, not new identities. */
-const podsByIP = (): Map<string, string> =>
-  new Map(
-    kubectlJson(['-n', 'bookinfo', 'get', 'pods'])
-      .items.filter((p: any) => p.status?.podIP && !p.metadata.deletionTimestamp)
-      .map((p: any) => [p.status.podIP, `${p.metadata.labels.app}:${p.metadata.labels.version ?? '-'}`]),
-  );
-
-/** A round of traces, with the workloads their endpoints were at the time. */
-interface Round {
-  traces: Map<string, Trace>;
-  pods: Map<string, string>;
-}
-
-async function round(what: string, ready: (t: Map<string, Trace>) => boolean, cases = CASES): Promise<Round> {
-  const traces = await settledTraces(what, ready, cases);
-  return { traces, pods: podsByIP() };
-}
-
-/**
- * What must not change for a call: where it lands (service, subset, the workloads behind the
- * endpoints) and the route's policy, or that it fails. Approach 2's replacement `reviews-acmg`
- * stands for `reviews` (the same selector, so the same pods). A failed call is compared by kind: a
- * client whose sidecar is gone gets the connection error itself instead of its sidecar's 503.
- */
-function comparable(r: Round, name: string): string {
-  const t = r.traces.get(name)!;
-  const o = outcome(t);
-  if ('failure' in o) return `failure ${o.failure}`;
-  const workloads = [...new Set(t.endpoints.map((e) => r.pods.get(e.split(':')[0]!) ?? e))].sort();
-  return `${outcomeKey(o).replace(REPLACEMENT, '.bookinfo.svc')} workloads=${workloads.join(',')}`;
-}
-
-/** The calls whose outcome differs, with both sides (the failure message shows them). */
-const differences = (a: Round, b: Round, names: string[]) =>
-  names.filter((n) => comparable(a, n) !== comparable(b, n)).map((n) => ({ call: n, before: comparable(a, n), after: comparable(b, n) }));
-
-const table = (r: Round) => formatTraceTable(CASES.map((c) => ({ label: c.name, trace: r.traces.get(c.name)! })));
-const withSidecar = CASES.filter((c) => c.client.sidecar !== false).map((c) => c.name);
-const sidecars = (): boolean[] =>
-  kubectlJson(['-n', 'bookinfo', 'get', 'pods'])
-    .items.filter((p: any) => !p.metadata.deletionTimestamp)
-    .map((p: any) => p.spec.containers.some((c: any) => c.name === 'istio-proxy'));
-const migratedAny = () =>
-  kubectl(['-n', 'istio-system', 'get', 'configmap', 'acmg-state-bookinfo', '--ignore-not-found', '-o', 'jsonpath={.data.migrations}']).length > 2;
-
 describe('traffic equivalence: Bookinfo before and after a migration, traced through the real CoreDNS and istiod', () => {
   let before: Round;
 

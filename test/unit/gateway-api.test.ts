@@ -202,6 +202,36 @@ describe('migrate and rollback', () => {
     expect(kube.peek('v1', 'Service', 'reviews', 'shop')).toBeDefined();
   });
 
+  test('--replace-service: a carried rule that sends to another replaced Service goes to its replacement, in one run or across runs, and back on rollback', async () => {
+    const kube = await installedCluster();
+    kube.seed(
+      meshRoute('reviews', {
+        parentRefs: [{ group: '', kind: 'Service', name: 'reviews' }],
+        rules: [
+          { matches: [{ headers: [{ name: 'end-user', value: 'jason' }] }], backendRefs: [{ name: 'reviews-v2', port: 9080 }] },
+          { backendRefs: [{ name: 'reviews', port: 9080 }] },
+        ],
+      }),
+    );
+    const backends = () =>
+      kube.peek(GATEWAY_API_VERSION, 'HTTPRoute', 'acmg-reviews-9080', 'shop')!.spec.rules.map((r: any) => r.backendRefs.map((b: any) => b.name).join(','));
+    const migrate = async (services: string[]) =>
+      applyMigration(kube, await planMigration(kube, { services, namespace: 'shop' }, { approach: 'replace-service' }), opts);
+
+    // One run: reviews-v2 is replaced too, so jason's rule goes to its replacement.
+    await migrate(['reviews', 'reviews-v2']);
+    expect(backends()).toEqual(['reviews-v2-acmg', 'reviews-acmg']);
+    await rollbackMigrations(kube, await loadInstall(kube), ['shop/reviews-v2'], opts);
+    // reviews-v2 is back: so is jason's rule, before the replacement went.
+    expect(backends()).toEqual(['reviews-v2', 'reviews-acmg']);
+    expect(kube.peek('v1', 'Service', 'reviews-v2', 'shop')).toBeDefined();
+    // Another run replaces reviews-v2 later: reviews's route follows, before the original is deleted.
+    await migrate(['reviews-v2']);
+    expect(backends()).toEqual(['reviews-v2-acmg', 'reviews-acmg']);
+    const w = kube.writes();
+    expect(w.lastIndexOf('apply HTTPRoute shop/acmg-reviews-9080')).toBeLessThan(w.lastIndexOf('delete Service shop/reviews-v2'));
+  });
+
   test('a TCP service gets a TCPRoute on its own door listener; purge removes every Gateway API object acmg made', async () => {
     const kube = await installedCluster();
     const plan = await planMigration(kube, { services: ['db'], namespace: 'shop' }, { approach: 'keep-service' });

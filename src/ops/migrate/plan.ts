@@ -71,6 +71,8 @@ export interface MigratePlan {
   ruleChanges: string[];
   /** Mesh security policies whose meaning the move changes, accepted with --accept-policy-changes (else refused). */
   policyChanges: string[];
+  /** By namespace: the Services whose traffic goes to a replacement once the run is through (carried rules naming them go there). */
+  replaced: Record<string, string[]>;
 }
 
 export const keyOf = (c: Candidate) => migrationKey(c.service.metadata.namespace!, c.service.metadata.name);
@@ -196,7 +198,7 @@ function stateSizeProblems(state: State, candidates: Candidate[], approach: Appr
  * candidates' namespaces; one paged list of each per namespace), and the rules among them that
  * cannot hold at the gateway.
  */
-async function userRoutesOf(kube: KubeApi, install: InstallRecord, candidates: Candidate[], approach: Approach): Promise<string[]> {
+async function userRoutesOf(kube: KubeApi, install: InstallRecord, state: State, candidates: Candidate[], approach: Approach): Promise<string[]> {
   const refused: string[] = [];
   const api = routingApiOf(install.values);
   for (const n of [...new Set(candidates.map((c) => c.service.metadata.namespace!))].sort()) {
@@ -237,6 +239,7 @@ async function userRoutesOf(kube: KubeApi, install: InstallRecord, candidates: C
           refused.push(`${kind} ${n}/${o.metadata.name} exists and is not acmg's: acmg would write its route there (rename that object)`);
         if (kind === 'HTTPRoute') httpRoutes.push(o);
       });
+    const replacedServices = replacedIn(state, here, approach, n);
     for (const c of here) {
       const r = renderServiceRouting({
         service: c.service.metadata.name,
@@ -244,6 +247,7 @@ async function userRoutesOf(kube: KubeApi, install: InstallRecord, candidates: C
         approach,
         api,
         httpRoutes,
+        replacedServices,
         clusterDomain: install.clusterDomain,
         installNamespace: install.values.namespace,
         replacementSuffix: install.values.migration.replacementSuffix,
@@ -259,6 +263,13 @@ async function userRoutesOf(kube: KubeApi, install: InstallRecord, candidates: C
     }
   }
   return [...new Set(refused)];
+}
+
+/** The Services of a namespace whose traffic goes to a replacement once this run is through: migrated with --replace-service, or this run's with it. */
+export function replacedIn(state: Pick<State, 'migrations'>, candidates: Candidate[], approach: Approach, namespace: string): string[] {
+  const earlier = Object.values(state.migrations).filter((m) => m.namespace === namespace && m.approach === 'replace-service' && m.phase !== 'rolling-back');
+  const now = approach === 'replace-service' ? candidates.filter((c) => c.service.metadata.namespace === namespace).map((c) => c.service.metadata.name) : [];
+  return [...new Set([...earlier.map((m) => m.service), ...now])].sort();
 }
 
 /** Each object of a kind in a namespace, page by page; none where its CRD is not installed. */
@@ -342,7 +353,7 @@ export async function planMigration(kube: KubeApi, sel: Selection, req: MigrateR
   let policyChanges: string[] = [];
   if (candidates.length) {
     problems.push(...stateSizeProblems(state, candidates, req.approach, install.values.migration.replacementSuffix));
-    ruleChanges = await userRoutesOf(kube, install, candidates, req.approach);
+    ruleChanges = await userRoutesOf(kube, install, state, candidates, req.approach);
     if (ruleChanges.length && !req.acceptRuleChanges)
       problems.push(
         ...ruleChanges.map(
@@ -383,5 +394,8 @@ export async function planMigration(kube: KubeApi, sel: Selection, req: MigrateR
     dnsReloads,
     ruleChanges,
     policyChanges,
+    replaced: Object.fromEntries(
+      [...new Set(candidates.map((c) => c.service.metadata.namespace!))].sort().map((n) => [n, replacedIn(state, candidates, req.approach, n)]),
+    ),
   };
 }

@@ -23,6 +23,7 @@ import { dnsSettings } from '../install-record.js';
 import { journal, updateRecords } from '../journal.js';
 import type { Task } from '../task.js';
 import { restartDeployments } from '../wait.js';
+import { refreshNamespaceRoutes } from '../route-refresh.js';
 import { gatewayEntries, keyOf, namespacesOf, switchedTo, type Candidate, type MigratePlan } from './plan.js';
 
 const INJECTION = 'istio-injection';
@@ -167,6 +168,7 @@ const MIGRATION_STEPS: readonly MigrationStep[] = [
             ports,
             virtualServices: api === 'istio' ? c.userRoutes : [],
             httpRoutes: api === 'gateway-api' ? c.userRoutes : [],
+            replacedServices: plan.replaced[n] ?? [],
             destinationRules: c.destinationRule ? [c.destinationRule] : [],
             version: VERSION,
           });
@@ -175,8 +177,13 @@ const MIGRATION_STEPS: readonly MigrationStep[] = [
           for (const o of route.objects) await kube.apply(o);
         });
       });
-      if (plan.approach === 'replace-service')
+      if (plan.approach === 'replace-service') {
+        // The namespace's other migrated services whose carried rules send to a service this run
+        // replaces: to its replacement, before the original goes (the replacements exist now).
+        const st = await readState(kube, install.values.namespace, { namespaces: namespacesOf(plan) });
+        await refreshNamespaceRoutes(kube, install, st, Object.values(st.migrations), namespacesOf(plan));
         await journal(kube, install, keys, 'replacement-service', (m) => (m.replacement = replacementName(m.service, suffix)));
+      }
       await journal(kube, install, keys, 'route');
     },
   },

@@ -1,0 +1,127 @@
+// Issue 24: acmg with the Kubernetes Gateway API (routing.api gateway-api). Bookinfo routed by the
+// user's GAMMA HTTPRoutes (jason to reviews v2, everyone else v1, ratings with a 2s timeout), traced
+// through the real CoreDNS and the xDS the real istiod gives each proxy (the client's sidecar, the
+// gateway), before a migration onto a Gateway API gateway, after it (both approaches) and after the
+// rollback, call by call; the real API server stores what acmg wrote (acmg sync has nothing to
+// change), istioctl analyze has nothing to say of acmg's objects, and purge takes them all away.
+import { DNS_NAMESERVER, acmg, acmgObjects, expectExit, istioctlAnalyze, kubectl, kubectlJson } from './cluster.js';
+import { CASES, GAMMA_SAMPLE_FILES, applySample, deleteSample, differences, migratedAny, round, table, withSidecar, type Round } from './bookinfo.js';
+
+const NS = ['--nameserver', DNS_NAMESERVER];
+const GATEWAY_API = ['--set', 'routing.api=gateway-api'];
+const aboutAcmg = (m: { origin: string; message: string }) => /acmg|bookinfo/.test(`${m.origin} ${m.message}`);
+const serious = () => istioctlAnalyze().filter((m) => (m.level === 'Error' || m.level === 'Warning') && aboutAcmg(m));
+/** The user's HTTPRoutes as they are (acmg never writes them; istiod writes their status, so not the resourceVersion). */
+const userRoutes = () =>
+  kubectlJson(['-n', 'bookinfo', 'get', 'httproutes'])
+    .items.filter((r: any) => r.metadata.labels?.['app.kubernetes.io/managed-by'] !== 'acmg')
+    .map((r: any) => `${r.metadata.name} generation ${r.metadata.generation} ${JSON.stringify(r.spec)}`)
+    .sort();
+const destination = (r: Round, call: string) => r.traces.get(call)!.destination;
+
+describe('Gateway API: Bookinfo routed by GAMMA HTTPRoutes, before and after a migration onto a Gateway API gateway', () => {
+  let before: Round;
+  let routesBefore: string[];
+
+  beforeAll(async () => {
+    expectExit(await acmg(['uninstall', '--purge', '-y', ...NS]), 0);
+    await applySample(GAMMA_SAMPLE_FILES);
+    expectExit(await acmg(['install', '-y', ...GATEWAY_API]), 0);
+    before = await round(
+      'Bookinfo (GAMMA routes) before migration',
+      (t) => (t.get('reviews')?.endpoints.length ?? 0) > 0 && /reviews-v2/.test(t.get('reviews as jason')?.destination ?? ''),
+    );
+    routesBefore = userRoutes();
+    process.stdout.write(`\nBookinfo routed by GAMMA HTTPRoutes, before migration:\n${table(before)}\n`);
+  }, 300_000);
+
+  afterAll(async () => {
+    expectExit(await acmg(['uninstall', '--purge', '-y', ...NS]), 0);
+    deleteSample();
+  }, 240_000);
+
+  test("install's gateway is a Gateway API Gateway of class istio that istiod accepted and programmed on acmg's Service; no Istio Gateway", () => {
+    const gw = kubectlJson(['-n', 'istio-system', 'get', 'gateways.gateway.networking.k8s.io', 'acmg-gateway']);
+    expect(gw.spec.gatewayClassName).toBe('istio');
+    const cond = Object.fromEntries(gw.status.conditions.map((c: any) => [c.type, c.status]));
+    expect(cond).toMatchObject({ Accepted: 'True', Programmed: 'True' });
+    expect(gw.status.addresses).toEqual([{ type: 'Hostname', value: 'acmg-gateway.istio-system.svc.cluster.local' }]);
+    expect(kubectl(['-n', 'istio-system', 'get', 'gateways.networking.istio.io', '-o', 'name'])).toBe('');
+  });
+
+  test('the baseline: the sidecars route by the GAMMA HTTPRoutes (jason to reviews-v2, the rest to reviews-v1, ratings 2s)', () => {
+    const t = (n: string) => before.traces.get(n)!;
+    expect(destination(before, 'reviews')).toMatch(/reviews-v1\.bookinfo/);
+    expect(destination(before, 'reviews as jason')).toMatch(/reviews-v2\.bookinfo/);
+    expect(destination(before, 'FQDN. as jason')).toMatch(/reviews-v2\.bookinfo/);
+    expect(t('ratings').policy).toMatchObject({ timeout: '2s' });
+    expect(t('reviews').hops.map((h) => h.kind)).toEqual(['sidecar']);
+  });
+
+  test.each(['keep-service', 'replace-service'])(
+    '--%s: every call lands where it did, with the same rules, through the Gateway API gateway; and again after the rollback',
+    async (approach) => {
+      try {
+        expectExit(await acmg(['migrate', '-n', 'bookinfo', '--all', `--${approach}`, '-y', ...NS]), 0);
+        const door = kubectlJson(['-n', 'istio-system', 'get', 'service', 'acmg-bookinfo']).spec.clusterIP;
+        const after = await round(`Bookinfo after migrate --${approach} (Gateway API)`, (t) => t.get('reviews')?.resolvedAddress === door);
+        process.stdout.write(`\nBookinfo after migrate --${approach} onto the Gateway API gateway:\n${table(after)}\n`);
+
+        // acmg's routes are HTTPRoutes attached to bookinfo's door, which istiod accepted.
+        const routes = kubectlJson(['-n', 'bookinfo', 'get', 'httproutes', '-l', 'app.kubernetes.io/managed-by=acmg']).items;
+        expect(routes.map((r: any) => r.metadata.name).sort()).toContain('acmg-reviews-9080');
+        for (const r of routes)
+          expect({ route: r.metadata.name, accepted: r.status?.parents?.[0]?.conditions?.find((c: any) => c.type === 'Accepted')?.status }).toEqual({
+            route: r.metadata.name,
+            accepted: 'True',
+          });
+        expect(kubectl(['-n', 'bookinfo', 'get', 'virtualservices', '-o', 'name'])).toBe('');
+
+        // Every call by a migrated name resolves to the door and the gateway routes it, bare names
+        // included; calls from clients with a sidecar land where they did, with the same policy.
+        for (const c of CASES.filter((x) => x.name !== 'reviews, no port')) {
+          const t = after.traces.get(c.name)!;
+          expect({ call: c.name, address: t.resolvedAddress, last: t.hops.at(-1)?.kind }).toEqual({ call: c.name, address: door, last: 'router' });
+        }
+        expect(differences(before, after, withSidecar)).toEqual([]);
+        // A client without a sidecar gets the service's rules at the gateway: jason reaches v2.
+        expect(destination(after, 'svc.ns, no sidecar')).toMatch(/reviews-v2(-acmg)?\.bookinfo/);
+
+        // The API server stored what acmg rendered (the CRDs' defaults included): sync has nothing to do.
+        const sync = JSON.parse(expectExit(await acmg(['sync', '-o', 'json', ...NS]), 0).stdout);
+        expect(sync.routes).toEqual([]);
+        if (approach === 'keep-service') expect(serious()).toEqual([]);
+        else {
+          // --replace-service deleted the Services the user's own mesh routes name: istioctl says so of
+          // those routes (README, trade-offs), and of nothing acmg made.
+          const found = serious();
+          expect(found.filter((m) => /acmg/.test(m.origin))).toEqual([]);
+          expect(found.filter((m) => !/^IST0171$/.test(m.code) || !/NoMatchingParent|BackendNotFound/.test(m.message))).toEqual([]);
+        }
+      } finally {
+        if (migratedAny()) expectExit(await acmg(['rollback', '-n', 'bookinfo', '-y', ...NS]), 0);
+      }
+      const back = await round(`Bookinfo after rollback of --${approach} (Gateway API)`, (t) => t.get('reviews')?.hops.at(-1)?.kind === 'sidecar');
+      expect(
+        differences(
+          before,
+          back,
+          CASES.map((c) => c.name),
+        ),
+      ).toEqual([]);
+      expect(kubectl(['-n', 'bookinfo', 'get', 'httproutes', '-l', 'app.kubernetes.io/managed-by=acmg', '-o', 'name'])).toBe('');
+      expect(kubectl(['-n', 'istio-system', 'get', 'gateways.gateway.networking.k8s.io', 'acmg-bookinfo', '--ignore-not-found', '-o', 'name'])).toBe('');
+      expect(userRoutes()).toEqual(routesBefore);
+    },
+    480_000,
+  );
+
+  test("purge takes away every Gateway API object acmg made, and leaves the user's routes as they were", async () => {
+    expectExit(await acmg(['migrate', '-n', 'bookinfo', 'reviews', '--keep-service', '-y', ...NS]), 0);
+    expectExit(await acmg(['uninstall', '--purge', '-y', ...NS]), 0);
+    expect(acmgObjects()).toEqual([]);
+    expect(kubectl(['get', 'gateways.gateway.networking.k8s.io,httproutes,tcproutes', '-A', '-l', 'app.kubernetes.io/managed-by=acmg', '-o', 'name'])).toBe('');
+    expect(userRoutes()).toEqual(routesBefore);
+    expectExit(await acmg(['install', '-y', ...GATEWAY_API]), 0);
+  }, 240_000);
+});
