@@ -3,6 +3,7 @@
 #   npm run bench            # start-up, hostile input and Corefile computation (no cluster needed)
 #   npm run bench -- cluster # also the cluster benchmarks (local control plane, dnsperf)
 #   npm run bench -- scale   # 10,000 services over 100 namespaces (bench/scale.sh; SERVICES=, NAMESPACES=)
+#   npm run bench -- floor   # acmg against the API server's own speed at 1,000 and 3,000 (bench/floor.sh; SIZES=, APPROACHES=)
 #   npm run bench -- harness # the local control plane's warm start with istiod (bench/harness.sh;
 #                            # `bash bench/harness.sh cold` adds the cold build)
 set -euo pipefail
@@ -15,4 +16,5 @@ npx esbuild bench/corefile.ts --bundle --platform=node --format=esm --outfile=.c
 node --expose-gc .cache/bench-corefile.mjs
 if [ "${1:-}" = cluster ]; then bash bench/cluster.sh; fi
 if [ "${1:-}" = harness ]; then bash bench/harness.sh; fi
+if [ "${1:-}" = floor ]; then bash bench/floor.sh; fi
 if [ "${1:-}" = scale ]; then bash bench/scale.sh && bash bench/coredns-qps.sh; fi

@@ -24,8 +24,9 @@ PARTS=",${PARTS:-one,verify,rollback,concurrent,controller},"
 part() { [[ $PARTS == *",$1,"* ]]; }
 NS="127.0.0.1:$DNS_PORT"
 ACMG=(node bin/acmg.js)
-OUT=.cache/bench-scale && mkdir -p "$OUT"
-secs() { echo "$2 - $1" | bc | awk '{printf "%.1f", $1}'; }
+# BENCH_OUT: where the run writes its files (another bench on the same machine uses its own).
+OUT=${BENCH_OUT:-.cache/bench-scale} && mkdir -p "$OUT"
+source bench/population.sh
 
 "${ACMG[@]}" uninstall --purge -y --nameserver "$NS" >/dev/null 2>&1
 if [ "$LAYOUT" != kubeadm ]; then
@@ -34,26 +35,7 @@ if [ "$LAYOUT" != kubeadm ]; then
 fi
 "${ACMG[@]}" install --profile minimal -y >/dev/null 2>&1
 echo "$N services over $M namespaces, --$APPROACH, CoreDNS layout $LAYOUT ($("${ACMG[@]}" status -o json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{console.log(JSON.parse(s).dns.layout)})'))"
-# Namespaces of an earlier run that are still terminating would refuse this run's objects.
-while [ -n "$(kubectl_local get namespaces --no-headers | awk '$1 ~ /^scale-/ && $2 == "Terminating"')" ]; do sleep 5; done
-# The Services of a previous run with KEEP_OBJECTS=1 are reused when they are the same population.
-if [ "$(kubectl_local get services -A -l acmg-scale=true --no-headers 2>/dev/null | wc -l)" = "$N" ] &&
-  [ "$(kubectl_local get namespaces -l acmg-scale-group --no-headers 2>/dev/null | wc -l)" = "$M" ]; then
-  echo "reusing the $N Services in $M namespaces of the previous run"
-else
-  rm -f "$OUT"/objects-*.json
-  node -e '
-    const [n, m] = process.argv.slice(1).map(Number);
-    const items = [];
-    for (let j = 0; j < m; j++) items.push({ apiVersion: "v1", kind: "Namespace", metadata: { name: `scale-${j}`, labels: { "acmg-scale-group": String(j % 10) } } });
-    for (let i = 0; i < n; i++) items.push({ apiVersion: "v1", kind: "Service", metadata: { name: `svc-${i}`, namespace: `scale-${i % m}`, labels: { "acmg-scale": "true", "acmg-scale-group": String((i % m) % 10) } }, spec: { selector: { app: `svc-${i}` }, ports: [{ name: "http", port: 9000 }] } });
-    const chunk = 2000;
-    for (let k = 0; k * chunk < items.length; k++) require("fs").writeFileSync(`${process.argv[3]}/objects-${k}.json`, JSON.stringify({ apiVersion: "v1", kind: "List", items: items.slice(k * chunk, (k + 1) * chunk) }));
-  ' "$N" "$M" "$OUT"
-  t0=$(date +%s.%N)
-  for f in "$OUT"/objects-*.json; do kubectl_local apply --server-side -f "$f" >/dev/null; done
-  echo "created $N Services in $M namespaces in $(secs "$t0" "$(date +%s.%N)") s"
-fi
+populate "$N" "$M" "$OUT"
 
 report() { # migrate json files...
   node -e '
@@ -111,7 +93,7 @@ for g in $(seq 0 9); do
   pids+=($!)
 done
 fail=0; for p in "${pids[@]}"; do wait "$p" || fail=1; done
-echo "  wall time $(secs "$t0" "$(date +%s.%N)") s$( [ $fail = 1 ] && echo ' (a run FAILED: see .cache/bench-scale/run-*.log)')"
+echo "  wall time $(secs "$t0" "$(date +%s.%N)") s$( [ $fail = 1 ] && echo " (a run FAILED: see $OUT/run-*.log)")"
 report "$OUT"/run-*.json
 shards
 
