@@ -91,7 +91,23 @@ const SCENARIO: Step[] = [
   { example: 'acmg precheck                 # checklist; exit 1 if a check fails', code: 0 },
   { example: 'acmg precheck --profile ha -o json', code: 0 },
   { example: 'acmg precheck --kubeconfig ./kubeconfig --context staging', code: 0 },
-  { example: 'acmg install -y', code: 0 },
+  {
+    example: 'acmg install --set routing.api=gateway-api -y     # the gateway and its routes as Gateway API objects',
+    code: 0,
+    then: () => {
+      expect(kubectlJson(['-n', 'istio-system', 'get', 'gateways.gateway.networking.k8s.io', 'acmg-gateway']).spec.gatewayClassName).toBe('istio');
+      expect(kubectl(['-n', 'istio-system', 'get', 'gateways.networking.istio.io', '-o', 'name'])).toBe('');
+    },
+  },
+  {
+    // Nothing migrated yet: install switches back, and the Gateway API objects are pruned.
+    example: 'acmg install -y',
+    code: 0,
+    then: () => {
+      expect(kubectl(['-n', 'istio-system', 'get', 'gateways.gateway.networking.k8s.io', '-o', 'name'])).toBe('');
+      expect(kubectl(['-n', 'istio-system', 'get', 'gateways.networking.istio.io', '-o', 'name']).trim()).toBe('gateway.networking.istio.io/acmg-gateway');
+    },
+  },
   { example: 'acmg install -f values.yaml --dry-run', code: 0 },
   {
     example: 'acmg install --profile ha -f values.yaml --dry-run    # server-side dry run: a diff, no change',

@@ -1,6 +1,7 @@
 // Issue #13 item 4, as a property: every value set acmg's validation accepts renders objects that
 // the real API server (its validation and defaulting) and real Istio (istiod's validating webhook
-// for the Gateway, its injector for the gateway pod) accept. Values are drawn from valid and
+// for the Gateway, its injector for the gateway pod; the Gateway API CRDs' validation for a Gateway
+// API Gateway) accept. Values are drawn from valid and
 // adversarial pieces alike; each accepted set is judged by server-side dry runs (nothing is written).
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -116,6 +117,8 @@ const overlay = fc.record(
       { requiredKeys: [] },
     ),
     controller: fc.record({ enabled: fc.boolean(), resources, resyncPeriod: mostly(fc.constantFrom('5m', '30s'), ['often']) }, { requiredKeys: [] }),
+    // The Gateway API Gateway (and the controller's RBAC for it) is judged by its CRD's validation (CEL rules).
+    routing: fc.record({ api: mostly(fc.constantFrom('istio', 'gateway-api'), ['gatewayapi', 'Istio']) }, { requiredKeys: [] }),
   },
   { requiredKeys: [] },
 );

@@ -232,6 +232,26 @@ describe('migrate and rollback', () => {
     expect(w.lastIndexOf('apply HTTPRoute shop/acmg-reviews-9080')).toBeLessThan(w.lastIndexOf('delete Service shop/reviews-v2'));
   });
 
+  test("acmg sync follows an edit of the user's GAMMA HTTPRoute to the gateway, and a hand edit of acmg's route back", async () => {
+    const kube = await installedCluster();
+    const jasonTo = (backend: string) =>
+      meshRoute('reviews', {
+        parentRefs: [{ group: '', kind: 'Service', name: 'reviews' }],
+        rules: [{ matches: [{ headers: [{ name: 'end-user', value: 'jason' }] }], backendRefs: [{ name: backend, port: 9080 }] }],
+      });
+    kube.seed(jasonTo('reviews-v2'));
+    await applyMigration(kube, await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' }), opts);
+    const jason = () => kube.peek(GATEWAY_API_VERSION, 'HTTPRoute', 'acmg-reviews-9080', 'shop')!.spec.rules[0].backendRefs[0].name;
+    expect(jason()).toBe('reviews-v2');
+    kube.seed(jasonTo('reviews'));
+    expect((await reconcile(kube)).routes).toEqual(['apply HTTPRoute shop/acmg-reviews-9080']);
+    expect(jason()).toBe('reviews');
+    const route = kube.peek(GATEWAY_API_VERSION, 'HTTPRoute', 'acmg-reviews-9080', 'shop')!;
+    kube.seed({ ...route, spec: { ...route.spec, rules: [] } });
+    expect((await reconcile(kube)).routes).toEqual(['apply HTTPRoute shop/acmg-reviews-9080']);
+    expect(jason()).toBe('reviews');
+  });
+
   test('a TCP service gets a TCPRoute on its own door listener; purge removes every Gateway API object acmg made', async () => {
     const kube = await installedCluster();
     const plan = await planMigration(kube, { services: ['db'], namespace: 'shop' }, { approach: 'keep-service' });
