@@ -8,7 +8,7 @@ import { formatTraceTable, outcome, outcomeKey, traceCall, type Trace, type Trac
 export const SAMPLE = join(ROOT, 'samples/bookinfo');
 export const SAMPLE_FILES = ['bookinfo.yaml', 'clients.yaml', 'destination-rules.yaml', 'virtual-services.yaml'].map((f) => join(SAMPLE, f));
 /** The same routing as Gateway API mesh routes (GAMMA HTTPRoutes), for routing.api gateway-api. */
-export const GAMMA_SAMPLE_FILES = ['bookinfo.yaml', 'clients.yaml', 'http-routes.yaml'].map((f) => join(SAMPLE, f));
+export const GAMMA_SAMPLE_FILES = [join(SAMPLE, 'bookinfo.yaml'), join(SAMPLE, 'clients.yaml'), join(ROOT, 'samples/bookinfo-gamma/http-routes.yaml')];
 export const NAMESPACES = ['bookinfo', 'clients'];
 
 export const FQDN = 'reviews.bookinfo.svc.cluster.local';
