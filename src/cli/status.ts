@@ -41,8 +41,28 @@ export function registerStatus(program: Command): void {
           writeStdout(
             renderTable(
               ['NAMESPACE', 'SERVICE', 'APPROACH', 'PHASE', 'DNS'],
-              r.services.map((s) => [s.namespace, s.service, s.approach, s.phase, s.dns === 'switched' ? c.green(s.dns) : c.red(s.dns)]),
+              r.services.map((s) => [
+                s.namespace,
+                s.service,
+                s.origin ? `${s.approach} (${s.origin})` : s.approach,
+                s.phase,
+                s.dns === 'switched' ? c.green(s.dns) : c.red(s.dns),
+              ]),
             ),
+          );
+        // Declarative migrations: why a marked service is not migrated (or an unmarked one not rolled back).
+        if (r.declarative?.length)
+          writeStdout(
+            `\n${renderTable(
+              ['NAMESPACE', 'SERVICE', 'MARKED', 'RETRY', 'NOT DONE BECAUSE'],
+              r.declarative.map((d) => [
+                d.namespace,
+                d.service,
+                d.want === 'rollback' ? 'unmarked (roll back)' : (d.want ?? '?'),
+                d.retryAt ? `${d.retryAt} (attempt ${d.attempts})` : 'when the mark is fixed',
+                c.red(d.reason),
+              ]),
+            )}`,
           );
       }),
     ['acmg status', 'acmg status -o json'],

@@ -12,6 +12,7 @@ import { COMPONENT, MANAGED_SELECTOR, acmgLabels } from '../render/labels.js';
 import { VERSION } from '../version.js';
 import { retryOnConflict, type KubeApi } from './api.js';
 import { forEachBounded } from './bounded.js';
+import { DECLARATIVE_STATUS_NAME } from './declarative-status.js';
 
 /** The label that names the namespace a shard holds. */
 export const SHARD_NAMESPACE_LABEL = 'acmg.io/state-namespace';
@@ -203,6 +204,8 @@ export async function deleteState(kube: KubeApi, namespace: string): Promise<boo
   const shards = (await kube.list('v1', 'ConfigMap', { namespace, labelSelector: SHARD_SELECTOR })).items;
   let deleted = false;
   for (const s of shards) deleted = (await kube.delete('v1', 'ConfigMap', s.metadata.name, namespace)) || deleted;
+  // The controller's declarative status (kube/declarative-status.ts) goes with the state it explains.
+  deleted = (await kube.delete('v1', 'ConfigMap', DECLARATIVE_STATUS_NAME, namespace)) || deleted;
   return (await kube.delete('v1', 'ConfigMap', STATE_NAME, namespace)) || deleted;
 }
 

@@ -140,6 +140,7 @@ export function migrationRecordProblems(key: string, r: unknown, ctx: RecordCont
   const arc = r.acceptedRuleChanges;
   if (arc !== undefined && (!Array.isArray(arc) || arc.some((x) => typeof x !== 'string')))
     p.push(`acceptedRuleChanges is ${Array.isArray(arc) ? 'a list with a non-string' : show(arc)}; expected a list of strings`);
+  if (r.origin !== undefined && r.origin !== 'declarative') p.push(`origin is ${show(r.origin)}; expected "declarative" or nothing`);
   if (r.migratedAt !== undefined && typeof r.migratedAt !== 'string') p.push(`migratedAt is ${show(r.migratedAt)}; expected a timestamp (a string)`);
   return p;
 }

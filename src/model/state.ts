@@ -54,7 +54,14 @@ export interface MigrationRecord {
   migratedAt: string;
   /** The user's rules that cannot hold at the gateway, accepted at migrate (--accept-rule-changes). */
   acceptedRuleChanges?: string[];
+  /**
+   * declarative: the controller migrated it because it was marked (acmg.io/migrate), and rolls it
+   * back when the mark goes. Absent: `acmg migrate` did, and the controller never rolls it back.
+   */
+  origin?: MigrationOrigin;
 }
+
+export type MigrationOrigin = 'declarative';
 
 /** What `acmg sync` derived from VirtualServices bound to the acmg Gateway (gateway ports). */
 export interface SyncedRecord {

@@ -20,6 +20,9 @@ import { AcmgError, ExitCode } from '../errors.js';
 import { nextBackoff } from '../kube/informer.js';
 import type { DnsCheck, SyncResult } from './sync.js';
 
+/** A controller's reconcile: sync's, then (controller.declarative.enabled) the declarative pass's log lines. */
+export type ReconcileResult = SyncResult & { declarative?: string[] };
+
 /** How often a replica with leader election tries to take or renew the Lease. */
 export const LEASE_RENEW_MS = 5000;
 /** How long a stop waits for the running reconcile, the DNS check and the watches. */
@@ -92,7 +95,7 @@ export type LoopEvent =
   | { type: 'resync' }
   /** The timer armed by the last `arm` effect fired. */
   | { type: 'due' }
-  | { type: 'reconciled'; result: SyncResult }
+  | { type: 'reconciled'; result: ReconcileResult }
   | { type: 'reconcileFailed'; error: unknown }
   /** The running reconcile wrote DNS and hands over the check of its write. */
   | { type: 'checkHandedOff'; run: DnsCheckRun }
@@ -231,6 +234,7 @@ export function step(prev: LoopState, ev: LoopEvent, now: number, config: LoopCo
       s.ready = true;
       for (const w of r.warnings) log(`warning: ${w}`);
       for (const x of r.routes) log(`${x} (following the user's routing)`);
+      for (const x of r.declarative ?? []) log(x);
       if (r.dnsWrites || r.portsChanged)
         log(`reconciled: +${r.add.length} -${r.remove.length} DNS entries (${r.dnsWrites} write), gateway ports ${r.portsChanged ? 'updated' : 'unchanged'}`);
       reconcileEnded();
@@ -321,7 +325,7 @@ export const realClock: Clock = {
 /** What the loop does to the world. */
 export interface LoopIO {
   /** One reconcile; `later` takes the DNS check after its write, run beside the next reconciles. */
-  reconcile(later: (run: DnsCheckRun) => void): Promise<SyncResult>;
+  reconcile(later: (run: DnsCheckRun) => void): Promise<ReconcileResult>;
   /** With leader election: the Lease ("namespace/name") and one attempt to take or renew it. */
   lease?: { name: string; renew(): Promise<boolean> };
   /** Work that ends with the loop (the informers' watches): told to stop, then waited for like the loop's own. */
@@ -419,7 +423,7 @@ export class ControlLoop {
       case 'reconcile': {
         const io = this.io!;
         const later = (run: DnsCheckRun) => this.dispatch({ type: 'checkHandedOff', run });
-        this.reconciling = new Promise<SyncResult>((resolve) => resolve(io.reconcile(later))).then(
+        this.reconciling = new Promise<ReconcileResult>((resolve) => resolve(io.reconcile(later))).then(
           (result) => {
             this.reconciling = undefined;
             this.dispatch({ type: 'reconciled', result });

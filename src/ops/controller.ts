@@ -13,6 +13,9 @@ import { abortableSleep, Informer, nextBackoff } from '../kube/informer.js';
 import type { KObject } from '../model/object.js';
 import { projectRoutingObject } from '../plan/route-follow.js';
 import { projectService, projectVirtualService } from '../plan/sync.js';
+import { projectNamespace, withMark } from '../plan/declarative.js';
+import { declarativeEnabled } from '../render/controller.js';
+import { declarativePass } from './declarative.js';
 import { ControlLoop, failingSeconds, live } from './control-loop.js';
 import { loadInstall } from './install-record.js';
 import { tryAcquireOrRenew } from './leader.js';
@@ -131,12 +134,22 @@ async function control(kube: KubeApi, o: ControllerOptions, loop: ControlLoop): 
   const trigger = () => true;
   const virtualServices = informer(VIRTUAL_SERVICE.apiVersion, VIRTUAL_SERVICE.kind, projectVirtualService);
   const destinationRules = informer(DESTINATION_RULE.apiVersion, DESTINATION_RULE.kind, projectRoutingObject);
-  const services = informer('v1', 'Service', projectService);
+  // Declarative migrations (controller.declarative.enabled): Services keep their mark, and Namespaces are cached for theirs.
+  const declarative = declarativeEnabled(install.values);
+  const services = informer('v1', 'Service', declarative ? (s) => withMark(projectService(s), s) : projectService);
+  const namespaces = declarative ? informer('v1', 'Namespace', projectNamespace) : undefined;
   // With the Gateway API: HTTPRoutes (the user's GAMMA routes are followed) and TCPRoutes (acmg's are compared).
   const gatewayApi = routingApiOf(install.values) === 'gateway-api';
   const httpRoutes = gatewayApi ? informer(HTTP_ROUTE.apiVersion, HTTP_ROUTE.kind, projectRoutingObject) : undefined;
   const tcpRoutes = gatewayApi ? informer(TCP_ROUTE.apiVersion, TCP_ROUTE.kind, projectRoutingObject) : undefined;
-  const cached = [virtualServices, destinationRules, services, ...(httpRoutes ? [httpRoutes] : []), ...(tcpRoutes ? [tcpRoutes] : [])];
+  const cached = [
+    virtualServices,
+    destinationRules,
+    services,
+    ...(httpRoutes ? [httpRoutes] : []),
+    ...(tcpRoutes ? [tcpRoutes] : []),
+    ...(namespaces ? [namespaces] : []),
+  ];
   const informers = [
     ...cached,
     informer(gatewayApi ? GATEWAY_API_VERSION : 'networking.istio.io/v1', 'Gateway', trigger, ns),
@@ -150,8 +163,8 @@ async function control(kube: KubeApi, o: ControllerOptions, loop: ControlLoop): 
   const lease = { namespace: ns, name: install.values.controller.name, identity: o.identity, durationSeconds: 15 };
   try {
     await loop.run({
-      reconcile: (later) =>
-        reconcile(kube, {
+      reconcile: async (later) => {
+        const r = await reconcile(kube, {
           force: o.force,
           confirm: o.confirm && { ...o.confirm, later },
           view: {
@@ -160,7 +173,19 @@ async function control(kube: KubeApi, o: ControllerOptions, loop: ControlLoop): 
             services: services.cache,
             ...(httpRoutes && tcpRoutes ? { httpRoutes: [...httpRoutes.cache.values()], tcpRoutes: [...tcpRoutes.cache.values()] } : {}),
           },
-        }),
+        });
+        if (!namespaces) return r;
+        // After sync's reconcile, with the install record as it is now (a reinstall may have turned it off).
+        const now = await loadInstall(kube);
+        if (!declarativeEnabled(now.values)) return r;
+        const done = await declarativePass(kube, now, {
+          services: services.cache.values(),
+          namespaces: new Map([...namespaces.cache.values()].map((n) => [n.metadata.name, n])),
+          resolver: o.confirm?.resolver,
+          dnsTimeoutMs: o.confirm?.timeoutMs ?? 0,
+        });
+        return { ...r, declarative: done };
+      },
       lease: o.leaderElect ? { name: `${ns}/${lease.name}`, renew: () => tryAcquireOrRenew(kube, lease) } : undefined,
       stop: () => stop.abort(),
       work: watches,

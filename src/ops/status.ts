@@ -3,6 +3,10 @@
 import type { KubeApi } from '../kube/api.js';
 import { currentDnsEntries } from '../kube/dns-store.js';
 import { locateState } from '../kube/state.js';
+import { readDeclarativeStatus } from '../kube/declarative-status.js';
+import type { MigrationOrigin } from '../model/state.js';
+import type { DeclarativeEntry } from '../plan/declarative.js';
+import { declarativeEnabled } from '../render/controller.js';
 import { describeDeployment, deploymentAvailable } from './wait.js';
 import { dnsSettings } from './install-record.js';
 import { doorAddresses } from './gateway-sync.js';
@@ -16,7 +20,9 @@ export interface StatusReport {
   inProgress?: boolean;
   gateway?: { name: string; ready: boolean; detail: string; clusterIP?: string; ports: { name: string; port: number }[] };
   dns?: { layout?: string; clusterDomain?: string; entries: number; error?: string; tampered: string[] };
-  services: { namespace: string; service: string; approach: string; phase: string; dns: 'switched' | 'missing' | 'stale' }[];
+  services: { namespace: string; service: string; approach: string; phase: string; dns: 'switched' | 'missing' | 'stale'; origin?: MigrationOrigin }[];
+  /** Declarative migrations: marked services the controller has not migrated (or unmarked ones not rolled back), with why. */
+  declarative?: ({ namespace: string; service: string } & DeclarativeEntry)[];
 }
 
 export async function collectStatus(kube: KubeApi, explicitNamespace?: string): Promise<StatusReport> {
@@ -61,6 +67,13 @@ export async function collectStatus(kube: KubeApi, explicitNamespace?: string): 
       approach: m.approach,
       phase: m.phase,
       dns: !entries.has(m.fqdn) ? 'missing' : entries.get(m.fqdn) === doors.get(m.namespace) ? 'switched' : 'stale',
+      ...(m.origin ? { origin: m.origin } : {}),
     }));
+  if (declarativeEnabled(i.values)) {
+    const { status } = await readDeclarativeStatus(kube, namespace);
+    report.declarative = Object.keys(status)
+      .sort()
+      .map((k) => ({ namespace: k.slice(0, k.indexOf('/')), service: k.slice(k.indexOf('/') + 1), ...status[k]! }));
+  }
   return report;
 }

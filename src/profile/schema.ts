@@ -138,6 +138,7 @@ export const specSchema = obj({
     image,
     resources,
     resyncPeriod: str('duration'),
+    declarative: obj({ enabled: bool }),
   }),
   dns: obj({
     enabled: bool,

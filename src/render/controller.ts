@@ -9,6 +9,9 @@ import type { RenderContext } from './types.js';
 
 export const CONTROLLER_HEALTH_PORT = 9440;
 
+/** controller.declarative.enabled; false in an install record written before the value existed. */
+export const declarativeEnabled = (spec: { controller?: { declarative?: { enabled?: boolean } } }): boolean => spec.controller?.declarative?.enabled === true;
+
 export function renderController(spec: Spec, ctx: RenderContext): KObject[] {
   const c = spec.controller;
   const labels = acmgLabels('controller', ctx.version);
@@ -22,6 +25,8 @@ export function renderController(spec: Spec, ctx: RenderContext): KObject[] {
   const image = `${c.image.hub}/${c.image.name}:${c.image.tag || ctx.version}`;
   const gatewayApi = routingApiOf(spec) === 'gateway-api';
   const gatewayGroup = gatewayApi ? GATEWAY_API_GROUP : 'networking.istio.io';
+  // Declarative migrations: what the migrate and rollback use cases call beyond sync's needs, only when on.
+  const declarative = declarativeEnabled(spec);
   return [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta },
     {
@@ -45,6 +50,7 @@ export function renderController(spec: Spec, ctx: RenderContext): KObject[] {
               { apiGroups: [GATEWAY_API_GROUP], resources: ['httproutes', 'tcproutes'], verbs: ['create', 'patch'] },
             ]
           : []),
+        ...(declarative ? declarativeClusterRules(spec, gatewayApi) : []),
       ],
     },
     {
@@ -72,7 +78,8 @@ export function renderController(spec: Spec, ctx: RenderContext): KObject[] {
             ]
           : []),
         // Only where CoreDNS can miss a write: ask a CoreDNS pod, through a port-forward, whether it answers it.
-        ...(ctx.dnsCanMissReload
+        // Declarative migrations wait for DNS the same way (the migrate and rollback use cases).
+        ...(ctx.dnsCanMissReload || declarative
           ? [
               { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
               // Over a WebSocket a port-forward is a GET; the API server also checks create (since 1.30).
@@ -102,6 +109,16 @@ export function renderController(spec: Spec, ctx: RenderContext): KObject[] {
         { apiGroups: [gatewayGroup], resources: ['gateways'], resourceNames: [spec.istioGateway.name], verbs: ['patch'] },
         { apiGroups: [''], resources: ['configmaps'], verbs: ['list', 'watch'] },
         { apiGroups: [''], resources: ['configmaps'], resourceNames: [STATE_NAME], verbs: ['get', 'update'] },
+        ...(declarative
+          ? [
+              // acmg's state shards (acmg-state-<namespace>, one per migrated namespace) and the declarative status.
+              { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'create', 'update'] },
+              // Migrate's plan: the gateway is Available; its door for a namespace has endpoints; the doors' Gateways.
+              { apiGroups: ['apps'], resources: ['deployments'], resourceNames: [spec.gateway.name], verbs: ['get'] },
+              { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list'] },
+              { apiGroups: [gatewayGroup], resources: ['gateways'], verbs: ['create', 'patch', 'delete'] },
+            ]
+          : []),
       ],
     },
     {
@@ -150,6 +167,35 @@ export function renderController(spec: Spec, ctx: RenderContext): KObject[] {
         },
       },
     },
+  ];
+}
+
+/**
+ * Declarative migrations, cluster-wide: what `acmg migrate` and `acmg rollback` call in the marked
+ * services' namespaces (their names cannot be listed ahead, as for the routes above).
+ */
+function declarativeClusterRules(spec: Spec, gatewayApi: boolean): Record<string, unknown>[] {
+  return [
+    // Marks on Namespaces (watched), the plan's check that the namespace exists, injection off and back.
+    { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch', 'patch'] },
+    // Approach 2's replacement, deleted original and its recreation; the doors in the install namespace.
+    { apiGroups: [''], resources: ['services'], verbs: ['create', 'patch', 'delete'] },
+    // Rollback removes acmg's routes (DestinationRule copies already).
+    { apiGroups: ['networking.istio.io'], resources: ['virtualservices'], verbs: ['delete'] },
+    // The plan's mesh-security judgement: the policies, and the pods' labels where a policy selects.
+    { apiGroups: ['security.istio.io'], resources: ['authorizationpolicies', 'peerauthentications', 'requestauthentications'], verbs: ['list'] },
+    { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+    // The plan reads HTTPRoutes with either routing API (GAMMA routes a migration carries, or refuses).
+    ...(gatewayApi
+      ? [{ apiGroups: [GATEWAY_API_GROUP], resources: ['httproutes', 'tcproutes'], verbs: ['delete'] }]
+      : [{ apiGroups: [GATEWAY_API_GROUP], resources: ['httproutes'], verbs: ['list'] }]),
+    // migration.restart: the namespaces' Deployments are restarted and waited for.
+    ...(spec.migration.restart
+      ? [
+          { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch', 'patch'] },
+          { apiGroups: [''], resources: ['events'], verbs: ['list'] },
+        ]
+      : []),
   ];
 }
 

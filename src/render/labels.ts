@@ -9,7 +9,8 @@ export const MANAGED_SELECTOR = `${MANAGED_BY}=${MANAGED_BY_VALUE}`;
 /** Whether acmg made this object (its managed-by label). */
 export const isAcmgObject = (o: { metadata: { labels?: Record<string, string> } }): boolean => o.metadata.labels?.[MANAGED_BY] === MANAGED_BY_VALUE;
 
-export type Component = 'gateway' | 'istio-gateway' | 'namespace-gateway' | 'controller' | 'dns' | 'state' | 'state-shard' | 'route' | 'replacement-service';
+export type Component =
+  'gateway' | 'istio-gateway' | 'namespace-gateway' | 'controller' | 'dns' | 'state' | 'state-shard' | 'declarative-status' | 'route' | 'replacement-service';
 
 export function acmgLabels(component: Component, version: string): Record<string, string> {
   return {

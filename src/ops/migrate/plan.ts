@@ -7,7 +7,7 @@ import { ApiError, listPages, type KubeApi } from '../../kube/api.js';
 import { currentDnsEntries } from '../../kube/dns-store.js';
 import type { KObject } from '../../model/object.js';
 import { classifyPort, isProblem, portConflicts, type ClassifiedPort, type PortUse } from '../../model/ports.js';
-import { migrationKey, shardName, type Approach, type InstallRecord, type State } from '../../model/state.js';
+import { migrationKey, shardName, type Approach, type InstallRecord, type MigrationOrigin, type State } from '../../model/state.js';
 import { checkSelection, SYSTEM_NAMESPACES, type Selection } from '../../plan/selection.js';
 import { renderServiceRouting } from '../../render/gateway-routes.js';
 import { replacementName, routeName } from '../../render/routes.js';
@@ -39,6 +39,8 @@ export interface MigrateRequest {
   acceptRuleChanges?: boolean;
   /** --accept-policy-changes: migrate even where the move changes what a mesh security policy does. */
   acceptPolicyChanges?: boolean;
+  /** declarative: the controller runs it for a marked Service (recorded, so it alone rolls it back). */
+  origin?: MigrationOrigin;
 }
 
 export interface Candidate {
@@ -73,6 +75,8 @@ export interface MigratePlan {
   policyChanges: string[];
   /** By namespace: the Services whose traffic goes to a replacement once the run is through (carried rules naming them go there). */
   replaced: Record<string, string[]>;
+  /** Who asked: the CLI (undefined) or the controller for a marked Service ('declarative'), recorded in each migration. */
+  origin?: MigrationOrigin;
 }
 
 export const keyOf = (c: Candidate) => migrationKey(c.service.metadata.namespace!, c.service.metadata.name);
@@ -397,5 +401,6 @@ export async function planMigration(kube: KubeApi, sel: Selection, req: MigrateR
     replaced: Object.fromEntries(
       [...new Set(candidates.map((c) => c.service.metadata.namespace!))].sort().map((n) => [n, replacedIn(state, candidates, req.approach, n)]),
     ),
+    ...(req.origin ? { origin: req.origin } : {}),
   };
 }

@@ -88,6 +88,7 @@ const MIGRATION_STEPS: readonly MigrationStep[] = [
               migratedAt: new Date().toISOString(),
               // What the user accepted (--accept-rule-changes): acmg sync carries later edits only within it.
               ...(c.ruleChanges.length ? { acceptedRuleChanges: c.ruleChanges } : {}),
+              ...(plan.origin ? { origin: plan.origin } : {}),
             };
           }
         },

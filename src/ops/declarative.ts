@@ -1,0 +1,93 @@
+// Declarative migrations, the I/O: one pass of the controller (the leader, after sync's reconcile).
+// It decides from the caches (plan/declarative.ts), then runs the CLI's own use cases: planMigration
+// and applyMigration (the same refusals, journal and automatic rollback), rollbackMigrations for a
+// migration it made whose mark is gone. A refused or failed service is recorded with why and
+// retried with backoff (kube/declarative-status.ts); the others of its namespace still go.
+import type { Resolver } from '../dns/resolver.js';
+import { AcmgError, ExitCode } from '../errors.js';
+import { readDeclarativeStatus, writeDeclarativeStatus } from '../kube/declarative-status.js';
+import { explainApiError, type KubeApi } from '../kube/api.js';
+import { readState } from '../kube/state.js';
+import type { KObject } from '../model/object.js';
+import type { Approach, InstallRecord } from '../model/state.js';
+import { decideDeclarative, nextDeclarativeStatus, type DeclarativeOutcome } from '../plan/declarative.js';
+import { SYSTEM_NAMESPACES } from '../plan/selection.js';
+import { applyMigration, planMigration } from './migrate/index.js';
+import { rollbackMigrations } from './rollback.js';
+import { silentTask } from './task.js';
+import { DEFAULT_ROLLOUT_TIMEOUT_MS } from './wait.js';
+
+export interface DeclarativeOptions {
+  /** Services and Namespaces from the controller's caches, projected with withMark. */
+  services: Iterable<KObject>;
+  namespaces: ReadonlyMap<string, KObject>;
+  /** Asks DNS after the migrations' and rollbacks' writes, as the CLI does; without one the waits are skipped. */
+  resolver?: Resolver;
+  dnsTimeoutMs: number;
+  readinessTimeoutMs?: number;
+  now?: () => number;
+}
+
+const problemsOf = (e: unknown): string => {
+  const x = explainApiError(e);
+  return x instanceof AcmgError ? x.problems.join('; ') : x instanceof Error ? x.message : String(x);
+};
+const isRefusal = (e: unknown) => e instanceof AcmgError && e.code === ExitCode.Usage;
+
+/** One pass: what it did, as log lines (refusals and failures are recorded in the status, and logged). */
+export async function declarativePass(kube: KubeApi, install: InstallRecord, o: DeclarativeOptions): Promise<string[]> {
+  const ns = install.values.namespace;
+  const now = o.now ?? Date.now;
+  const state = await readState(kube, ns);
+  const read = await readDeclarativeStatus(kube, ns);
+  const d = decideDeclarative(
+    {
+      services: o.services,
+      namespaces: o.namespaces,
+      migrations: Object.values(state.migrations),
+      excluded: new Set([...SYSTEM_NAMESPACES, ns]),
+    },
+    read.status,
+    now(),
+  );
+  const log: string[] = [];
+  const failed: DeclarativeOutcome = new Map();
+  const rt = { task: silentTask, resolver: o.resolver, dnsTimeoutMs: o.dnsTimeoutMs, readinessTimeoutMs: o.readinessTimeoutMs ?? DEFAULT_ROLLOUT_TIMEOUT_MS };
+
+  // As `acmg migrate NAMES -n NS --APPROACH -y` would, recorded as the controller's.
+  const migrate = async (namespace: string, approach: Approach, services: string[]) => {
+    const plan = await planMigration(kube, { services, namespace }, { approach, origin: 'declarative' });
+    const r = await applyMigration(kube, plan, rt);
+    if (r.migrated.length) log.push(`declarative: migrated ${r.migrated.join(', ')} (--${approach})`);
+  };
+  const fail = (keys: string[], want: Approach | 'rollback', e: unknown, what: string) => {
+    const reason = `${isRefusal(e) ? 'refused' : 'failed'}: ${problemsOf(e)}`;
+    for (const k of keys) failed.set(k, { want, reason });
+    log.push(`declarative: ${what} ${keys.join(', ')} ${reason}`);
+  };
+  for (const g of d.migrate) {
+    const keys = g.services.map((s) => `${g.namespace}/${s}`);
+    try {
+      await migrate(g.namespace, g.approach, g.services);
+    } catch (e) {
+      // A refusal names problems, not whose: each service is planned on its own, so one bad
+      // service does not hold back the others of its namespace.
+      if (!isRefusal(e) || g.services.length === 1) {
+        fail(keys, g.approach, e, 'not migrated:');
+        continue;
+      }
+      for (const s of g.services)
+        await migrate(g.namespace, g.approach, [s]).catch((x: unknown) => fail([`${g.namespace}/${s}`], g.approach, x, 'not migrated:'));
+    }
+  }
+  if (d.rollback.length) {
+    try {
+      const done = await rollbackMigrations(kube, install, d.rollback, rt);
+      if (done.length) log.push(`declarative: rolled back ${done.join(', ')} (the mark was removed)`);
+    } catch (e) {
+      fail(d.rollback, 'rollback', e, 'not rolled back:');
+    }
+  }
+  await writeDeclarativeStatus(kube, ns, read, nextDeclarativeStatus(read.status, d, failed, now()));
+  return log;
+}

@@ -1,0 +1,138 @@
+// Declarative migrations, the pure part: from the marks on Services and Namespaces
+// (acmg.io/migrate), acmg's migration records and the last pass's status, which services the
+// controller migrates and rolls back now, and the status it records for the rest. The migrations
+// and rollbacks themselves are the CLI's use cases (ops/declarative.ts runs them).
+import type { KObject } from '../model/object.js';
+import { migrationKey, type Approach, type MigrationRecord } from '../model/state.js';
+
+/** The mark: on a Service, or on a Namespace for each of its Services (a Service's own mark wins). */
+export const MIGRATE_ANNOTATION = 'acmg.io/migrate';
+/** On a Service: not this one, whatever its namespace's mark says. */
+export const NO_MIGRATION = 'none';
+const MANAGED_BY = 'app.kubernetes.io/managed-by';
+
+/** A refused or failed attempt is retried after this, doubling up to DECLARATIVE_BACKOFF_MAX_MS. */
+export const DECLARATIVE_BACKOFF_MS = 30_000;
+export const DECLARATIVE_BACKOFF_MAX_MS = 10 * 60_000;
+
+export const declarativeBackoff = (attempts: number): number => Math.min(DECLARATIVE_BACKOFF_MS * 2 ** Math.max(0, attempts - 1), DECLARATIVE_BACKOFF_MAX_MS);
+
+/** Why a marked service is not migrated (or an unmarked one not rolled back), by "namespace/service". */
+export interface DeclarativeEntry {
+  /** What the mark asks for: an approach, or rollback (the mark was removed); absent for a mark that is not understood. */
+  want?: Approach | 'rollback';
+  reason: string;
+  /** Attempts that were refused or failed (0: a bad mark, never attempted). */
+  attempts: number;
+  /** Not attempted again before this (ISO time); absent for a bad mark (fixed by editing it). */
+  retryAt?: string;
+}
+export type DeclarativeStatus = Record<string, DeclarativeEntry>;
+
+/** What the controller's caches keep of a Service or Namespace for this: its mark and whether acmg made it. */
+export function withMark(projected: KObject, full: KObject): KObject {
+  const mark = full.metadata.annotations?.[MIGRATE_ANNOTATION];
+  const managedBy = full.metadata.labels?.[MANAGED_BY];
+  return {
+    ...projected,
+    metadata: {
+      ...projected.metadata,
+      ...(mark !== undefined ? { annotations: { [MIGRATE_ANNOTATION]: mark } } : {}),
+      ...(managedBy !== undefined ? { labels: { ...projected.metadata.labels, [MANAGED_BY]: managedBy } } : {}),
+    },
+  };
+}
+
+/** A Namespace as the controller caches it: its name and mark. */
+export const projectNamespace = (n: KObject): KObject => withMark({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: n.metadata.name } }, n);
+
+export interface DeclarativeView {
+  /** The live Services (projected with withMark). */
+  services: Iterable<KObject>;
+  /** The Namespaces (projected with withMark), by name. */
+  namespaces: ReadonlyMap<string, KObject>;
+  migrations: readonly MigrationRecord[];
+  /** Namespaces a Namespace's mark never reaches (the system namespaces, acmg's own). */
+  excluded: ReadonlySet<string>;
+}
+
+export interface DeclarativeDecision {
+  /** Due now, one plan per namespace and approach (names sorted), as `acmg migrate NAMES -n NS --APPROACH`. */
+  migrate: { namespace: string; approach: Approach; services: string[] }[];
+  /** Migrations the controller made whose mark is gone: due now. */
+  rollback: string[];
+  /** Every service the controller should act on (due or waiting for its retry); the status keeps entries of these only. */
+  pending: Set<string>;
+  /** Marks the controller cannot read: recorded, never acted on (a declarative migration stays). */
+  badMarks: DeclarativeStatus;
+}
+
+const APPROACHES: readonly string[] = ['keep-service', 'replace-service'];
+
+/** The mark that applies to a Service: its own, else its namespace's (not on Services acmg made, nor outside the reach of Namespace marks). */
+function markOf(svc: KObject, view: DeclarativeView): string | undefined {
+  const own = svc.metadata.annotations?.[MIGRATE_ANNOTATION];
+  if (own !== undefined) return own;
+  const n = svc.metadata.namespace!;
+  if (view.excluded.has(n) || svc.metadata.labels?.[MANAGED_BY] === 'acmg' || (n === 'default' && svc.metadata.name === 'kubernetes')) return undefined;
+  return view.namespaces.get(n)?.metadata.annotations?.[MIGRATE_ANNOTATION];
+}
+
+export function decideDeclarative(view: DeclarativeView, status: DeclarativeStatus, now: number): DeclarativeDecision {
+  const records = new Map(view.migrations.map((m) => [migrationKey(m.namespace, m.service), m]));
+  const services = new Map<string, KObject>();
+  for (const s of view.services) services.set(migrationKey(s.metadata.namespace!, s.metadata.name), s);
+  // Approach 2 deleted the original: its recorded copy carries the mark (GitOps may bring it back; then the live one counts).
+  for (const [k, m] of records) if (!services.has(k) && m.origin === 'declarative' && m.originalService) services.set(k, m.originalService);
+  const due = (k: string) => !status[k]?.retryAt || Date.parse(status[k]!.retryAt!) <= now;
+
+  const groups = new Map<string, { namespace: string; approach: Approach; services: string[] }>();
+  const rollback: string[] = [];
+  const pending = new Set<string>();
+  const badMarks: DeclarativeStatus = {};
+  for (const [k, svc] of services) {
+    const mark = markOf(svc, view);
+    const rec = records.get(k);
+    if (mark === undefined || mark === NO_MIGRATION) continue;
+    if (!APPROACHES.includes(mark)) {
+      badMarks[k] = { reason: `${MIGRATE_ANNOTATION} is "${mark}"; expected keep-service, replace-service or ${NO_MIGRATION}`, attempts: 0 };
+      continue;
+    }
+    const approach = mark as Approach;
+    if (rec && rec.origin !== 'declarative') continue; // acmg migrate's: the controller leaves it
+    if (rec?.phase === 'complete' && rec.approach === approach) continue;
+    pending.add(k);
+    if (!due(k)) continue;
+    const n = svc.metadata.namespace!;
+    const g = groups.get(`${n}/${approach}`) ?? { namespace: n, approach, services: [] };
+    g.services.push(svc.metadata.name);
+    groups.set(`${n}/${approach}`, g);
+  }
+  for (const [k, m] of records) {
+    if (m.origin !== 'declarative' || pending.has(k) || badMarks[k]) continue;
+    const svc = services.get(k);
+    const mark = svc && markOf(svc, view);
+    if (mark !== undefined && mark !== NO_MIGRATION) continue; // still marked: migrated as asked
+    pending.add(k);
+    if (due(k)) rollback.push(k);
+  }
+  const migrate = [...groups.keys()].sort().map((g) => ({ ...groups.get(g)!, services: groups.get(g)!.services.sort() }));
+  return { migrate, rollback: rollback.sort(), pending, badMarks };
+}
+
+/** How this pass's attempts came out: the services refused or failed, with why (the rest succeeded). */
+export type DeclarativeOutcome = Map<string, { want: Approach | 'rollback'; reason: string }>;
+
+/** The status after a pass: failures counted and given a retry time, successes and services no longer pending dropped. */
+export function nextDeclarativeStatus(prev: DeclarativeStatus, d: DeclarativeDecision, failed: DeclarativeOutcome, now: number): DeclarativeStatus {
+  const next: DeclarativeStatus = {};
+  for (const k of [...d.pending, ...Object.keys(d.badMarks)].sort()) {
+    const f = failed.get(k);
+    if (f) {
+      const attempts = (prev[k]?.want === f.want ? prev[k]!.attempts : 0) + 1;
+      next[k] = { want: f.want, reason: f.reason, attempts, retryAt: new Date(now + declarativeBackoff(attempts)).toISOString() };
+    } else if (d.badMarks[k]) next[k] = d.badMarks[k]!;
+    else if (prev[k]?.retryAt && Date.parse(prev[k]!.retryAt!) > now) next[k] = prev[k]!; // waiting for its retry
+  }
+  return next;
+}

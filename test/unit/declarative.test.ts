@@ -1,0 +1,351 @@
+// Declarative migrations (controller.declarative.enabled): the controller's pass through the KubeApi
+// seam, driving the CLI's own migrate and rollback use cases from marks (acmg.io/migrate) on
+// Services and Namespaces; the pure decision; and the controller's RBAC, checked against every call
+// the pass made. test/e2e/declarative.test.ts proves the same on the real components.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import yaml from 'js-yaml';
+import { readDeclarativeStatus } from '../../src/kube/declarative-status.js';
+import { readState, updateState } from '../../src/kube/state.js';
+import type { KObject } from '../../src/model/object.js';
+import type { MigrationRecord } from '../../src/model/state.js';
+import { migrationRecordProblems } from '../../src/model/state-validate.js';
+import { declarativePass } from '../../src/ops/declarative.js';
+import { applyMigration, planMigration } from '../../src/ops/migrate/index.js';
+import { collectStatus } from '../../src/ops/status.js';
+import { silentTask } from '../../src/ops/task.js';
+import { decideDeclarative, declarativeBackoff, nextDeclarativeStatus, projectNamespace, withMark } from '../../src/plan/declarative.js';
+import { projectService } from '../../src/plan/sync.js';
+import { resolveValues } from '../../src/profile/load.js';
+import { renderManifests } from '../../src/render/index.js';
+import { type Call, MemoryKube } from './memory-kube.js';
+
+const MARK = 'acmg.io/migrate';
+const NS = (name: string, annotations: Record<string, string> = {}, labels: Record<string, string> = {}): KObject => ({
+  apiVersion: 'v1',
+  kind: 'Namespace',
+  metadata: { name, labels, annotations },
+});
+const svc = (namespace: string, name: string, extra: { mark?: string; type?: string } = {}): KObject => ({
+  apiVersion: 'v1',
+  kind: 'Service',
+  metadata: { name, namespace, labels: { app: name }, ...(extra.mark ? { annotations: { [MARK]: extra.mark } } : {}) },
+  spec: { selector: { app: name }, ports: [{ name: 'http', port: 9080, targetPort: 9080 }], ...(extra.type ? { type: extra.type } : {}) },
+});
+
+const SETS = ['controller.enabled=true', 'controller.declarative.enabled=true'];
+
+/** acmg (profile minimal, the controller with declarative migrations) installed, kubeadm CoreDNS, namespaces shop and web. */
+async function installedCluster(sets = SETS): Promise<MemoryKube> {
+  const kube = new MemoryKube();
+  const coredns = yaml.load(readFileSync(join(process.cwd(), 'hack/layouts/kubeadm.yaml'), 'utf8')) as KObject;
+  const doc = resolveValues({ profile: 'minimal', sets });
+  const objects = renderManifests(doc, { clusterDomain: 'cluster.local', version: '0.0.0-test' });
+  kube.seed(NS('istio-system'), NS('kube-system'), NS('shop', {}, { 'istio-injection': 'enabled' }), NS('web'), coredns, ...objects);
+  await updateState(kube, 'istio-system', (st) => {
+    st.install = {
+      version: '0.0.0-test',
+      profile: 'minimal',
+      values: doc.spec,
+      clusterDomain: 'cluster.local',
+      objects: objects.map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace })),
+      installedAt: '2026-01-01T00:00:00Z',
+    };
+  });
+  kube.calls.splice(0);
+  return kube;
+}
+
+const T0 = Date.parse('2026-06-01T12:00:00Z');
+
+/** One pass of the controller, from what its caches would hold now. */
+async function pass(kube: MemoryKube, now = T0): Promise<string[]> {
+  const { install } = { install: (await readState(kube, 'istio-system')).install! };
+  const services = (await kube.list('v1', 'Service')).items.map((s) => withMark(projectService(s), s));
+  const namespaces = new Map((await kube.list('v1', 'Namespace')).items.map((n) => [n.metadata.name, projectNamespace(n)]));
+  return declarativePass(kube, install, { services, namespaces, dnsTimeoutMs: 1000, readinessTimeoutMs: 1000, now: () => now });
+}
+
+const migrations = async (kube: MemoryKube) => (await readState(kube, 'istio-system')).migrations;
+const status = async (kube: MemoryKube) => (await readDeclarativeStatus(kube, 'istio-system')).status;
+/** The user edits the mark (as Git would; not a call of the controller's, so not recorded). */
+function mark(kube: MemoryKube, kind: 'Service' | 'Namespace', name: string, namespace: string | undefined, value: string | null) {
+  const o = kube.peek('v1', kind, name, namespace)!;
+  const { [MARK]: _old, ...others } = o.metadata.annotations ?? {};
+  kube.seed({ ...o, metadata: { ...o.metadata, annotations: value === null ? others : { ...others, [MARK]: value } } });
+}
+
+describe('declarative migrations: the controller runs the CLI use cases for marked services', () => {
+  test('a marked Service is migrated as `acmg migrate` would, and recorded as the controller’s', async () => {
+    const kube = await installedCluster();
+    kube.seed(svc('shop', 'reviews', { mark: 'keep-service' }), svc('shop', 'ratings'));
+    const log = await pass(kube);
+    expect(log).toEqual(['declarative: migrated shop/reviews (--keep-service)']);
+    const m = await migrations(kube);
+    expect(Object.keys(m)).toEqual(['shop/reviews']);
+    expect(m['shop/reviews']).toMatchObject({ phase: 'complete', approach: 'keep-service', origin: 'declarative' });
+    expect(m['shop/reviews']!.journal).toEqual(['gateway-ports', 'route', 'dns', 'injection-label']);
+    expect(kube.peek('v1', 'Namespace', 'shop')!.metadata.labels!['istio-injection']).toBe('disabled');
+    expect(await status(kube)).toEqual({});
+    // Level-triggered: the next pass has nothing to do and writes nothing.
+    kube.calls.splice(0);
+    expect(await pass(kube)).toEqual([]);
+    expect(kube.writes()).toEqual([]);
+  });
+
+  test("a Namespace's mark migrates each of its Services; a Service's own mark wins, `none` keeps it out", async () => {
+    const kube = await installedCluster();
+    kube.seed(
+      NS('shop', { [MARK]: 'replace-service' }, { 'istio-injection': 'enabled' }),
+      svc('shop', 'reviews'),
+      svc('shop', 'ratings', { mark: 'keep-service' }),
+      svc('shop', 'legacy', { mark: 'none' }),
+    );
+    await pass(kube);
+    const m = await migrations(kube);
+    expect(Object.keys(m).sort()).toEqual(['shop/ratings', 'shop/reviews']);
+    expect(m['shop/reviews']!.approach).toBe('replace-service');
+    expect(m['shop/ratings']!.approach).toBe('keep-service');
+    // Approach 2 deleted the original; its replacement was not taken for a Service of the namespace to migrate.
+    expect(kube.peek('v1', 'Service', 'reviews', 'shop')).toBeUndefined();
+    expect(Object.keys(m)).not.toContain('shop/reviews-acmg');
+    // The deleted original's recorded mark keeps it wanted: the next pass does nothing.
+    kube.calls.splice(0);
+    await pass(kube);
+    expect(kube.writes()).toEqual([]);
+  });
+
+  test('a refused service (NodePort with replace-service) is not migrated, nothing of it is written, status says why; the others of its namespace go', async () => {
+    const kube = await installedCluster();
+    kube.seed(svc('shop', 'reviews', { mark: 'replace-service' }), svc('shop', 'edge', { mark: 'replace-service', type: 'NodePort' }));
+    const log = await pass(kube);
+    expect(log).toEqual([
+      expect.stringMatching(/^declarative: not migrated: shop\/edge refused: shop\/edge is a NodePort Service: --replace-service would delete it/),
+      'declarative: migrated shop/reviews (--replace-service)',
+    ]);
+    expect(Object.keys(await migrations(kube))).toEqual(['shop/reviews']);
+    expect(kube.peek('v1', 'Service', 'edge', 'shop')).toBeDefined();
+    expect(kube.writes().filter((w) => w.includes('edge'))).toEqual([]);
+    const st = await status(kube);
+    expect(st).toEqual({
+      'shop/edge': {
+        want: 'replace-service',
+        reason: expect.stringMatching(/^refused: shop\/edge is a NodePort Service.*use --keep-service/),
+        attempts: 1,
+        retryAt: new Date(T0 + declarativeBackoff(1)).toISOString(),
+      },
+    });
+    // acmg status shows it.
+    const report = await collectStatus(kube, 'istio-system');
+    expect(report.declarative).toEqual([{ namespace: 'shop', service: 'edge', ...st['shop/edge']! }]);
+    expect(report.services).toEqual([expect.objectContaining({ service: 'reviews', origin: 'declarative' })]);
+
+    // Not retried before its time: no plan, no write.
+    kube.calls.splice(0);
+    await pass(kube, T0 + 1000);
+    expect(kube.writes()).toEqual([]);
+    expect(kube.calls.filter((c) => c.kind === 'Deployment')).toEqual([]);
+    // Retried after it, refused again: the backoff doubles.
+    await pass(kube, T0 + declarativeBackoff(1));
+    expect((await status(kube))['shop/edge']).toMatchObject({
+      attempts: 2,
+      retryAt: new Date(T0 + declarativeBackoff(1) + declarativeBackoff(2)).toISOString(),
+    });
+    // Fixed in Git (keep-service): migrated at its next retry, and the status entry goes.
+    mark(kube, 'Service', 'edge', 'shop', 'keep-service');
+    await pass(kube, T0 + 60 * 60_000);
+    expect((await migrations(kube))['shop/edge']).toMatchObject({ phase: 'complete', approach: 'keep-service', origin: 'declarative' });
+    expect(await status(kube)).toEqual({});
+  });
+
+  test('a mark that is not understood is reported and never acted on (a declarative migration stays)', async () => {
+    const kube = await installedCluster();
+    kube.seed(svc('shop', 'reviews', { mark: 'keep-service' }));
+    await pass(kube);
+    mark(kube, 'Service', 'reviews', 'shop', 'keep');
+    expect(await pass(kube)).toEqual([]);
+    expect((await migrations(kube))['shop/reviews']!.phase).toBe('complete');
+    expect(await status(kube)).toEqual({
+      'shop/reviews': { reason: 'acmg.io/migrate is "keep"; expected keep-service, replace-service or none', attempts: 0 },
+    });
+  });
+
+  test('removing the mark rolls the service back with the rollback use case (approach 2: the original comes back)', async () => {
+    const kube = await installedCluster();
+    kube.seed(NS('shop', { [MARK]: 'replace-service' }, { 'istio-injection': 'enabled' }), svc('shop', 'reviews'));
+    await pass(kube);
+    expect(kube.peek('v1', 'Service', 'reviews', 'shop')).toBeUndefined();
+    mark(kube, 'Namespace', 'shop', undefined, null);
+    expect(await pass(kube)).toEqual(['declarative: rolled back shop/reviews (the mark was removed)']);
+    expect(await migrations(kube)).toEqual({});
+    expect(kube.peek('v1', 'Service', 'reviews', 'shop')).toBeDefined();
+    expect(kube.peek('v1', 'Service', 'reviews-acmg', 'shop')).toBeUndefined();
+    expect(kube.peek('v1', 'Namespace', 'shop')!.metadata.labels!['istio-injection']).toBe('enabled');
+    expect(await status(kube)).toEqual({});
+  });
+
+  test('a CLI migration is never touched: not rolled back without a mark, not re-planned with one', async () => {
+    const kube = await installedCluster();
+    kube.seed(svc('shop', 'reviews'), svc('web', 'frontend', { mark: 'replace-service' }));
+    for (const [namespace, name] of [
+      ['shop', 'reviews'],
+      ['web', 'frontend'],
+    ] as const) {
+      const plan = await planMigration(kube, { services: [name], namespace }, { approach: 'keep-service' });
+      await applyMigration(kube, plan, { task: silentTask, dnsTimeoutMs: 1000, readinessTimeoutMs: 1000 });
+    }
+    const before = await migrations(kube);
+    expect(Object.values(before).map((m: MigrationRecord) => m.origin)).toEqual([undefined, undefined]);
+    kube.calls.splice(0);
+    expect(await pass(kube)).toEqual([]);
+    expect(kube.writes()).toEqual([]);
+    expect(await migrations(kube)).toEqual(before);
+  });
+});
+
+describe('the decision (pure)', () => {
+  const rec = (service: string, extra: Partial<MigrationRecord> = {}): MigrationRecord => ({
+    namespace: 'shop',
+    service,
+    approach: 'keep-service',
+    fqdn: `${service}.shop.svc.cluster.local`,
+    ports: [],
+    journal: [],
+    phase: 'complete',
+    migratedAt: 'x',
+    ...extra,
+  });
+  const view = (services: KObject[], migrations: MigrationRecord[], namespaces: KObject[] = []) => ({
+    services: services.map((s) => withMark(projectService(s), s)),
+    namespaces: new Map(namespaces.map((n) => [n.metadata.name, projectNamespace(n)])),
+    migrations,
+    excluded: new Set(['kube-system', 'istio-system']),
+  });
+
+  test('groups by namespace and approach; a Namespace mark skips acmg’s own Services and the excluded namespaces', () => {
+    const replacement = { ...svc('shop', 'a-acmg'), metadata: { ...svc('shop', 'a-acmg').metadata, labels: { 'app.kubernetes.io/managed-by': 'acmg' } } };
+    const d = decideDeclarative(
+      view(
+        [svc('shop', 'b'), svc('shop', 'a'), replacement, svc('web', 'x', { mark: 'replace-service' }), svc('istio-system', 'gw')],
+        [],
+        [NS('shop', { [MARK]: 'keep-service' }), NS('istio-system', { [MARK]: 'keep-service' })],
+      ),
+      {},
+      T0,
+    );
+    expect(d.migrate).toEqual([
+      { namespace: 'shop', approach: 'keep-service', services: ['a', 'b'] },
+      { namespace: 'web', approach: 'replace-service', services: ['x'] },
+    ]);
+    expect(d.rollback).toEqual([]);
+  });
+
+  test('rolls back only its own migrations whose mark is gone; an interrupted one still marked is migrated again (converges)', () => {
+    const d = decideDeclarative(
+      view(
+        [svc('shop', 'mine'), svc('shop', 'cli'), svc('shop', 'half', { mark: 'keep-service' })],
+        [rec('mine', { origin: 'declarative' }), rec('cli'), rec('half', { origin: 'declarative', phase: 'in-progress' })],
+      ),
+      {},
+      T0,
+    );
+    expect(d.rollback).toEqual(['shop/mine']);
+    expect(d.migrate).toEqual([{ namespace: 'shop', approach: 'keep-service', services: ['half'] }]);
+  });
+
+  test("a record's origin is declarative or absent (state validation)", () => {
+    expect(migrationRecordProblems('shop/a', { ...rec('a'), origin: 'declarative' })).toEqual([]);
+    expect(migrationRecordProblems('shop/a', { ...rec('a'), origin: 'cli' })).toEqual(['origin is "cli"; expected "declarative" or nothing']);
+  });
+
+  test('the status keeps failures with a doubling backoff and drops what succeeded or is no longer pending', () => {
+    const d = decideDeclarative(view([svc('shop', 'a', { mark: 'keep-service' }), svc('shop', 'b', { mark: 'keep-service' })], []), {}, T0);
+    const failed = new Map([['shop/a', { want: 'keep-service' as const, reason: 'refused: x' }]]);
+    const s1 = nextDeclarativeStatus({ 'shop/gone': { want: 'keep-service', reason: 'r', attempts: 3, retryAt: 'z' } }, d, failed, T0);
+    expect(s1).toEqual({ 'shop/a': { want: 'keep-service', reason: 'refused: x', attempts: 1, retryAt: new Date(T0 + 30_000).toISOString() } });
+    expect(declarativeBackoff(2)).toBe(60_000);
+    expect(declarativeBackoff(100)).toBe(10 * 60_000);
+  });
+});
+
+/** RBAC as the API server names a call: the resource's group and plural, and the verbs it needs. */
+const RESOURCES: Record<string, [string, string]> = {
+  Service: ['', 'services'],
+  Namespace: ['', 'namespaces'],
+  ConfigMap: ['', 'configmaps'],
+  Pod: ['', 'pods'],
+  Event: ['', 'events'],
+  Deployment: ['apps', 'deployments'],
+  EndpointSlice: ['discovery.k8s.io', 'endpointslices'],
+  VirtualService: ['networking.istio.io', 'virtualservices'],
+  DestinationRule: ['networking.istio.io', 'destinationrules'],
+  Gateway: ['networking.istio.io', 'gateways'],
+  HTTPRoute: ['gateway.networking.k8s.io', 'httproutes'],
+  TCPRoute: ['gateway.networking.k8s.io', 'tcproutes'],
+  AuthorizationPolicy: ['security.istio.io', 'authorizationpolicies'],
+  PeerAuthentication: ['security.istio.io', 'peerauthentications'],
+  RequestAuthentication: ['security.istio.io', 'requestauthentications'],
+};
+const VERBS: Record<Call['verb'], string[]> = {
+  get: ['get'],
+  list: ['list'],
+  watch: ['watch'],
+  apply: ['create', 'patch'], // server-side apply: patch, and create where the object is new
+  create: ['create'],
+  replace: ['update'],
+  patch: ['patch'],
+  delete: ['delete'],
+};
+type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
+
+function denied(objects: KObject[], calls: Call[]): string[] {
+  const roles = objects.filter((o) => (o.kind === 'ClusterRole' || o.kind === 'Role') && o.metadata.name.startsWith('acmg-controller'));
+  const rulesFor = (namespace?: string) =>
+    roles.filter((r) => r.kind === 'ClusterRole' || (namespace !== undefined && r.metadata.namespace === namespace)).flatMap((r) => r.rules as Rule[]);
+  const out = new Set<string>();
+  for (const c of calls) {
+    const [group, resource] = RESOURCES[c.kind] ?? ['?', c.kind];
+    for (const verb of VERBS[c.verb]) {
+      const ok = rulesFor(c.namespace).some(
+        (r) =>
+          r.apiGroups.includes(group) &&
+          r.resources.includes(resource) &&
+          r.verbs.includes(verb) &&
+          (!r.resourceNames || (c.name !== undefined && r.resourceNames.includes(c.name))),
+      );
+      if (!ok) out.add(`${verb} ${resource}${c.namespace ? ` in ${c.namespace}` : ''}${c.name ? ` (${c.name})` : ''}`);
+    }
+  }
+  return [...out].sort();
+}
+
+describe("the controller's RBAC for declarative migrations", () => {
+  test('covers every call of migrate, refusal, rollback and status (both approaches); without the value, those verbs are not granted', async () => {
+    const kube = await installedCluster();
+    kube.seed(
+      NS('shop', { [MARK]: 'replace-service' }, { 'istio-injection': 'enabled' }),
+      svc('shop', 'reviews'),
+      svc('shop', 'edge', { type: 'NodePort' }),
+      svc('web', 'frontend', { mark: 'keep-service' }),
+    );
+    await pass(kube);
+    mark(kube, 'Namespace', 'shop', undefined, null);
+    mark(kube, 'Service', 'frontend', 'web', null);
+    await pass(kube, T0 + 60 * 60_000);
+    expect(await migrations(kube)).toEqual({});
+    const render = (sets: string[]) => renderManifests(resolveValues({ profile: 'minimal', sets }), { clusterDomain: 'cluster.local', version: 't' });
+    // Every call of both passes (the marks are the user's edits, not recorded).
+    const controllers = kube.calls;
+    expect(denied(render(SETS), controllers)).toEqual([]);
+    expect(denied(render(['controller.enabled=true']), controllers)).toEqual(
+      expect.arrayContaining(['create services in shop (reviews)', 'delete services in shop (reviews)', 'patch namespaces (shop)']),
+    );
+  });
+
+  test('off (the default), the rendered RBAC is unchanged', () => {
+    const rbac = (sets: string[]) =>
+      renderManifests(resolveValues({ profile: 'minimal', sets }), { clusterDomain: 'cluster.local', version: 't' }).filter((o) => /Role/.test(o.kind));
+    expect(rbac(['controller.enabled=true', 'controller.declarative.enabled=false'])).toEqual(rbac(['controller.enabled=true']));
+    expect(JSON.stringify(rbac(SETS))).not.toEqual(JSON.stringify(rbac(['controller.enabled=true'])));
+  });
+});
