@@ -2,7 +2,7 @@
 // reuses): its coordinates, kubectl, and polling helpers.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 
@@ -226,4 +226,24 @@ export function istioctlAnalyze(): { code: string; level: string; origin: string
     if (!out.trim().startsWith('[')) throw e;
   }
   return (JSON.parse(out || '[]') as any[]).map((m) => ({ code: m.code, level: m.level, origin: m.origin, message: m.message }));
+}
+
+/** A kubeconfig that authenticates as a ServiceAccount (a TokenRequest token), for the same API server. */
+export function serviceAccountKubeconfig(namespace: string, name: string): string {
+  const token = kubectl(['-n', namespace, 'create', 'token', name, '--duration=1h']).trim();
+  const admin = kubectlJson(['config', 'view', '--raw', '--minify']);
+  const cluster = admin.clusters[0];
+  const file = join(mkdtempSync(join(tmpdir(), 'acmg-sa-')), 'kubeconfig');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [cluster],
+      users: [{ name, user: { token } }],
+      contexts: [{ name, context: { cluster: cluster.name, user: name, namespace } }],
+      'current-context': name,
+    }),
+  );
+  return file;
 }

@@ -6,9 +6,6 @@
 // Then: migrate works, re-applying the same output (a GitOps sync) and acmg install with the same
 // values leave what migrate did and the record as they were, and uninstall --purge removes it all.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { query } from '../../src/dns/client.js';
 import type { KObject } from '../../src/model/object.js';
@@ -26,6 +23,7 @@ import {
   kubectl,
   kubectlBin,
   kubectlJson,
+  serviceAccountKubeconfig,
   sleep,
   switchLayout,
 } from './cluster.js';
@@ -65,26 +63,6 @@ async function generate(extra: string[]): Promise<{ text: string; objects: KObje
 }
 const names = (objects: KObject[]) => objects.map((o) => `${o.kind} ${o.metadata.namespace ?? ''}/${o.metadata.name}`).sort();
 const gitRecord = (objects: KObject[]) => objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'acmg-state')!.data.install as string;
-
-/** A kubeconfig that authenticates as a ServiceAccount (a TokenRequest token), for the same API server. */
-function serviceAccountKubeconfig(namespace: string, name: string): string {
-  const token = kubectl(['-n', namespace, 'create', 'token', name, '--duration=1h']).trim();
-  const admin = kubectlJson(['config', 'view', '--raw', '--minify']);
-  const cluster = admin.clusters[0];
-  const file = join(mkdtempSync(join(tmpdir(), 'acmg-gitops-')), 'kubeconfig');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [cluster],
-      users: [{ name, user: { token } }],
-      contexts: [{ name, context: { cluster: cluster.name, user: name, namespace } }],
-      'current-context': name,
-    }),
-  );
-  return file;
-}
 
 describe('an install applied from acmg manifest generate (kubectl apply, as Argo CD and Flux do)', () => {
   const controller = new Controller();
