@@ -69,12 +69,13 @@ export interface DeclarativeDecision {
 
 const APPROACHES: readonly string[] = ['keep-service', 'replace-service'];
 
-/** The mark that applies to a Service: its own, else its namespace's (not on Services acmg made, nor outside the reach of Namespace marks). */
+/** The mark that applies to a Service: its own, else its namespace's (none on Services acmg made; a Namespace's reaches neither the excluded namespaces nor default/kubernetes). */
 function markOf(svc: KObject, view: DeclarativeView): string | undefined {
+  if (svc.metadata.labels?.[MANAGED_BY] === 'acmg') return undefined; // a replacement or door: never a candidate
   const own = svc.metadata.annotations?.[MIGRATE_ANNOTATION];
   if (own !== undefined) return own;
   const n = svc.metadata.namespace!;
-  if (view.excluded.has(n) || svc.metadata.labels?.[MANAGED_BY] === 'acmg' || (n === 'default' && svc.metadata.name === 'kubernetes')) return undefined;
+  if (view.excluded.has(n) || (n === 'default' && svc.metadata.name === 'kubernetes')) return undefined;
   return view.namespaces.get(n)?.metadata.annotations?.[MIGRATE_ANNOTATION];
 }
 

@@ -136,7 +136,11 @@ export function renderController(spec: Spec, ctx: RenderContext): KObject[] {
         replicas: c.replicas,
         selector: { matchLabels: selector },
         template: {
-          metadata: { labels: { ...labels, ...selector, 'sidecar.istio.io/inject': 'false' } },
+          metadata: {
+            labels: { ...labels, ...selector, 'sidecar.istio.io/inject': 'false' },
+            // The controller reads the value from the install record when it starts: turning it on rolls the pods.
+            ...(declarative ? { annotations: { 'acmg.io/declarative': 'enabled' } } : {}),
+          },
           spec: {
             serviceAccountName: c.name,
             containers: [
