@@ -1,4 +1,4 @@
-// acmg sync [--watch]: DNS and gateway ports follow VirtualServices bound to the acmg Gateway.
+// acmg sync [--watch]: DNS and gateway ports follow the routes bound to the acmg Gateway (VirtualServices, or HTTPRoutes and TCPRoutes).
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { clusterError, usageError } from '../errors.js';
@@ -28,7 +28,7 @@ interface SyncOptions {
 export function registerSync(program: Command): void {
   withExamples(
     addDryRunOption(
-      program.command('sync').description("make DNS and gateway ports match acmg's migrations and the VirtualServices bound to its Gateway"),
+      program.command('sync').description("make DNS and gateway ports match acmg's migrations and the routes bound to its Gateway"),
       'print what would change, change nothing (=server is not supported)',
     )
       .option('--watch', 'keep reconciling as a controller (watches, debounce, resync, /healthz /readyz /metrics)')
@@ -97,7 +97,7 @@ export function registerSync(program: Command): void {
         for (const w of r.warnings) log.warn(w);
         if (fmt === 'json') return printStructured(r, 'json');
         const lines = [...r.add.map((e) => `+ ${e.fqdn} -> ${e.ip}`), ...r.remove.map((e) => `- ${e.fqdn} -> ${e.ip}`)];
-        if (r.portsChanged) lines.push(`~ gateway ports from VirtualServices: ${r.ports.join(', ') || 'none'}`);
+        if (r.portsChanged) lines.push(`~ gateway ports from routes bound to the Gateway: ${r.ports.join(', ') || 'none'}`);
         lines.push(...r.routes.map((x) => `~ ${x} (following the user's routing)`));
         if (lines.length === 0) writeStdout('in sync: nothing to change\n');
         else {

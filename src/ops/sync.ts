@@ -16,7 +16,6 @@ import { planRouteFollow, projectRoutingObject } from '../plan/route-follow.js';
 import { desiredState, namesToCheck, projectService, projectVirtualService } from '../plan/sync.js';
 import { VERSION } from '../version.js';
 import { GATEWAY_API_VERSION, routingApiOf, type RoutingApi } from '../render/gateway-api.js';
-import { MANAGED_SELECTOR } from '../render/labels.js';
 import { sharedPortsInUse } from './gateway-ports.js';
 import { doorAddresses, gatewayClusterIP, syncGatewayPorts } from './gateway-sync.js';
 import { dnsSettings, loadInstall } from './install-record.js';
@@ -75,7 +74,7 @@ function applyChange(current: DnsEntry[], add: DnsEntry[], remove: DnsEntry[]): 
 export interface ClusterView {
   virtualServices: Iterable<KObject>;
   destinationRules: Iterable<KObject>;
-  /** With routing.api gateway-api: HTTPRoutes (the user's GAMMA routes, acmg's own) and acmg's TCPRoutes. */
+  /** With routing.api gateway-api: HTTPRoutes (the user's GAMMA routes, acmg's own, those bound to the shared Gateway) and TCPRoutes. */
   httpRoutes?: Iterable<KObject>;
   tcpRoutes?: Iterable<KObject>;
   /** By "namespace/name". */
@@ -109,7 +108,7 @@ async function listView(kube: KubeApi, api: RoutingApi): Promise<ClusterView> {
   const httpRoutes: KObject[] = [];
   const tcpRoutes: KObject[] = [];
   await listPages(kube, HTTP_ROUTE.apiVersion, HTTP_ROUTE.kind, {}, (r) => httpRoutes.push(projectRoutingObject(r)));
-  await listPages(kube, TCP_ROUTE.apiVersion, TCP_ROUTE.kind, { labelSelector: MANAGED_SELECTOR }, (r) => tcpRoutes.push(projectRoutingObject(r)));
+  await listPages(kube, TCP_ROUTE.apiVersion, TCP_ROUTE.kind, {}, (r) => tcpRoutes.push(projectRoutingObject(r)));
   return { virtualServices, destinationRules, services, httpRoutes, tcpRoutes };
 }
 
@@ -123,7 +122,13 @@ export async function reconcile(
   // Read twice below (DNS and routes): the controller hands its caches over as one-pass iterators.
   const api = routingApiOf(install.values);
   const given = opts.view ?? (await listView(kube, api));
-  const view = { ...given, virtualServices: [...given.virtualServices], destinationRules: [...given.destinationRules] };
+  const view = {
+    ...given,
+    virtualServices: [...given.virtualServices],
+    destinationRules: [...given.destinationRules],
+    httpRoutes: [...(given.httpRoutes ?? [])],
+    tcpRoutes: [...(given.tcpRoutes ?? [])],
+  };
   const state = await readState(kube, ns);
   // Doors are migrate's and rollback's to open and close; sync only reads them.
   const doors = await doorAddresses(kube, install);
@@ -136,6 +141,7 @@ export async function reconcile(
     clusterDomain: install.clusterDomain,
     migrations: Object.values(state.migrations),
     virtualServices: view.virtualServices,
+    gatewayRoutes: [...view.httpRoutes, ...view.tcpRoutes],
     services: view.services,
   });
   // acmg's routes at the doors, rendered again from the user's routing as it is now.
@@ -149,8 +155,8 @@ export async function reconcile(
     api,
     virtualServices: view.virtualServices,
     destinationRules: view.destinationRules,
-    httpRoutes: view.httpRoutes ?? [],
-    tcpRoutes: view.tcpRoutes ?? [],
+    httpRoutes: view.httpRoutes,
+    tcpRoutes: view.tcpRoutes,
   });
   const warnings = [...desired.ignored, ...follow.warnings];
   const routes: string[] = [];

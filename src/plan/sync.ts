@@ -1,6 +1,8 @@
 // acmg sync, the pure part: the DNS entries and gateway ports that should exist, from acmg's
-// migrations (each name answers its namespace's door on the gateway) and from every VirtualService bound to the acmg Gateway (as the original controller
-// did, but level-triggered: always computed from the whole current state).
+// migrations (each name answers its namespace's door on the gateway) and from every route bound to
+// the shared acmg Gateway: VirtualServices (routing.api istio), HTTPRoutes and TCPRoutes (gateway-api),
+// as the original controller did for VirtualServices, but level-triggered: always computed from the
+// whole current state.
 import type { DnsEntry } from '../coredns/region.js';
 
 import type { KObject } from '../model/object.js';
@@ -9,6 +11,7 @@ import type { ClassifiedPort } from '../model/ports.js';
 import { boundToMesh } from '../render/gateway-routes.js';
 import { projectRoutingObject } from './route-follow.js';
 import { SYSTEM_NAMESPACES } from './selection.js';
+import { GATEWAY_API_GROUP } from '../render/gateway-api.js';
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
@@ -22,6 +25,8 @@ export interface SyncInput {
   clusterDomain: string;
   migrations: MigrationRecord[];
   virtualServices: Iterable<KObject>;
+  /** With routing.api gateway-api: HTTPRoutes and TCPRoutes (parentRefs the shared Gateway steer too). */
+  gatewayRoutes?: Iterable<KObject>;
   /** Services by "namespace/name", to find the ports of a destination that names none. */
   services: ReadonlyMap<string, KObject>;
 }
@@ -67,7 +72,7 @@ export interface DesiredState {
   ports: ClassifiedPort[];
   /** Hosts ignored, with why (printed as warnings). */
   ignored: string[];
-  /** VirtualService "ns/name" -> the FQDNs it contributes. */
+  /** A route ("ns/name" for a VirtualService, "<Kind> ns/name" for a Gateway API route) -> the FQDNs it contributes. */
   sources: Record<string, string[]>;
 }
 
@@ -94,8 +99,14 @@ export function resolveHost(host: string, vsNamespace: string, domain: string): 
   return { why: `"${host}" is outside the cluster domain ${domain}` };
 }
 
-function destinations(vs: KObject): { host: string; port?: number; kind: 'http' | 'tcp' }[] {
-  const out: { host: string; port?: number; kind: 'http' | 'tcp' }[] = [];
+interface Destination {
+  host: string;
+  port?: number;
+  kind: 'http' | 'tcp';
+}
+
+function vsDestinations(vs: KObject): Destination[] {
+  const out: Destination[] = [];
   for (const kind of ['http', 'tcp', 'tls'] as const) {
     for (const route of vs.spec?.[kind] ?? []) {
       for (const r of route.route ?? []) {
@@ -104,6 +115,56 @@ function destinations(vs: KObject): { host: string; port?: number; kind: 'http' 
     }
   }
   return out;
+}
+
+type GatewayApiRef = { group?: string; kind?: string; name?: string; namespace?: string; port?: number; sectionName?: string };
+
+/** Does this HTTPRoute or TCPRoute name the shared Gateway among its parents? (namespace defaults to the route's) */
+export function routeBoundToGateway(route: KObject, gw: { namespace: string; name: string }): boolean {
+  const ns = route.metadata.namespace ?? 'default';
+  return ((route.spec?.parentRefs ?? []) as GatewayApiRef[]).some(
+    (p) =>
+      (p.group ?? GATEWAY_API_GROUP) === GATEWAY_API_GROUP && (p.kind ?? 'Gateway') === 'Gateway' && p.name === gw.name && (p.namespace ?? ns) === gw.namespace,
+  );
+}
+
+/** A Gateway API route's Service backends, as hosts "name.namespace" (other kinds of backend name no Service). */
+function routeDestinations(route: KObject): Destination[] {
+  const ns = route.metadata.namespace ?? 'default';
+  const kind = route.kind === 'TCPRoute' ? 'tcp' : 'http';
+  return ((route.spec?.rules ?? []) as { backendRefs?: GatewayApiRef[] }[]).flatMap((r) =>
+    (r.backendRefs ?? [])
+      .filter((b) => (b.group ?? '') === '' && (b.kind ?? 'Service') === 'Service' && b.name)
+      .map((b) => ({ host: `${b.name}.${b.namespace ?? ns}`, port: b.port, kind })),
+  );
+}
+
+/** The routes bound to the shared Gateway, each with what it calls itself in warnings and its destinations, sorted. */
+function boundRoutes(input: SyncInput): { id: string; kind: string; label: string; namespace: string; destinations: Destination[] }[] {
+  const own = (o: KObject) => o.metadata.labels?.['app.kubernetes.io/managed-by'] === 'acmg';
+  const key = (o: KObject) => `${o.metadata.namespace ?? 'default'}/${o.metadata.name}`;
+  const byKey = (a: KObject, b: KObject) => key(a).localeCompare(key(b));
+  // acmg's own routes are covered by its migrations (and point at replacements in approach 2).
+  const vses = [...input.virtualServices].filter((vs) => !own(vs) && boundToGateway(vs, input.gateway)).sort(byKey);
+  const routes = [...(input.gatewayRoutes ?? [])].filter((r) => !own(r) && routeBoundToGateway(r, input.gateway));
+  return [
+    ...vses.map((vs) => ({
+      id: key(vs),
+      kind: vs.kind,
+      label: `VirtualService ${key(vs)}`,
+      namespace: vs.metadata.namespace ?? 'default',
+      destinations: vsDestinations(vs),
+    })),
+    ...routes
+      .sort((a, b) => a.kind.localeCompare(b.kind) || byKey(a, b))
+      .map((r) => ({
+        id: `${r.kind} ${key(r)}`,
+        kind: r.kind,
+        label: `${r.kind} ${key(r)}`,
+        namespace: r.metadata.namespace ?? 'default',
+        destinations: routeDestinations(r),
+      })),
+  ];
 }
 
 export function desiredState(input: SyncInput): DesiredState {
@@ -121,33 +182,26 @@ export function desiredState(input: SyncInput): DesiredState {
         `${m.namespace}/${m.service} is migrated but namespace ${m.namespace} has no door on the gateway; its DNS entry is ${ip ? 'left as it is' : 'left out'} (roll it back and migrate it again to recreate the door)`,
       );
   }
-  const vses = [...input.virtualServices].sort((a, b) =>
-    `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`),
-  );
-  for (const vs of vses) {
-    // acmg's own routes are covered by its migrations (and point at replacements in approach 2).
-    if (vs.metadata.labels?.['app.kubernetes.io/managed-by'] === 'acmg') continue;
-    if (!boundToGateway(vs, input.gateway)) continue;
-    const id = `${vs.metadata.namespace}/${vs.metadata.name}`;
-    for (const d of destinations(vs)) {
-      const r = resolveHost(d.host, vs.metadata.namespace ?? 'default', input.clusterDomain);
+  for (const route of boundRoutes(input)) {
+    const { id, label } = route;
+    for (const d of route.destinations) {
+      const r = resolveHost(d.host, route.namespace, input.clusterDomain);
       if (!r.fqdn) {
-        ignored.push(`VirtualService ${id}: ${r.why}; ignored`);
+        ignored.push(`${label}: ${r.why}; ignored`);
         continue;
       }
-      // A VirtualService steers only its own namespace's Services, never a system or acmg's install
+      // A route steers only its own namespace's Services, never a system or acmg's install
       // namespace, and only names that are names (what reaches the Corefile must be a DNS name).
-      const vsNs = vs.metadata.namespace ?? 'default';
       const refused =
         !DNS_LABEL.test(r.service ?? '') || !DNS_LABEL.test(r.namespace ?? '')
           ? `"${d.host}" is not a valid Service name`
-          : r.namespace !== vsNs
-            ? `"${d.host}" is a Service of namespace ${r.namespace}: a VirtualService steers only Services of its own namespace (${vsNs})`
+          : r.namespace !== route.namespace
+            ? `"${d.host}" is a Service of namespace ${r.namespace}: ${route.kind === 'HTTPRoute' ? 'an' : 'a'} ${route.kind} steers only Services of its own namespace (${route.namespace})`
             : SYSTEM_NAMESPACES.includes(r.namespace!) || r.namespace === input.gateway.namespace
               ? `"${d.host}" is in ${r.namespace}, whose Services acmg never steers`
               : undefined;
       if (refused) {
-        ignored.push(`VirtualService ${id}: ${refused}; ignored`);
+        ignored.push(`${label}: ${refused}; ignored`);
         continue;
       }
       entries.set(r.fqdn, input.gatewayIP);

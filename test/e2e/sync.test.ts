@@ -46,7 +46,7 @@ describe('acmg sync and the sync --watch controller', () => {
     applyVs([vsDoc('once', 'reviews')]);
     const dry = expectExit(await acmg(['sync', '--dry-run']), 0);
     expect(dry.stdout).toContain(`+ reviews.shop.svc.cluster.local -> ${gatewayIP}`);
-    expect(dry.stdout).toContain('~ gateway ports from VirtualServices: 9080');
+    expect(dry.stdout).toContain('~ gateway ports from routes bound to the Gateway: 9080');
     expect(regionEntries()).toEqual([]);
     const r = JSON.parse(expectExit(await acmg(['sync', '-o', 'json']), 0).stdout);
     expect(r).toMatchObject({ dnsWrites: 1, portsChanged: true, ports: [9080] });

@@ -120,6 +120,82 @@ describe('acmg sync desired state', () => {
     ]);
   });
 
+  test('Gateway API: HTTPRoutes and TCPRoutes whose parentRefs name the shared Gateway steer their Service backends, as bound VirtualServices do', () => {
+    const route = (kind: 'HTTPRoute' | 'TCPRoute', ns: string, name: string, spec: Record<string, unknown>, labels: Record<string, string> = {}): KObject => ({
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind,
+      metadata: { name, namespace: ns, labels },
+      spec,
+    });
+    const shared = [{ name: 'acmg-gateway', namespace: 'istio-system' }];
+    const d = desiredState({
+      gateway: gw,
+      gatewayIP: '10.96.9.9',
+      doorIPs: new Map(),
+      clusterDomain: 'cluster.local',
+      migrations: [],
+      virtualServices: [],
+      gatewayRoutes: [
+        route('HTTPRoute', 'shop', 'reviews', {
+          parentRefs: shared,
+          rules: [
+            {
+              backendRefs: [
+                { name: 'reviews', port: 9080 },
+                { name: 'reviews-v2', port: 9081 },
+              ],
+            },
+          ],
+        }),
+        route('TCPRoute', 'data', 'db', {
+          parentRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', ...shared[0] }],
+          rules: [{ backendRefs: [{ name: 'db', port: 5432 }] }],
+        }),
+        // GAMMA (parentRefs a Service), another Gateway, the parent's namespace defaulting to the route's: not bound.
+        route('HTTPRoute', 'shop', 'gamma', {
+          parentRefs: [{ group: '', kind: 'Service', name: 'ratings' }],
+          rules: [{ backendRefs: [{ name: 'ratings', port: 9080 }] }],
+        }),
+        route('HTTPRoute', 'shop', 'elsewhere', {
+          parentRefs: [{ name: 'other', namespace: 'istio-system' }],
+          rules: [{ backendRefs: [{ name: 'details', port: 9080 }] }],
+        }),
+        route('HTTPRoute', 'shop', 'same-name', { parentRefs: [{ name: 'acmg-gateway' }], rules: [{ backendRefs: [{ name: 'productpage', port: 9080 }] }] }),
+        // Bound, but a backend of another namespace, a system Service, or not a Service: never steered.
+        route('HTTPRoute', 'team-a', 'hijack', { parentRefs: shared, rules: [{ backendRefs: [{ name: 'kubernetes', namespace: 'default', port: 443 }] }] }),
+        route('HTTPRoute', 'team-a', 'bucket', { parentRefs: shared, rules: [{ backendRefs: [{ group: 'example.io', kind: 'Bucket', name: 'web' }] }] }),
+        // acmg's own routes are covered by its migrations.
+        route(
+          'HTTPRoute',
+          'default',
+          'acmg-helloworld-5000',
+          { parentRefs: shared, rules: [{ backendRefs: [{ name: 'helloworld', port: 5000 }] }] },
+          { 'app.kubernetes.io/managed-by': 'acmg' },
+        ),
+      ],
+      services: MIXED_SERVICES,
+    });
+    expect(d.entries).toEqual([
+      { fqdn: 'db.data.svc.cluster.local', ip: '10.96.9.9' },
+      { fqdn: 'reviews-v2.shop.svc.cluster.local', ip: '10.96.9.9' },
+      { fqdn: 'reviews.shop.svc.cluster.local', ip: '10.96.9.9' },
+    ]);
+    expect(d.ports).toEqual([
+      { name: 'tcp-pg', port: 5432, protocol: 'TCP' },
+      { name: 'http', port: 9080, protocol: 'HTTP' },
+      { name: '', port: 9081, protocol: 'HTTP' },
+    ]);
+    expect(d.ignored).toEqual([
+      expect.stringMatching(
+        /^HTTPRoute team-a\/hijack: "kubernetes\.default" is a Service of namespace default: an HTTPRoute steers only Services of its own namespace \(team-a\); ignored$/,
+      ),
+    ]);
+    expect(d.sources).toEqual({
+      'HTTPRoute shop/reviews': ['reviews.shop.svc.cluster.local', 'reviews-v2.shop.svc.cluster.local'],
+      'TCPRoute data/db': ['db.data.svc.cluster.local'],
+    });
+  });
+
   test('a migration being rolled back has no DNS entry: a controller alongside does not put back what the rollback takes away', () => {
     const m = { ...migration('default', 'helloworld'), phase: 'rolling-back' as const };
     const d = desiredState({
