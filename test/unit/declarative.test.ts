@@ -10,6 +10,7 @@ import { readState, updateState } from '../../src/kube/state.js';
 import type { KObject } from '../../src/model/object.js';
 import type { MigrationRecord } from '../../src/model/state.js';
 import { migrationRecordProblems } from '../../src/model/state-validate.js';
+import { runController } from '../../src/ops/controller.js';
 import { declarativePass } from '../../src/ops/declarative.js';
 import { applyMigration, planMigration } from '../../src/ops/migrate/index.js';
 import { collectStatus } from '../../src/ops/status.js';
@@ -349,3 +350,46 @@ describe("the controller's RBAC for declarative migrations", () => {
     expect(JSON.stringify(rbac(SETS))).not.toEqual(JSON.stringify(rbac(['controller.enabled=true'])));
   });
 });
+
+describe('the controller (acmg sync --watch) runs the pass after its reconcile', () => {
+  test('a Service marked while it runs is migrated, logged, and its mark removed rolls it back', async () => {
+    const kube = await installedCluster();
+    kube.seed(svc('shop', 'reviews'));
+    // Watches that end (as the in-memory ones do after replaying) are opened again a little later.
+    kube.watchHook = () => new Promise((r) => setTimeout(r, 20));
+    const logs: string[] = [];
+    const ac = new AbortController();
+    const run = runController(kube, {
+      resyncMs: 60_000,
+      debounceMs: 10,
+      maxDelayMs: 50,
+      healthPort: 0,
+      leaderElect: false,
+      identity: 'test',
+      unhealthyAfterMs: 60_000,
+      log: (m) => logs.push(m),
+      signal: ac.signal,
+    });
+    try {
+      await until(() => logs.some((l) => l.startsWith('serving')) && kube.calls.some((c) => c.verb === 'watch' && c.kind === 'Namespace'));
+      mark(kube, 'Service', 'reviews', 'shop', 'keep-service');
+      await until(async () => (await migrations(kube))['shop/reviews']?.phase === 'complete');
+      expect((await migrations(kube))['shop/reviews']!.origin).toBe('declarative');
+      await until(() => logs.includes('declarative: migrated shop/reviews (--keep-service)'));
+      mark(kube, 'Service', 'reviews', 'shop', null);
+      await until(async () => !(await migrations(kube))['shop/reviews']);
+      await until(() => logs.includes('declarative: rolled back shop/reviews (the mark was removed)'));
+    } finally {
+      ac.abort();
+      await run;
+    }
+  }, 20_000);
+});
+
+async function until(fn: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const t0 = Date.now();
+  while (!(await fn())) {
+    if (Date.now() - t0 > timeoutMs) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
