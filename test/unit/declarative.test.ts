@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { readDeclarativeStatus } from '../../src/kube/declarative-status.js';
-import { readState, updateState } from '../../src/kube/state.js';
+import { readState } from '../../src/kube/state.js';
 import type { KObject } from '../../src/model/object.js';
 import type { MigrationRecord } from '../../src/model/state.js';
 import { migrationRecordProblems } from '../../src/model/state-validate.js';
@@ -19,7 +19,7 @@ import { decideDeclarative, declarativeBackoff, nextDeclarativeStatus, projectNa
 import { projectService } from '../../src/plan/sync.js';
 import { resolveValues } from '../../src/profile/load.js';
 import { renderManifests } from '../../src/render/index.js';
-import { type Call, MemoryKube } from './memory-kube.js';
+import { type Call, MemoryKube, recordInstall } from './memory-kube.js';
 
 const MARK = 'acmg.io/migrate';
 const NS = (name: string, annotations: Record<string, string> = {}, labels: Record<string, string> = {}): KObject => ({
@@ -43,16 +43,7 @@ async function installedCluster(sets = SETS): Promise<MemoryKube> {
   const doc = resolveValues({ profile: 'minimal', sets });
   const objects = renderManifests(doc, { clusterDomain: 'cluster.local', version: '0.0.0-test' });
   kube.seed(NS('istio-system'), NS('kube-system'), NS('shop', {}, { 'istio-injection': 'enabled' }), NS('web'), coredns, ...objects);
-  await updateState(kube, 'istio-system', (st) => {
-    st.install = {
-      version: '0.0.0-test',
-      profile: 'minimal',
-      values: doc.spec,
-      clusterDomain: 'cluster.local',
-      objects: objects.map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace })),
-      installedAt: '2026-01-01T00:00:00Z',
-    };
-  });
+  await recordInstall(kube, doc.spec, objects);
   kube.calls.splice(0);
   return kube;
 }

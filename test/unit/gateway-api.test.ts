@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
-import { readState, updateState } from '../../src/kube/state.js';
+import { readState } from '../../src/kube/state.js';
 import type { KObject } from '../../src/model/object.js';
 import { loadInstall } from '../../src/ops/install-record.js';
 import { applyMigration, describeMigration, planMigration } from '../../src/ops/migrate/index.js';
@@ -18,7 +18,7 @@ import { renderGatewayApiRoutes } from '../../src/render/gateway-api-routes.js';
 import { renderServiceRouting } from '../../src/render/gateway-routes.js';
 import { renderManifests } from '../../src/render/index.js';
 import { renderNamespaceGateway } from '../../src/render/namespace-gateway.js';
-import { MemoryKube } from './memory-kube.js';
+import { MemoryKube, recordInstall } from './memory-kube.js';
 
 const NS = (name: string, labels: Record<string, string> = {}): KObject => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
 const svc = (namespace: string, name: string, ports: object[]): KObject => ({
@@ -51,16 +51,7 @@ async function installedCluster(api: 'istio' | 'gateway-api' = 'gateway-api'): P
     svc('shop', 'reviews-v2', [{ name: 'http', port: 9080, targetPort: 9080 }]),
     svc('shop', 'db', [{ name: 'tcp-db', port: 5432 }]),
   );
-  await updateState(kube, 'istio-system', (st) => {
-    st.install = {
-      version: '0.0.0-test',
-      profile: 'minimal',
-      values: doc.spec,
-      clusterDomain: 'cluster.local',
-      objects: objects.map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace })),
-      installedAt: '2026-01-01T00:00:00Z',
-    };
-  });
+  await recordInstall(kube, doc.spec, objects);
   kube.calls.splice(0);
   return kube;
 }

@@ -4,7 +4,9 @@
 // EndpointSlices for Services (kwok and the controllers do that in the e2e cluster). It is not an
 // API server: everything it does not model is proven by the e2e tests against the real one.
 import { ApiError, type DeleteOptions, type KubeApi, type ListOptions, type ListResult, type WatchOptions } from '../../src/kube/api.js';
+import { updateState } from '../../src/kube/state.js';
 import type { KObject } from '../../src/model/object.js';
+import type { Spec } from '../../src/profile/schema.js';
 
 type Verb = 'get' | 'list' | 'apply' | 'create' | 'replace' | 'patch' | 'delete' | 'watch';
 
@@ -220,4 +222,18 @@ export class MemoryKube implements KubeApi {
   }
 
   close(): void {}
+}
+
+/** Records in acmg's state, as install would, that these rendered objects are acmg's install (profile minimal, version 0.0.0-test). */
+export async function recordInstall(kube: KubeApi, spec: Spec, objects: KObject[], o: { namespace?: string; clusterDomain?: string } = {}): Promise<void> {
+  await updateState(kube, o.namespace ?? 'istio-system', (st) => {
+    st.install = {
+      version: '0.0.0-test',
+      profile: 'minimal',
+      values: spec,
+      clusterDomain: o.clusterDomain ?? 'cluster.local',
+      objects: objects.map((x) => ({ apiVersion: x.apiVersion, kind: x.kind, name: x.metadata.name, namespace: x.metadata.namespace })),
+      installedAt: '2026-01-01T00:00:00Z',
+    };
+  });
 }

@@ -21,7 +21,7 @@ import { applyUninstall, planUninstall, uninstallIsEmpty } from '../../src/ops/u
 import { resolveValues } from '../../src/profile/load.js';
 import { renderManifests } from '../../src/render/index.js';
 import { routeName } from '../../src/render/routes.js';
-import { MemoryKube } from './memory-kube.js';
+import { MemoryKube, recordInstall } from './memory-kube.js';
 
 /** A user's Istio object (VirtualService, DestinationRule) in namespace shop. */
 const istio = (kind: 'VirtualService' | 'DestinationRule', name: string, spec: object): KObject => ({
@@ -57,16 +57,7 @@ async function installedCluster(): Promise<MemoryKube> {
     svc('web', 'frontend', [{ name: 'http', port: 8000, targetPort: 8000 }]),
     { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'reviews', namespace: 'shop' }, spec: { replicas: 1 } },
   );
-  await updateState(kube, 'istio-system', (st) => {
-    st.install = {
-      version: '0.0.0-test',
-      profile: 'minimal',
-      values: doc.spec,
-      clusterDomain: 'cluster.local',
-      objects: objects.map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace })),
-      installedAt: '2026-01-01T00:00:00Z',
-    };
-  });
+  await recordInstall(kube, doc.spec, objects);
   kube.calls.splice(0);
   return kube;
 }

@@ -11,13 +11,12 @@ import { readEntries } from '../../src/coredns/engine.js';
 import { detectLayout } from '../../src/coredns/layout.js';
 import { AcmgError, ExitCode } from '../../src/errors.js';
 import { updateDnsEntries, type DnsSettings } from '../../src/kube/dns-store.js';
-import { updateState } from '../../src/kube/state.js';
 import type { KObject } from '../../src/model/object.js';
 import { applyMigration, planMigration } from '../../src/ops/migrate/index.js';
 import { applyUninstall, planUninstall, uninstallIsEmpty } from '../../src/ops/uninstall.js';
 import { resolveValues } from '../../src/profile/load.js';
 import { renderManifests } from '../../src/render/index.js';
-import { MemoryKube } from './memory-kube.js';
+import { MemoryKube, recordInstall } from './memory-kube.js';
 
 interface LayoutCase {
   name: string;
@@ -87,16 +86,7 @@ async function installedOn(l: LayoutCase): Promise<MemoryKube> {
     },
     { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'reviews', namespace: 'shop' }, spec: { replicas: 1 } },
   );
-  await updateState(kube, 'istio-system', (st) => {
-    st.install = {
-      version: '0.0.0-test',
-      profile: 'minimal',
-      values: doc.spec,
-      clusterDomain: l.domain,
-      objects: objects.map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace })),
-      installedAt: '2026-01-01T00:00:00Z',
-    };
-  });
+  await recordInstall(kube, doc.spec, objects, { clusterDomain: l.domain });
   return kube;
 }
 

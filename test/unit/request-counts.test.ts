@@ -5,14 +5,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
-import { updateState } from '../../src/kube/state.js';
 import type { KObject } from '../../src/model/object.js';
 import { loadInstall } from '../../src/ops/install-record.js';
 import { applyMigration, planMigration } from '../../src/ops/migrate/index.js';
 import { rollbackMigrations } from '../../src/ops/rollback.js';
 import { resolveValues } from '../../src/profile/load.js';
 import { renderManifests } from '../../src/render/index.js';
-import { MemoryKube, type Call } from './memory-kube.js';
+import { MemoryKube, type Call, recordInstall } from './memory-kube.js';
 
 const NAMESPACES = ['shop', 'web'];
 
@@ -36,16 +35,7 @@ async function cluster(n: number): Promise<MemoryKube> {
       spec: { selector: { app: `svc-${i}` }, ports: [{ name: 'http', port: 9000, targetPort: 9000 }] },
     })),
   );
-  await updateState(kube, 'istio-system', (st) => {
-    st.install = {
-      version: '0.0.0-test',
-      profile: 'minimal',
-      values: doc.spec,
-      clusterDomain: 'cluster.local',
-      objects: objects.map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace })),
-      installedAt: '2026-01-01T00:00:00Z',
-    };
-  });
+  await recordInstall(kube, doc.spec, objects);
   kube.calls.splice(0);
   return kube;
 }

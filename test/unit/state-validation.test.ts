@@ -16,7 +16,7 @@ import { planUninstall } from '../../src/ops/uninstall.js';
 import { resolveValues } from '../../src/profile/load.js';
 import { renderManifests } from '../../src/render/index.js';
 import { keepableService } from '../../src/render/routes.js';
-import { MemoryKube } from './memory-kube.js';
+import { MemoryKube, recordInstall } from './memory-kube.js';
 
 const NS = 'istio-system';
 const service: KObject = {
@@ -278,16 +278,7 @@ async function installedCluster(): Promise<MemoryKube> {
     metadata: { name: 'reviews', namespace: 'shop', labels: { app: 'reviews' } },
     spec: { selector: { app: 'reviews' }, ports: [{ name: 'http', port: 9080, targetPort: 9080 }] },
   });
-  await updateState(kube, NS, (st) => {
-    st.install = {
-      version: '0.0.0-test',
-      profile: 'minimal',
-      values: doc.spec,
-      clusterDomain: 'cluster.local',
-      objects: objects.map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace })),
-      installedAt: '2026-01-01T00:00:00Z',
-    };
-  });
+  await recordInstall(kube, doc.spec, objects, { namespace: NS });
   return kube;
 }
 const task = async <T>(_title: string, fn: (update: (t: string) => void) => Promise<T>) => fn(() => {});
