@@ -161,6 +161,7 @@ async function control(kube: KubeApi, o: ControllerOptions, loop: ControlLoop): 
   const watches = informers.map((i) => i.run());
 
   const lease = { namespace: ns, name: install.values.controller.name, identity: o.identity, durationSeconds: 15 };
+  let retry: NodeJS.Timeout | undefined;
   try {
     await loop.run({
       reconcile: async (later) => {
@@ -184,13 +185,17 @@ async function control(kube: KubeApi, o: ControllerOptions, loop: ControlLoop): 
           resolver: o.confirm?.resolver,
           dnsTimeoutMs: o.confirm?.timeoutMs ?? 0,
         });
-        return { ...r, declarative: done };
+        // A refused or failed service is tried again when its backoff ends, not only at the next change or resync.
+        clearTimeout(retry);
+        retry = done.retryInMs === undefined ? undefined : setTimeout(() => loop.dispatch({ type: 'changed' }), done.retryInMs).unref();
+        return { ...r, declarative: done.log };
       },
       lease: o.leaderElect ? { name: `${ns}/${lease.name}`, renew: () => tryAcquireOrRenew(kube, lease) } : undefined,
       stop: () => stop.abort(),
       work: watches,
     });
   } finally {
+    clearTimeout(retry);
     o.signal.removeEventListener('abort', stopLoop);
   }
 }

@@ -10,7 +10,7 @@ import { explainApiError, type KubeApi } from '../kube/api.js';
 import { readState } from '../kube/state.js';
 import type { KObject } from '../model/object.js';
 import type { Approach, InstallRecord } from '../model/state.js';
-import { decideDeclarative, nextDeclarativeStatus, type DeclarativeOutcome } from '../plan/declarative.js';
+import { decideDeclarative, nextDeclarativeStatus, nextRetryIn, type DeclarativeOutcome } from '../plan/declarative.js';
 import { SYSTEM_NAMESPACES } from '../plan/selection.js';
 import { applyMigration, planMigration } from './migrate/index.js';
 import { rollbackMigrations } from './rollback.js';
@@ -34,8 +34,15 @@ const problemsOf = (e: unknown): string => {
 };
 const isRefusal = (e: unknown) => e instanceof AcmgError && e.code === ExitCode.Usage;
 
-/** One pass: what it did, as log lines (refusals and failures are recorded in the status, and logged). */
-export async function declarativePass(kube: KubeApi, install: InstallRecord, o: DeclarativeOptions): Promise<string[]> {
+export interface DeclarativeResult {
+  /** What it did, as log lines (refusals and failures are recorded in the status, and logged too). */
+  log: string[];
+  /** When the earliest refused or failed service is due again (ms from now). */
+  retryInMs?: number;
+}
+
+/** One pass: the marked services migrated, the unmarked ones rolled back, the status written if it changed. */
+export async function declarativePass(kube: KubeApi, install: InstallRecord, o: DeclarativeOptions): Promise<DeclarativeResult> {
   const ns = install.values.namespace;
   const now = o.now ?? Date.now;
   const state = await readState(kube, ns);
@@ -88,6 +95,7 @@ export async function declarativePass(kube: KubeApi, install: InstallRecord, o: 
       fail(d.rollback, 'rollback', e, 'not rolled back:');
     }
   }
-  await writeDeclarativeStatus(kube, ns, read, nextDeclarativeStatus(read.status, d, failed, now()));
-  return log;
+  const next = nextDeclarativeStatus(read.status, d, failed, now());
+  await writeDeclarativeStatus(kube, ns, read, next);
+  return { log, retryInMs: nextRetryIn(next, now()) };
 }

@@ -137,3 +137,9 @@ export function nextDeclarativeStatus(prev: DeclarativeStatus, d: DeclarativeDec
   }
   return next;
 }
+
+/** How long until the earliest retry the status holds (undefined: none), so the controller passes again then. */
+export function nextRetryIn(status: DeclarativeStatus, now: number): number | undefined {
+  const times = Object.values(status).flatMap((e) => (e.retryAt ? [Date.parse(e.retryAt) - now] : []));
+  return times.length ? Math.max(0, Math.min(...times)) : undefined;
+}

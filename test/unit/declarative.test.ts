@@ -15,7 +15,7 @@ import { declarativePass } from '../../src/ops/declarative.js';
 import { applyMigration, planMigration } from '../../src/ops/migrate/index.js';
 import { collectStatus } from '../../src/ops/status.js';
 import { silentTask } from '../../src/ops/task.js';
-import { decideDeclarative, declarativeBackoff, nextDeclarativeStatus, projectNamespace, withMark } from '../../src/plan/declarative.js';
+import { decideDeclarative, declarativeBackoff, nextDeclarativeStatus, nextRetryIn, projectNamespace, withMark } from '../../src/plan/declarative.js';
 import { projectService } from '../../src/plan/sync.js';
 import { resolveValues } from '../../src/profile/load.js';
 import { renderManifests } from '../../src/render/index.js';
@@ -55,7 +55,7 @@ async function pass(kube: MemoryKube, now = T0): Promise<string[]> {
   const { install } = { install: (await readState(kube, 'istio-system')).install! };
   const services = (await kube.list('v1', 'Service')).items.map((s) => withMark(projectService(s), s));
   const namespaces = new Map((await kube.list('v1', 'Namespace')).items.map((n) => [n.metadata.name, projectNamespace(n)]));
-  return declarativePass(kube, install, { services, namespaces, dnsTimeoutMs: 1000, readinessTimeoutMs: 1000, now: () => now });
+  return (await declarativePass(kube, install, { services, namespaces, dnsTimeoutMs: 1000, readinessTimeoutMs: 1000, now: () => now })).log;
 }
 
 const migrations = async (kube: MemoryKube) => (await readState(kube, 'istio-system')).migrations;
@@ -255,6 +255,10 @@ describe('the decision (pure)', () => {
     const failed = new Map([['shop/a', { want: 'keep-service' as const, reason: 'refused: x' }]]);
     const s1 = nextDeclarativeStatus({ 'shop/gone': { want: 'keep-service', reason: 'r', attempts: 3, retryAt: 'z' } }, d, failed, T0);
     expect(s1).toEqual({ 'shop/a': { want: 'keep-service', reason: 'refused: x', attempts: 1, retryAt: new Date(T0 + 30_000).toISOString() } });
+    // The controller passes again when the earliest retry is due (none: only on changes and resyncs).
+    expect(nextRetryIn(s1, T0 + 10_000)).toBe(20_000);
+    expect(nextRetryIn(s1, T0 + 40_000)).toBe(0);
+    expect(nextRetryIn({}, T0)).toBeUndefined();
     expect(declarativeBackoff(2)).toBe(60_000);
     expect(declarativeBackoff(100)).toBe(10 * 60_000);
   });
