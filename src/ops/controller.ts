@@ -5,7 +5,8 @@
 // ConfigMaps (DNS, acmg's state) are watched only as triggers: the reconcile reads them itself.
 // When to reconcile (debounce, resync, leadership, backoff, health, the DNS check, stopping) is the
 // state machine in control-loop.ts; this file is its I/O: the health server, the install record,
-// the informers, the Lease and the reconcile.
+// the informers, the Lease and the reconcile. With controller.declarative.enabled each reconcile
+// is followed by the declarative pass (declarative.ts: marked Services migrated, unmarked rolled back).
 import http from 'node:http';
 import { AcmgError, ExitCode } from '../errors.js';
 import type { KubeApi } from '../kube/api.js';
