@@ -89,7 +89,7 @@ cd "$ROOT"
 command -v node >/dev/null 2>&1 || { echo "build-image: node (20 or later) is needed to build acmg" >&2; exit 2; }
 if ((!skip_build)) && ((!print_ref)); then
   npm run -s build
-elif [[ ! -f dist/cli.js ]]; then
+elif [[ ! -f dist/cli.cjs ]]; then
   npm run -s build
 fi
 

@@ -2,10 +2,9 @@
 // Lays out the controller image's /app from a built checkout (after `npm ci && npm run build`):
 // exactly what deploy/controller/Containerfile copies, and nothing else.
 //
-//   package.json    name, version and "type": "module" (the bundle is ESM; the shim prints the version)
-//   bin/acmg.js     the shim the image runs
-//   dist/           the bundle: dist/cli.js and every chunk it imports, statically or lazily, without
-//                   source maps (dist/ also keeps chunks of earlier builds: they are left out)
+//   package.json    name, version and "type": "module" (the shim prints the version)
+//   bin/            the shim the image runs, bin/acmg.js, and bin/package.json (it is CommonJS)
+//   dist/           the bundle, dist/cli.cjs, and its V8 code cache, without the source map
 //   profiles/       the install profiles (values come from them at run time)
 //   node_modules/   only what the bundle leaves out (scripts/build.mjs's `external`) and what those
 //                   packages load, as npm installed them in this checkout (types-only @types/* packages,
@@ -14,7 +13,7 @@
 // Usage: node deploy/controller/stage.mjs OUTDIR   (OUTDIR must not exist or be empty)
 // Exit 2 when the checkout is not built or a package the bundle needs is not installed.
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, posix, relative, resolve, sep } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -32,37 +31,11 @@ export function externals(root = ROOT) {
   return [...list[1].matchAll(/['"]([^'"]+)['"]/g)].map((m) => m[1]);
 }
 
-/**
- * What an ES module esbuild wrote imports: `import ... from "x"` and `export ... from "x"` statements
- * (one per line start, maybe over several lines), `import "x"` and `import("x")`.
- */
-export function importSpecifiers(text) {
-  const specs = [];
-  for (const m of text.matchAll(/^[ \t]*(?:import|export)\b[^;]*?\bfrom\s*["']([^"']+)["']/gm)) specs.push(m[1]);
-  for (const m of text.matchAll(/^[ \t]*import\s*["']([^"']+)["']/gm)) specs.push(m[1]);
-  for (const m of text.matchAll(/\bimport\(\s*["']([^"']+)["']\s*\)/g)) specs.push(m[1]);
-  return specs;
-}
-
-/** dist/cli.js and the chunks it reaches through relative imports (static, side-effect and import()). */
+/** The bundle (one file: scripts/build.mjs) and its code cache, when the build wrote one. */
 export function bundleFiles(root = ROOT) {
   const dist = join(root, 'dist');
-  if (!existsSync(join(dist, 'cli.js'))) throw new Error('dist/cli.js is missing: run `npm run build` first');
-  const seen = new Set();
-  const queue = ['cli.js'];
-  while (queue.length) {
-    const file = queue.pop();
-    if (seen.has(file)) continue;
-    seen.add(file);
-    const text = readFileSync(join(dist, file), 'utf8');
-    for (const spec of importSpecifiers(text)) {
-      if (!spec.startsWith('./') && !spec.startsWith('../')) continue;
-      const target = posix.normalize(posix.join(posix.dirname(file), spec));
-      if (target.startsWith('..')) throw new Error(`dist/${file} imports ${spec}, outside dist/`);
-      queue.push(target);
-    }
-  }
-  return [...seen].sort();
+  if (!existsSync(join(dist, 'cli.cjs'))) throw new Error('dist/cli.cjs is missing: run `npm run build` first');
+  return ['cli.cjs', ...(existsSync(join(dist, 'cli.cjs.cache')) ? ['cli.cjs.cache'] : [])];
 }
 
 /** Where Node finds package `name` from directory `from` (its node_modules, then each parent's, up to root). */
@@ -110,7 +83,7 @@ export function stage(out, root = ROOT) {
   mkdirSync(join(out, 'dist'), { recursive: true });
   const manifest = { name: pkg.name, version: pkg.version, description: pkg.description, license: pkg.license, type: pkg.type, private: true };
   writeFileSync(join(out, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  cpSync(join(root, 'bin', 'acmg.js'), join(out, 'bin', 'acmg.js'));
+  for (const f of ['acmg.js', 'package.json']) cpSync(join(root, 'bin', f), join(out, 'bin', f));
   for (const f of files) cpSync(join(root, 'dist', f), join(out, 'dist', f));
   cpSync(join(root, 'profiles'), join(out, 'profiles'), { recursive: true, filter: (src) => !src.endsWith('~') });
   for (const p of packages) {
@@ -122,7 +95,7 @@ export function stage(out, root = ROOT) {
       filter: (s) => !relative(src, s).split(sep).includes('node_modules') && !TYPES_AND_MAPS.test(s),
     });
   }
-  return { files: ['package.json', 'bin/acmg.js', ...files.map((f) => `dist/${f}`), 'profiles/'], packages };
+  return { files: ['package.json', 'bin/acmg.js', 'bin/package.json', ...files.map((f) => `dist/${f}`), 'profiles/'], packages };
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -5,7 +5,7 @@
 // and migrated services (from the cluster, within a second, or nothing).
 import type { Command } from 'commander';
 import { usageError } from '../errors.js';
-import { listProfiles } from '../profile/load.js';
+import { profileNames } from '../profile/load.js';
 import { writeStdout } from '../ui/output.js';
 import { globals, withExamples } from './common.js';
 
@@ -68,8 +68,6 @@ function tree(program: Command): Node[] {
   if (help) help.subcommands = top.filter((w) => w.word !== 'help');
   return nodes;
 }
-
-const profileNames = () => listProfiles().map((p) => p.name);
 
 function bashScript(nodes: Node[]): string {
   const cases = nodes

@@ -56,6 +56,8 @@ for (const stream of [process.stdout, process.stderr]) {
 }
 
 installSignalHandlers();
-const code = await main(process.argv);
-// Let pending stdout writes drain before exiting (pipes are asynchronous).
-process.exitCode = code;
+// Not exit(): pending stdout writes drain before the process ends (pipes are asynchronous).
+// No top-level await: the bundle is CommonJS (scripts/build.mjs).
+void main(process.argv).then((code) => {
+  process.exitCode = code;
+});

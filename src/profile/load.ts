@@ -47,19 +47,24 @@ export function parseYamlDocument(text: string, what: string): unknown {
   return docs[0];
 }
 
-export function listProfiles(): ProfileInfo[] {
-  const dir = profilesDir();
-  return readdirSync(dir)
+/** The profiles' names, from the file names alone: choosing one must not parse them all. */
+export function profileNames(): string[] {
+  return readdirSync(profilesDir())
     .filter((f) => f.endsWith('.yaml') && !f.startsWith('_'))
     .sort()
-    .map((f) => {
-      const doc = readYamlFile(join(dir, f), 'profile') as Partial<AcmgOperator>;
-      return { name: f.slice(0, -'.yaml'.length), description: doc.metadata?.description ?? '' };
-    });
+    .map((f) => f.slice(0, -'.yaml'.length));
+}
+
+export function listProfiles(): ProfileInfo[] {
+  const dir = profilesDir();
+  return profileNames().map((name) => {
+    const doc = readYamlFile(join(dir, `${name}.yaml`), 'profile') as Partial<AcmgOperator>;
+    return { name, description: doc.metadata?.description ?? '' };
+  });
 }
 
 function loadProfileDoc(name: string): unknown {
-  const names = listProfiles().map((p) => p.name);
+  const names = profileNames();
   if (!names.includes(name)) {
     const near = closest(name, names);
     throw usageError(

@@ -10,7 +10,7 @@ const run = (args: string[], env: Record<string, string> = {}) => {
 };
 
 beforeAll(() => {
-  if (!existsSync(join(root, 'dist', 'cli.js'))) spawnSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { stdio: 'inherit' });
+  if (!existsSync(join(root, 'dist', 'cli.cjs'))) spawnSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { stdio: 'inherit' });
 });
 
 describe('acmg CLI without a cluster', () => {

@@ -11,7 +11,7 @@ export const ROOT = process.cwd();
 export const ACMG = join(ROOT, 'bin', 'acmg.js');
 
 export function ensureBuilt(): void {
-  if (!existsSync(join(ROOT, 'dist', 'cli.js'))) spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], { stdio: 'inherit' });
+  if (!existsSync(join(ROOT, 'dist', 'cli.cjs'))) spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], { stdio: 'inherit' });
 }
 
 export interface Run {
