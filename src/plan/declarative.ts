@@ -65,6 +65,13 @@ export interface DeclarativeDecision {
   pending: Set<string>;
   /** Marks the controller cannot read: recorded, never acted on (a declarative migration stays). */
   badMarks: DeclarativeStatus;
+  /**
+   * Its records another run is changing: rolling-back (acmg rollback, uninstall --purge) or
+   * in-progress. Left alone, not retried: acting on them would race that run (a re-migration
+   * between its phases leaves injection off with no record of the label it had). An interrupted
+   * run of the controller's own is left to `acmg rollback` too (then the mark migrates it again).
+   */
+  held: DeclarativeStatus;
 }
 
 const APPROACHES: readonly string[] = ['keep-service', 'replace-service'];
@@ -91,7 +98,18 @@ export function decideDeclarative(view: DeclarativeView, status: DeclarativeStat
   const rollback: string[] = [];
   const pending = new Set<string>();
   const badMarks: DeclarativeStatus = {};
+  const held: DeclarativeStatus = {};
+  for (const [k, m] of records)
+    if (m.origin === 'declarative' && m.phase !== 'complete')
+      held[k] = {
+        reason:
+          m.phase === 'rolling-back'
+            ? 'rolling back (another run)'
+            : 'in progress (another run, or one interrupted: acmg rollback undoes it, then the mark migrates it again)',
+        attempts: 0,
+      };
   for (const [k, svc] of services) {
+    if (held[k]) continue;
     const mark = markOf(svc, view);
     const rec = records.get(k);
     if (mark === undefined || mark === NO_MIGRATION) continue;
@@ -110,7 +128,7 @@ export function decideDeclarative(view: DeclarativeView, status: DeclarativeStat
     groups.set(`${n}/${approach}`, g);
   }
   for (const [k, m] of records) {
-    if (m.origin !== 'declarative' || pending.has(k) || badMarks[k]) continue;
+    if (m.origin !== 'declarative' || pending.has(k) || badMarks[k] || held[k]) continue;
     const svc = services.get(k);
     const mark = svc && markOf(svc, view);
     if (mark !== undefined && mark !== NO_MIGRATION) continue; // still marked: migrated as asked
@@ -118,7 +136,7 @@ export function decideDeclarative(view: DeclarativeView, status: DeclarativeStat
     if (due(k)) rollback.push(k);
   }
   const migrate = [...groups.keys()].sort().map((g) => ({ ...groups.get(g)!, services: groups.get(g)!.services.sort() }));
-  return { migrate, rollback: rollback.sort(), pending, badMarks };
+  return { migrate, rollback: rollback.sort(), pending, badMarks, held };
 }
 
 /** How this pass's attempts came out: the services refused or failed, with why (the rest succeeded). */
@@ -127,13 +145,14 @@ export type DeclarativeOutcome = Map<string, { want: Approach | 'rollback'; reas
 /** The status after a pass: failures counted and given a retry time, successes and services no longer pending dropped. */
 export function nextDeclarativeStatus(prev: DeclarativeStatus, d: DeclarativeDecision, failed: DeclarativeOutcome, now: number): DeclarativeStatus {
   const next: DeclarativeStatus = {};
-  for (const k of [...d.pending, ...Object.keys(d.badMarks)].sort()) {
+  const noted = { ...d.badMarks, ...d.held };
+  for (const k of [...d.pending, ...Object.keys(noted)].sort()) {
     const f = failed.get(k);
-    if (f) {
+    if (noted[k]) next[k] = noted[k]!;
+    else if (f) {
       const attempts = (prev[k]?.want === f.want ? prev[k]!.attempts : 0) + 1;
       next[k] = { want: f.want, reason: f.reason, attempts, retryAt: new Date(now + declarativeBackoff(attempts)).toISOString() };
-    } else if (d.badMarks[k]) next[k] = d.badMarks[k]!;
-    else if (prev[k]?.retryAt && Date.parse(prev[k]!.retryAt!) > now) next[k] = prev[k]!; // waiting for its retry
+    } else if (prev[k]?.retryAt && Date.parse(prev[k]!.retryAt!) > now) next[k] = prev[k]!; // waiting for its retry
   }
   return next;
 }

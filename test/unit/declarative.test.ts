@@ -14,7 +14,8 @@ import { runController } from '../../src/ops/controller.js';
 import { declarativePass } from '../../src/ops/declarative.js';
 import { applyMigration, planMigration } from '../../src/ops/migrate/index.js';
 import { collectStatus } from '../../src/ops/status.js';
-import { silentTask } from '../../src/ops/task.js';
+import { rollbackMigrations } from '../../src/ops/rollback.js';
+import { silentTask, type Task } from '../../src/ops/task.js';
 import { decideDeclarative, declarativeBackoff, nextDeclarativeStatus, nextRetryIn, projectNamespace, withMark } from '../../src/plan/declarative.js';
 import { projectService } from '../../src/plan/sync.js';
 import { resolveValues } from '../../src/profile/load.js';
@@ -176,6 +177,26 @@ describe('declarative migrations: the controller runs the CLI use cases for mark
     expect(await status(kube)).toEqual({});
   });
 
+  test('a pass while `acmg rollback` undoes a still-marked declarative migration leaves it to that run (injection restored, then migrated again)', async () => {
+    const kube = await installedCluster();
+    kube.seed(svc('shop', 'reviews', { mark: 'keep-service' }));
+    await pass(kube);
+    const install = (await readState(kube, 'istio-system')).install!;
+    // The controller's reconcile (the rolling-back write triggers one) runs between two of the rollback's phases.
+    let during: string[] | undefined;
+    const task: Task = (async (title: string, fn: Parameters<Task>[1]) => {
+      if (!during && title.startsWith('remove DNS')) during = await pass(kube);
+      return silentTask(title, fn);
+    }) as Task;
+    await rollbackMigrations(kube, install, ['shop/reviews'], { task, dnsTimeoutMs: 1000 });
+    expect(during).toEqual([]);
+    expect(await migrations(kube)).toEqual({});
+    expect(kube.peek('v1', 'Namespace', 'shop')!.metadata.labels!['istio-injection']).toBe('enabled');
+    // Still marked: the next pass migrates it again, with the label the namespace really had.
+    await pass(kube);
+    expect((await migrations(kube))['shop/reviews']).toMatchObject({ phase: 'complete', previousInjection: 'enabled' });
+  });
+
   test('a CLI migration is never touched: not rolled back without a mark, not re-planned with one', async () => {
     const kube = await installedCluster();
     kube.seed(svc('shop', 'reviews'), svc('web', 'frontend', { mark: 'replace-service' }));
@@ -232,17 +253,33 @@ describe('the decision (pure)', () => {
     expect(d.rollback).toEqual([]);
   });
 
-  test('rolls back only its own migrations whose mark is gone; an interrupted one still marked is migrated again (converges)', () => {
+  test('rolls back only its own migrations whose mark is gone', () => {
+    const d = decideDeclarative(view([svc('shop', 'mine'), svc('shop', 'cli')], [rec('mine', { origin: 'declarative' }), rec('cli')]), {}, T0);
+    expect(d.rollback).toEqual(['shop/mine']);
+    expect(d.migrate).toEqual([]);
+  });
+
+  test('a record another run is changing (rolling-back: acmg rollback or uninstall --purge; in-progress) is neither migrated nor rolled back, and the status says so', () => {
     const d = decideDeclarative(
       view(
-        [svc('shop', 'mine'), svc('shop', 'cli'), svc('shop', 'half', { mark: 'keep-service' })],
-        [rec('mine', { origin: 'declarative' }), rec('cli'), rec('half', { origin: 'declarative', phase: 'in-progress' })],
+        [svc('shop', 'a', { mark: 'keep-service' }), svc('shop', 'b'), svc('shop', 'c', { mark: 'keep-service' }), svc('shop', 'd')],
+        [
+          rec('a', { origin: 'declarative', phase: 'rolling-back' }),
+          rec('b', { origin: 'declarative', phase: 'rolling-back' }),
+          rec('c', { origin: 'declarative', phase: 'in-progress' }),
+          rec('d', { origin: 'declarative', phase: 'in-progress' }),
+        ],
       ),
       {},
       T0,
     );
-    expect(d.rollback).toEqual(['shop/mine']);
-    expect(d.migrate).toEqual([{ namespace: 'shop', approach: 'keep-service', services: ['half'] }]);
+    expect(d.migrate).toEqual([]);
+    expect(d.rollback).toEqual([]);
+    const s = nextDeclarativeStatus({}, d, new Map(), T0);
+    expect(s['shop/a']).toEqual({ reason: 'rolling back (another run)', attempts: 0 });
+    expect(s['shop/b']).toEqual({ reason: 'rolling back (another run)', attempts: 0 });
+    expect(s['shop/c']!.reason).toMatch(/^in progress \(another run/);
+    expect(s['shop/d']!.reason).toMatch(/^in progress \(another run/);
   });
 
   test("a record's origin is declarative or absent (state validation)", () => {
