@@ -4,7 +4,7 @@
 // bundle, dist/cli.cjs (scripts/build.mjs), with its V8 code cache when the cache is for this bundle
 // and V8 accepts it (same Node and flags): the bundle is then not compiled again at each start.
 'use strict';
-const { readFileSync, writeFileSync } = require('node:fs');
+const { readFileSync, renameSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 
 if (process.argv.length === 3 && process.argv[2] === '--version') {
@@ -41,7 +41,10 @@ function runBundle(source, file, dir) {
   const script = new vm.Script(wrapped, { filename: file, cachedData });
   if (process.env.ACMG_WRITE_CODE_CACHE && id) {
     // scripts/build.mjs: after the run, when the functions it called are compiled too.
-    process.once('exit', () => writeFileSync(cacheFile, Buffer.concat([Buffer.from(id[1], 'latin1'), script.createCachedData()])));
+    process.once('exit', () => {
+      writeFileSync(`${cacheFile}.${process.pid}.tmp`, Buffer.concat([Buffer.from(id[1], 'latin1'), script.createCachedData()]));
+      renameSync(`${cacheFile}.${process.pid}.tmp`, cacheFile);
+    });
   }
   const module = { exports: {}, id: file, filename: file, loaded: false };
   const load = (specifier) => import(specifier);

@@ -15,9 +15,17 @@ import type { AcmgOperator } from './schema.js';
 export const DEFAULT_PROFILE = 'acmg';
 const BASE_FILE = '_base.yaml';
 
+let installedProfiles: string | undefined;
+
 /** profiles/ next to the package root, found from this module (works from src/ and from dist/). */
 export function profilesDir(): string {
   if (process.env.ACMG_PROFILES_DIR) return process.env.ACMG_PROFILES_DIR;
+  // Searched once a process: a values resolution asks three times.
+  installedProfiles ??= findProfilesDir();
+  return installedProfiles;
+}
+
+function findProfilesDir(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5; i++) {
     const candidate = join(dir, 'profiles');
