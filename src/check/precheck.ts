@@ -44,6 +44,8 @@ export function requiredAccess(doc: AcmgOperator): Access[] {
     add(GATEWAY_API_GROUP, 'tcproutes', [...rw, 'list'], undefined);
   }
   if (s.dns.enabled) add('', 'configmaps', ['get', 'create', 'update'], s.dns.namespace);
+  // install finds the CoreDNS Deployment by label (the controller's Role names it).
+  if (s.dns.enabled) add('apps', 'deployments', ['get', 'list'], s.dns.namespace);
   // migrate: any namespace's Services and injection labels.
   add('', 'services', ['list', 'get'], undefined);
   add('', 'namespaces', ['get', 'patch'], undefined);

@@ -18,6 +18,8 @@ export interface DnsSettings {
   mode: 'auto' | 'corefile' | 'custom';
   clusterDomain: string;
   ttl: number;
+  /** The CoreDNS Deployment to restart (from the install record); absent: found by label (corednsDeployment). */
+  deployment?: string;
 }
 
 export const backupName = (s: DnsSettings) => `${s.configMap}-acmg-backup`;

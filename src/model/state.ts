@@ -22,6 +22,12 @@ export interface InstallRecord {
   profile: string;
   values: Spec;
   clusterDomain: string;
+  /**
+   * The CoreDNS Deployment acmg restarts where CoreDNS does not reload by itself: found by install
+   * (labelled k8s-app=kube-dns, else named coredns), the one the controller's Role grants. Absent in
+   * a record an older acmg wrote, or with dns.enabled=false: found by label when needed.
+   */
+  corednsDeployment?: string;
   objects: ObjectRef[];
   installedAt: string;
   /** Set while an install is applying; cleared when it completed. */

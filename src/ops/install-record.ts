@@ -6,7 +6,12 @@ import type { DnsSettings } from '../kube/dns-store.js';
 import { locateState } from '../kube/state.js';
 import type { InstallRecord, State } from '../model/state.js';
 
-export const dnsSettings = (i: InstallRecord): DnsSettings => ({ ...i.values.dns, clusterDomain: i.clusterDomain });
+/** The DNS settings a record implies: its values', the domain install found, and the CoreDNS Deployment install found (and granted the controller). */
+export const dnsSettings = (i: InstallRecord): DnsSettings => ({
+  ...i.values.dns,
+  clusterDomain: i.clusterDomain,
+  ...(i.corednsDeployment ? { deployment: i.corednsDeployment } : {}),
+});
 
 /** acmg's install record and the state it came with (one read); a usage error if not installed. */
 export async function requireInstall(kube: KubeApi, namespace?: string): Promise<{ install: InstallRecord; state: State }> {

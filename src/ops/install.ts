@@ -10,7 +10,9 @@ import { type InstallRecord, type ObjectRef } from '../model/state.js';
 import type { AcmgOperator } from '../profile/schema.js';
 import { installRecord, renderInstallObjects, sameInstallRecord } from '../render/install.js';
 
+import { DEFAULT_COREDNS_DEPLOYMENT } from '../render/types.js';
 import { VERSION } from '../version.js';
+import { corednsDeployment } from './coredns-restart.js';
 import { withEffectivePorts } from './gateway-ports.js';
 import { normalize, refKey, refOf, sameObject } from './objects.js';
 import { waitForDeployment } from './wait.js';
@@ -26,6 +28,8 @@ export interface PlannedObject {
 export interface InstallPlan {
   doc: AcmgOperator;
   clusterDomain: string;
+  /** The CoreDNS Deployment install found (corednsDeployment; coredns where none is), with DNS on. */
+  corednsDeployment?: string;
   objects: PlannedObject[];
   prune: ObjectRef[];
   createNamespace: boolean;
@@ -44,8 +48,12 @@ export async function planInstall(kube: KubeApi, doc: AcmgOperator): Promise<Ins
   const clusterDomain = pre.layout?.clusterDomain ?? (s.dns.clusterDomain === 'auto' ? 'cluster.local' : s.dns.clusterDomain);
   const state = await readState(kube, s.namespace);
   const spec = withEffectivePorts(s, state);
+  // The CoreDNS Deployment as a restart would find it by label (RKE2 and Helm name it otherwise):
+  // the controller's Role grants its restart by this name, and the record tells the controller it.
+  const corednsName = pre.layout ? ((await corednsDeployment(kube, s.dns))?.metadata.name ?? DEFAULT_COREDNS_DEPLOYMENT) : undefined;
+  const layout = pre.layout && corednsName ? { ...pre.layout, deployment: corednsName } : undefined;
   // The one object list, shared with manifest generate (render/install.ts), for the detected layout.
-  const rendered = renderInstallObjects({ ...doc, spec }, { clusterDomain, version: VERSION, layout: pre.layout });
+  const rendered = renderInstallObjects({ ...doc, spec }, { clusterDomain, version: VERSION, layout });
   const createNamespace = !(await kube.get('v1', 'Namespace', s.namespace));
 
   const objects = await Promise.all(
@@ -58,7 +66,7 @@ export async function planInstall(kube: KubeApi, doc: AcmgOperator): Promise<Ins
   );
   const keep = new Set(rendered.map((o) => refKey(refOf(o))));
   const prune = (state.install?.objects ?? []).filter((r) => !keep.has(refKey(r)));
-  return { doc, clusterDomain, objects, prune, createNamespace, checks, previous: state.install };
+  return { doc, clusterDomain, ...(corednsName ? { corednsDeployment: corednsName } : {}), objects, prune, createNamespace, checks, previous: state.install };
 }
 
 export interface ApplyOptions {
@@ -85,7 +93,7 @@ export async function applyInstall(kube: KubeApi, plan: InstallPlan, o: ApplyOpt
   // before this install said (the same values, version, domain and objects: a GitOps tool's record,
   // or an install run again to repair drifted objects), its installedAt, or its absence, is kept, so
   // the final write leaves the bytes Git declares.
-  const final = installRecord(s, { version: VERSION, clusterDomain: plan.clusterDomain, objects: desired });
+  const final = installRecord(s, { version: VERSION, clusterDomain: plan.clusterDomain, corednsDeployment: plan.corednsDeployment, objects: desired });
   const installedAt = plan.previous && sameInstallRecord(plan.previous, final) ? plan.previous.installedAt : new Date().toISOString();
   const record = (objects: ObjectRef[], inProgress: boolean) =>
     updateState(
@@ -93,7 +101,14 @@ export async function applyInstall(kube: KubeApi, plan: InstallPlan, o: ApplyOpt
       s.namespace,
       (st) => {
         // installedAt is absent only where the previous record had none (model/state.ts types it as always there).
-        st.install = installRecord(s, { version: VERSION, clusterDomain: plan.clusterDomain, objects, installedAt, inProgress }) as InstallRecord;
+        st.install = installRecord(s, {
+          version: VERSION,
+          clusterDomain: plan.clusterDomain,
+          corednsDeployment: plan.corednsDeployment,
+          objects,
+          installedAt,
+          inProgress,
+        }) as InstallRecord;
       },
       { namespaces: [] },
     );

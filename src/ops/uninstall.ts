@@ -7,6 +7,7 @@ import type { Resolver } from '../dns/resolver.js';
 import { type KubeApi } from '../kube/api.js';
 import { backupName, restoreDns, type DnsSettings } from '../kube/dns-store.js';
 import { changeDns } from './dns-change.js';
+import { dnsSettings } from './install-record.js';
 import type { Task } from './task.js';
 import { DEFAULT_ROLLOUT_TIMEOUT_MS } from './wait.js';
 import { SWEEP_KINDS } from '../kube/resources.js';
@@ -53,7 +54,7 @@ const isCustomDns = (o: ObjectRef, dns: DnsSettings) => o.kind === 'ConfigMap' &
 export async function planUninstall(kube: KubeApi, opts: { purge: boolean; namespace?: string }): Promise<UninstallPlan> {
   const { namespace, state: st } = await locateState(kube, opts.namespace);
   const migrated = Object.keys(st.migrations).sort();
-  const dns = st.install ? { ...st.install.values.dns, clusterDomain: st.install.clusterDomain } : DEFAULT_DNS;
+  const dns = st.install ? dnsSettings(st.install) : DEFAULT_DNS;
   let objects: ObjectRef[] = [...(st.install?.objects ?? [])];
   if (opts.purge) {
     // Everything labelled as acmg's, whatever recorded it (or nothing did).

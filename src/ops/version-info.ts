@@ -4,7 +4,6 @@
 // reported as such, and only a cluster that cannot be reached at all fails the whole read.
 import { AcmgError, ExitCode } from '../errors.js';
 import { ApiError, explainApiError, type KubeApi } from '../kube/api.js';
-import type { DnsSettings } from '../kube/dns-store.js';
 import { locateState } from '../kube/state.js';
 import type { KObject } from '../model/object.js';
 import { DEFAULT_INSTALL_NAMESPACE } from '../model/state.js';
@@ -157,8 +156,7 @@ async function readIstiod(kube: KubeApi): Promise<ComponentRead> {
 
 async function readCoredns(kube: KubeApi, namespace: string): Promise<ComponentRead> {
   try {
-    // corednsDeployment reads only the namespace of the DNS settings.
-    const d = await corednsDeployment(kube, { namespace } as DnsSettings);
+    const d = await corednsDeployment(kube, { namespace });
     return { namespace, deployments: d ? [corednsVersionOf(d)] : [] };
   } catch (e) {
     return { namespace, deployments: [], error: partError(e) };

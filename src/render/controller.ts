@@ -5,7 +5,7 @@ import { quantityValue } from '../profile/k8s-formats.js';
 import type { Spec } from '../profile/schema.js';
 import { acmgLabels } from './labels.js';
 import type { KObject } from '../model/object.js';
-import type { RenderContext } from './types.js';
+import { DEFAULT_COREDNS_DEPLOYMENT, type RenderContext } from './types.js';
 
 export const CONTROLLER_HEALTH_PORT = 9440;
 
@@ -70,11 +70,16 @@ export function renderController(spec: Spec, ctx: RenderContext): KObject[] {
         { apiGroups: [''], resources: ['configmaps'], resourceNames: dnsConfigMaps, verbs: ['get', 'list', 'watch', 'update'] },
         { apiGroups: [''], resources: ['configmaps'], verbs: ['create'] },
         // Only where CoreDNS does not reload by itself (or, with coredns-custom, can miss a write that
-        // removed acmg's last entry): find and restart its Deployment.
+        // removed acmg's last entry): restart its Deployment, the one install found (and recorded, which
+        // is where the controller takes the name from), and wait for it (a get, then a watch by name).
         ...(ctx.dnsReloads === false || ctx.dnsCanMissReload
           ? [
-              { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch'] },
-              { apiGroups: ['apps'], resources: ['deployments'], resourceNames: ['coredns'], verbs: ['patch'] },
+              {
+                apiGroups: ['apps'],
+                resources: ['deployments'],
+                resourceNames: [ctx.corednsDeployment ?? DEFAULT_COREDNS_DEPLOYMENT],
+                verbs: ['get', 'watch', 'patch'],
+              },
             ]
           : []),
         // Only where CoreDNS can miss a write: ask a CoreDNS pod, through a port-forward, whether it answers it.

@@ -14,15 +14,18 @@ import type { AcmgOperator, Spec } from '../profile/schema.js';
 import { compareObjects, renderManifests } from './index.js';
 import { acmgLabels } from './labels.js';
 import { sortKeysDeep } from './serialize.js';
-import type { RenderContext } from './types.js';
+import { DEFAULT_COREDNS_DEPLOYMENT, type RenderContext } from './types.js';
 
 /**
- * What of the cluster's DNS layout changes what acmg renders (a coredns Layout has these fields):
- * where acmg writes (the Corefile, or coredns-custom) and whether CoreDNS reloads by itself.
+ * What of the cluster's DNS changes what acmg renders: where acmg writes (the Corefile, or
+ * coredns-custom) and whether CoreDNS reloads by itself (a coredns Layout has these fields), and
+ * the name of the CoreDNS Deployment (the one the controller may restart, named in its Role and
+ * in the install record).
  */
 export interface DnsLayoutTraits {
   kind: 'corefile' | 'custom';
   reloads: boolean;
+  deployment: string;
 }
 
 /**
@@ -30,15 +33,15 @@ export interface DnsLayoutTraits {
  * CoreDNS can miss a write only to an imported file (coredns-custom) it reloads by itself: the same
  * rule as canMissReload (ops/coredns-restart.ts), which a unit test holds them to.
  */
-export function dnsRenderContext(layout: DnsLayoutTraits | undefined): Pick<RenderContext, 'dnsReloads' | 'dnsCanMissReload'> {
+export function dnsRenderContext(layout: DnsLayoutTraits | undefined): Pick<RenderContext, 'dnsReloads' | 'dnsCanMissReload' | 'corednsDeployment'> {
   if (!layout) return {};
-  return { dnsReloads: layout.reloads, dnsCanMissReload: layout.kind === 'custom' && layout.reloads };
+  return { dnsReloads: layout.reloads, dnsCanMissReload: layout.kind === 'custom' && layout.reloads, corednsDeployment: layout.deployment };
 }
 
 export interface InstallRenderOptions {
   clusterDomain: string;
   version: string;
-  /** The cluster's DNS layout: detected by install, told to manifest generate (offlineLayout). */
+  /** The cluster's DNS layout and CoreDNS Deployment: detected by install, told to manifest generate (offlineLayout). */
   layout?: DnsLayoutTraits;
 }
 
@@ -64,13 +67,14 @@ export type RenderedInstallRecord = Omit<InstallRecord, 'installedAt'> & { insta
 /** acmg's install record, canonical (keys sorted at every level): the same install is the same bytes. */
 export function installRecord(
   spec: Spec,
-  o: { version: string; clusterDomain: string; objects: ObjectRef[]; installedAt?: string; inProgress?: boolean },
+  o: { version: string; clusterDomain: string; corednsDeployment?: string; objects: ObjectRef[]; installedAt?: string; inProgress?: boolean },
 ): RenderedInstallRecord {
   return sortKeysDeep({
     version: o.version,
     profile: spec.profile,
     values: spec,
     clusterDomain: o.clusterDomain,
+    ...(o.corednsDeployment !== undefined ? { corednsDeployment: o.corednsDeployment } : {}),
     objects: o.objects,
     ...(o.installedAt !== undefined ? { installedAt: o.installedAt } : {}),
     ...(o.inProgress ? { inProgress: true } : {}),
@@ -107,7 +111,12 @@ export function renderStateConfigMap(namespace: string, record: RenderedInstallR
  */
 export function renderInstall(doc: AcmgOperator, o: InstallRenderOptions): KObject[] {
   const objects = renderInstallObjects(doc, o);
-  const record = installRecord(doc.spec, { version: o.version, clusterDomain: o.clusterDomain, objects: objects.map(objectRef) });
+  const record = installRecord(doc.spec, {
+    version: o.version,
+    clusterDomain: o.clusterDomain,
+    corednsDeployment: o.layout?.deployment,
+    objects: objects.map(objectRef),
+  });
   return [...objects, renderStateConfigMap(doc.spec.namespace, record, o.version)].sort(compareObjects);
 }
 
@@ -115,10 +124,11 @@ export function renderInstall(doc: AcmgOperator, o: InstallRenderOptions): KObje
  * The DNS layout manifest generate renders for, offline: where acmg writes comes from dns.mode
  * (`auto` cannot be known without the cluster: rendered as coredns-custom, the layout whose
  * controller needs the most, so it works on any; install then renders less on a Corefile layout),
- * and whether CoreDNS reloads by itself from the caller (every shipped layout does). None when DNS
- * is off, as install has none then.
+ * whether CoreDNS reloads by itself and the CoreDNS Deployment's name from the caller (every
+ * shipped layout reloads; the name is coredns but on RKE2 and Helm installs of CoreDNS). None when
+ * DNS is off, as install has none then.
  */
-export function offlineLayout(spec: Spec, reloads: boolean): DnsLayoutTraits | undefined {
+export function offlineLayout(spec: Spec, reloads: boolean, deployment = DEFAULT_COREDNS_DEPLOYMENT): DnsLayoutTraits | undefined {
   if (!spec.dns.enabled) return undefined;
-  return { kind: spec.dns.mode === 'corefile' ? 'corefile' : 'custom', reloads };
+  return { kind: spec.dns.mode === 'corefile' ? 'corefile' : 'custom', reloads, deployment };
 }

@@ -165,7 +165,11 @@ describe('manifest generate renders what install applies', () => {
     for (const kind of ['corefile', 'custom'] as const)
       for (const reloads of [true, false]) {
         const layout = { kind, reloads, mechanism: 'hosts', clusterDomain: 'cluster.local', port: 53, description: '' } as Layout;
-        expect(dnsRenderContext(layout)).toEqual({ dnsReloads: reloads, dnsCanMissReload: canMissReload(layout) });
+        expect(dnsRenderContext({ ...layout, deployment: 'coredns' })).toEqual({
+          dnsReloads: reloads,
+          dnsCanMissReload: canMissReload(layout),
+          corednsDeployment: 'coredns',
+        });
       }
     expect(dnsRenderContext(undefined)).toEqual({});
     // dns.enabled=false: no layout, as install has none then.
@@ -306,6 +310,30 @@ describe('acmg manifest generate (the built CLI)', () => {
       ),
     );
     expect(r.stderr).toBe('');
+  });
+
+  test('--coredns-deployment names the CoreDNS Deployment the controller may restart (default coredns), in its Role and the record', () => {
+    const restartRule = (items: KObject[]) =>
+      (items.find((o) => o.kind === 'Role' && o.metadata.namespace === 'kube-system')!.rules as { resources: string[] }[]).filter((r) =>
+        r.resources.includes('deployments'),
+      );
+    const recorded = (items: KObject[]) => JSON.parse(items.find((o) => o.kind === 'ConfigMap')!.data.install).corednsDeployment;
+    const base = ['--set', 'controller.enabled=true', '--set', 'dns.mode=corefile', '--no-dns-reload'];
+    const byDefault = run(base);
+    expect(byDefault.code).toBe(0);
+    expect(restartRule(byDefault.items)).toEqual([
+      { apiGroups: ['apps'], resources: ['deployments'], resourceNames: ['coredns'], verbs: ['get', 'watch', 'patch'] },
+    ]);
+    expect(recorded(byDefault.items)).toBe('coredns');
+    const rke2 = run([...base, '--coredns-deployment', 'rke2-coredns-rke2-coredns']);
+    expect(rke2.code).toBe(0);
+    expect(restartRule(rke2.items)).toEqual([
+      { apiGroups: ['apps'], resources: ['deployments'], resourceNames: ['rke2-coredns-rke2-coredns'], verbs: ['get', 'watch', 'patch'] },
+    ]);
+    expect(recorded(rke2.items)).toBe('rke2-coredns-rke2-coredns');
+    const bad = run([...base, '--coredns-deployment', 'CoreDNS']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/invalid --coredns-deployment "CoreDNS"/);
   });
 
   test('dns.mode=auto with the controller warns that the Role is the one for every layout', () => {

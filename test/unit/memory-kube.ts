@@ -42,6 +42,12 @@ function inCollection(o: KObject, apiVersion: string, kind: string, opts: ListOp
   );
 }
 
+/** A list or watch of one object by its field selector metadata.name: RBAC matches that name to a rule's resourceNames. */
+function selectedName(opts: ListOptions): { name?: string } {
+  const name = /metadata\.name=([^,]+)/.exec(opts.fieldSelector ?? '')?.[1];
+  return name ? { name } : {};
+}
+
 function matchesLabels(o: KObject, selector?: string): boolean {
   if (!selector) return true;
   return selector.split(',').every((term) => {
@@ -124,7 +130,7 @@ export class MemoryKube implements KubeApi {
   }
 
   async list<T extends KObject = KObject>(apiVersion: string, kind: string, opts: ListOptions = {}): Promise<ListResult<T>> {
-    this.record({ verb: 'list', kind, namespace: opts.namespace });
+    this.record({ verb: 'list', kind, namespace: opts.namespace, ...selectedName(opts) });
     if (kind === 'EndpointSlice') return { items: this.endpointSlices(opts) as T[], resourceVersion: String(this.rv) };
     const items = [...this.objects.values()].filter((o) => inCollection(o, apiVersion, kind, opts));
     // Pages as the API server does: a continue token while more items follow (here an offset).
@@ -204,7 +210,7 @@ export class MemoryKube implements KubeApi {
    * out); 410 if that version is compacted. Without one: the current objects as ADDED, then ends.
    */
   async watch(apiVersion: string, kind: string, opts: WatchOptions, onEvent: (type: string, obj: KObject) => boolean | void): Promise<boolean> {
-    this.record({ verb: 'watch', kind, namespace: opts.namespace });
+    this.record({ verb: 'watch', kind, namespace: opts.namespace, ...selectedName(opts) });
     await this.watchHook?.(opts);
     if (!opts.resourceVersion) {
       const { items } = await this.list(apiVersion, kind, opts);

@@ -87,7 +87,23 @@ describe('profiles', () => {
     const patchesDeployments = (rules: any[]) => rules.some((r) => r.apiGroups.includes('apps') && r.verbs.includes('patch'));
     expect(patchesDeployments(dnsRole(undefined))).toBe(false);
     expect(patchesDeployments(dnsRole(true))).toBe(false);
-    expect(dnsRole(false)).toEqual(expect.arrayContaining([{ apiGroups: ['apps'], resources: ['deployments'], resourceNames: ['coredns'], verbs: ['patch'] }]));
+    // The restart (a patch) and its wait (a get, then a watch by metadata.name) of that one Deployment, and no other.
+    const deploymentRules = (rules: any[]) => rules.filter((r) => r.resources.includes('deployments'));
+    expect(deploymentRules(dnsRole(false))).toEqual([
+      { apiGroups: ['apps'], resources: ['deployments'], resourceNames: ['coredns'], verbs: ['get', 'watch', 'patch'] },
+    ]);
+  });
+
+  test("the controller's CoreDNS restart is granted for the Deployment install found (RKE2's, Helm's), by name only: no list of Deployments", () => {
+    const doc = resolveValues({ sets: ['controller.enabled=true'] });
+    for (const ctx of [{ dnsReloads: false }, { dnsReloads: true, dnsCanMissReload: true }]) {
+      const objs = renderManifests(doc, { clusterDomain: 'cluster.local', version: 't', ...ctx, corednsDeployment: 'rke2-coredns-rke2-coredns' });
+      const rules = objs.filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole').flatMap((o) => (o as any).rules as any[]);
+      const deployments = rules.filter((r) => r.resources.includes('deployments') && !(r.resourceNames ?? []).includes('acmg-gateway'));
+      expect(deployments).toEqual([
+        { apiGroups: ['apps'], resources: ['deployments'], resourceNames: ['rke2-coredns-rke2-coredns'], verbs: ['get', 'watch', 'patch'] },
+      ]);
+    }
   });
 
   test('where CoreDNS can miss a write (coredns-custom), the controller may ask a CoreDNS pod and restart CoreDNS', () => {
