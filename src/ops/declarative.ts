@@ -87,12 +87,16 @@ export async function declarativePass(kube: KubeApi, install: InstallRecord, o: 
         await migrate(g.namespace, g.approach, [s]).catch((x: unknown) => fail([`${g.namespace}/${s}`], g.approach, x, 'not migrated:'));
     }
   }
-  if (d.rollback.length) {
+  // One rollback per namespace, as migrations are planned: one that fails (an API error, a
+  // label it cannot restore) holds back no other namespace's.
+  const byNamespace = new Map<string, string[]>();
+  for (const k of d.rollback) byNamespace.set(k.slice(0, k.indexOf('/')), [...(byNamespace.get(k.slice(0, k.indexOf('/'))) ?? []), k]);
+  for (const keys of byNamespace.values()) {
     try {
-      const done = await rollbackMigrations(kube, install, d.rollback, rt);
+      const done = await rollbackMigrations(kube, install, keys, { ...rt, restart: install.values.migration.restart });
       if (done.length) log.push(`declarative: rolled back ${done.join(', ')} (the mark was removed)`);
     } catch (e) {
-      fail(d.rollback, 'rollback', e, 'not rolled back:');
+      fail(keys, 'rollback', e, 'not rolled back:');
     }
   }
   const next = nextDeclarativeStatus(read.status, d, failed, now());

@@ -65,6 +65,7 @@ async function recreateOriginal(kube: KubeApi, original: KObject, update: (text:
       return;
     } catch (e) {
       if (e instanceof ApiError && e.status === 409) return; // recreated meanwhile (another rollback)
+      if (e instanceof ApiError && e.status === 404) return; // its namespace is gone: nothing to come back to
       if (!(e instanceof ApiError) || e.status !== 422) throw e;
       if (Date.now() > deadline) break;
       update(`waiting for ClusterIP ${original.spec?.clusterIP} of ${original.metadata.namespace}/${original.metadata.name} to be released`);
@@ -109,10 +110,14 @@ export const ROLLBACK_PHASES: readonly RollbackPhase[] = [
       for (const n of [...new Set(c.records.map((m) => m.namespace))].sort()) {
         const rec = c.records.find((m) => m.namespace === n && m.previousInjection !== undefined);
         if (!rec || c.remaining.some((m) => m.namespace === n)) continue;
-        await c.o.task(`restore ${INJECTION} on namespace ${n}`, () =>
-          c.kube.mergePatch('v1', 'Namespace', n, undefined, { metadata: { labels: { [INJECTION]: rec.previousInjection ?? null } } }),
+        const restored = await c.o.task(`restore ${INJECTION} on namespace ${n}`, () =>
+          c.kube.mergePatch('v1', 'Namespace', n, undefined, { metadata: { labels: { [INJECTION]: rec.previousInjection ?? null } } }).then(
+            () => true,
+            // A namespace deleted since: no label to restore, and its migrations are still forgotten.
+            (e: unknown) => (e instanceof ApiError && e.status === 404 ? false : Promise.reject(e)),
+          ),
         );
-        c.restored.push(n);
+        if (restored) c.restored.push(n);
       }
     },
   },

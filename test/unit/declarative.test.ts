@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { readDeclarativeStatus } from '../../src/kube/declarative-status.js';
+import { ApiError } from '../../src/kube/api.js';
 import { readState } from '../../src/kube/state.js';
 import type { KObject } from '../../src/model/object.js';
 import type { MigrationRecord } from '../../src/model/state.js';
@@ -195,6 +196,46 @@ describe('declarative migrations: the controller runs the CLI use cases for mark
     // Still marked: the next pass migrates it again, with the label the namespace really had.
     await pass(kube);
     expect((await migrations(kube))['shop/reviews']).toMatchObject({ phase: 'complete', previousInjection: 'enabled' });
+  });
+
+  test("each namespace is rolled back on its own: one that fails holds back no other's; a deleted namespace's migrations are forgotten", async () => {
+    const kube = await installedCluster();
+    kube.seed(
+      NS('api', {}, { 'istio-injection': 'enabled' }),
+      NS('gone', { [MARK]: 'replace-service' }, { 'istio-injection': 'enabled' }),
+      svc('shop', 'reviews', { mark: 'keep-service' }),
+      svc('web', 'frontend', { mark: 'keep-service' }),
+      svc('api', 'orders', { mark: 'keep-service' }),
+      svc('gone', 'cart'),
+    );
+    await pass(kube);
+    expect(Object.keys(await migrations(kube)).sort()).toEqual(['api/orders', 'gone/cart', 'shop/reviews', 'web/frontend']);
+    // Namespaces shop and gone are deleted (their Services with them: creating one there is refused); api's label cannot be restored now.
+    for (const [kind, name, namespace] of [
+      ['Service', 'reviews', 'shop'],
+      ['Service', 'cart-acmg', 'gone'],
+      ['Namespace', 'shop', undefined],
+      ['Namespace', 'gone', undefined],
+    ] as const)
+      await kube.delete('v1', kind, name, namespace);
+    mark(kube, 'Service', 'frontend', 'web', null);
+    mark(kube, 'Service', 'orders', 'api', null);
+    kube.failWhen = (c) =>
+      c.verb === 'create' && (c.namespace === 'shop' || c.namespace === 'gone')
+        ? new ApiError(404, 'NotFound', `namespaces "${c.namespace}" not found`, 'POST', 'Service')
+        : c.verb === 'patch' && c.kind === 'Namespace' && c.name === 'api'
+          ? new ApiError(500, 'InternalError', 'etcd leader changed', 'PATCH', 'Namespace')
+          : undefined;
+    const log = await pass(kube, T0 + 1000);
+    expect(log).toEqual([
+      expect.stringMatching(/^declarative: not rolled back: api\/orders failed: .*etcd leader changed/),
+      'declarative: rolled back gone/cart (the mark was removed)',
+      'declarative: rolled back shop/reviews (the mark was removed)',
+      'declarative: rolled back web/frontend (the mark was removed)',
+    ]);
+    expect(Object.keys(await migrations(kube))).toEqual(['api/orders']);
+    expect(kube.peek('v1', 'Namespace', 'api')!.metadata.labels!['istio-injection']).toBe('disabled');
+    expect((await status(kube))['api/orders']).toMatchObject({ want: 'rollback', attempts: 1 });
   });
 
   test('a CLI migration is never touched: not rolled back without a mark, not re-planned with one', async () => {
