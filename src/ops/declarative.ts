@@ -93,7 +93,12 @@ export async function declarativePass(kube: KubeApi, install: InstallRecord, o: 
   for (const k of d.rollback) byNamespace.set(k.slice(0, k.indexOf('/')), [...(byNamespace.get(k.slice(0, k.indexOf('/'))) ?? []), k]);
   for (const keys of byNamespace.values()) {
     try {
-      const done = await rollbackMigrations(kube, install, keys, { ...rt, restart: install.values.migration.restart });
+      const done = await rollbackMigrations(kube, install, keys, {
+        ...rt,
+        restart: install.values.migration.restart,
+        // As the state is now: a migration that became the CLI's, or that a CLI rollback took, since this pass decided stays.
+        only: (m) => m.origin === 'declarative' && m.phase === 'complete',
+      });
       if (done.length) log.push(`declarative: rolled back ${done.join(', ')} (the mark was removed)`);
     } catch (e) {
       fail(keys, 'rollback', e, 'not rolled back:');

@@ -29,6 +29,12 @@ export interface RollbackOptions {
   /** Restart the Deployments of namespaces whose injection label was restored, so sidecars come back. */
   restart?: boolean;
   readinessTimeoutMs?: number;
+  /**
+   * Only the migrations this run may undo, judged on the state as read here (not when the caller
+   * decided): the controller's own, say, so one that became the CLI's meanwhile stays. The others
+   * of keys are left as they are.
+   */
+  only?: (m: MigrationRecord) => boolean;
 }
 
 interface RollbackContext {
@@ -240,10 +246,11 @@ export const ROLLBACK_PHASES: readonly RollbackPhase[] = [
 ];
 
 /** Undoes migrations phase by phase (ROLLBACK_PHASES), from the journal: also interrupted runs. */
-export async function rollbackMigrations(kube: KubeApi, install: InstallRecord, keys: string[], o: RollbackOptions): Promise<string[]> {
+export async function rollbackMigrations(kube: KubeApi, install: InstallRecord, asked: string[], o: RollbackOptions): Promise<string[]> {
   const st = await readState(kube, install.values.namespace);
-  const records = keys.map((k) => st.migrations[k]).filter((m): m is MigrationRecord => Boolean(m));
+  const records = asked.map((k) => st.migrations[k]).filter((m): m is MigrationRecord => m !== undefined && (!o.only || o.only(m)));
   if (records.length === 0) return [];
+  const keys = records.map((m) => migrationKey(m.namespace, m.service));
   const remaining = Object.values(st.migrations).filter((m) => !keys.includes(migrationKey(m.namespace, m.service)));
   const readinessTimeoutMs = o.readinessTimeoutMs ?? DEFAULT_ROLLOUT_TIMEOUT_MS;
   // Before anything changes: the DNS write must be possible (a damaged acmg region is refused with
@@ -254,5 +261,5 @@ export async function rollbackMigrations(kube: KubeApi, install: InstallRecord, 
   await updateRecords(kube, install, keys, (m) => (m.phase = 'rolling-back'));
   const ctx: RollbackContext = { kube, install, keys, records, remaining, restored: [], o, readinessTimeoutMs };
   for (const phase of ROLLBACK_PHASES) await phase.run(ctx);
-  return records.map((m) => migrationKey(m.namespace, m.service));
+  return keys;
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { readDeclarativeStatus } from '../../src/kube/declarative-status.js';
 import { ApiError } from '../../src/kube/api.js';
-import { readState } from '../../src/kube/state.js';
+import { readState, updateState } from '../../src/kube/state.js';
 import type { KObject } from '../../src/model/object.js';
 import type { MigrationRecord } from '../../src/model/state.js';
 import { migrationRecordProblems } from '../../src/model/state-validate.js';
@@ -236,6 +236,38 @@ describe('declarative migrations: the controller runs the CLI use cases for mark
     expect(Object.keys(await migrations(kube))).toEqual(['api/orders']);
     expect(kube.peek('v1', 'Namespace', 'api')!.metadata.labels!['istio-injection']).toBe('disabled');
     expect((await status(kube))['api/orders']).toMatchObject({ want: 'rollback', attempts: 1 });
+  });
+
+  test('a migration that became the CLI’s after the pass decided is not rolled back by it, and a plan made before the CLI migrated is refused at its record step', async () => {
+    const kube = await installedCluster();
+    kube.seed(svc('shop', 'reviews', { mark: 'keep-service' }), svc('web', 'frontend', { mark: 'keep-service' }));
+    await pass(kube);
+    mark(kube, 'Service', 'reviews', 'shop', null);
+    mark(kube, 'Service', 'frontend', 'web', null);
+    kube.seed(svc('web', 'slow', { mark: 'keep-service' }));
+    // While the pass migrates web/slow, shop/reviews becomes the CLI's (its origin dropped, as a CLI re-migration would record it).
+    let changed: Promise<unknown> | undefined;
+    kube.failWhen = (c) => {
+      if (!changed && c.verb === 'apply' && c.kind === 'VirtualService' && c.name?.includes('slow'))
+        changed = updateState(kube, 'istio-system', (st) => void delete st.migrations['shop/reviews']!.origin, { namespaces: ['shop'] });
+      return undefined;
+    };
+    const log = await pass(kube, T0 + 3600_000);
+    await changed;
+    expect(log).toContain('declarative: rolled back web/frontend (the mark was removed)');
+    expect((await migrations(kube))['shop/reviews']).toMatchObject({ phase: 'complete' });
+    expect((await migrations(kube))['shop/reviews']!.origin).toBeUndefined();
+
+    // The migrate side: the controller planned web/api, then `acmg migrate` migrated it before the plan ran.
+    kube.failWhen = undefined;
+    kube.seed(svc('web', 'api'));
+    const plan = await planMigration(kube, { services: ['api'], namespace: 'web' }, { approach: 'keep-service', origin: 'declarative' });
+    const cli = await planMigration(kube, { services: ['api'], namespace: 'web' }, { approach: 'keep-service' });
+    const rt = { task: silentTask, dnsTimeoutMs: 1000, readinessTimeoutMs: 1000 };
+    await applyMigration(kube, cli, rt);
+    await expect(applyMigration(kube, plan, rt)).rejects.toMatchObject({ problems: [expect.stringMatching(/web\/api was migrated by acmg migrate/)] });
+    expect((await migrations(kube))['web/api']).toMatchObject({ phase: 'complete' });
+    expect((await migrations(kube))['web/api']!.origin).toBeUndefined();
   });
 
   test('a CLI migration is never touched: not rolled back without a mark, not re-planned with one', async () => {

@@ -40,7 +40,13 @@ export async function applyMigration(kube: KubeApi, plan: MigratePlan, rt: Migra
     }
     try {
       await rt.task('roll back this run', () =>
-        rollbackMigrations(kube, plan.install, run.keys, { resolver: rt.resolver, dnsTimeoutMs: rt.dnsTimeoutMs, task: rt.task }),
+        rollbackMigrations(kube, plan.install, run.keys, {
+          resolver: rt.resolver,
+          dnsTimeoutMs: rt.dnsTimeoutMs,
+          task: rt.task,
+          // This run's records only: one another run made (the record step refused it) stays.
+          only: (m) => m.origin === plan.origin,
+        }),
       );
     } catch (rollbackError) {
       throw new AcmgError(

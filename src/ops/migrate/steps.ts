@@ -3,7 +3,7 @@
 // what it did. Order (issue #7): gateway ports -> routes (+ replacement) -> DNS in one write,
 // verified -> sidecar injection off (+ restart) -> approach 2 deletes the original last. Every step
 // is undone by a phase of the rollback (ROLLBACK_PHASES in ../rollback.ts names what each undoes).
-import { clusterError } from '../../errors.js';
+import { clusterError, usageError } from '../../errors.js';
 import { describeWrong, type Resolver } from '../../dns/resolver.js';
 import { ApiError, type KubeApi } from '../../kube/api.js';
 import { readState, updateState } from '../../kube/state.js';
@@ -77,6 +77,13 @@ const MIGRATION_STEPS: readonly MigrationStep[] = [
         plan.install.values.namespace,
         (st) => {
           for (const c of plan.candidates) {
+            // A record made since the plan by another origin (acmg migrate, or the controller) is
+            // not taken over: its rollback, automatic or by the controller, would undo the other's.
+            const had = st.migrations[keyOf(c)];
+            if (had && had.origin !== plan.origin)
+              throw usageError(
+                `${keyOf(c)} was migrated by ${had.origin === 'declarative' ? 'the controller (its mark)' : 'acmg migrate'} meanwhile; it is left as it is`,
+              );
             st.migrations[keyOf(c)] ??= {
               namespace: c.service.metadata.namespace!,
               service: c.service.metadata.name,
