@@ -14,7 +14,7 @@ if (process.argv.length === 3 && process.argv[2] === '--version') {
   const file = join(dist, 'cli.cjs');
   let source;
   try {
-    source = readFileSync(file, 'utf8');
+    source = readFileSync(file, 'latin1'); // ASCII (scripts/build.mjs): a one-byte string, not decoded
   } catch (err) {
     if (err && err.code !== 'ENOENT') throw err;
     process.stderr.write('acmg: dist/cli.cjs is missing; run `npm run build` first\n');

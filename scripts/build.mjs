@@ -37,7 +37,12 @@ const out = await build({
 const LAZY = 'import("@kubernetes/client-node")';
 const built = out.outputFiles.find((f) => f.path.endsWith('cli.cjs')).text;
 if (built.split(LAZY).length !== 2) throw new Error(`scripts/build.mjs: expected one ${LAZY} in dist/cli.cjs`);
-const text = built.replace(LAZY, '(typeof __acmgImport === "function" ? __acmgImport : (s) => import(s))("@kubernetes/client-node")');
+// ASCII only, so that the shim reads it as latin1 into a one-byte string: esbuild leaves a few
+// characters in comments and regular expressions, which make the whole text a two-byte string, decoded
+// from UTF-8 at each start (2.6 times as long). \uXXXX means the same in strings and regular expressions.
+const text = built
+  .replace(LAZY, '(typeof __acmgImport === "function" ? __acmgImport : (s) => import(s))("@kubernetes/client-node")')
+  .replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 const id = createHash('sha256').update(text).digest('hex').slice(0, 16);
 // Each file is renamed into place whole: tests and other builds may run acmg from dist/ meanwhile.
 const put = (path, data) => {
