@@ -163,6 +163,7 @@ async function control(kube: KubeApi, o: ControllerOptions, loop: ControlLoop): 
 
   const lease = { namespace: ns, name: install.values.controller.name, identity: o.identity, durationSeconds: 15 };
   let retry: NodeJS.Timeout | undefined;
+  let toldNoLease = false;
   try {
     await loop.run({
       reconcile: async (later) => {
@@ -177,6 +178,13 @@ async function control(kube: KubeApi, o: ControllerOptions, loop: ControlLoop): 
           },
         });
         if (!namespaces) return r;
+        // Only a leader-elected replica migrates: `acmg sync --watch` by hand beside the rendered
+        // controller (or a second one) must not run migrations of its own at the same time.
+        if (!o.leaderElect) {
+          if (!toldNoLease) o.log('declarative migrations run only with --leader-elect (the rendered controller has it): this one does not run them');
+          toldNoLease = true;
+          return r;
+        }
         // After sync's reconcile, with the install record as it is now (a reinstall may have turned it off).
         const now = await loadInstall(kube);
         if (!declarativeEnabled(now.values)) return r;
@@ -185,6 +193,7 @@ async function control(kube: KubeApi, o: ControllerOptions, loop: ControlLoop): 
           namespaces: new Map([...namespaces.cache.values()].map((n) => [n.metadata.name, n])),
           resolver: o.confirm?.resolver,
           dnsTimeoutMs: o.confirm?.timeoutMs ?? 0,
+          isLeader: () => loop.state.metrics.leader,
         });
         // A refused or failed service is tried again when its backoff ends, not only at the next change or resync.
         clearTimeout(retry);

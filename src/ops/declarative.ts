@@ -26,6 +26,11 @@ export interface DeclarativeOptions {
   dnsTimeoutMs: number;
   readinessTimeoutMs?: number;
   now?: () => number;
+  /**
+   * Whether this replica still holds the Lease: asked before each migration and rollback, so a
+   * replica that lost it mid-pass stops there (the new leader's pass runs them) and writes no status.
+   */
+  isLeader?: () => boolean;
 }
 
 const problemsOf = (e: unknown): string => {
@@ -39,6 +44,8 @@ export interface DeclarativeResult {
   log: string[];
   /** When the earliest refused or failed service is due again (ms from now). */
   retryInMs?: number;
+  /** The Lease was lost mid-pass: it stopped, and wrote no status. */
+  stopped?: boolean;
 }
 
 /** One pass: the marked services migrated, the unmarked ones rolled back, the status written if it changed. */
@@ -72,7 +79,10 @@ export async function declarativePass(kube: KubeApi, install: InstallRecord, o: 
     for (const k of keys) failed.set(k, { want, reason });
     log.push(`declarative: ${what} ${keys.join(', ')} ${reason}`);
   };
+  const leading = o.isLeader ?? (() => true);
+  const stop = (): DeclarativeResult => ({ log: [...log, 'declarative: lost the lease: the pass stops (the new leader runs the rest)'], stopped: true });
   for (const g of d.migrate) {
+    if (!leading()) return stop();
     const keys = g.services.map((s) => `${g.namespace}/${s}`);
     try {
       await migrate(g.namespace, g.approach, g.services);
@@ -92,6 +102,7 @@ export async function declarativePass(kube: KubeApi, install: InstallRecord, o: 
   const byNamespace = new Map<string, string[]>();
   for (const k of d.rollback) byNamespace.set(k.slice(0, k.indexOf('/')), [...(byNamespace.get(k.slice(0, k.indexOf('/'))) ?? []), k]);
   for (const keys of byNamespace.values()) {
+    if (!leading()) return stop();
     try {
       const done = await rollbackMigrations(kube, install, keys, {
         ...rt,

@@ -456,7 +456,64 @@ describe("the controller's RBAC for declarative migrations", () => {
   });
 });
 
+const controllerOptions = (logs: string[], signal: AbortSignal, leaderElect = true) => ({
+  resyncMs: 60_000,
+  debounceMs: 10,
+  maxDelayMs: 50,
+  healthPort: 0,
+  leaderElect,
+  identity: 'test',
+  unhealthyAfterMs: 60_000,
+  log: (m: string) => logs.push(m),
+  signal,
+});
+
 describe('the controller (acmg sync --watch) runs the pass after its reconcile', () => {
+  test('without --leader-elect (acmg sync --watch by hand) it runs no pass, and says so once', async () => {
+    const kube = await installedCluster();
+    kube.seed(svc('shop', 'reviews', { mark: 'keep-service' }));
+    kube.watchHook = () => new Promise((r) => setTimeout(r, 20));
+    const logs: string[] = [];
+    const ac = new AbortController();
+    const run = runController(kube, controllerOptions(logs, ac.signal, false));
+    try {
+      await until(() => logs.filter((l) => l.startsWith('reconciled') || l.includes('--leader-elect')).length >= 1);
+      mark(kube, 'Service', 'reviews', 'shop', 'replace-service');
+      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      ac.abort();
+      await run;
+    }
+    expect(await migrations(kube)).toEqual({});
+    expect(logs.filter((l) => l.includes('--leader-elect'))).toEqual([
+      'declarative migrations run only with --leader-elect (the rendered controller has it): this one does not run them',
+    ]);
+  }, 20_000);
+
+  test('a replica that loses the Lease mid-pass stops before its next migration or rollback, and writes no status', async () => {
+    const kube = await installedCluster();
+    kube.seed(svc('shop', 'reviews', { mark: 'keep-service' }), svc('web', 'frontend', { mark: 'replace-service', type: 'NodePort' }));
+    const install = (await readState(kube, 'istio-system')).install!;
+    const services = (await kube.list('v1', 'Service')).items.map((s) => withMark(projectService(s), s));
+    const namespaces = new Map((await kube.list('v1', 'Namespace')).items.map((n) => [n.metadata.name, projectNamespace(n)]));
+    let asked = 0;
+    const r = await declarativePass(kube, install, {
+      services,
+      namespaces,
+      dnsTimeoutMs: 1000,
+      readinessTimeoutMs: 1000,
+      now: () => T0,
+      isLeader: () => asked++ === 0,
+    });
+    expect(r.stopped).toBe(true);
+    expect(r.log).toEqual([
+      'declarative: migrated shop/reviews (--keep-service)',
+      'declarative: lost the lease: the pass stops (the new leader runs the rest)',
+    ]);
+    expect(Object.keys(await migrations(kube))).toEqual(['shop/reviews']);
+    expect(kube.peek('v1', 'ConfigMap', 'acmg-declarative', 'istio-system')).toBeUndefined();
+  });
+
   test('a Service marked while it runs is migrated, logged, and its mark removed rolls it back', async () => {
     const kube = await installedCluster();
     kube.seed(svc('shop', 'reviews'));
@@ -464,17 +521,7 @@ describe('the controller (acmg sync --watch) runs the pass after its reconcile',
     kube.watchHook = () => new Promise((r) => setTimeout(r, 20));
     const logs: string[] = [];
     const ac = new AbortController();
-    const run = runController(kube, {
-      resyncMs: 60_000,
-      debounceMs: 10,
-      maxDelayMs: 50,
-      healthPort: 0,
-      leaderElect: false,
-      identity: 'test',
-      unhealthyAfterMs: 60_000,
-      log: (m) => logs.push(m),
-      signal: ac.signal,
-    });
+    const run = runController(kube, controllerOptions(logs, ac.signal));
     try {
       await until(() => logs.some((l) => l.startsWith('serving')) && kube.calls.some((c) => c.verb === 'watch' && c.kind === 'Namespace'));
       mark(kube, 'Service', 'reviews', 'shop', 'keep-service');
