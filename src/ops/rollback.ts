@@ -6,6 +6,7 @@ import { ApiError, listPages, type KubeApi } from '../kube/api.js';
 import { readState, updateState } from '../kube/state.js';
 import type { KObject } from '../model/object.js';
 import { migrationKey, type InstallRecord, type MigrationRecord } from '../model/state.js';
+import { MIGRATE_ANNOTATION } from '../plan/declarative.js';
 import { MANAGED_SELECTOR } from '../render/labels.js';
 import { replacementName, routeName } from '../render/routes.js';
 import { routingApiOf, serviceRouteRefs } from '../render/gateway-api.js';
@@ -83,6 +84,17 @@ async function recreateOriginal(kube: KubeApi, original: KObject, update: (text:
 }
 
 /**
+ * A declarative migration's original as it comes back: without its mark (acmg.io/migrate), which
+ * asked for the migration this rollback undoes (the controller's, once unmarked, or `acmg
+ * rollback`'s). Kept, it would have the controller migrate it again at once; Git that still holds
+ * the mark puts it back, and then the controller migrates it as asked.
+ */
+function unmarked(original: KObject): KObject {
+  const { [MIGRATE_ANNOTATION]: _mark, ...annotations } = original.metadata.annotations ?? {};
+  return { ...original, metadata: { ...original.metadata, annotations } };
+}
+
+/**
  * The rollback, as data. The order is not a mirror of the apply: original Services come back first
  * so their names resolve on their own; sidecars come back only once DNS answers the services' own
  * addresses; ports close once no migration needs them.
@@ -102,7 +114,7 @@ export const ROLLBACK_PHASES: readonly RollbackPhase[] = [
       await o.task(`recreate ${missing.length} original Service(s)`, async (update) => {
         let done = 0;
         await forEachBounded(missing, async (m) => {
-          await recreateOriginal(kube, m.originalService!, update);
+          await recreateOriginal(kube, m.origin === 'declarative' ? unmarked(m.originalService!) : m.originalService!, update);
           // A line per 500 (plain output prints each update): 20 lines for 10,000.
           if (++done % 500 === 0 || done === missing.length) update(`${done}/${missing.length} recreated`);
         });

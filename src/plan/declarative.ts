@@ -90,8 +90,16 @@ export function decideDeclarative(view: DeclarativeView, status: DeclarativeStat
   const records = new Map(view.migrations.map((m) => [migrationKey(m.namespace, m.service), m]));
   const services = new Map<string, KObject>();
   for (const s of view.services) services.set(migrationKey(s.metadata.namespace!, s.metadata.name), s);
-  // Approach 2 deleted the original: its recorded copy carries the mark (GitOps may bring it back; then the live one counts).
-  for (const [k, m] of records) if (!services.has(k) && m.origin === 'declarative' && m.originalService) services.set(k, m.originalService);
+  // Approach 2 deleted the original: its recorded copy carries the mark (GitOps may bring it back;
+  // then the live one counts). A mark on the copy cannot be edited, so `none` on acmg's replacement
+  // (the Service that is there) unmarks it: the rollback then restores the original without the mark.
+  for (const [k, m] of records) {
+    if (services.has(k) || m.origin !== 'declarative' || !m.originalService) continue;
+    const replacement = m.replacement && services.get(migrationKey(m.namespace, m.replacement));
+    const unmarked = replacement && replacement.metadata.annotations?.[MIGRATE_ANNOTATION] === NO_MIGRATION;
+    const o = m.originalService;
+    services.set(k, unmarked ? { ...o, metadata: { ...o.metadata, annotations: { ...o.metadata.annotations, [MIGRATE_ANNOTATION]: NO_MIGRATION } } } : o);
+  }
   const due = (k: string) => !status[k]?.retryAt || Date.parse(status[k]!.retryAt!) <= now;
 
   const groups = new Map<string, { namespace: string; approach: Approach; services: string[] }>();

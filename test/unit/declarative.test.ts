@@ -270,6 +270,25 @@ describe('declarative migrations: the controller runs the CLI use cases for mark
     expect((await migrations(kube))['web/api']!.origin).toBeUndefined();
   });
 
+  test('replace-service marked on the Service: `none` on acmg’s replacement rolls it back, and a rollback (the controller’s or the CLI’s) restores the original without the mark', async () => {
+    const kube = await installedCluster();
+    kube.seed(svc('shop', 'reviews', { mark: 'replace-service' }), svc('shop', 'ratings', { mark: 'replace-service' }));
+    await pass(kube);
+    expect(kube.peek('v1', 'Service', 'reviews', 'shop')).toBeUndefined();
+    // The original is gone, so the user marks what is there: acmg's replacement.
+    mark(kube, 'Service', 'reviews-acmg', 'shop', 'none');
+    expect(await pass(kube, T0 + 1000)).toEqual(['declarative: rolled back shop/reviews (the mark was removed)']);
+    expect(kube.peek('v1', 'Service', 'reviews', 'shop')!.metadata.annotations?.[MARK]).toBeUndefined();
+    // `acmg rollback` of the other: its original comes back unmarked too, so the controller does not migrate it again.
+    const install = (await readState(kube, 'istio-system')).install!;
+    await rollbackMigrations(kube, install, ['shop/ratings'], { task: silentTask, dnsTimeoutMs: 1000 });
+    expect(kube.peek('v1', 'Service', 'ratings', 'shop')!.metadata.annotations?.[MARK]).toBeUndefined();
+    kube.calls.splice(0);
+    expect(await pass(kube, T0 + 2000)).toEqual([]);
+    expect(kube.writes()).toEqual([]);
+    expect(await migrations(kube)).toEqual({});
+  });
+
   test('a CLI migration is never touched: not rolled back without a mark, not re-planned with one', async () => {
     const kube = await installedCluster();
     kube.seed(svc('shop', 'reviews'), svc('web', 'frontend', { mark: 'replace-service' }));
