@@ -138,8 +138,12 @@ export function migrationRecordProblems(key: string, r: unknown, ctx: RecordCont
   const pi = r.previousInjection;
   if (pi !== undefined && pi !== null && typeof pi !== 'string') p.push(`previousInjection is ${show(pi)}; expected a label value, null or nothing`);
   const arc = r.acceptedRuleChanges;
-  if (arc !== undefined && (!Array.isArray(arc) || arc.some((x) => typeof x !== 'string')))
-    p.push(`acceptedRuleChanges is ${Array.isArray(arc) ? 'a list with a non-string' : show(arc)}; expected a list of strings`);
+  // Each a rule change ({key, message}), or its message alone (a record written before keys).
+  const ruleChangeLike = (x: unknown) => typeof x === 'string' || (isObject(x) && typeof x.key === 'string' && typeof x.message === 'string');
+  if (arc !== undefined && (!Array.isArray(arc) || !arc.every(ruleChangeLike)))
+    p.push(
+      `acceptedRuleChanges is ${Array.isArray(arc) ? 'a list with an entry that is neither a {key, message} object nor a string' : show(arc)}; expected a list of accepted rule changes`,
+    );
   if (r.origin !== undefined && r.origin !== 'declarative') p.push(`origin is ${show(r.origin)}; expected "declarative" or nothing`);
   if (r.migratedAt !== undefined && typeof r.migratedAt !== 'string') p.push(`migratedAt is ${show(r.migratedAt)}; expected a timestamp (a string)`);
   return p;

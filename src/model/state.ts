@@ -58,8 +58,12 @@ export interface MigrationRecord {
    */
   phase: 'in-progress' | 'complete' | 'rolling-back';
   migratedAt: string;
-  /** The user's rules that cannot hold at the gateway, accepted at migrate (--accept-rule-changes). */
-  acceptedRuleChanges?: string[];
+  /**
+   * The user's rules that cannot hold at the gateway, accepted at migrate (--accept-rule-changes):
+   * each by its key (what makes it the same rule, not its position) with the message shown then. A
+   * plain string is a record written before keys: its message, matched by text.
+   */
+  acceptedRuleChanges?: (RuleChange | string)[];
   /**
    * declarative: the controller migrated it because it was marked (acmg.io/migrate), and rolls it
    * back when the mark goes. Absent: `acmg migrate` did, and the controller never rolls it back.
@@ -68,6 +72,21 @@ export interface MigrationRecord {
 }
 
 export type MigrationOrigin = 'declarative';
+
+/**
+ * A user's rule that cannot hold at the gateway. key: the same for the same rule however the rules
+ * around it move (its object, the reason, a fingerprint of the part of the rule refused), so what
+ * the user accepted at migrate stays accepted; message: for the user, with the rule's position.
+ */
+export interface RuleChange {
+  key: string;
+  message: string;
+}
+
+/** Whether a rule change is among those accepted: by key, or by message for a record written before keys. */
+export function acceptedRuleChange(accepted: readonly (RuleChange | string)[] | undefined, c: RuleChange): boolean {
+  return (accepted ?? []).some((a) => (typeof a === 'string' ? a === c.message : a.key === c.key));
+}
 
 /** What `acmg sync` derived from VirtualServices bound to the acmg Gateway (gateway ports). */
 export interface SyncedRecord {

@@ -5,7 +5,7 @@
 // accepted at migrate) is not carried: the gateway keeps the rules it had, and sync says why.
 import { createHash } from 'node:crypto';
 import type { KObject } from '../model/object.js';
-import { listenerKey, type MigrationRecord } from '../model/state.js';
+import { acceptedRuleChange, listenerKey, type MigrationRecord } from '../model/state.js';
 import type { GatewayProtocol } from '../model/ports.js';
 import { renderServiceRouting } from '../render/gateway-routes.js';
 import { sortKeysDeep } from '../render/serialize.js';
@@ -122,8 +122,7 @@ export function planRouteFollow(i: RouteFollowInput): RouteFollowPlan {
       destinationRules: drHere,
       version: i.version,
     });
-    const accepted = new Set(m.acceptedRuleChanges ?? []);
-    const fresh = r.refused.filter((x) => !accepted.has(x));
+    const fresh = r.refused.filter((x) => !acceptedRuleChange(m.acceptedRuleChanges, x)).map((x) => x.message);
     if (fresh.length) {
       plan.warnings.push(
         ...fresh.map(

@@ -6,9 +6,11 @@
 // where the gateway routes it (approach 2: the replacement). Without a user route, one rule to the
 // service. acmg never edits the user's objects; it writes these copies.
 import type { KObject } from '../model/object.js';
+import type { RuleChange } from '../model/state.js';
 import { GATEWAY_API_GROUP, GATEWAY_API_VERSION, doorListenerName, portRouteName, routeKindFor } from './gateway-api.js';
 import { authorityRegex, type ListenedPort } from './gateway-routes.js';
 import { acmgLabels, isAcmgObject } from './labels.js';
+import { ruleChange } from './rule-change.js';
 
 type Json = Record<string, any>;
 
@@ -44,11 +46,11 @@ export interface GatewayApiRouteInput {
 
 export interface GatewayApiRoutes {
   objects: KObject[];
-  refused: string[];
+  refused: RuleChange[];
 }
 
 export function renderGatewayApiRoutes(i: GatewayApiRouteInput): GatewayApiRoutes {
-  const refused: string[] = [];
+  const refused: RuleChange[] = [];
   const host = { name: 'Host', type: 'RegularExpression', value: authorityRegex(i.service, i.namespace, i.clusterDomain) };
   // Written with the CRD's defaults spelled out, so what the API server stores is what was rendered
   // (acmg sync compares the two by fingerprint).
@@ -73,12 +75,22 @@ export function renderGatewayApiRoutes(i: GatewayApiRouteInput): GatewayApiRoute
         // A parentRef with a port routes only that port of the Service.
         const refs = (r.spec?.parentRefs ?? []).filter((ref: Json) => refsService(ref, i.service, i.namespace, routeNs));
         if (!refs.some((ref: Json) => ref.port === undefined || ref.port === p.port)) continue;
-        if ((r.spec?.hostnames ?? []).length) refused.push(`${id}: hostnames do not apply to mesh routes; acmg matches the service's names at the gateway`);
+        if ((r.spec?.hostnames ?? []).length)
+          refused.push(
+            ruleChange(`${id}: hostnames do not apply to mesh routes; acmg matches the service's names at the gateway`, id, 'hostnames', r.spec.hostnames),
+          );
         (r.spec?.rules ?? []).forEach((rule: Json, ri: number) => {
           const matches: Json[] = rule.matches?.length ? rule.matches : [{}];
           matches.forEach((m: Json, mi: number) => {
             if ((m.headers ?? []).some((h: Json) => String(h.name).toLowerCase() === 'host'))
-              refused.push(`${id} rules[${ri}].matches[${mi}].headers: acmg matches the service's names by the Host header at the gateway`);
+              refused.push(
+                ruleChange(
+                  `${id} rules[${ri}].matches[${mi}].headers: acmg matches the service's names by the Host header at the gateway`,
+                  id,
+                  'matches.headers.host',
+                  m,
+                ),
+              );
           });
           const { matches: _m, backendRefs, filters, ...rest } = rule;
           rules.push({

@@ -10,13 +10,14 @@
 // acmg never edits the user's objects; it writes this copy and follows the originals (acmg sync).
 import type { KObject } from '../model/object.js';
 import type { ClassifiedPort } from '../model/ports.js';
-import type { Approach } from '../model/state.js';
+import type { Approach, RuleChange } from '../model/state.js';
 import { ISTIO_NETWORKING_VERSION } from './istio-gateway.js';
 import { acmgLabels, isAcmgObject } from './labels.js';
 import { namespaceGatewayName } from './namespace-gateway.js';
 import { routingApiOf, type RoutingApi } from './gateway-api.js';
 import { meshHttpRoutesOf, renderGatewayApiRoutes } from './gateway-api-routes.js';
 import { replacementName, routeName } from './routes.js';
+import { ruleChange } from './rule-change.js';
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -55,7 +56,7 @@ export interface GatewayRouteInput {
 export interface GatewayRoute {
   virtualService: KObject;
   /** The user's rules that cannot hold at the gateway, named (migrate refuses them unless accepted). */
-  refused: string[];
+  refused: RuleChange[];
   /** The user's VirtualServices carried over ("namespace/name"). */
   carried: string[];
 }
@@ -73,7 +74,7 @@ export function renderGatewayRoute(i: GatewayRouteInput): GatewayRoute {
   const serviceFqdn = `${i.service}.${i.namespace}.svc.${i.clusterDomain}`;
   const destFqdn = `${i.destination}.${i.namespace}.svc.${i.clusterDomain}`;
   const authority = { regex: authorityRegex(i.service, i.namespace, i.clusterDomain) };
-  const refused: string[] = [];
+  const refused: RuleChange[] = [];
   const carried: string[] = [];
 
   /** A destination as the gateway must name it: FQDN (the copy lives in the service's namespace too, but be explicit), replacement for the service. */
@@ -82,7 +83,12 @@ export function renderGatewayRoute(i: GatewayRouteInput): GatewayRoute {
     const toService = host === serviceFqdn;
     if (toService && d.subset && i.destination !== i.service && !i.replacementHasSubsets)
       refused.push(
-        `subset "${d.subset}" of ${serviceFqdn}: no DestinationRule in ${i.namespace} defines it, so the replacement ${i.destination} the gateway routes to cannot have it (--keep-service keeps the service)`,
+        ruleChange(
+          `subset "${d.subset}" of ${serviceFqdn}: no DestinationRule in ${i.namespace} defines it, so the replacement ${i.destination} the gateway routes to cannot have it (--keep-service keeps the service)`,
+          `Service ${i.namespace}/${i.service}`,
+          'subset',
+          d.subset,
+        ),
       );
     // Another Service of the namespace that approach 2 replaced (or is replacing) is reached as its replacement.
     const other = !toService && host.endsWith(`.${i.namespace}.svc.${i.clusterDomain}`) ? i.replaced?.[host.split('.')[0]!] : undefined;
@@ -100,16 +106,24 @@ export function renderGatewayRoute(i: GatewayRouteInput): GatewayRoute {
     const vsNs = vs.metadata.namespace ?? i.namespace;
     const spec: Json = vs.spec ?? {};
     carried.push(`${vsNs}/${vs.metadata.name}`);
-    if (spec.tls?.length) refused.push(`${id}: tls routes need TLS passthrough, which the centralized gateway does not configure`);
+    if (spec.tls?.length) refused.push(ruleChange(`${id}: tls routes need TLS passthrough, which the centralized gateway does not configure`, id, 'tls'));
     (spec.http ?? []).forEach((r: Json, ri: number) => {
-      if (r.delegate) refused.push(`${id} http[${ri}]: delegate is not carried to the gateway`);
+      if (r.delegate) refused.push(ruleChange(`${id} http[${ri}]: delegate is not carried to the gateway`, id, 'http.delegate', r.delegate));
       (r.match ?? []).forEach((m: Json, mi: number) => {
         for (const f of MESH_ONLY_MATCH)
           if (m[f] !== undefined)
             refused.push(
-              `${id} http[${ri}].match[${mi}].${f}: matched on the client's sidecar; at the gateway every request comes from the gateway, so it cannot hold`,
+              ruleChange(
+                `${id} http[${ri}].match[${mi}].${f}: matched on the client's sidecar; at the gateway every request comes from the gateway, so it cannot hold`,
+                id,
+                `http.match.${f}`,
+                m,
+              ),
             );
-        if (m.authority !== undefined) refused.push(`${id} http[${ri}].match[${mi}].authority: acmg matches the service's names by authority at the gateway`);
+        if (m.authority !== undefined)
+          refused.push(
+            ruleChange(`${id} http[${ri}].match[${mi}].authority: acmg matches the service's names by authority at the gateway`, id, 'http.match.authority', m),
+          );
       });
       for (const p of i.ports.filter((q) => q.protocol !== 'TCP')) {
         const matches = (r.match?.length ? r.match : [{}]).filter((m: Json) => !m.port || m.port === p.port);
@@ -250,7 +264,7 @@ export interface ServiceRouting {
   userRoutes: KObject[];
   userRule?: KObject;
   /** The user's rules that cannot hold at the gateway (migrate refuses them unless accepted). */
-  refused: string[];
+  refused: RuleChange[];
 }
 
 /**
@@ -273,7 +287,7 @@ const routingOf = (o: KObject) => `${o.kind} ${o.metadata.namespace}/${o.metadat
  * it to a Gateway API backend too): approach 2 copies it for the replacement; approach 1 needs it
  * exported to the gateway's namespace.
  */
-function destinationRuleFor(i: ServiceRoutingInput, destination: string): { userRule?: KObject; destinationRule?: KObject; refused: string[] } {
+function destinationRuleFor(i: ServiceRoutingInput, destination: string): { userRule?: KObject; destinationRule?: KObject; refused: RuleChange[] } {
   const userRule = destinationRuleOf(i.destinationRules, i.service, i.namespace, i.clusterDomain);
   if (!userRule) return { refused: [] };
   if (i.approach === 'replace-service')
@@ -282,7 +296,12 @@ function destinationRuleFor(i: ServiceRoutingInput, destination: string): { user
   return {
     userRule,
     refused: [
-      `DestinationRule ${i.namespace}/${userRule.metadata.name} is exported only to ${JSON.stringify(userRule.spec.exportTo)}: the gateway in ${i.installNamespace} would not apply its subsets and traffic policy (export it to "${i.installNamespace}" too)`,
+      ruleChange(
+        `DestinationRule ${i.namespace}/${userRule.metadata.name} is exported only to ${JSON.stringify(userRule.spec.exportTo)}: the gateway in ${i.installNamespace} would not apply its subsets and traffic policy (export it to "${i.installNamespace}" too)`,
+        routingOf(userRule),
+        'exportTo',
+        userRule.spec.exportTo,
+      ),
     ],
   };
 }
@@ -296,9 +315,12 @@ function renderGatewayApiRouting(i: ServiceRoutingInput): ServiceRouting {
   const destination = i.approach === 'replace-service' ? replacementName(i.service, i.replacementSuffix) : i.service;
   const refused = i.virtualServices
     .filter((vs) => !isAcmgObject(vs) && routesService(vs, i.service, i.namespace, i.clusterDomain))
-    .map(
-      (vs) =>
+    .map((vs) =>
+      ruleChange(
         `${routingOf(vs)} routes ${i.service} for sidecars: with routing.api gateway-api the gateway carries HTTPRoutes (GAMMA) only; convert it to an HTTPRoute with parentRefs to Service ${i.service}, or install with --set routing.api=istio`,
+        routingOf(vs),
+        'virtual-service-with-gateway-api',
+      ),
     );
   const rule = destinationRuleFor(i, destination);
   refused.push(...rule.refused);
@@ -350,7 +372,11 @@ function renderIstioRouting(i: ServiceRoutingInput): ServiceRouting {
   // GAMMA HTTPRoutes are for a Gateway API mesh: an Istio gateway does not read them.
   for (const hr of meshHttpRoutesOf(i.httpRoutes ?? [], i.service, i.namespace))
     refused.push(
-      `${routingOf(hr)} routes ${i.service} for the mesh (GAMMA): with routing.api istio the gateway carries VirtualServices only; install with --set routing.api=gateway-api to carry it`,
+      ruleChange(
+        `${routingOf(hr)} routes ${i.service} for the mesh (GAMMA): with routing.api istio the gateway carries VirtualServices only; install with --set routing.api=gateway-api to carry it`,
+        routingOf(hr),
+        'http-route-with-istio',
+      ),
     );
   return {
     objects: [...(rule.destinationRule ? [rule.destinationRule] : []), route.virtualService],

@@ -101,8 +101,24 @@ describe("the user's mesh rules are carried to the gateway", () => {
       http: [{ match: [{ sourceLabels: { app: 'productpage' } }], route: [{ destination: { host: 'reviews', subset: 'v3' } }] }],
     });
     expect(renderGatewayRoute(input([user])).refused).toEqual([
-      expect.stringMatching(/^VirtualService bookinfo\/reviews http\[0\]\.match\[0\]\.sourceLabels: /),
+      {
+        key: expect.stringMatching(/^VirtualService bookinfo\/reviews http\.match\.sourceLabels [0-9a-f]{16}$/),
+        message: expect.stringMatching(/^VirtualService bookinfo\/reviews http\[0\]\.match\[0\]\.sourceLabels: /),
+      },
     ]);
+  });
+
+  test("a refused rule's key is its object, reason and content, not its index: a rule inserted above leaves it the same", () => {
+    const refused = { match: [{ sourceLabels: { app: 'productpage' } }], route: [{ destination: { host: 'reviews', subset: 'v3' } }] };
+    const other = { match: [{ uri: { prefix: '/new' } }], route: [{ destination: { host: 'reviews', subset: 'v2' } }] };
+    const [before] = renderGatewayRoute(input([vs('reviews', { hosts: ['reviews'], http: [refused] })])).refused;
+    const [after] = renderGatewayRoute(input([vs('reviews', { hosts: ['reviews'], http: [other, refused] })])).refused;
+    expect(after!.key).toBe(before!.key);
+    expect(after!.message).not.toBe(before!.message);
+    const [changed] = renderGatewayRoute(
+      input([vs('reviews', { hosts: ['reviews'], http: [{ ...refused, match: [{ sourceLabels: { app: 'ratings' } }] }] })]),
+    ).refused;
+    expect(changed!.key).not.toBe(before!.key);
   });
 
   test('which VirtualServices route the service for sidecars: mesh-bound, its FQDN or a short name in its namespace', () => {

@@ -437,7 +437,34 @@ describe("acmg sync follows the user's routing of migrated services", () => {
     kube.seed(jasonTo('v2', { sourceLabels: { app: 'productpage' } }));
     const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service', acceptRuleChanges: true });
     await applyMigration(kube, plan, opts());
-    expect((await readState(kube, 'istio-system')).migrations['shop/reviews']!.acceptedRuleChanges).toEqual(plan.ruleChanges);
+    expect((await readState(kube, 'istio-system')).migrations['shop/reviews']!.acceptedRuleChanges).toEqual(
+      plan.ruleChanges.map((message) => ({ key: expect.stringMatching(/^VirtualService shop\/reviews http\.match\.sourceLabels [0-9a-f]{16}$/), message })),
+    );
+    await kube.apply(jasonTo('v3', { sourceLabels: { app: 'productpage' } }));
+    expect((await reconcile(kube)).warnings).toEqual([]);
+    expect(routeSubsets(kube)).toEqual(['v3', 'v1']);
+  });
+
+  test('a rule accepted at migrate stays accepted when a new rule is inserted above it (matched by what the rule is, not its index)', async () => {
+    const kube = await installedCluster();
+    kube.seed(jasonTo('v2', { sourceLabels: { app: 'productpage' } }));
+    const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service', acceptRuleChanges: true });
+    await applyMigration(kube, plan, opts());
+    const edited = jasonTo('v2', { sourceLabels: { app: 'productpage' } });
+    edited.spec.http.unshift({ match: [{ uri: { prefix: '/new' } }], route: [{ destination: { host: 'reviews', subset: 'v3' } }] });
+    await kube.apply(edited);
+    const r = await reconcile(kube);
+    expect(r.warnings).toEqual([]);
+    expect(r.routes).toEqual(['apply VirtualService shop/acmg-reviews']);
+    expect(routeSubsets(kube)).toEqual(['v3', 'v2', 'v1']);
+  });
+
+  test('a record written before keys (accepted rules as message text) is still matched by that text', async () => {
+    const kube = await installedCluster();
+    kube.seed(jasonTo('v2', { sourceLabels: { app: 'productpage' } }));
+    const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service', acceptRuleChanges: true });
+    await applyMigration(kube, plan, opts());
+    await updateState(kube, 'istio-system', (st) => void (st.migrations['shop/reviews']!.acceptedRuleChanges = plan.ruleChanges), { namespaces: ['shop'] });
     await kube.apply(jasonTo('v3', { sourceLabels: { app: 'productpage' } }));
     expect((await reconcile(kube)).warnings).toEqual([]);
     expect(routeSubsets(kube)).toEqual(['v3', 'v1']);

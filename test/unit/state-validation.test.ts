@@ -79,6 +79,9 @@ describe('the rules of a migration record', () => {
   test('a record as acmg writes it passes, with unknown extra fields and acceptedRuleChanges; without an install record any cluster domain does', () => {
     expect(problemsOf(rec())).toEqual([]);
     expect(problemsOf(rec({ acceptedRuleChanges: ['VirtualService shop/reviews: sourceLabels'], addedByANewerAcmg: { x: 1 } }))).toEqual([]);
+    // Accepted rule changes by key (and, from a record written before keys, by message) pass.
+    const keyed = { key: 'VirtualService shop/reviews http.match.sourceLabels 0123456789abcdef', message: 'VirtualService shop/reviews http[0]...' };
+    expect(problemsOf(rec({ acceptedRuleChanges: [keyed, 'VirtualService shop/reviews: sourceLabels'] }))).toEqual([]);
     expect(problemsOf(rec({ approach: 'keep-service', replacement: undefined, originalService: undefined, previousInjection: null, journal: [] }))).toEqual([]);
     expect(problemsOf(rec({ fqdn: 'reviews.shop.svc.corp.example' }), 'shop/reviews', {})).toEqual([]);
     expect(problemsOf(rec({ originalService: { ...keepableService(service), metadata: { name: 'reviews' } } }))).toEqual([]);
@@ -125,7 +128,12 @@ describe('the rules of a migration record', () => {
     ['an original Service that is not an object', { originalService: 'reviews' }, /^originalService is "reviews"/],
     ['a replacement that is not a Service name', { replacement: 'Reviews_acmg' }, /^replacement "Reviews_acmg" is not a valid DNS-1035 label/],
     ['a previous injection label that is not a string', { previousInjection: true }, /^previousInjection is true/],
-    ['accepted rule changes that are not strings', { acceptedRuleChanges: [1] }, /^acceptedRuleChanges is a list with a non-string/],
+    [
+      'accepted rule changes that are neither strings nor rule changes',
+      { acceptedRuleChanges: [1] },
+      /^acceptedRuleChanges is a list with an entry that is neither/,
+    ],
+    ['an accepted rule change without a key', { acceptedRuleChanges: [{ message: 'x' }] }, /^acceptedRuleChanges is a list with an entry that is neither/],
     ['a wrong type for a known field', { migratedAt: 5 }, /^migratedAt is 5/],
   ])('refused: %s', (_what, over, problem) => {
     // The key of the record's own fields, except where the key is what is wrong.

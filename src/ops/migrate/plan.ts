@@ -7,7 +7,7 @@ import { ApiError, listPages, type KubeApi } from '../../kube/api.js';
 import { currentDnsEntries } from '../../kube/dns-store.js';
 import type { KObject } from '../../model/object.js';
 import { classifyPort, isProblem, portConflicts, type ClassifiedPort, type PortUse } from '../../model/ports.js';
-import { migrationKey, shardName, type Approach, type InstallRecord, type MigrationOrigin, type State } from '../../model/state.js';
+import { migrationKey, shardName, type Approach, type InstallRecord, type MigrationOrigin, type RuleChange, type State } from '../../model/state.js';
 import { checkSelection, SYSTEM_NAMESPACES, type Selection } from '../../plan/selection.js';
 import { renderServiceRouting } from '../../render/gateway-routes.js';
 import { replacementName, routeName } from '../../render/routes.js';
@@ -52,7 +52,7 @@ export interface Candidate {
   /** Approach 2: the user's DestinationRule for the service, copied for the replacement. */
   destinationRule?: KObject;
   /** The user's rules for this service that cannot hold at the gateway (accepted, or the plan is refused). */
-  ruleChanges: string[];
+  ruleChanges: RuleChange[];
 }
 
 export interface MigratePlan {
@@ -262,8 +262,9 @@ async function userRoutesOf(kube: KubeApi, install: InstallRecord, state: State,
       });
       c.userRoutes = r.userRoutes;
       if (r.destinationRule) c.destinationRule = r.userRule;
-      c.ruleChanges = r.refused;
-      refused.push(...r.refused);
+      // One per rule (a refused subset is named once per port).
+      c.ruleChanges = [...new Map(r.refused.map((x) => [x.key, x])).values()];
+      refused.push(...r.refused.map((x) => x.message));
     }
   }
   return [...new Set(refused)];
