@@ -110,7 +110,10 @@ export async function declarativePass(kube: KubeApi, install: InstallRecord, o: 
         // As the state is now: a migration that became the CLI's, or that a CLI rollback took, since this pass decided stays.
         only: (m) => m.origin === 'declarative' && m.phase === 'complete',
       });
-      if (done.length) log.push(`declarative: rolled back ${done.join(', ')} (the mark was removed)`);
+      const removed = done.filter((k) => !d.reapproach.has(k));
+      const switched = done.filter((k) => d.reapproach.has(k));
+      if (removed.length) log.push(`declarative: rolled back ${removed.join(', ')} (the mark was removed)`);
+      if (switched.length) log.push(`declarative: rolled back ${switched.join(', ')} (the mark asks for the other approach: migrated at the next pass)`);
     } catch (e) {
       fail(keys, 'rollback', e, 'not rolled back:');
     }

@@ -59,8 +59,10 @@ export interface DeclarativeView {
 export interface DeclarativeDecision {
   /** Due now, one plan per namespace and approach (names sorted), as `acmg migrate NAMES -n NS --APPROACH`. */
   migrate: { namespace: string; approach: Approach; services: string[] }[];
-  /** Migrations the controller made whose mark is gone: due now. */
+  /** Migrations the controller made whose mark is gone, or asks for the other approach: due now. */
   rollback: string[];
+  /** Those of rollback whose mark asks for the other approach: migrated again at the next pass. */
+  reapproach: Set<string>;
   /** Every service the controller should act on (due or waiting for its retry); the status keeps entries of these only. */
   pending: Set<string>;
   /** Marks the controller cannot read: recorded, never acted on (a declarative migration stays). */
@@ -100,11 +102,13 @@ export function decideDeclarative(view: DeclarativeView, status: DeclarativeStat
     const o = m.originalService;
     services.set(k, unmarked ? { ...o, metadata: { ...o.metadata, annotations: { ...o.metadata.annotations, [MIGRATE_ANNOTATION]: NO_MIGRATION } } } : o);
   }
-  const due = (k: string) => !status[k]?.retryAt || Date.parse(status[k]!.retryAt!) <= now;
+  // A mark changed since the last attempt (a refusal fixed in Git) is due at once, not after the old backoff.
+  const due = (k: string, want: Approach | 'rollback') => !status[k]?.retryAt || status[k]!.want !== want || Date.parse(status[k]!.retryAt!) <= now;
 
   const groups = new Map<string, { namespace: string; approach: Approach; services: string[] }>();
   const rollback: string[] = [];
   const pending = new Set<string>();
+  const reapproach = new Set<string>();
   const badMarks: DeclarativeStatus = {};
   const held: DeclarativeStatus = {};
   for (const [k, m] of records)
@@ -129,7 +133,14 @@ export function decideDeclarative(view: DeclarativeView, status: DeclarativeStat
     if (rec && rec.origin !== 'declarative') continue; // acmg migrate's: the controller leaves it
     if (rec?.phase === 'complete' && rec.approach === approach) continue;
     pending.add(k);
-    if (!due(k)) continue;
+    if (rec?.phase === 'complete') {
+      // The other approach now: migrate cannot change a migration in place, so it is rolled back
+      // here and, still marked, migrated as asked at the next pass.
+      reapproach.add(k);
+      if (due(k, 'rollback')) rollback.push(k);
+      continue;
+    }
+    if (!due(k, approach)) continue;
     const n = svc.metadata.namespace!;
     const g = groups.get(`${n}/${approach}`) ?? { namespace: n, approach, services: [] };
     g.services.push(svc.metadata.name);
@@ -141,10 +152,10 @@ export function decideDeclarative(view: DeclarativeView, status: DeclarativeStat
     const mark = svc && markOf(svc, view);
     if (mark !== undefined && mark !== NO_MIGRATION) continue; // still marked: migrated as asked
     pending.add(k);
-    if (due(k)) rollback.push(k);
+    if (due(k, 'rollback')) rollback.push(k);
   }
   const migrate = [...groups.keys()].sort().map((g) => ({ ...groups.get(g)!, services: groups.get(g)!.services.sort() }));
-  return { migrate, rollback: rollback.sort(), pending, badMarks, held };
+  return { migrate, rollback: rollback.sort(), reapproach, pending, badMarks, held };
 }
 
 /** How this pass's attempts came out: the services refused or failed, with why (the rest succeeded). */
@@ -154,13 +165,15 @@ export type DeclarativeOutcome = Map<string, { want: Approach | 'rollback'; reas
 export function nextDeclarativeStatus(prev: DeclarativeStatus, d: DeclarativeDecision, failed: DeclarativeOutcome, now: number): DeclarativeStatus {
   const next: DeclarativeStatus = {};
   const noted = { ...d.badMarks, ...d.held };
+  // Attempted this pass and not failed: done, whatever an older entry (of another mark) says.
+  const attempted = new Set([...d.rollback, ...d.migrate.flatMap((g) => g.services.map((s) => migrationKey(g.namespace, s)))]);
   for (const k of [...d.pending, ...Object.keys(noted)].sort()) {
     const f = failed.get(k);
     if (noted[k]) next[k] = noted[k]!;
     else if (f) {
       const attempts = (prev[k]?.want === f.want ? prev[k]!.attempts : 0) + 1;
       next[k] = { want: f.want, reason: f.reason, attempts, retryAt: new Date(now + declarativeBackoff(attempts)).toISOString() };
-    } else if (prev[k]?.retryAt && Date.parse(prev[k]!.retryAt!) > now) next[k] = prev[k]!; // waiting for its retry
+    } else if (!attempted.has(k) && prev[k]?.retryAt && Date.parse(prev[k]!.retryAt!) > now) next[k] = prev[k]!; // waiting for its retry
   }
   return next;
 }

@@ -289,6 +289,30 @@ describe('declarative migrations: the controller runs the CLI use cases for mark
     expect(await migrations(kube)).toEqual({});
   });
 
+  test('a mark changed to the other approach rolls the migration back at once and migrates it at the next pass', async () => {
+    const kube = await installedCluster();
+    kube.seed(svc('shop', 'reviews', { mark: 'keep-service' }));
+    await pass(kube);
+    mark(kube, 'Service', 'reviews', 'shop', 'replace-service');
+    expect(await pass(kube, T0 + 1000)).toEqual(['declarative: rolled back shop/reviews (the mark asks for the other approach: migrated at the next pass)']);
+    expect(await migrations(kube)).toEqual({});
+    expect(await pass(kube, T0 + 2000)).toEqual(['declarative: migrated shop/reviews (--replace-service)']);
+    expect((await migrations(kube))['shop/reviews']).toMatchObject({ phase: 'complete', approach: 'replace-service', origin: 'declarative' });
+    expect(await status(kube)).toEqual({});
+  });
+
+  test('a mark fixed after refusals is tried at once, not after the old backoff', async () => {
+    const kube = await installedCluster();
+    kube.seed(svc('shop', 'edge', { mark: 'replace-service', type: 'NodePort' }));
+    await pass(kube);
+    await pass(kube, T0 + declarativeBackoff(1));
+    expect((await status(kube))['shop/edge']).toMatchObject({ want: 'replace-service', attempts: 2 });
+    mark(kube, 'Service', 'edge', 'shop', 'keep-service');
+    await pass(kube, T0 + declarativeBackoff(1) + 1000);
+    expect((await migrations(kube))['shop/edge']).toMatchObject({ phase: 'complete', approach: 'keep-service' });
+    expect(await status(kube)).toEqual({});
+  });
+
   test('a CLI migration is never touched: not rolled back without a mark, not re-planned with one', async () => {
     const kube = await installedCluster();
     kube.seed(svc('shop', 'reviews'), svc('web', 'frontend', { mark: 'replace-service' }));
