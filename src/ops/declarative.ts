@@ -87,14 +87,16 @@ export async function declarativePass(kube: KubeApi, install: InstallRecord, o: 
     try {
       await migrate(g.namespace, g.approach, g.services);
     } catch (e) {
-      // A refusal names problems, not whose: each service is planned on its own, so one bad
-      // service does not hold back the others of its namespace.
-      if (!isRefusal(e) || g.services.length === 1) {
+      // A refusal or failure names problems, not whose (a failed run was rolled back whole): each
+      // service is tried on its own, so one bad service does not hold back the others of its namespace.
+      if (g.services.length === 1) {
         fail(keys, g.approach, e, 'not migrated:');
         continue;
       }
-      for (const s of g.services)
+      for (const s of g.services) {
+        if (!leading()) return stop();
         await migrate(g.namespace, g.approach, [s]).catch((x: unknown) => fail([`${g.namespace}/${s}`], g.approach, x, 'not migrated:'));
+      }
     }
   }
   // One rollback per namespace, as migrations are planned: one that fails (an API error, a

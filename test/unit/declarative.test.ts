@@ -313,6 +313,35 @@ describe('declarative migrations: the controller runs the CLI use cases for mark
     expect(await status(kube)).toEqual({});
   });
 
+  test('a group that fails (not a refusal) is tried again service by service: one failing service holds back no other', async () => {
+    const kube = await installedCluster();
+    kube.seed(svc('shop', 'reviews', { mark: 'keep-service' }), svc('shop', 'bad', { mark: 'keep-service' }));
+    kube.failWhen = (c) =>
+      c.verb === 'apply' && c.kind === 'VirtualService' && c.name?.includes('bad')
+        ? new ApiError(500, 'InternalError', 'webhook timed out', 'PATCH', 'VirtualService')
+        : undefined;
+    const log = await pass(kube);
+    expect(log).toEqual([
+      expect.stringMatching(/^declarative: not migrated: shop\/bad failed: .*webhook timed out/),
+      'declarative: migrated shop/reviews (--keep-service)',
+    ]);
+    expect(Object.keys(await migrations(kube))).toEqual(['shop/reviews']);
+    expect(Object.keys(await status(kube))).toEqual(['shop/bad']);
+  });
+
+  test('with migration.restart, a declarative rollback restarts the Deployments of a namespace whose injection it restored, as its migration did', async () => {
+    const kube = await installedCluster([...SETS, 'migration.restart=true']);
+    kube.seed(
+      { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'reviews', namespace: 'shop' }, spec: { replicas: 1, template: { metadata: {} } } },
+      svc('shop', 'reviews', { mark: 'keep-service' }),
+    );
+    await pass(kube);
+    mark(kube, 'Service', 'reviews', 'shop', null);
+    kube.calls.splice(0);
+    expect(await pass(kube, T0 + 1000)).toEqual(['declarative: rolled back shop/reviews (the mark was removed)']);
+    expect(kube.calls.filter((c) => c.kind === 'Deployment' && c.verb === 'patch' && c.namespace === 'shop')).toHaveLength(1);
+  });
+
   test('a CLI migration is never touched: not rolled back without a mark, not re-planned with one', async () => {
     const kube = await installedCluster();
     kube.seed(svc('shop', 'reviews'), svc('web', 'frontend', { mark: 'replace-service' }));
