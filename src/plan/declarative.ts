@@ -9,7 +9,18 @@ import { migrationKey, type Approach, type MigrationRecord } from '../model/stat
 export const MIGRATE_ANNOTATION = 'acmg.io/migrate';
 /** On a Service: not this one, whatever its namespace's mark says. */
 export const NO_MIGRATION = 'none';
+/**
+ * On a Namespace, set by an admin: marks in it count (a Service's or the Namespace's). Without it
+ * a mark is ignored: whoever may edit a Service must not thereby have the controller patch its
+ * Namespace's injection label, restart its Deployments or take gateway ports (tenants can
+ * annotate Services, and normally cannot label Namespaces).
+ */
+export const DECLARATIVE_LABEL = 'acmg.io/declarative';
+export const DECLARATIVE_ALLOWED = 'enabled';
 const MANAGED_BY = 'app.kubernetes.io/managed-by';
+const REPLACES = 'acmg.io/replaces';
+/** The labels the caches keep: whether acmg made a Service (or replaces one with it), whether a Namespace is allowed. */
+const KEPT_LABELS = [MANAGED_BY, REPLACES, DECLARATIVE_LABEL];
 
 /** A refused or failed attempt is retried after this, doubling up to DECLARATIVE_BACKOFF_MAX_MS. */
 export const DECLARATIVE_BACKOFF_MS = 30_000;
@@ -29,21 +40,21 @@ export interface DeclarativeEntry {
 }
 export type DeclarativeStatus = Record<string, DeclarativeEntry>;
 
-/** What the controller's caches keep of a Service or Namespace for this: its mark and whether acmg made it. */
+/** What the controller's caches keep of a Service or Namespace for this: its mark, whether acmg made it, whether it is allowed. */
 export function withMark(projected: KObject, full: KObject): KObject {
   const mark = full.metadata.annotations?.[MIGRATE_ANNOTATION];
-  const managedBy = full.metadata.labels?.[MANAGED_BY];
+  const kept = KEPT_LABELS.flatMap((l) => (full.metadata.labels?.[l] !== undefined ? [[l, full.metadata.labels[l]!] as const] : []));
   return {
     ...projected,
     metadata: {
       ...projected.metadata,
       ...(mark !== undefined ? { annotations: { [MIGRATE_ANNOTATION]: mark } } : {}),
-      ...(managedBy !== undefined ? { labels: { ...projected.metadata.labels, [MANAGED_BY]: managedBy } } : {}),
+      ...(kept.length ? { labels: { ...projected.metadata.labels, ...Object.fromEntries(kept) } } : {}),
     },
   };
 }
 
-/** A Namespace as the controller caches it: its name and mark. */
+/** A Namespace as the controller caches it: its name, mark and allow label. */
 export const projectNamespace = (n: KObject): KObject => withMark({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: n.metadata.name } }, n);
 
 export interface DeclarativeView {
@@ -52,7 +63,7 @@ export interface DeclarativeView {
   /** The Namespaces (projected with withMark), by name. */
   namespaces: ReadonlyMap<string, KObject>;
   migrations: readonly MigrationRecord[];
-  /** Namespaces a Namespace's mark never reaches (the system namespaces, acmg's own). */
+  /** Namespaces no mark reaches (the system namespaces, acmg's own). */
   excluded: ReadonlySet<string>;
 }
 
@@ -78,14 +89,18 @@ export interface DeclarativeDecision {
 
 const APPROACHES: readonly string[] = ['keep-service', 'replace-service'];
 
-/** The mark that applies to a Service: its own, else its namespace's (none on Services acmg made; a Namespace's reaches neither the excluded namespaces nor default/kubernetes). */
+/**
+ * The mark that applies to a Service: its own, else its namespace's. None (ignored, not retried)
+ * outside the Namespaces an admin allowed, in the excluded namespaces, on default/kubernetes and on
+ * the Services acmg made (a replacement or door is never a candidate), whoever marked it.
+ */
 function markOf(svc: KObject, view: DeclarativeView): string | undefined {
-  if (svc.metadata.labels?.[MANAGED_BY] === 'acmg') return undefined; // a replacement or door: never a candidate
-  const own = svc.metadata.annotations?.[MIGRATE_ANNOTATION];
-  if (own !== undefined) return own;
+  if (svc.metadata.labels?.[MANAGED_BY] === 'acmg' || svc.metadata.labels?.[REPLACES] !== undefined) return undefined;
   const n = svc.metadata.namespace!;
   if (view.excluded.has(n) || (n === 'default' && svc.metadata.name === 'kubernetes')) return undefined;
-  return view.namespaces.get(n)?.metadata.annotations?.[MIGRATE_ANNOTATION];
+  const ns = view.namespaces.get(n);
+  if (ns?.metadata.labels?.[DECLARATIVE_LABEL] !== DECLARATIVE_ALLOWED) return undefined;
+  return svc.metadata.annotations?.[MIGRATE_ANNOTATION] ?? ns.metadata.annotations?.[MIGRATE_ANNOTATION];
 }
 
 export function decideDeclarative(view: DeclarativeView, status: DeclarativeStatus, now: number): DeclarativeDecision {

@@ -23,6 +23,8 @@ import {
 
 const NS = ['--nameserver', DNS_NAMESERVER];
 const MARK = 'acmg.io/migrate';
+/** The Namespace label that lets the controller honour marks there (set by an admin). */
+const ALLOW = 'acmg.io/declarative';
 /** The controller's ServiceAccount and RBAC rendered, its Deployment not run (this test runs the process itself). */
 const VALUES = ['--set', 'controller.enabled=true', '--set', 'controller.replicas=0', '--set', 'controller.declarative.enabled=true'];
 const PASS_MS = 120_000;
@@ -52,6 +54,8 @@ describe('declarative migrations: the controller migrates and rolls back what Gi
     kubectl(['delete', 'namespace', 'decl', '--ignore-not-found', '--wait=true']);
     kubectl(['-n', 'shop', 'delete', 'service', 'edge', '--ignore-not-found']);
     unmark('shop', 'reviews');
+    // Marks count only in Namespaces an admin allowed.
+    kubectl(['label', 'namespace', 'shop', `${ALLOW}=enabled`, '--overwrite']);
     expectExit(await acmg(['install', '--profile', 'minimal', ...VALUES, '-y']), 0);
     await controller.start(['--kubeconfig', serviceAccountKubeconfig('istio-system', 'acmg-controller'), '--dns-timeout', '60s', ...NS]);
   });
@@ -61,6 +65,7 @@ describe('declarative migrations: the controller migrates and rolls back what Gi
     kubectl(['delete', 'namespace', 'decl', '--ignore-not-found', '--wait=false']);
     kubectl(['-n', 'shop', 'delete', 'service', 'edge', '--ignore-not-found']);
     unmark('shop', 'reviews');
+    kubectl(['label', 'namespace', 'shop', `${ALLOW}-`]);
     await acmg(['uninstall', '--purge', '-y', ...NS]);
   });
 
@@ -96,7 +101,7 @@ describe('declarative migrations: the controller migrates and rolls back what Gi
 
   test("a Namespace's mark moves its Services (approach 2); removing it brings the originals back with their ClusterIPs", async () => {
     applyObjects([
-      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'decl', labels: { 'istio-injection': 'enabled' } } },
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'decl', labels: { 'istio-injection': 'enabled', [ALLOW]: 'enabled' } } },
       {
         apiVersion: 'v1',
         kind: 'Service',

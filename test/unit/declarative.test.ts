@@ -24,10 +24,13 @@ import { renderManifests } from '../../src/render/index.js';
 import { type Call, MemoryKube, recordInstall } from './memory-kube.js';
 
 const MARK = 'acmg.io/migrate';
-const NS = (name: string, annotations: Record<string, string> = {}, labels: Record<string, string> = {}): KObject => ({
+/** The label an admin sets on a Namespace whose marks the controller honours. */
+const ALLOWED = { 'acmg.io/declarative': 'enabled' };
+/** A Namespace; allowed (ALLOWED) unless a test says otherwise with `allowed: false`. */
+const NS = (name: string, annotations: Record<string, string> = {}, labels: Record<string, string> = {}, allowed = true): KObject => ({
   apiVersion: 'v1',
   kind: 'Namespace',
-  metadata: { name, labels, annotations },
+  metadata: { name, labels: { ...(allowed ? ALLOWED : {}), ...labels }, annotations },
 });
 const svc = (namespace: string, name: string, extra: { mark?: string; type?: string } = {}): KObject => ({
   apiVersion: 'v1',
@@ -373,9 +376,12 @@ describe('the decision (pure)', () => {
     migratedAt: 'x',
     ...extra,
   });
+  // The services' namespaces, allowed, unless the test names them.
   const view = (services: KObject[], migrations: MigrationRecord[], namespaces: KObject[] = []) => ({
     services: services.map((s) => withMark(projectService(s), s)),
-    namespaces: new Map(namespaces.map((n) => [n.metadata.name, projectNamespace(n)])),
+    namespaces: new Map(
+      [...services.map((s) => NS(s.metadata.namespace!)), ...namespaces].map((n) => [n.metadata.name, projectNamespace(n)] as [string, KObject]),
+    ),
     migrations,
     excluded: new Set(['kube-system', 'istio-system']),
   });
@@ -425,6 +431,30 @@ describe('the decision (pure)', () => {
     expect(s['shop/b']).toEqual({ reason: 'rolling back (another run)', attempts: 0 });
     expect(s['shop/c']!.reason).toMatch(/^in progress \(another run/);
     expect(s['shop/d']!.reason).toMatch(/^in progress \(another run/);
+  });
+
+  test('marks count only in Namespaces an admin allowed (acmg.io/declarative=enabled); a Service mark reaches no excluded namespace, default/kubernetes or Service acmg made; those are ignored, not retried', () => {
+    const labelled = (s: KObject, labels: Record<string, string>) => ({ ...s, metadata: { ...s.metadata, labels: { ...s.metadata.labels, ...labels } } });
+    const d = decideDeclarative(
+      view(
+        [
+          svc('tenant', 'a', { mark: 'keep-service' }),
+          svc('team', 'b'),
+          svc('default', 'kubernetes', { mark: 'keep-service' }),
+          svc('istio-system', 'gw', { mark: 'keep-service' }),
+          labelled(svc('shop', 'x-acmg', { mark: 'keep-service' }), { 'acmg.io/replaces': 'x' }),
+          labelled(svc('shop', 'door', { mark: 'keep-service' }), { 'app.kubernetes.io/managed-by': 'acmg' }),
+          svc('shop', 'ok', { mark: 'keep-service' }),
+        ],
+        [],
+        [NS('tenant', {}, {}, false), NS('team', { [MARK]: 'keep-service' }, {}, false), NS('default'), NS('istio-system')],
+      ),
+      {},
+      T0,
+    );
+    expect(d.migrate).toEqual([{ namespace: 'shop', approach: 'keep-service', services: ['ok'] }]);
+    expect([...d.pending]).toEqual(['shop/ok']);
+    expect(nextDeclarativeStatus({}, d, new Map(), T0)).toEqual({});
   });
 
   test("a record's origin is declarative or absent (state validation)", () => {
