@@ -21,39 +21,65 @@ interface Access {
   group: string;
   resource: string;
   namespace?: string;
+  /** Which command needs it, for what: named beside a denied permission. */
+  why: string;
 }
 
+/**
+ * What install, migrate, rollback and sync call, as access reviews (namespace absent: cluster-wide,
+ * where the namespaces are the migrated ones, unknown ahead). A read or write added to those
+ * commands belongs here too.
+ */
 export function requiredAccess(doc: AcmgOperator): Access[] {
   const s = doc.spec;
   const ns = s.namespace;
   const rw = ['get', 'create', 'patch', 'delete'];
   const out: Access[] = [];
-  const add = (group: string, resource: string, verbs: string[], namespace?: string) => verbs.forEach((verb) => out.push({ verb, group, resource, namespace }));
-  add('', 'serviceaccounts', rw, ns);
-  add('', 'services', [...rw, 'update'], ns);
-  add('', 'configmaps', [...rw, 'update'], ns);
-  add('apps', 'deployments', rw, ns);
-  if (s.gateway.podDisruptionBudget.enabled) add('policy', 'poddisruptionbudgets', rw, ns);
-  if (s.gateway.autoscaling.enabled) add('autoscaling', 'horizontalpodautoscalers', rw, ns);
-  add('networking.istio.io', 'gateways', [...rw, 'list'], ns);
-  add('networking.istio.io', 'virtualservices', rw, ns);
+  const add = (group: string, resource: string, verbs: string[], namespace: string | undefined, why: string) =>
+    verbs.forEach((verb) => out.push({ verb, group, resource, namespace, why }));
+  add('', 'serviceaccounts', rw, ns, 'install');
+  add('', 'services', [...rw, 'update'], ns, "install and migrate (the gateway's Services)");
+  add('', 'configmaps', [...rw, 'update', 'list'], ns, "acmg's state");
+  add('apps', 'deployments', rw, ns, 'install');
+  if (s.gateway.podDisruptionBudget.enabled) add('policy', 'poddisruptionbudgets', rw, ns, 'install');
+  if (s.gateway.autoscaling.enabled) add('autoscaling', 'horizontalpodautoscalers', rw, ns, 'install');
+  add('networking.istio.io', 'gateways', [...rw, 'list'], ns, "install and migrate (the namespaces' doors)");
+  // migrate waits for the door's endpoints.
+  add('discovery.k8s.io', 'endpointslices', ['list'], ns, 'migrate');
+  // The routes at the migrated services' doors, in their namespaces: migrate and sync write them
+  // (sync lists every namespace's), rollback deletes them. Sync reads the user's VirtualServices and
+  // DestinationRules with either routing API (a mesh VirtualService is refused with gateway-api).
+  add('networking.istio.io', 'virtualservices', [...rw, 'list'], undefined, 'migrate, rollback and sync');
+  add('networking.istio.io', 'destinationrules', [...rw, 'list'], undefined, 'migrate, rollback and sync');
   if (routingApiOf(s) === 'gateway-api') {
-    add(GATEWAY_API_GROUP, 'gateways', [...rw, 'list'], ns);
-    // migrate: routes in the migrated namespaces.
-    add(GATEWAY_API_GROUP, 'httproutes', [...rw, 'list'], undefined);
-    add(GATEWAY_API_GROUP, 'tcproutes', [...rw, 'list'], undefined);
+    add(GATEWAY_API_GROUP, 'gateways', [...rw, 'list'], ns, "install and migrate (the namespaces' doors)");
+    add(GATEWAY_API_GROUP, 'httproutes', [...rw, 'list'], undefined, 'migrate, rollback and sync');
+    add(GATEWAY_API_GROUP, 'tcproutes', [...rw, 'list'], undefined, 'migrate, rollback and sync');
   }
-  if (s.dns.enabled) add('', 'configmaps', ['get', 'create', 'update'], s.dns.namespace);
+  if (s.dns.enabled) add('', 'configmaps', ['get', 'create', 'update'], s.dns.namespace, 'install and migrate (cluster DNS)');
   // install finds the CoreDNS Deployment by label (the controller's Role names it).
-  if (s.dns.enabled) add('apps', 'deployments', ['get', 'list'], s.dns.namespace);
-  // migrate: any namespace's Services and injection labels.
-  add('', 'services', ['list', 'get'], undefined);
-  add('', 'namespaces', ['get', 'patch'], undefined);
+  if (s.dns.enabled) add('apps', 'deployments', ['get', 'list'], s.dns.namespace, 'install');
+  // Any namespace's Services (approach 2 replaces them, rollback restores them) and injection labels.
+  add('', 'services', [...rw, 'list'], undefined, 'migrate, rollback and sync');
+  add('', 'namespaces', ['get', 'patch'], undefined, 'migrate and rollback');
+  // The mesh security check (plan/mesh-security.ts): the policies of the migrated namespaces and
+  // Istio's root namespace, mesh-wide PeerAuthentications, and the pods the policies select.
+  for (const r of ['authorizationpolicies', 'requestauthentications', 'peerauthentications'])
+    add('security.istio.io', r, ['list'], undefined, "migrate's mesh security check");
+  add('', 'pods', ['list'], undefined, "migrate's mesh security check");
+  // A rolling restart of the namespaces' Deployments, waited for (rollback restarts where migrate did).
+  add(
+    'apps',
+    'deployments',
+    ['list', 'get', 'watch', 'patch'],
+    undefined,
+    `migrate --restart${s.migration.restart ? ' (migration.restart)' : ''} and its rollback`,
+  );
   if (s.controller.enabled) {
-    add('rbac.authorization.k8s.io', 'clusterroles', rw);
-    add('rbac.authorization.k8s.io', 'clusterrolebindings', rw);
-    add('rbac.authorization.k8s.io', 'roles', rw, ns);
-    add('rbac.authorization.k8s.io', 'rolebindings', rw, ns);
+    add('rbac.authorization.k8s.io', 'clusterroles', rw, undefined, "install (the controller's)");
+    add('rbac.authorization.k8s.io', 'clusterrolebindings', rw, undefined, "install (the controller's)");
+    add('rbac.authorization.k8s.io', 'roles', rw, ns, "install (the controller's)");
+    add('rbac.authorization.k8s.io', 'rolebindings', rw, ns, "install (the controller's)");
   }
   return out;
 }
@@ -168,7 +194,7 @@ const PRECHECKS: Check[] = [
       const answers = await Promise.all(access.map((a) => canI(c.kube, a).catch(() => false)));
       const denied = access
         .filter((_, i) => !answers[i])
-        .map((a) => `${a.verb} ${a.group ? `${a.resource}.${a.group}` : a.resource}${a.namespace ? ` in ${a.namespace}` : ' (cluster-wide)'}`);
+        .map((a) => `${a.verb} ${a.group ? `${a.resource}.${a.group}` : a.resource}${a.namespace ? ` in ${a.namespace}` : ' (cluster-wide)'} for ${a.why}`);
       return denied.length ? fail(`denied: ${denied.join('; ')}`) : ok(`${access.length} access reviews allowed`);
     },
   },

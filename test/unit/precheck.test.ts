@@ -238,3 +238,53 @@ test("the gateway's own namespace doors are not other Gateways selecting its pod
     detail: 'also selecting them: istio-system/someone-elses',
   });
 });
+
+describe('the permissions check asks for what migrate, rollback and sync call', () => {
+  /** Every access review allowed except those named ("verb resource.group namespace|*"). */
+  const allowingExcept = (denied: string[]) => {
+    const kube = new MemoryKube();
+    const create = kube.create.bind(kube);
+    kube.create = (async (o: KObject) => {
+      if (o.kind !== 'SelfSubjectAccessReview') return create(o);
+      const a = o.spec.resourceAttributes;
+      const id = `${a.verb} ${a.group ? `${a.resource}.${a.group}` : a.resource} ${a.namespace ?? '*'}`;
+      return { ...o, status: { allowed: !denied.includes(id) } };
+    }) as typeof kube.create;
+    return kube;
+  };
+  const permissions = async (kube: MemoryKube, values = doc) => (await runPrecheck(kube, values)).results.find((x) => x.category === 'permissions')!;
+
+  test('everything allowed: the check passes', async () => {
+    expect(await permissions(allowingExcept([]))).toMatchObject({ status: 'ok' });
+  });
+
+  test.each([
+    ['list authorizationpolicies.security.istio.io *', /list authorizationpolicies\.security\.istio\.io \(cluster-wide\) for migrate's mesh security check/],
+    ['list requestauthentications.security.istio.io *', /list requestauthentications\.security\.istio\.io \(cluster-wide\) for migrate's mesh security check/],
+    ['list peerauthentications.security.istio.io *', /list peerauthentications\.security\.istio\.io \(cluster-wide\) for migrate's mesh security check/],
+    ['list pods *', /list pods \(cluster-wide\) for migrate's mesh security check/],
+    ['patch deployments.apps *', /patch deployments\.apps \(cluster-wide\) for migrate --restart/],
+    ['watch deployments.apps *', /watch deployments\.apps \(cluster-wide\) for migrate --restart/],
+    ['list destinationrules.networking.istio.io *', /list destinationrules\.networking\.istio\.io \(cluster-wide\) for migrate, rollback and sync/],
+    ['delete destinationrules.networking.istio.io *', /delete destinationrules\.networking\.istio\.io \(cluster-wide\)/],
+    ['create virtualservices.networking.istio.io *', /create virtualservices\.networking\.istio\.io \(cluster-wide\)/],
+    ['list virtualservices.networking.istio.io *', /list virtualservices\.networking\.istio\.io \(cluster-wide\)/],
+    ['delete services *', /delete services \(cluster-wide\)/],
+    ['list configmaps istio-system', /list configmaps in istio-system for acmg's state/],
+    ['list endpointslices.discovery.k8s.io istio-system', /list endpointslices\.discovery\.k8s\.io in istio-system/],
+  ])('denied %s: named in the failure', async (denied, named) => {
+    expect(await permissions(allowingExcept([denied]))).toMatchObject({ status: 'fail', detail: expect.stringMatching(named) });
+  });
+
+  test('with routing.api gateway-api: the routes and Gateways of the Gateway API too', async () => {
+    const gatewayApi = resolveValues({ profile: 'minimal', sets: ['routing.api=gateway-api'] });
+    for (const [denied, named] of [
+      ['list httproutes.gateway.networking.k8s.io *', /list httproutes\.gateway\.networking\.k8s\.io \(cluster-wide\)/],
+      ['delete tcproutes.gateway.networking.k8s.io *', /delete tcproutes\.gateway\.networking\.k8s\.io \(cluster-wide\)/],
+      ['list gateways.gateway.networking.k8s.io istio-system', /list gateways\.gateway\.networking\.k8s\.io in istio-system/],
+    ] as const)
+      expect(await permissions(allowingExcept([denied]), gatewayApi)).toMatchObject({ status: 'fail', detail: expect.stringMatching(named) });
+    // The Istio API's lists are still asked (sync reads the user's VirtualServices and DestinationRules either way).
+    expect(await permissions(allowingExcept(['list destinationrules.networking.istio.io *']), gatewayApi)).toMatchObject({ status: 'fail' });
+  });
+});
