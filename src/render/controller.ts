@@ -189,8 +189,9 @@ function declarativeClusterRules(spec: Spec, gatewayApi: boolean): Record<string
     { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch', 'patch'] },
     // Approach 2's replacement, deleted original and its recreation; the doors in the install namespace.
     { apiGroups: [''], resources: ['services'], verbs: ['create', 'patch', 'delete'] },
-    // Rollback removes acmg's routes (DestinationRule copies already).
-    { apiGroups: ['networking.istio.io'], resources: ['virtualservices'], verbs: ['delete'] },
+    // Rollback removes acmg's routes (DestinationRule copies already): VirtualServices with Istio's
+    // API; with the Gateway API, HTTPRoutes and TCPRoutes (below) and no VirtualService.
+    ...(gatewayApi ? [] : [{ apiGroups: ['networking.istio.io'], resources: ['virtualservices'], verbs: ['delete'] }]),
     // The plan's mesh-security judgement: the policies, and the pods' labels where a policy selects.
     { apiGroups: ['security.istio.io'], resources: ['authorizationpolicies', 'peerauthentications', 'requestauthentications'], verbs: ['list'] },
     { apiGroups: [''], resources: ['pods'], verbs: ['list'] },

@@ -476,23 +476,25 @@ describe('the decision (pure)', () => {
   });
 });
 
-/** RBAC as the API server names a call: the resource's group and plural, and the verbs it needs. */
-const RESOURCES: Record<string, [string, string]> = {
-  Service: ['', 'services'],
-  Namespace: ['', 'namespaces'],
-  ConfigMap: ['', 'configmaps'],
-  Pod: ['', 'pods'],
-  Event: ['', 'events'],
-  Deployment: ['apps', 'deployments'],
-  EndpointSlice: ['discovery.k8s.io', 'endpointslices'],
-  VirtualService: ['networking.istio.io', 'virtualservices'],
-  DestinationRule: ['networking.istio.io', 'destinationrules'],
-  Gateway: ['networking.istio.io', 'gateways'],
-  HTTPRoute: ['gateway.networking.k8s.io', 'httproutes'],
-  TCPRoute: ['gateway.networking.k8s.io', 'tcproutes'],
-  AuthorizationPolicy: ['security.istio.io', 'authorizationpolicies'],
-  PeerAuthentication: ['security.istio.io', 'peerauthentications'],
-  RequestAuthentication: ['security.istio.io', 'requestauthentications'],
+/** RBAC as the API server names a call: the group (from the call's apiVersion: a Gateway is Istio's or the Gateway API's) and the plural. */
+const groupOf = (apiVersion: string) => (apiVersion.includes('/') ? apiVersion.slice(0, apiVersion.indexOf('/')) : '');
+const RESOURCES: Record<string, string> = {
+  'v1/Service': 'services',
+  'v1/Namespace': 'namespaces',
+  'v1/ConfigMap': 'configmaps',
+  'v1/Pod': 'pods',
+  'v1/Event': 'events',
+  'apps/v1/Deployment': 'deployments',
+  'discovery.k8s.io/v1/EndpointSlice': 'endpointslices',
+  'networking.istio.io/v1/VirtualService': 'virtualservices',
+  'networking.istio.io/v1/DestinationRule': 'destinationrules',
+  'networking.istio.io/v1/Gateway': 'gateways',
+  'gateway.networking.k8s.io/v1/Gateway': 'gateways',
+  'gateway.networking.k8s.io/v1/HTTPRoute': 'httproutes',
+  'gateway.networking.k8s.io/v1/TCPRoute': 'tcproutes',
+  'security.istio.io/v1/AuthorizationPolicy': 'authorizationpolicies',
+  'security.istio.io/v1/PeerAuthentication': 'peerauthentications',
+  'security.istio.io/v1/RequestAuthentication': 'requestauthentications',
 };
 const VERBS: Record<Call['verb'], string[]> = {
   get: ['get'],
@@ -512,7 +514,8 @@ function denied(objects: KObject[], calls: Call[]): string[] {
     roles.filter((r) => r.kind === 'ClusterRole' || (namespace !== undefined && r.metadata.namespace === namespace)).flatMap((r) => r.rules as Rule[]);
   const out = new Set<string>();
   for (const c of calls) {
-    const [group, resource] = RESOURCES[c.kind] ?? ['?', c.kind];
+    const group = groupOf(c.apiVersion);
+    const resource = RESOURCES[`${c.apiVersion}/${c.kind}`] ?? `? ${c.apiVersion}/${c.kind}`;
     for (const verb of VERBS[c.verb]) {
       const ok = rulesFor(c.namespace).some(
         (r) =>
@@ -548,6 +551,22 @@ describe("the controller's RBAC for declarative migrations", () => {
     expect(denied(render(['controller.enabled=true']), controllers)).toEqual(
       expect.arrayContaining(['create services in shop (reviews)', 'delete services in shop (reviews)', 'patch namespaces (shop)']),
     );
+  });
+
+  test('with the Gateway API: every call of migrate and rollback is granted, and no delete of VirtualServices (its rollback deletes none)', async () => {
+    const sets = [...SETS, 'routing.api=gateway-api'];
+    const kube = await installedCluster(sets);
+    kube.seed(svc('shop', 'reviews', { mark: 'replace-service' }), svc('web', 'frontend', { mark: 'keep-service' }));
+    expect(await pass(kube)).toEqual(['declarative: migrated shop/reviews (--replace-service)', 'declarative: migrated web/frontend (--keep-service)']);
+    mark(kube, 'Service', 'reviews-acmg', 'shop', 'none');
+    mark(kube, 'Service', 'frontend', 'web', null);
+    await pass(kube, T0 + 1000);
+    expect(await migrations(kube)).toEqual({});
+    const rendered = renderManifests(resolveValues({ profile: 'minimal', sets }), { clusterDomain: 'cluster.local', version: 't' });
+    expect(denied(rendered, kube.calls)).toEqual([]);
+    expect(kube.calls.filter((c) => c.kind === 'VirtualService' && c.verb === 'delete')).toEqual([]);
+    const rules = rendered.filter((o) => o.kind === 'ClusterRole' && o.metadata.name.startsWith('acmg-controller')).flatMap((r) => r.rules as Rule[]);
+    expect(rules.filter((r) => r.resources.includes('virtualservices') && r.verbs.includes('delete'))).toEqual([]);
   });
 
   test('off (the default), the rendered RBAC is unchanged', () => {

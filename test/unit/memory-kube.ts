@@ -12,6 +12,8 @@ type Verb = 'get' | 'list' | 'apply' | 'create' | 'replace' | 'patch' | 'delete'
 
 export interface Call {
   verb: Verb;
+  /** With kind, what RBAC names (a Gateway is Istio's or the Gateway API's). */
+  apiVersion: string;
   kind: string;
   namespace?: string;
   name?: string;
@@ -125,12 +127,12 @@ export class MemoryKube implements KubeApi {
   }
 
   async get<T extends KObject = KObject>(apiVersion: string, kind: string, name: string, namespace?: string): Promise<T | undefined> {
-    this.record({ verb: 'get', kind, namespace, name });
+    this.record({ verb: 'get', apiVersion, kind, namespace, name });
     return this.peek(apiVersion, kind, name, namespace) as T | undefined;
   }
 
   async list<T extends KObject = KObject>(apiVersion: string, kind: string, opts: ListOptions = {}): Promise<ListResult<T>> {
-    this.record({ verb: 'list', kind, namespace: opts.namespace, ...selectedName(opts) });
+    this.record({ verb: 'list', apiVersion, kind, namespace: opts.namespace, ...selectedName(opts) });
     if (kind === 'EndpointSlice') return { items: this.endpointSlices(opts) as T[], resourceVersion: String(this.rv) };
     const items = [...this.objects.values()].filter((o) => inCollection(o, apiVersion, kind, opts));
     // Pages as the API server does: a continue token while more items follow (here an offset).
@@ -156,7 +158,7 @@ export class MemoryKube implements KubeApi {
   }
 
   async apply<T extends KObject = KObject>(obj: KObject, opts: { dryRun?: boolean } = {}): Promise<T> {
-    this.record({ verb: 'apply', kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name }, obj);
+    this.record({ verb: 'apply', apiVersion: obj.apiVersion, kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name }, obj);
     const live = this.objects.get(keyOf(obj.apiVersion, obj.kind, obj.metadata.name, obj.metadata.namespace));
     const next = clone(obj);
     if (live) {
@@ -168,7 +170,7 @@ export class MemoryKube implements KubeApi {
   }
 
   async create<T extends KObject = KObject>(obj: KObject, opts: { dryRun?: boolean } = {}): Promise<T> {
-    this.record({ verb: 'create', kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name }, obj);
+    this.record({ verb: 'create', apiVersion: obj.apiVersion, kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name }, obj);
     if (this.objects.has(keyOf(obj.apiVersion, obj.kind, obj.metadata.name, obj.metadata.namespace))) {
       throw new ApiError(409, 'AlreadyExists', `${obj.kind} "${obj.metadata.name}" already exists`, 'POST', obj.kind);
     }
@@ -177,7 +179,7 @@ export class MemoryKube implements KubeApi {
   }
 
   async replace<T extends KObject = KObject>(obj: KObject): Promise<T> {
-    this.record({ verb: 'replace', kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name }, obj);
+    this.record({ verb: 'replace', apiVersion: obj.apiVersion, kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name }, obj);
     const live = this.objects.get(keyOf(obj.apiVersion, obj.kind, obj.metadata.name, obj.metadata.namespace));
     if (!live) throw new ApiError(404, 'NotFound', `${obj.kind} "${obj.metadata.name}" not found`, 'PUT', obj.kind);
     if (obj.metadata.resourceVersion !== live.metadata.resourceVersion) {
@@ -187,14 +189,14 @@ export class MemoryKube implements KubeApi {
   }
 
   async mergePatch<T extends KObject = KObject>(apiVersion: string, kind: string, name: string, namespace: string | undefined, patch: unknown): Promise<T> {
-    this.record({ verb: 'patch', kind, namespace, name });
+    this.record({ verb: 'patch', apiVersion, kind, namespace, name });
     const live = this.objects.get(keyOf(apiVersion, kind, name, namespace));
     if (!live) throw new ApiError(404, 'NotFound', `${kind} "${name}" not found`, 'PATCH', kind);
     return this.store(mergePatch(clone(live), patch), false) as T;
   }
 
   async delete(apiVersion: string, kind: string, name: string, namespace?: string, opts: DeleteOptions = {}): Promise<boolean> {
-    this.record({ verb: 'delete', kind, namespace, name });
+    this.record({ verb: 'delete', apiVersion, kind, namespace, name });
     const key = keyOf(apiVersion, kind, name, namespace);
     const live = this.objects.get(key);
     // As the API server: preconditions that do not hold are a 409, and nothing is deleted.
@@ -210,7 +212,7 @@ export class MemoryKube implements KubeApi {
    * out); 410 if that version is compacted. Without one: the current objects as ADDED, then ends.
    */
   async watch(apiVersion: string, kind: string, opts: WatchOptions, onEvent: (type: string, obj: KObject) => boolean | void): Promise<boolean> {
-    this.record({ verb: 'watch', kind, namespace: opts.namespace, ...selectedName(opts) });
+    this.record({ verb: 'watch', apiVersion, kind, namespace: opts.namespace, ...selectedName(opts) });
     await this.watchHook?.(opts);
     if (!opts.resourceVersion) {
       const { items } = await this.list(apiVersion, kind, opts);
