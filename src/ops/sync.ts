@@ -12,6 +12,7 @@ import { silentTask } from './task.js';
 import { DEFAULT_ROLLOUT_TIMEOUT_MS } from './wait.js';
 import { readState, updateState } from '../kube/state.js';
 import { portConflicts } from '../model/ports.js';
+import { migrationKey } from '../model/state.js';
 import { planRouteFollow, projectRoutingObject } from '../plan/route-follow.js';
 import { desiredState, namesToCheck, projectService, projectVirtualService } from '../plan/sync.js';
 import { VERSION } from '../version.js';
@@ -112,6 +113,9 @@ async function listView(kube: KubeApi, api: RoutingApi): Promise<ClusterView> {
   return { virtualServices, destinationRules, services, httpRoutes, tcpRoutes };
 }
 
+/** A route write taken back (its migration was rolled back meanwhile): not reported as written. */
+const TAKEN_BACK = Symbol('taken back');
+
 export async function reconcile(
   kube: KubeApi,
   opts: { dryRun?: boolean; force?: boolean; view?: ClusterView; confirm?: ConfirmOptions } = {},
@@ -183,14 +187,30 @@ export async function reconcile(
   // is a warning, never a stop for every other route and for DNS.
   const routeWrite = async (what: string, write: () => Promise<unknown>) => {
     try {
-      if (!opts.dryRun) await write();
+      if (!opts.dryRun && (await write()) === TAKEN_BACK) return;
       routes.push(what);
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
       warnings.push(`could not ${what} (following the user's routing): ${e.message}`);
     }
   };
-  for (const o of follow.apply) await routeWrite(`apply ${o.kind} ${o.metadata.namespace}/${o.metadata.name}`, () => kube.apply(o));
+  // A rollback that began after the state above was read may have deleted the route before this
+  // write landed (it marks its migrations rolling-back before it deletes anything): the record,
+  // read again after the write, says whether the route is still a migration's; if not, the write
+  // is taken back as the rollback would have (only as written: a route written again since stays).
+  const applyRoute = async (o: KObject) => {
+    const written = await kube.apply(o);
+    const n = o.metadata.namespace!;
+    const svc = o.metadata.labels?.['acmg.io/service'];
+    const m = svc ? (await readState(kube, ns, { namespaces: [n] })).migrations[migrationKey(n, svc)] : undefined;
+    if (!svc || (m && m.phase !== 'rolling-back')) return written;
+    await kube.delete(o.apiVersion, o.kind, o.metadata.name, n, {
+      preconditions: { uid: written.metadata.uid, resourceVersion: written.metadata.resourceVersion },
+    });
+    warnings.push(`${n}/${svc} was rolled back meanwhile: took back ${o.kind} ${n}/${o.metadata.name}, written after the rollback deleted it`);
+    return TAKEN_BACK;
+  };
+  for (const o of follow.apply) await routeWrite(`apply ${o.kind} ${o.metadata.namespace}/${o.metadata.name}`, () => applyRoute(o));
   for (const o of follow.delete) await routeWrite(`delete ${o.kind} ${o.namespace}/${o.name}`, () => kube.delete(o.apiVersion, o.kind, o.name, o.namespace));
   if (!opts.dryRun) {
     // Ports before DNS, as in migrate: the gateway listens before names point at it.

@@ -499,6 +499,28 @@ describe("acmg sync follows the user's routing of migrated services", () => {
       expect((await reconcile(kube, { dryRun: true })).routes).toEqual([]);
     }
   });
+  test("a rollback between sync's read of the state and its route write leaves no route behind (sync takes back a write the rollback missed)", async () => {
+    const kube = await installedCluster();
+    kube.seed(jasonTo('v2'));
+    await applyMigration(kube, await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' }), opts());
+    await kube.apply(jasonTo('v3'));
+    // The rollback runs whole after sync read the state (complete) and just before its route write.
+    const apply = kube.apply.bind(kube);
+    let raced = false;
+    kube.apply = (async (o: KObject, x?: { dryRun?: boolean; force?: boolean }) => {
+      if (!raced && o.kind === 'VirtualService' && o.metadata.name === routeName('reviews')) {
+        raced = true;
+        await rollbackMigrations(kube, await loadInstall(kube), ['shop/reviews'], { dnsTimeoutMs: 1000, task });
+      }
+      return apply(o, x);
+    }) as typeof kube.apply;
+    const r = await reconcile(kube);
+    expect(raced).toBe(true);
+    expect((await readState(kube, 'istio-system')).migrations['shop/reviews']).toBeUndefined();
+    expect(kube.peek('networking.istio.io/v1', 'VirtualService', routeName('reviews'), 'shop')).toBeUndefined();
+    expect(r.routes).toEqual([]);
+    expect(r.warnings).toContainEqual(expect.stringMatching(/^shop\/reviews was rolled back meanwhile: took back VirtualService shop\/acmg-reviews/));
+  });
 });
 
 describe('acmg sync beside a concurrent writer', () => {
