@@ -432,11 +432,17 @@ describe("acmg sync follows the user's routing of migrated services", () => {
     expect(routeSubsets(kube)).toEqual(['v2', 'v1']);
   });
 
-  test('a rule accepted at migrate (--accept-rule-changes) stays accepted when the rest of the VirtualService changes', async () => {
+  /** reviews migrated with --accept-rule-changes, its VirtualService matching on sourceLabels. */
+  const migratedAccepting = async () => {
     const kube = await installedCluster();
     kube.seed(jasonTo('v2', { sourceLabels: { app: 'productpage' } }));
     const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service', acceptRuleChanges: true });
     await applyMigration(kube, plan, opts());
+    return { kube, plan };
+  };
+
+  test('a rule accepted at migrate (--accept-rule-changes) stays accepted when the rest of the VirtualService changes', async () => {
+    const { kube, plan } = await migratedAccepting();
     expect((await readState(kube, 'istio-system')).migrations['shop/reviews']!.acceptedRuleChanges).toEqual(
       plan.ruleChanges.map((message) => ({ key: expect.stringMatching(/^VirtualService shop\/reviews http\.match\.sourceLabels [0-9a-f]{16}$/), message })),
     );
@@ -446,10 +452,7 @@ describe("acmg sync follows the user's routing of migrated services", () => {
   });
 
   test('a rule accepted at migrate stays accepted when a new rule is inserted above it (matched by what the rule is, not its index)', async () => {
-    const kube = await installedCluster();
-    kube.seed(jasonTo('v2', { sourceLabels: { app: 'productpage' } }));
-    const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service', acceptRuleChanges: true });
-    await applyMigration(kube, plan, opts());
+    const { kube } = await migratedAccepting();
     const edited = jasonTo('v2', { sourceLabels: { app: 'productpage' } });
     edited.spec.http.unshift({ match: [{ uri: { prefix: '/new' } }], route: [{ destination: { host: 'reviews', subset: 'v3' } }] });
     await kube.apply(edited);
@@ -460,10 +463,7 @@ describe("acmg sync follows the user's routing of migrated services", () => {
   });
 
   test('a record written before keys (accepted rules as message text) is still matched by that text', async () => {
-    const kube = await installedCluster();
-    kube.seed(jasonTo('v2', { sourceLabels: { app: 'productpage' } }));
-    const plan = await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service', acceptRuleChanges: true });
-    await applyMigration(kube, plan, opts());
+    const { kube, plan } = await migratedAccepting();
     await updateState(kube, 'istio-system', (st) => void (st.migrations['shop/reviews']!.acceptedRuleChanges = plan.ruleChanges), { namespaces: ['shop'] });
     await kube.apply(jasonTo('v3', { sourceLabels: { app: 'productpage' } }));
     expect((await reconcile(kube)).warnings).toEqual([]);
