@@ -3,6 +3,7 @@
 // Services and Namespaces; the pure decision; and the controller's RBAC, checked against every call
 // the pass made. test/e2e/declarative.test.ts proves the same on the real components.
 import { readFileSync } from 'node:fs';
+import { jest } from '@jest/globals';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { readDeclarativeStatus } from '../../src/kube/declarative-status.js';
@@ -72,6 +73,35 @@ function mark(kube: MemoryKube, kind: 'Service' | 'Namespace', name: string, nam
   kube.seed({ ...o, metadata: { ...o.metadata, annotations: value === null ? others : { ...others, [MARK]: value } } });
 }
 
+/** What a migration can write, comparable across two clusters: server fields, times, marks and the declarative status left out. */
+async function snapshot(kube: MemoryKube): Promise<unknown[]> {
+  const kinds = [
+    ['v1', 'Service'],
+    ['v1', 'Namespace'],
+    ['v1', 'ConfigMap'],
+    ['networking.istio.io/v1', 'VirtualService'],
+    ['networking.istio.io/v1', 'DestinationRule'],
+    ['networking.istio.io/v1', 'Gateway'],
+    ['apps/v1', 'Deployment'],
+  ] as const;
+  const out: unknown[] = [];
+  for (const [apiVersion, kind] of kinds)
+    for (const o of (await kube.list(apiVersion, kind)).items) {
+      if (o.metadata.name === 'acmg-declarative') continue;
+      const {
+        resourceVersion: _rv,
+        uid: _uid,
+        creationTimestamp: _ct,
+        generation: _g,
+        annotations,
+        ...meta
+      } = o.metadata as KObject['metadata'] & Record<string, unknown>;
+      const { [MARK]: _mark, ...kept } = annotations ?? {};
+      out.push(JSON.parse(JSON.stringify({ ...o, metadata: { ...meta, annotations: kept } }).replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, 'TIME')));
+    }
+  return out;
+}
+
 describe('declarative migrations: the controller runs the CLI use cases for marked services', () => {
   test('a marked Service is migrated as `acmg migrate` would, and recorded as the controller’s', async () => {
     const kube = await installedCluster();
@@ -123,6 +153,11 @@ describe('declarative migrations: the controller runs the CLI use cases for mark
     expect(Object.keys(await migrations(kube))).toEqual(['shop/reviews']);
     expect(kube.peek('v1', 'Service', 'edge', 'shop')).toBeDefined();
     expect(kube.writes().filter((w) => w.includes('edge'))).toEqual([]);
+    // Nothing of it is written: the cluster is as after a pass where edge is not marked (but for the status).
+    const without = await installedCluster();
+    without.seed(svc('shop', 'reviews', { mark: 'replace-service' }), svc('shop', 'edge', { type: 'NodePort' }));
+    await pass(without);
+    expect(await snapshot(kube)).toEqual(await snapshot(without));
     const st = await status(kube);
     expect(st).toEqual({
       'shop/edge': {
@@ -609,6 +644,37 @@ describe('the controller (acmg sync --watch) runs the pass after its reconcile',
     expect(logs.filter((l) => l.includes('--leader-elect'))).toEqual([
       'declarative migrations run only with --leader-elect (the rendered controller has it): this one does not run them',
     ]);
+  }, 20_000);
+
+  test('a refused service is tried again when its backoff ends, with no watch event (a timer from its retry time)', async () => {
+    jest.useFakeTimers({ advanceTimers: true, now: T0, doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    const kube = await installedCluster();
+    kube.seed(svc('shop', 'edge', { mark: 'replace-service', type: 'NodePort' }));
+    // Watches replay what changed, then are opened again; once quiet, they stay open and deliver nothing.
+    let quiet = false;
+    kube.watchHook = (opts) =>
+      quiet ? new Promise((r) => opts.signal?.addEventListener('abort', () => r(), { once: true })) : new Promise((r) => setTimeout(r, 20));
+    const logs: string[] = [];
+    const ac = new AbortController();
+    const run = runController(kube, controllerOptions(logs, ac.signal));
+    try {
+      await until(async () => (await status(kube))['shop/edge']?.attempts === 1);
+      quiet = true;
+      await new Promise((r) => setTimeout(r, 200));
+      expect((await status(kube))['shop/edge']!.attempts).toBe(1);
+      // A second at a time, so the Lease is renewed on the way (a jump would lose it, and the new lead would reconcile).
+      for (let t = 0; t < declarativeBackoff(1); t += 1000) {
+        jest.advanceTimersByTime(1000);
+        await new Promise((r) => setImmediate(r));
+      }
+      // No watch has delivered anything since quiet (each waits for its signal): the retry timer did it.
+      await until(async () => (await status(kube))['shop/edge']?.attempts === 2);
+      expect(logs.filter((l) => l.includes('lease'))).toEqual(['became the leader (lease istio-system/acmg-controller)']);
+    } finally {
+      ac.abort();
+      await run;
+      jest.useRealTimers();
+    }
   }, 20_000);
 
   test('a replica that loses the Lease mid-pass stops before its next migration or rollback, and writes no status', async () => {
