@@ -26,6 +26,16 @@ const KEPT_LABELS = [MANAGED_BY, REPLACES, DECLARATIVE_LABEL];
 export const DECLARATIVE_BACKOFF_MS = 30_000;
 export const DECLARATIVE_BACKOFF_MAX_MS = 10 * 60_000;
 
+/**
+ * Whether an entry still waits for its retry at now. A retry time further off than the longest
+ * backoff (a clock that was ahead, a hand-edited ConfigMap: the status is data, not a decision)
+ * waits no longer than that: it is due.
+ */
+export const waitingAt = (e: DeclarativeEntry | undefined, now: number): boolean => {
+  const t = e?.retryAt === undefined ? NaN : Date.parse(e.retryAt);
+  return t > now && t <= now + DECLARATIVE_BACKOFF_MAX_MS;
+};
+
 export const declarativeBackoff = (attempts: number): number => Math.min(DECLARATIVE_BACKOFF_MS * 2 ** Math.max(0, attempts - 1), DECLARATIVE_BACKOFF_MAX_MS);
 
 /** Why a marked service is not migrated (or an unmarked one not rolled back), by "namespace/service". */
@@ -118,7 +128,7 @@ export function decideDeclarative(view: DeclarativeView, status: DeclarativeStat
     services.set(k, unmarked ? { ...o, metadata: { ...o.metadata, annotations: { ...o.metadata.annotations, [MIGRATE_ANNOTATION]: NO_MIGRATION } } } : o);
   }
   // A mark changed since the last attempt (a refusal fixed in Git) is due at once, not after the old backoff.
-  const due = (k: string, want: Approach | 'rollback') => !status[k]?.retryAt || status[k]!.want !== want || Date.parse(status[k]!.retryAt!) <= now;
+  const due = (k: string, want: Approach | 'rollback') => status[k]?.want !== want || !waitingAt(status[k], now);
 
   const groups = new Map<string, { namespace: string; approach: Approach; services: string[] }>();
   const rollback: string[] = [];
@@ -188,13 +198,13 @@ export function nextDeclarativeStatus(prev: DeclarativeStatus, d: DeclarativeDec
     else if (f) {
       const attempts = (prev[k]?.want === f.want ? prev[k]!.attempts : 0) + 1;
       next[k] = { want: f.want, reason: f.reason, attempts, retryAt: new Date(now + declarativeBackoff(attempts)).toISOString() };
-    } else if (!attempted.has(k) && prev[k]?.retryAt && Date.parse(prev[k]!.retryAt!) > now) next[k] = prev[k]!; // waiting for its retry
+    } else if (!attempted.has(k) && waitingAt(prev[k], now)) next[k] = prev[k]!; // waiting for its retry
   }
   return next;
 }
 
 /** How long until the earliest retry the status holds (undefined: none), so the controller passes again then. */
 export function nextRetryIn(status: DeclarativeStatus, now: number): number | undefined {
-  const times = Object.values(status).flatMap((e) => (e.retryAt ? [Date.parse(e.retryAt) - now] : []));
+  const times = Object.values(status).flatMap((e) => (e.retryAt ? [Math.min(Date.parse(e.retryAt) - now, DECLARATIVE_BACKOFF_MAX_MS)] : []));
   return times.length ? Math.max(0, Math.min(...times)) : undefined;
 }

@@ -18,7 +18,15 @@ import { applyMigration, planMigration } from '../../src/ops/migrate/index.js';
 import { collectStatus } from '../../src/ops/status.js';
 import { rollbackMigrations } from '../../src/ops/rollback.js';
 import { silentTask, type Task } from '../../src/ops/task.js';
-import { decideDeclarative, declarativeBackoff, nextDeclarativeStatus, nextRetryIn, projectNamespace, withMark } from '../../src/plan/declarative.js';
+import {
+  DECLARATIVE_BACKOFF_MAX_MS,
+  decideDeclarative,
+  declarativeBackoff,
+  nextDeclarativeStatus,
+  nextRetryIn,
+  projectNamespace,
+  withMark,
+} from '../../src/plan/declarative.js';
 import { projectService } from '../../src/plan/sync.js';
 import { resolveValues } from '../../src/profile/load.js';
 import { renderManifests } from '../../src/render/index.js';
@@ -490,6 +498,13 @@ describe('the decision (pure)', () => {
     expect(d.migrate).toEqual([{ namespace: 'shop', approach: 'keep-service', services: ['ok'] }]);
     expect([...d.pending]).toEqual(['shop/ok']);
     expect(nextDeclarativeStatus({}, d, new Map(), T0)).toEqual({});
+  });
+
+  test('a retry time further off than the longest backoff (a clock that was ahead) waits no longer than that', () => {
+    const far = { want: 'keep-service' as const, reason: 'refused: x', attempts: 3, retryAt: new Date(T0 + 24 * 3600_000).toISOString() };
+    const d = decideDeclarative(view([svc('shop', 'a', { mark: 'keep-service' })], []), { 'shop/a': far }, T0);
+    expect(d.migrate).toEqual([{ namespace: 'shop', approach: 'keep-service', services: ['a'] }]);
+    expect(nextRetryIn({ 'shop/a': far }, T0)).toBe(DECLARATIVE_BACKOFF_MAX_MS);
   });
 
   test("a record's origin is declarative or absent (state validation)", () => {
