@@ -5,7 +5,23 @@
 // install, both approaches, verify-dns, rollback, purge, with zero failed lookups and the DNS
 // ConfigMaps back byte for byte.
 import { query } from '../../src/dns/client.js';
-import { DNS_NAMESERVER, acmg, acmgObjects, applyFiles, dns, doorIP, eventually, expectExit, kubectl, kubectlJson, switchLayout } from './cluster.js';
+import { spawnSync } from 'node:child_process';
+import {
+  DNS_NAMESERVER,
+  acmg,
+  acmgObjects,
+  applyFiles,
+  dns,
+  doorIP,
+  eventually,
+  expectExit,
+  kubeconfig,
+  kubectl,
+  kubectlBin,
+  kubectlJson,
+  serviceAccountKubeconfig,
+  switchLayout,
+} from './cluster.js';
 import { DnsProber, badSamples } from './dns-prober.js';
 
 const NS = ['--nameserver', DNS_NAMESERVER];
@@ -103,5 +119,51 @@ describe('DNS layouts with coredns-custom imports, and without reload', () => {
       20_000,
       async () => (await query('helloworld.default.svc.cluster.local', 'A', dns)).answers[0]?.data === helloIP,
     );
+  });
+
+  test("layout no-reload: acmg sync as the controller's own ServiceAccount restarts CoreDNS by the name install recorded (get, watch and patch on that Deployment, nothing else)", async () => {
+    expectExit(await acmg(['uninstall', '--purge', '-y', ...WAIT]), 0);
+    switchLayout('no-reload');
+    const values = ['--set', 'controller.enabled=true', '--set', 'controller.replicas=0', '--set', 'istioGateway.enabled=true'];
+    expectExit(await acmg(['install', '--profile', 'minimal', ...values, '-y']), 0);
+    const record = JSON.parse(kubectlJson(['-n', 'istio-system', 'get', 'configmap', 'acmg-state']).data.install);
+    expect(record.corednsDeployment).toBe('coredns');
+    // The real API server's authorizer: the named Deployment only, no list of Deployments.
+    const as = ['--as', 'system:serviceaccount:istio-system:acmg-controller'];
+    const canI = (verb: string, what: string) =>
+      spawnSync(kubectlBin, ['--kubeconfig', kubeconfig, 'auth', 'can-i', verb, what, '-n', 'kube-system', ...as], { encoding: 'utf8' }).stdout.trim();
+    expect([
+      canI('patch', 'deployments.apps/coredns'),
+      canI('watch', 'deployments.apps/coredns'),
+      canI('list', 'deployments.apps'),
+      canI('patch', 'deployments.apps/other'),
+    ]).toEqual(['yes', 'yes', 'no', 'no']);
+
+    const sa = serviceAccountKubeconfig('istio-system', 'acmg-controller');
+    const gatewayIP = kubectlJson(['-n', 'istio-system', 'get', 'service', 'acmg-gateway']).spec.clusterIP;
+    const vs = {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'reviews-edge', namespace: 'shop' },
+      spec: { hosts: ['reviews.shop.svc.cluster.local'], gateways: ['istio-system/acmg-gateway'], http: [{ route: [{ destination: { host: 'reviews' } }] }] },
+    };
+    const answer = async () => (await query('reviews.shop.svc.cluster.local', 'A', dns)).answers[0]?.data;
+    try {
+      kubectl(['apply', '-f', '-'], JSON.stringify(vs));
+      const restarts0 = corednsRestarts();
+      const add = JSON.parse(expectExit(await acmg(['sync', '-o', 'json', '--kubeconfig', sa, ...WAIT]), 0).stdout);
+      expect(add.add).toEqual([{ fqdn: 'reviews.shop.svc.cluster.local', ip: gatewayIP }]);
+      const restarts1 = corednsRestarts();
+      expect(restarts1).not.toEqual(restarts0);
+      await eventually('reviews on the gateway', 30_000, async () => (await answer()) === gatewayIP);
+      kubectl(['-n', 'shop', 'delete', 'virtualservice', 'reviews-edge']);
+      const remove = JSON.parse(expectExit(await acmg(['sync', '-o', 'json', '--kubeconfig', sa, ...WAIT]), 0).stdout);
+      expect(remove.remove).toEqual([{ fqdn: 'reviews.shop.svc.cluster.local', ip: gatewayIP }]);
+      expect(corednsRestarts()).not.toEqual(restarts1);
+      await eventually('reviews on its own address again', 30_000, async () => (await answer()) === reviewsIP);
+    } finally {
+      kubectl(['-n', 'shop', 'delete', 'virtualservice', 'reviews-edge', '--ignore-not-found']);
+      expectExit(await acmg(['uninstall', '--purge', '-y', ...WAIT]), 0);
+    }
   });
 });
