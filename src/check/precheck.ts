@@ -49,9 +49,11 @@ export function requiredAccess(doc: AcmgOperator): Access[] {
   // The routes at the migrated services' doors, in their namespaces: migrate and sync write them
   // (sync lists every namespace's), rollback deletes them. Sync reads the user's VirtualServices and
   // DestinationRules with either routing API (a mesh VirtualService is refused with gateway-api).
-  add('networking.istio.io', 'virtualservices', [...rw, 'list'], undefined, 'migrate, rollback and sync');
+  // (With gateway-api acmg's routes are HTTPRoutes and TCPRoutes: VirtualServices are only read.)
+  const istioRoutes = routingApiOf(s) === 'istio';
+  add('networking.istio.io', 'virtualservices', istioRoutes ? [...rw, 'list'] : ['list'], undefined, istioRoutes ? 'migrate, rollback and sync' : 'sync');
   add('networking.istio.io', 'destinationrules', [...rw, 'list'], undefined, 'migrate, rollback and sync');
-  if (routingApiOf(s) === 'gateway-api') {
+  if (!istioRoutes) {
     add(GATEWAY_API_GROUP, 'gateways', [...rw, 'list'], ns, "install and migrate (the namespaces' doors)");
     add(GATEWAY_API_GROUP, 'httproutes', [...rw, 'list'], undefined, 'migrate, rollback and sync');
     add(GATEWAY_API_GROUP, 'tcproutes', [...rw, 'list'], undefined, 'migrate, rollback and sync');

@@ -284,7 +284,10 @@ describe('the permissions check asks for what migrate, rollback and sync call', 
       ['list gateways.gateway.networking.k8s.io istio-system', /list gateways\.gateway\.networking\.k8s\.io in istio-system/],
     ] as const)
       expect(await permissions(allowingExcept([denied]), gatewayApi)).toMatchObject({ status: 'fail', detail: expect.stringMatching(named) });
-    // The Istio API's lists are still asked (sync reads the user's VirtualServices and DestinationRules either way).
+    // The Istio API's lists are still asked (sync reads the user's VirtualServices and DestinationRules either way),
+    // but no writes of VirtualServices, which acmg does not make with the Gateway API.
     expect(await permissions(allowingExcept(['list destinationrules.networking.istio.io *']), gatewayApi)).toMatchObject({ status: 'fail' });
+    expect(await permissions(allowingExcept(['list virtualservices.networking.istio.io *']), gatewayApi)).toMatchObject({ status: 'fail' });
+    expect(await permissions(allowingExcept(['delete virtualservices.networking.istio.io *']), gatewayApi)).toMatchObject({ status: 'ok' });
   });
 });
