@@ -58,8 +58,8 @@ export function registerStatus(program: Command): void {
               r.declarative.map((d) => [
                 d.namespace,
                 d.service,
-                d.want === 'rollback' ? 'unmarked (roll back)' : (d.want ?? '?'),
-                d.retryAt ? `${d.retryAt} (attempt ${d.attempts})` : 'when the mark is fixed',
+                d.want === 'rollback' ? 'unmarked (roll back)' : (d.want ?? (d.held ? '-' : '?')),
+                d.retryAt ? `${d.retryAt} (attempt ${d.attempts})` : d.held ? 'when that run ends' : 'when the mark is fixed',
                 c.red(d.reason),
               ]),
             )}`,

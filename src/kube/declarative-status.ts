@@ -18,6 +18,7 @@ const isEntry = (e: unknown): e is DeclarativeEntry => {
     typeof x.reason === 'string' &&
     typeof x.attempts === 'number' &&
     (x.retryAt === undefined || typeof x.retryAt === 'string') &&
+    (x.held === undefined || x.held === true) &&
     (x.want === undefined || ['keep-service', 'replace-service', 'rollback'].includes(x.want))
   );
 };

@@ -25,6 +25,10 @@ export interface StatusReport {
   declarative?: ({ namespace: string; service: string } & DeclarativeEntry)[];
 }
 
+/** Both tables in one order: by namespace, then service (code points, as Kubernetes names compare). */
+const byName = (a: { namespace: string; service: string }, b: { namespace: string; service: string }) =>
+  a.namespace !== b.namespace ? (a.namespace < b.namespace ? -1 : 1) : a.service < b.service ? -1 : a.service > b.service ? 1 : 0;
+
 export async function collectStatus(kube: KubeApi, explicitNamespace?: string): Promise<StatusReport> {
   const { namespace, state: st } = await locateState(kube, explicitNamespace);
   if (!st.install) return { installed: false, namespace, services: [] };
@@ -60,7 +64,7 @@ export async function collectStatus(kube: KubeApi, explicitNamespace?: string): 
     report.dns = { entries: 0, error: (e as Error).message, tampered: [] };
   }
   report.services = Object.values(st.migrations)
-    .sort((a, b) => `${a.namespace}/${a.service}`.localeCompare(`${b.namespace}/${b.service}`))
+    .sort(byName)
     .map((m) => ({
       namespace: m.namespace,
       service: m.service,
@@ -72,8 +76,8 @@ export async function collectStatus(kube: KubeApi, explicitNamespace?: string): 
   if (declarativeEnabled(i.values)) {
     const { status } = await readDeclarativeStatus(kube, namespace);
     report.declarative = Object.keys(status)
-      .sort()
-      .map((k) => ({ namespace: k.slice(0, k.indexOf('/')), service: k.slice(k.indexOf('/') + 1), ...status[k]! }));
+      .map((k) => ({ namespace: k.slice(0, k.indexOf('/')), service: k.slice(k.indexOf('/') + 1), ...status[k]! }))
+      .sort(byName);
   }
   return report;
 }

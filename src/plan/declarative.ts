@@ -47,6 +47,8 @@ export interface DeclarativeEntry {
   attempts: number;
   /** Not attempted again before this (ISO time); absent for a bad mark (fixed by editing it). */
   retryAt?: string;
+  /** Another run is changing its migration: it waits for that run, not for a retry time. */
+  held?: true;
 }
 export type DeclarativeStatus = Record<string, DeclarativeEntry>;
 
@@ -144,6 +146,7 @@ export function decideDeclarative(view: DeclarativeView, status: DeclarativeStat
             ? 'rolling back (another run)'
             : 'in progress (another run, or one interrupted: acmg rollback undoes it, then the mark migrates it again)',
         attempts: 0,
+        held: true,
       };
   for (const [k, svc] of services) {
     if (held[k]) continue;

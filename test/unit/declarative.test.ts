@@ -198,6 +198,21 @@ describe('declarative migrations: the controller runs the CLI use cases for mark
     expect(await status(kube)).toEqual({});
   });
 
+  test('acmg status lists both tables in one order (namespace, then service)', async () => {
+    const kube = await installedCluster();
+    kube.seed(
+      NS('shop-x'),
+      svc('shop-x', 'a', { mark: 'keep-service' }),
+      svc('shop', 'b', { mark: 'keep-service' }),
+      svc('shop-x', 'e', { mark: 'replace-service', type: 'NodePort' }),
+      svc('shop', 'e', { mark: 'replace-service', type: 'NodePort' }),
+    );
+    await pass(kube);
+    const report = await collectStatus(kube, 'istio-system');
+    expect(report.services.map((x) => `${x.namespace}/${x.service}`)).toEqual(['shop/b', 'shop-x/a']);
+    expect(report.declarative!.map((x) => `${x.namespace}/${x.service}`)).toEqual(['shop/e', 'shop-x/e']);
+  });
+
   test('a mark that is not understood is reported and never acted on (a declarative migration stays)', async () => {
     const kube = await installedCluster();
     kube.seed(svc('shop', 'reviews', { mark: 'keep-service' }));
@@ -470,8 +485,8 @@ describe('the decision (pure)', () => {
     expect(d.migrate).toEqual([]);
     expect(d.rollback).toEqual([]);
     const s = nextDeclarativeStatus({}, d, new Map(), T0);
-    expect(s['shop/a']).toEqual({ reason: 'rolling back (another run)', attempts: 0 });
-    expect(s['shop/b']).toEqual({ reason: 'rolling back (another run)', attempts: 0 });
+    expect(s['shop/a']).toEqual({ reason: 'rolling back (another run)', attempts: 0, held: true });
+    expect(s['shop/b']).toEqual({ reason: 'rolling back (another run)', attempts: 0, held: true });
     expect(s['shop/c']!.reason).toMatch(/^in progress \(another run/);
     expect(s['shop/d']!.reason).toMatch(/^in progress \(another run/);
   });
