@@ -69,14 +69,11 @@ export function requiredAccess(doc: AcmgOperator): Access[] {
   for (const r of ['authorizationpolicies', 'requestauthentications', 'peerauthentications'])
     add('security.istio.io', r, ['list'], undefined, "migrate's mesh security check");
   add('', 'pods', ['list'], undefined, "migrate's mesh security check");
-  // A rolling restart of the namespaces' Deployments, waited for (rollback restarts where migrate did).
-  add(
-    'apps',
-    'deployments',
-    ['list', 'get', 'watch', 'patch'],
-    undefined,
-    `migrate --restart${s.migration.restart ? ' (migration.restart)' : ''} and its rollback`,
-  );
+  // A rolling restart of the namespaces' Deployments, waited for (rollback restarts where migrate
+  // did). Asked only where the profile restarts (migration.restart): a user who never passes
+  // --restart needs no right to restart every namespace's Deployments; one who does and lacks it
+  // sees the restart step refused, and the run rolled back.
+  if (s.migration.restart) add('apps', 'deployments', ['list', 'get', 'watch', 'patch'], undefined, 'migrate (migration.restart) and its rollback');
   if (s.controller.enabled) {
     add('rbac.authorization.k8s.io', 'clusterroles', rw, undefined, "install (the controller's)");
     add('rbac.authorization.k8s.io', 'clusterrolebindings', rw, undefined, "install (the controller's)");

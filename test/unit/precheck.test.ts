@@ -263,8 +263,6 @@ describe('the permissions check asks for what migrate, rollback and sync call', 
     ['list requestauthentications.security.istio.io *', /list requestauthentications\.security\.istio\.io \(cluster-wide\) for migrate's mesh security check/],
     ['list peerauthentications.security.istio.io *', /list peerauthentications\.security\.istio\.io \(cluster-wide\) for migrate's mesh security check/],
     ['list pods *', /list pods \(cluster-wide\) for migrate's mesh security check/],
-    ['patch deployments.apps *', /patch deployments\.apps \(cluster-wide\) for migrate --restart/],
-    ['watch deployments.apps *', /watch deployments\.apps \(cluster-wide\) for migrate --restart/],
     ['list destinationrules.networking.istio.io *', /list destinationrules\.networking\.istio\.io \(cluster-wide\) for migrate, rollback and sync/],
     ['delete destinationrules.networking.istio.io *', /delete destinationrules\.networking\.istio\.io \(cluster-wide\)/],
     ['create virtualservices.networking.istio.io *', /create virtualservices\.networking\.istio\.io \(cluster-wide\)/],
@@ -274,6 +272,17 @@ describe('the permissions check asks for what migrate, rollback and sync call', 
     ['list endpointslices.discovery.k8s.io istio-system', /list endpointslices\.discovery\.k8s\.io in istio-system/],
   ])('denied %s: named in the failure', async (denied, named) => {
     expect(await permissions(allowingExcept([denied]))).toMatchObject({ status: 'fail', detail: expect.stringMatching(named) });
+  });
+
+  test("restarting every namespace's Deployments is asked only where the profile restarts (migration.restart)", async () => {
+    const restarting = resolveValues({ profile: 'minimal', sets: ['migration.restart=true'] });
+    for (const denied of ['patch deployments.apps *', 'watch deployments.apps *']) {
+      expect(await permissions(allowingExcept([denied]), restarting)).toMatchObject({
+        status: 'fail',
+        detail: expect.stringMatching(new RegExp(`${denied.split(' ')[0]} deployments\\.apps \\(cluster-wide\\) for migrate \\(migration\\.restart\\)`)),
+      });
+      expect(await permissions(allowingExcept([denied]))).toMatchObject({ status: 'ok' });
+    }
   });
 
   test('with routing.api gateway-api: the routes and Gateways of the Gateway API too', async () => {
