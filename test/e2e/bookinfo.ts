@@ -113,6 +113,7 @@ export const differences = (a: Round, b: Round, names: string[]) =>
   names.filter((n) => comparable(a, n) !== comparable(b, n)).map((n) => ({ call: n, before: comparable(a, n), after: comparable(b, n) }));
 
 export const table = (r: Round) => formatTraceTable(CASES.map((c) => ({ label: c.name, trace: r.traces.get(c.name)! })));
+export const allCalls = CASES.map((c) => c.name);
 export const withSidecar = CASES.filter((c) => c.client.sidecar !== false).map((c) => c.name);
 export const sidecars = (): boolean[] =>
   kubectlJson(['-n', 'bookinfo', 'get', 'pods'])
