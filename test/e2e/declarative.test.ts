@@ -4,7 +4,8 @@
 // failed service. A mark (acmg.io/migrate) on a Service migrates it and DNS answers its door; a
 // refused one (NodePort with replace-service) is left as it was and acmg status says why; a
 // Namespace's mark moves its Services (approach 2: the original goes, and comes back with its
-// ClusterIP when the mark goes); removing a mark rolls back; a CLI migration is never touched.
+// ClusterIP when the mark goes); removing a mark rolls back; a CLI migration is never touched;
+// marks count only in Namespaces labelled acmg.io/declarative=enabled (another is ignored).
 import { query } from '../../src/dns/client.js';
 import { Controller } from './controller-process.js';
 import {
@@ -51,7 +52,7 @@ describe('declarative migrations: the controller migrates and rolls back what Gi
   beforeAll(async () => {
     expectExit(await acmg(['uninstall', '--purge', '-y', ...NS]), 0);
     applyFiles('test/e2e/fixtures/shop.yaml');
-    kubectl(['delete', 'namespace', 'decl', '--ignore-not-found', '--wait=true']);
+    kubectl(['delete', 'namespace', 'decl', 'decl-off', '--ignore-not-found', '--wait=true']);
     kubectl(['-n', 'shop', 'delete', 'service', 'edge', '--ignore-not-found']);
     unmark('shop', 'reviews');
     // Marks count only in Namespaces an admin allowed.
@@ -62,7 +63,7 @@ describe('declarative migrations: the controller migrates and rolls back what Gi
 
   afterAll(async () => {
     await controller.kill('SIGTERM');
-    kubectl(['delete', 'namespace', 'decl', '--ignore-not-found', '--wait=false']);
+    kubectl(['delete', 'namespace', 'decl', 'decl-off', '--ignore-not-found', '--wait=false']);
     kubectl(['-n', 'shop', 'delete', 'service', 'edge', '--ignore-not-found']);
     unmark('shop', 'reviews');
     kubectl(['label', 'namespace', 'shop', `${ALLOW}-`]);
@@ -108,6 +109,14 @@ describe('declarative migrations: the controller migrates and rolls back what Gi
         metadata: { name: 'web', namespace: 'decl' },
         spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 8080 }] },
       },
+      // Not allowed by an admin (no acmg.io/declarative label): its marks are ignored.
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'decl-off', annotations: { [MARK]: 'keep-service' } } },
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'web', namespace: 'decl-off', annotations: { [MARK]: 'keep-service' } },
+        spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 8080 }] },
+      },
     ]);
     const own = clusterIP('decl', 'web');
     kubectl(['annotate', 'namespace', 'decl', `${MARK}=replace-service`, '--overwrite']);
@@ -116,6 +125,9 @@ describe('declarative migrations: the controller migrates and rolls back what Gi
     expect(exists('decl', 'service', 'web')).toBe(false);
     expect(exists('decl', 'service', 'web-acmg')).toBe(true);
     await eventually('web answers its door', 60_000, async () => (await answer('web.decl.svc.cluster.local')) === doorIP('decl'));
+    // The pass that migrated decl/web saw decl-off too: not migrated, not reported.
+    expect(await migrated('decl-off', 'web')).toBeUndefined();
+    expect((await status()).declarative?.filter((d) => d.namespace === 'decl-off') ?? []).toEqual([]);
 
     kubectl(['annotate', 'namespace', 'decl', `${MARK}-`]);
     await eventually('decl/web rolled back', PASS_MS, async () => !(await migrated('decl', 'web')));
