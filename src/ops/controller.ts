@@ -19,6 +19,7 @@ import { declarativeEnabled } from '../render/controller.js';
 import { declarativePass } from './declarative.js';
 import { ControlLoop, failingSeconds, live } from './control-loop.js';
 import { loadInstall } from './install-record.js';
+import { METRICS_CONTENT_TYPE, metricsText } from './metrics-text.js';
 import { tryAcquireOrRenew } from './leader.js';
 import { DESTINATION_RULE, HTTP_ROUTE, reconcile, TCP_ROUTE, VIRTUAL_SERVICE, vsCrdMissing, type ConfirmOptions } from './sync.js';
 import { GATEWAY_API_VERSION, routingApiOf } from '../render/gateway-api.js';
@@ -57,24 +58,33 @@ export async function runController(kube: KubeApi, o: ControllerOptions): Promis
     }
     if (req.url === '/readyz') return void res.writeHead(s.ready ? 200 : 503).end(s.ready ? 'ok\n' : 'not ready\n');
     if (req.url === '/metrics') {
-      return void res
-        .writeHead(200, { 'Content-Type': 'text/plain' })
-        .end(
-          [
-            `acmg_sync_reconciles_total ${metrics.reconciles}`,
-            `acmg_sync_dns_writes_total ${metrics.dnsWrites}`,
-            `acmg_sync_dns_repairs_total ${metrics.dnsRepairs}`,
-            `acmg_sync_dns_unconfirmed_total ${metrics.dnsUnconfirmed}`,
-            `acmg_sync_errors_total ${metrics.errors}`,
-            `acmg_sync_informer_lists_total ${metrics.informerLists}`,
-            `acmg_sync_last_reconcile_seconds ${(metrics.lastReconcileMs / 1000).toFixed(3)}`,
-            `acmg_sync_leader ${metrics.leader ? 1 : 0}`,
-            `acmg_sync_api_failing_seconds ${failingSeconds(s, now)}`,
-            `process_resident_memory_bytes ${process.memoryUsage.rss()}`,
-            `nodejs_heap_used_bytes ${process.memoryUsage().heapUsed}`,
-            '',
-          ].join('\n'),
-        );
+      return void res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE }).end(
+        metricsText([
+          { name: 'acmg_sync_reconciles_total', help: 'Reconciles run.', value: metrics.reconciles },
+          { name: 'acmg_sync_dns_writes_total', help: 'Writes of the DNS configuration.', value: metrics.dnsWrites },
+          { name: 'acmg_sync_dns_repairs_total', help: 'DNS writes CoreDNS missed that a rewrite repaired.', value: metrics.dnsRepairs },
+          {
+            name: 'acmg_sync_dns_unconfirmed_total',
+            help: 'DNS writes DNS did not answer within the check, even after the repair.',
+            value: metrics.dnsUnconfirmed,
+          },
+          { name: 'acmg_sync_errors_total', help: 'Failed attempts (API requests, reconciles; retried with backoff) and fatal errors.', value: metrics.errors },
+          { name: 'acmg_sync_informer_lists_total', help: 'Full lists of a watched kind (at start and after a lost watch).', value: metrics.informerLists },
+          { name: 'acmg_sync_last_reconcile_seconds', help: 'How long the last reconcile took.', value: (metrics.lastReconcileMs / 1000).toFixed(3) },
+          {
+            name: 'acmg_sync_leader',
+            help: '1 while this replica holds the leader Lease (or runs without leader election), else 0.',
+            value: metrics.leader ? 1 : 0,
+          },
+          {
+            name: 'acmg_sync_api_failing_seconds',
+            help: 'How long every API request has failed (0 while the API server answers).',
+            value: failingSeconds(s, now),
+          },
+          { name: 'process_resident_memory_bytes', help: 'Resident memory size in bytes.', value: process.memoryUsage.rss() },
+          { name: 'nodejs_heap_used_bytes', help: 'V8 heap used in bytes.', value: process.memoryUsage().heapUsed },
+        ]),
+      );
     }
     res.writeHead(404).end();
   });

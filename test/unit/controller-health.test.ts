@@ -40,6 +40,15 @@ describe('sync --watch with an unreachable API server', () => {
       expect((await get('/readyz')).status).toBe(503);
       // Backoff 1s, 2s: three failed attempts within ~4s, each counted.
       await until('3 counted errors', 10_000, async () => Number(/acmg_sync_errors_total (\d+)/.exec((await get('/metrics')).text)?.[1]) >= 3);
+      // Every sample has its # HELP and # TYPE (Prometheus text format 0.0.4).
+      const lines = (await get('/metrics')).text.trimEnd().split('\n');
+      const samples = lines.filter((l) => !l.startsWith('#'));
+      expect(samples.length).toBeGreaterThanOrEqual(11);
+      for (const sample of samples) {
+        const name = sample.split(' ')[0]!;
+        expect(lines).toContain(`# TYPE ${name} ${name.endsWith('_total') ? 'counter' : 'gauge'}`);
+        expect(lines.some((l) => l.startsWith(`# HELP ${name} `))).toBe(true);
+      }
       expect(log).toMatch(/retry in 1s/);
       expect(log).toMatch(/retry in 2s/);
       await until('/healthz to fail', 10_000, async () => (await get('/healthz')).status === 503);
