@@ -114,6 +114,7 @@ export function resolveValues(req: ResolveRequest): AcmgOperator {
   const profile = req.profile ?? (profileSet ? String(profileSet.value) : undefined) ?? fromFiles[fromFiles.length - 1] ?? DEFAULT_PROFILE;
 
   let doc = deepMerge(readYamlFile(join(profilesDir(), BASE_FILE), 'base values'), loadProfileDoc(profile)) as Record<string, unknown>;
+  const profileReplicas = (doc.spec as any)?.gateway?.replicas;
   for (const o of overlays) doc = deepMerge(doc, o) as Record<string, unknown>;
   doc = { ...doc, spec: applySets(doc.spec, sets) };
   (doc.spec as Record<string, unknown>).profile = profile;
@@ -125,7 +126,11 @@ export function resolveValues(req: ResolveRequest): AcmgOperator {
     throw usageError(problems, 'fix the values above in your -f files or --set flags; `acmg profile dump` shows every valid field');
   }
   const values = doc as unknown as AcmgOperator;
-  const setsReplicas = sets.some((s) => s.path.join('.') === 'gateway.replicas') || overlays.some((o) => (o.spec as any)?.gateway?.replicas !== undefined);
+  // Only a count of the user's own: one equal to the profile's (as in `acmg profile dump ha` fed back
+  // with -f) is the profile speaking, and the profile is not warned about itself.
+  const setsReplicas =
+    (sets.some((s) => s.path.join('.') === 'gateway.replicas') || overlays.some((o) => (o.spec as any)?.gateway?.replicas !== undefined)) &&
+    values.spec.gateway.replicas !== profileReplicas;
   if (setsReplicas && values.spec.gateway.autoscaling.enabled) {
     req.onWarning?.(
       `gateway.replicas (${values.spec.gateway.replicas}) has no effect while gateway.autoscaling.enabled is true: the autoscaler owns the replica count; set gateway.autoscaling.minReplicas instead`,

@@ -2,7 +2,8 @@ import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AcmgError, ExitCode } from '../../src/errors.js';
-import { resolveValues } from '../../src/profile/load.js';
+import { loadProfile, resolveValues } from '../../src/profile/load.js';
+import { toYaml } from '../../src/render/serialize.js';
 
 function problems(req: Parameters<typeof resolveValues>[0]): string[] {
   try {
@@ -188,5 +189,14 @@ describe('values that would render objects Kubernetes or Istio refuse', () => {
     const none: string[] = [];
     resolveValues({ profile: 'acmg', sets: ['gateway.replicas=4'], onWarning: (m) => none.push(m) });
     expect(none).toEqual([]);
+  });
+
+  test("the ha profile dumped and fed back with -f: no warning about the profile's own gateway.replicas", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'acmg-ha-dump-'));
+    const file = join(dir, 'ha.yaml');
+    writeFileSync(file, toYaml(loadProfile('ha')));
+    const warnings: string[] = [];
+    resolveValues({ files: [file], onWarning: (m) => warnings.push(m) });
+    expect(warnings).toEqual([]);
   });
 });
