@@ -1,7 +1,7 @@
 // Precheck of the Istio that acmg builds on: istiod's version against the gateway proxy's, the
 // sidecar injector for the gateway's revision, and whether istiod's webhooks answer. Webhooks are
 // asked by server-side dry runs: nothing is written, but the API server calls them as for real.
-import { ApiError, permissionHint, type KubeApi } from '../kube/api.js';
+import { permissionDenied, permissionHint, type ApiError, type KubeApi } from '../kube/api.js';
 import type { KObject } from '../model/object.js';
 import type { Spec } from '../profile/schema.js';
 
@@ -78,7 +78,7 @@ export function gatewayProbePod(s: Spec, deployment: KObject): KObject {
 }
 
 /** A 403 is a permission to ask for, whatever the check would otherwise suspect. */
-const hintFor = (e: unknown, otherwise: string) => (e instanceof ApiError && e.status === 403 ? permissionHint(e) : otherwise);
+const hintFor = (e: unknown, otherwise: string) => (permissionDenied(e) ? permissionHint(e as ApiError) : otherwise);
 
 /** `namespaceExists` undefined: precheck could not read the install namespace. */
 export async function istioChecks(kube: KubeApi, s: Spec, rendered: KObject[], namespaceExists: boolean | undefined): Promise<CheckResult[]> {

@@ -3,7 +3,7 @@ import type { AcmgOperator } from '../profile/schema.js';
 import { renderManifests } from '../render/index.js';
 import { gatewaySelector } from '../render/gateway.js';
 import { COMPONENT, MANAGED_BY } from '../render/labels.js';
-import { ApiError, explainApiError, permissionHint, type KubeApi } from '../kube/api.js';
+import { ApiError, explainApiError, permissionDenied, permissionHint, type KubeApi } from '../kube/api.js';
 import { loadDns } from '../kube/dns-store.js';
 import type { Layout } from '../coredns/layout.js';
 import { AcmgError } from '../errors.js';
@@ -125,7 +125,18 @@ const rendered = (c: PrecheckContext): KObject[] => renderManifests(c.doc, { clu
 
 type Outcome = Omit<CheckResult, 'category' | 'check'> & { check?: string };
 
-type CheckId = 'api' | 'permissions' | 'dns' | 'istio-crds' | 'gateway-api' | 'routing-api' | 'istio' | 'namespace' | 'name-collisions' | 'gateway-selector';
+type CheckId =
+  | 'api'
+  | 'permissions'
+  | 'dns'
+  | 'istio-crds'
+  | 'gateway-api'
+  | 'routing-api'
+  | 'istio'
+  | 'namespace'
+  | 'name-collisions'
+  | 'gateway-selector'
+  | 'priority-classes';
 
 /** A record this one needs: its pass, or only the part of its result that `enough` looks for. */
 type Need = CheckId | { check: CheckId; enough: (c: PrecheckContext) => boolean };
@@ -161,7 +172,7 @@ const fail = (detail: string, hint?: string): Outcome => ({ status: 'fail', deta
 function thrown(e: unknown, recordHint: string | undefined): Outcome {
   if (e instanceof ApiError) {
     const x = explainApiError(e) as AcmgError;
-    return { status: 'fail', detail: x.message, hint: e.status === 403 ? permissionHint(e) : x.hint };
+    return { status: 'fail', detail: x.message, hint: permissionDenied(e) ? permissionHint(e) : x.hint };
   }
   if (e instanceof AcmgError) return fail(e.message, e.hint ?? recordHint);
   return fail(String(e), recordHint);
@@ -291,6 +302,24 @@ const PRECHECKS: Check[] = [
     },
   },
   {
+    // A missing class is no error at install: the ReplicaSet's pods are refused, quietly, in its events.
+    id: 'priority-classes',
+    category: 'install',
+    title: 'the priority classes the pods name exist',
+    when: (c) => priorityClasses(c.s).length > 0,
+    async run(c) {
+      const names = priorityClasses(c.s);
+      const found = await Promise.all(names.map((n) => c.kube.get('scheduling.k8s.io/v1', 'PriorityClass', n)));
+      const missing = names.filter((_, i) => !found[i]);
+      if (!missing.length) return ok(names.join(', '));
+      const existing = (await c.kube.list('scheduling.k8s.io/v1', 'PriorityClass')).items.map((p) => p.metadata.name).sort();
+      return fail(
+        `no PriorityClass ${missing.join(', ')}: the API server would refuse every pod of the Deployment that names it`,
+        `create it (kubectl create priorityclass ${missing[0]} --value=1000000), or name one that exists${existing.length ? ` (${existing.join(', ')})` : ''}, or "" for none`,
+      );
+    },
+  },
+  {
     id: 'name-collisions',
     category: 'install',
     title: 'no name collisions with objects acmg does not manage',
@@ -328,6 +357,12 @@ const PRECHECKS: Check[] = [
     },
   },
 ];
+
+/** The priority classes the rendered pods name. */
+function priorityClasses(s: AcmgOperator['spec']): string[] {
+  const names = [s.gateway.enabled ? s.gateway.priorityClassName : '', s.controller.enabled ? s.controller.priorityClassName : ''];
+  return [...new Set(names.filter(Boolean))].sort();
+}
 
 const needId = (n: Need): CheckId => (typeof n === 'string' ? n : n.check);
 

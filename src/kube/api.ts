@@ -135,6 +135,12 @@ export function accessOf(method: string, path: string): { verb: string; resource
 }
 
 /** The hint for a 403: what was refused, and how to ask the API server what you may do. */
+/**
+ * A 403 from authorization (RBAC: "User ... cannot create resource ..."), not from an admission
+ * plugin that answers 403 too (Priority: "no PriorityClass ...", PodSecurity, ResourceQuota).
+ */
+export const permissionDenied = (e: unknown): boolean => e instanceof ApiError && e.status === 403 && !/ is forbidden: (?!User )/.test(e.message);
+
 export function permissionHint(e: ApiError): string {
   const a = accessOf(e.method, e.path);
   if (!a) return 'ask a cluster admin for the permission; kubectl auth can-i --list shows what you may do';
@@ -153,6 +159,12 @@ export function explainApiError(e: unknown): unknown {
     );
   if (e.status === 401)
     return new AcmgError(ExitCode.Cluster, `the API server rejected the credentials (401) for ${e.method} ${e.path}`, 'refresh your kubeconfig credentials');
+  if (e.status === 403 && !permissionDenied(e))
+    return new AcmgError(
+      ExitCode.Cluster,
+      `the API server refused ${e.method} ${e.path}: ${e.message}`,
+      'an admission plugin of the cluster refused it; its message says why',
+    );
   if (e.status === 403)
     return new AcmgError(
       ExitCode.Cluster,

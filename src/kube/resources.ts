@@ -24,6 +24,7 @@ const table: Record<string, ResourceInfo> = {
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'clusterrolebindings', namespaced: false },
   'rbac.authorization.k8s.io/v1/Role': { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'roles', namespaced: true },
   'rbac.authorization.k8s.io/v1/RoleBinding': { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'rolebindings', namespaced: true },
+  'scheduling.k8s.io/v1/PriorityClass': { group: 'scheduling.k8s.io', version: 'v1', plural: 'priorityclasses', namespaced: false },
   'coordination.k8s.io/v1/Lease': { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', namespaced: true },
   'discovery.k8s.io/v1/EndpointSlice': { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', namespaced: true },
   'networking.istio.io/v1/Gateway': { group: 'networking.istio.io', version: 'v1', plural: 'gateways', namespaced: true },

@@ -1,14 +1,15 @@
 // acmg install: precheck -> plan (server-side dry run against the live cluster) -> confirm ->
 // apply in dependency order -> wait for the gateway by watching -> prune -> record.
-import { checkFailed, AcmgError, ExitCode } from '../errors.js';
+import { checkFailed, AcmgError, ExitCode, usageError } from '../errors.js';
 import { failed, type CheckResult } from '../model/check.js';
 import { runPrecheck } from '../check/precheck.js';
-import type { KubeApi } from '../kube/api.js';
+import { ApiError, type KubeApi } from '../kube/api.js';
 import type { KObject } from '../model/object.js';
 import { readState, updateState } from '../kube/state.js';
 import { type InstallRecord, type ObjectRef } from '../model/state.js';
 import type { AcmgOperator } from '../profile/schema.js';
 import { installRecord, renderInstallObjects, sameInstallRecord } from '../render/install.js';
+import { patchNames } from '../render/patches.js';
 
 import { DEFAULT_COREDNS_DEPLOYMENT } from '../render/types.js';
 import { VERSION } from '../version.js';
@@ -56,17 +57,40 @@ export async function planInstall(kube: KubeApi, doc: AcmgOperator): Promise<Ins
   const rendered = renderInstallObjects({ ...doc, spec }, { clusterDomain, version: VERSION, layout });
   const createNamespace = !(await kube.get('v1', 'Namespace', s.namespace));
 
+  const patched = (o: KObject) => s.patches.some((p) => patchNames(p, o));
   const objects = await Promise.all(
     rendered.map(async (object): Promise<PlannedObject> => {
       const live = createNamespace ? undefined : await kube.get(object.apiVersion, object.kind, object.metadata.name, object.metadata.namespace);
-      if (!live) return { object, action: 'create' };
-      const after = await kube.apply(object, { dryRun: true });
+      if (!live) {
+        // Validated values render objects the API server accepts (test/e2e/values-property proves
+        // it); a patch can write anything, so what one touched is judged before anything is written.
+        if (patched(object)) await dryRunPatched(kube, object, createNamespace && object.metadata.namespace === s.namespace);
+        return { object, action: 'create' };
+      }
+      const after = patched(object) ? await dryRunPatched(kube, object, false) : await kube.apply(object, { dryRun: true });
       return { object, action: sameObject(live, after) ? 'unchanged' : 'update', live: normalize(live), after: normalize(after) };
     }),
   );
   const keep = new Set(rendered.map((o) => refKey(refOf(o))));
   const prune = (state.install?.objects ?? []).filter((r) => !keep.has(refKey(r)));
   return { doc, clusterDomain, ...(corednsName ? { corednsDeployment: corednsName } : {}), objects, prune, createNamespace, checks, previous: state.install };
+}
+
+/**
+ * A server-side dry run of a patched object; a refusal of its content is the patch's (exit 2). In
+ * a namespace install is yet to create, it is judged in "default": validation is the same there.
+ */
+async function dryRunPatched(kube: KubeApi, o: KObject, namespaceToCreate: boolean): Promise<KObject> {
+  const judged = namespaceToCreate ? { ...o, metadata: { ...o.metadata, namespace: 'default' } } : o;
+  try {
+    return await kube.apply(judged, { dryRun: true });
+  } catch (e) {
+    if (!(e instanceof ApiError) || (e.status !== 422 && e.status !== 400)) throw e;
+    throw usageError(
+      `the API server refuses ${o.kind} ${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name} as spec.patches leave it: ${e.message}`,
+      'fix that entry of spec.patches; acmg manifest generate with the same values prints the object as patched',
+    );
+  }
 }
 
 export interface ApplyOptions {

@@ -2,6 +2,7 @@
 // (with the closest valid name), wrong types and out-of-range values, each with its full path.
 // The TypeScript types of the values (Spec, GatewayPort, ...) are inferred from the same data, so
 // the schema is the one source of truth.
+import { JSON_PATCH_OPS } from './json-patch.js';
 
 export type Field =
   | { kind: 'object'; fields: Record<string, Field>; optional?: readonly string[]; doc?: string }
@@ -31,6 +32,8 @@ export type StringFormat =
   | 'portName'
   /** An Istio Gateway server host: [namespace/]host, host "*", "*.example.com" or a DNS name. */
   | 'gatewayHost'
+  /** "" (none) or a DNS-1123 subdomain: a priorityClassName. */
+  | 'optionalSubdomain'
   | 'duration';
 
 // Builders keep their literal types (enum values, object fields, optional keys) for Infer below.
@@ -89,6 +92,30 @@ const resources = objWith({ requests: resourceList, limits: resourceList }, ['re
 /** Protocols the gateway can carry (Istio Gateway server protocols). */
 export const PORT_PROTOCOLS = ['HTTP', 'HTTP2', 'GRPC', 'TCP'] as const;
 
+/** Pod settings the gateway and the controller share (render/pod-settings.ts). */
+const podSettings = {
+  /** "" = none (the cluster's default priority). */
+  priorityClassName: str('optionalSubdomain'),
+  imagePullSecrets: arr(str('dns1123subdomain')),
+  /** RuntimeDefault: Pod Security "restricted" admits the pod. */
+  seccompProfile: oneOf('RuntimeDefault', 'none'),
+} as const;
+
+/** An RFC 6902 operation (model/json-patch.ts). */
+const jsonPatchOperation = objWith({ op: oneOf(...JSON_PATCH_OPS), path: str(), from: str(), value: { kind: 'any' } as const }, ['from', 'value']);
+
+/** spec.patches: a merge patch and/or a JSON patch on one rendered object (render/patches.ts). */
+export const objectPatch = objWith(
+  {
+    kind: str(),
+    name: str('dns1123subdomain'),
+    namespace: str('dns1123label'),
+    mergePatch: { kind: 'any' } as const,
+    jsonPatch: arr(jsonPatchOperation),
+  },
+  ['namespace', 'mergePatch', 'jsonPatch'],
+);
+
 export const gatewayPort = objWith(
   {
     name: str('portName'),
@@ -112,7 +139,7 @@ export const specSchema = obj({
     resources,
     statusPort: port,
     ports: arr(gatewayPort),
-    service: obj({ type: oneOf('ClusterIP'), annotations }),
+    service: obj({ type: oneOf('ClusterIP'), annotations, trafficDistribution: oneOf('', 'PreferClose', 'PreferSameZone', 'PreferSameNode') }),
     podLabels: labels,
     podAnnotations: annotations,
     podDisruptionBudget: obj({ enabled: bool, minAvailable: int(0, 1000) }),
@@ -126,8 +153,10 @@ export const specSchema = obj({
       nodeSelector: labels,
       tolerations: arr({ kind: 'toleration' } as const),
       antiAffinity: oneOf('none', 'preferred', 'required'),
+      zoneSpread: oneOf('none', 'preferred', 'required'),
     }),
     logLevel: oneOf('trace', 'debug', 'info', 'warning', 'error', 'critical', 'off'),
+    ...podSettings,
   }),
   istioGateway: obj({ enabled: bool, name: str('dns1123label'), hosts: arr(str('gatewayHost')) }),
   routing: obj({ api: oneOf('istio', 'gateway-api') }),
@@ -139,6 +168,7 @@ export const specSchema = obj({
     resources,
     resyncPeriod: str('duration'),
     declarative: obj({ enabled: bool }),
+    ...podSettings,
   }),
   dns: obj({
     enabled: bool,
@@ -150,6 +180,7 @@ export const specSchema = obj({
     ttl: int(0, 3600),
   }),
   migration: obj({ replacementSuffix: str(), restart: bool }),
+  patches: arr(objectPatch),
 });
 
 export const documentSchema = objWith(
@@ -168,3 +199,5 @@ export type GatewayPort = Infer<typeof gatewayPort>;
 export type ImageValues = Spec['gateway']['image'];
 export type Resources = Spec['gateway']['resources'];
 export type AcmgOperator = Infer<typeof documentSchema>;
+export type ObjectPatch = Infer<typeof objectPatch>;
+export type PodSettings = Pick<Spec['gateway'], keyof typeof podSettings>;

@@ -5,6 +5,8 @@ import * as f from './k8s-formats.js';
 import { closest } from './suggest.js';
 import { documentSchema, type AcmgOperator, type Field, type Resources, type StringFormat } from './schema.js';
 import { formatPath, type PathSegment } from './paths.js';
+import { isPlainObject } from './merge.js';
+import { operationProblems } from './json-patch.js';
 
 const DOMAIN = /^(auto|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$/;
 
@@ -30,6 +32,7 @@ const FORMAT_CHECKS: Record<StringFormat, (v: string) => string | undefined> = {
   revision: f.revision,
   portName: f.portName,
   gatewayHost: f.gatewayHost,
+  optionalSubdomain: (v) => (v === '' ? undefined : f.dns1123Subdomain(v)),
   duration: f.goDuration,
 };
 
@@ -119,7 +122,9 @@ export function validateAgainst(field: Field, value: unknown, path: PathSegment[
     case 'enum':
       if (typeof value !== 'string' || !field.values.includes(value)) {
         const near = typeof value === 'string' ? closest(value, field.values) : undefined;
-        problems.push(`${at}: ${show(value)} is not one of ${field.values.join(', ')}${near ? ` (did you mean "${near}"?)` : ''}`);
+        problems.push(
+          `${at}: ${show(value)} is not one of ${field.values.map((v) => (v === '' ? '"" (none)' : v)).join(', ')}${near ? ` (did you mean "${near}"?)` : ''}`,
+        );
       }
       return;
   }
@@ -204,6 +209,20 @@ function crossFieldProblems(doc: AcmgOperator): string[] {
   if (doc.spec.istioGateway.enabled && !g.enabled) {
     problems.push('istioGateway.enabled: the Istio Gateway selects the acmg gateway pods; enable gateway.enabled too, or disable istioGateway');
   }
+  // Server-side apply keys the list by name: a repeated one is refused.
+  for (const part of ['gateway', 'controller'] as const) {
+    doc.spec[part].imagePullSecrets.forEach((n, i, all) => {
+      if (all.indexOf(n) !== i) problems.push(`${part}.imagePullSecrets[${i}]: "${n}" is already ${part}.imagePullSecrets[${all.indexOf(n)}]`);
+    });
+  }
+  doc.spec.patches.forEach((p, i) => {
+    if (p.mergePatch === undefined && !p.jsonPatch?.length) problems.push(`patches[${i}]: give a mergePatch or a jsonPatch (or both)`);
+    if (p.mergePatch !== undefined && !isPlainObject(p.mergePatch))
+      problems.push(`patches[${i}].mergePatch: expected an object (the fields to merge into ${p.kind} ${p.name}), got ${typeName(p.mergePatch)}`);
+    (p.jsonPatch ?? []).forEach((o, j) => {
+      for (const problem of operationProblems(o as never)) problems.push(`patches[${i}].jsonPatch[${j}].${problem}`);
+    });
+  });
   // Never empty: the replacement would be the original Service itself, which approach 2 deletes.
   if (!/^-[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(doc.spec.migration.replacementSuffix)) {
     problems.push(

@@ -4,6 +4,7 @@ import { STATE_NAME } from '../model/state.js';
 import { quantityValue } from '../profile/k8s-formats.js';
 import type { Spec } from '../profile/schema.js';
 import { acmgLabels } from './labels.js';
+import { podSettings } from './pod-settings.js';
 import type { KObject } from '../model/object.js';
 import { DEFAULT_COREDNS_DEPLOYMENT, type RenderContext } from './types.js';
 
@@ -148,6 +149,7 @@ export function renderController(spec: Spec, ctx: RenderContext): KObject[] {
           },
           spec: {
             serviceAccountName: c.name,
+            ...podSettings(c),
             containers: [
               {
                 name: 'controller',

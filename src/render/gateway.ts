@@ -2,6 +2,7 @@
 // PodDisruptionBudget and HorizontalPodAutoscaler.
 import type { GatewayPort, Spec } from '../profile/schema.js';
 import { acmgLabels } from './labels.js';
+import { podSettings } from './pod-settings.js';
 import type { KObject } from '../model/object.js';
 import type { RenderContext } from './types.js';
 
@@ -20,6 +21,21 @@ export function gatewayServicePorts(spec: Spec): Record<string, unknown>[] {
   return [
     ...spec.gateway.ports.map((p) => ({ name: p.name, port: p.port, targetPort: targetPortOf(p), protocol: 'TCP', appProtocol: appProtocol[p.protocol] })),
     { name: 'status-port', port: spec.gateway.statusPort, targetPort: spec.gateway.statusPort, protocol: 'TCP' },
+  ];
+}
+
+/** Pods over zones, at most one more in any zone; only pods of the same rollout are counted. */
+function zoneSpread(spec: Spec): Record<string, unknown>[] | undefined {
+  const mode = spec.gateway.placement.zoneSpread as Spec['gateway']['placement']['zoneSpread'] | undefined;
+  if (!mode || mode === 'none') return undefined;
+  return [
+    {
+      maxSkew: 1,
+      topologyKey: 'topology.kubernetes.io/zone',
+      whenUnsatisfiable: mode === 'required' ? 'DoNotSchedule' : 'ScheduleAnyway',
+      labelSelector: { matchLabels: gatewaySelector(spec) },
+      matchLabelKeys: ['pod-template-hash'],
+    },
   ];
 }
 
@@ -106,7 +122,14 @@ const containerPorts = (spec: Spec) => [
  * the `gateway` template and image "auto", so args, env, volumes, probes and the image come from
  * the cluster's istiod (its hub, tag and cluster domain), never from a copy here.
  */
-function injectedPod(spec: Spec): { labels: Record<string, string>; annotations: Record<string, string>; podSpec: Record<string, unknown> } {
+interface ProxyPod {
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  podSecurityContext?: Record<string, unknown>;
+  podSpec: Record<string, unknown>;
+}
+
+function injectedPod(spec: Spec): ProxyPod {
   const g = spec.gateway;
   return {
     labels: { 'sidecar.istio.io/inject': 'true', ...(spec.revision ? { 'istio.io/rev': spec.revision } : {}) },
@@ -120,7 +143,7 @@ function injectedPod(spec: Spec): { labels: Record<string, string>; annotations:
 }
 
 /** The proxy rendered by acmg from a pinned image, for clusters whose istiod has no injector. */
-function pinnedPod(spec: Spec, ctx: RenderContext): { labels: Record<string, string>; annotations: Record<string, string>; podSpec: Record<string, unknown> } {
+function pinnedPod(spec: Spec, ctx: RenderContext): ProxyPod {
   const g = spec.gateway;
   const { volumes, mounts } = proxyVolumes();
   return {
@@ -130,9 +153,10 @@ function pinnedPod(spec: Spec, ctx: RenderContext): { labels: Record<string, str
       'prometheus.io/port': String(ENVOY_PROM_PORT),
       'prometheus.io/scrape': 'true',
     },
+    // Lets the unprivileged proxy bind ports below 1024 (port 80 and friends): a "safe" sysctl, which
+    // Pod Security's baseline and restricted levels allow.
+    podSecurityContext: { sysctls: [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '0' }] },
     podSpec: {
-      // Lets the unprivileged proxy bind ports below 1024 (port 80 and friends).
-      securityContext: { sysctls: [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '0' }] },
       containers: [
         {
           name: 'istio-proxy',
@@ -180,6 +204,8 @@ export function renderGateway(spec: Spec, ctx: RenderContext): KObject[] {
     ...pod.labels,
   };
   const aff = affinity(spec);
+  const spread = zoneSpread(spec);
+  const trafficDistribution = g.service.trafficDistribution as string | undefined;
   const objects: KObject[] = [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta },
     {
@@ -202,6 +228,8 @@ export function renderGateway(spec: Spec, ctx: RenderContext): KObject[] {
             ...(Object.keys(g.placement.nodeSelector).length ? { nodeSelector: g.placement.nodeSelector } : {}),
             ...(g.placement.tolerations.length ? { tolerations: g.placement.tolerations } : {}),
             ...(aff ? { affinity: aff } : {}),
+            ...(spread ? { topologySpreadConstraints: spread } : {}),
+            ...podSettings(g, pod.podSecurityContext),
             ...pod.podSpec,
           },
         },
@@ -211,7 +239,12 @@ export function renderGateway(spec: Spec, ctx: RenderContext): KObject[] {
       apiVersion: 'v1',
       kind: 'Service',
       metadata: { ...meta, ...(Object.keys(g.service.annotations).length ? { annotations: g.service.annotations } : {}) },
-      spec: { type: g.service.type, selector: gatewaySelector(spec), ports: gatewayServicePorts(spec) },
+      spec: {
+        type: g.service.type,
+        selector: gatewaySelector(spec),
+        ports: gatewayServicePorts(spec),
+        ...(trafficDistribution ? { trafficDistribution } : {}),
+      },
     },
   ];
   if (g.podDisruptionBudget.enabled) {

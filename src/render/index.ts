@@ -4,6 +4,7 @@ import type { AcmgOperator } from '../profile/schema.js';
 import { renderController } from './controller.js';
 import { renderGateway } from './gateway.js';
 import { renderIstioGateway } from './istio-gateway.js';
+import { applyPatches } from './patches.js';
 import type { KObject } from '../model/object.js';
 import type { RenderContext } from './types.js';
 
@@ -46,7 +47,8 @@ export function renderManifests(doc: AcmgOperator, ctx: RenderContext): KObject[
   if (spec.gateway.enabled) objects.push(...renderGateway(spec, ctx));
   if (spec.istioGateway.enabled) objects.push(...renderIstioGateway(spec, ctx));
   if (spec.controller.enabled) objects.push(...renderController(spec, ctx));
-  return objects.sort(compareObjects);
+  // Patches cannot change kind, name or namespace, so the order holds after them.
+  return applyPatches(objects, spec.patches).sort(compareObjects);
 }
 
 /** The cluster domain to render with when no cluster is consulted. */

@@ -119,6 +119,14 @@ const SCENARIO: Step[] = [
     code: 0,
     then: () => expect(kubectlJson(['-n', 'istio-system', 'get', 'hpa', 'acmg-gateway']).spec.minReplicas).toBe(4),
   },
+  {
+    example: 'acmg install --profile ha --set gateway.priorityClassName=gateway-critical --set gateway.service.trafficDistribution=PreferClose -y',
+    code: 0,
+    then: () => {
+      expect(kubectlJson(['-n', 'istio-system', 'get', 'deployment', 'acmg-gateway']).spec.template.spec.priorityClassName).toBe('gateway-critical');
+      expect(kubectlJson(['-n', 'istio-system', 'get', 'service', 'acmg-gateway']).spec.trafficDistribution).toBe('PreferClose');
+    },
+  },
   { example: 'acmg install --profile demo --readiness-timeout 2m -y', code: 0 },
   { example: 'acmg migrate helloworld -n default --keep-service -y', code: 0 },
   { example: 'acmg migrate helloworld -n default --keep-service -y          # approach 1', code: 0, then: (o) => expect(o.stderr).toMatch(/already migrated/) },
@@ -238,6 +246,8 @@ describe('every example in --help and the README works as written', () => {
     kubectl(['-n', 'shop', 'delete', 'service', 'db-headless', 'syslog', '--ignore-not-found']);
     applyFiles('samples/helloworld/helloworld.yaml');
     kubectl(['-n', 'shop', 'label', 'service', 'ratings', 'acmg.io/migrate=true', '--overwrite']);
+    // The README's production example names this class.
+    applyObjects({ apiVersion: 'scheduling.k8s.io/v1', kind: 'PriorityClass', metadata: { name: 'gateway-critical' }, value: 1000000 }, { clientSide: true });
   });
 
   afterAll(async () => {
@@ -245,6 +255,7 @@ describe('every example in --help and the README works as written', () => {
     kubectl(['-n', 'shop', 'label', 'service', 'ratings', 'acmg.io/migrate-']);
     applyFiles('test/e2e/fixtures/shop.yaml');
     kubectl(['delete', 'node', ...extraGatewayNodes, '--ignore-not-found']);
+    kubectl(['delete', 'priorityclass', 'gateway-critical', '--ignore-not-found']);
   });
 
   test('the scenario lists exactly the examples found', () => {

@@ -74,6 +74,29 @@ const image = fc.record(
   { requiredKeys: [] },
 );
 
+// Priority classes are drawn only from ones that exist (beforeAll creates acmg-prop-critical): a
+// missing one is precheck's to report, since the API server refuses the pods, not the Deployment.
+const priorityClassName = mostly(fc.constantFrom('', 'acmg-prop-critical', 'system-cluster-critical'), ['Bad_Class', 'x.']);
+const podSettings = {
+  priorityClassName,
+  imagePullSecrets: fc.array(mostly(fc.constantFrom('regcred', 'mirror.pull'), ['Bad!', '']), { maxLength: 2 }),
+  seccompProfile: mostly(fc.constantFrom('RuntimeDefault', 'none'), ['Localhost', 'runtime/default']),
+};
+// Patches of valid content (what they write is the user's; install dry-runs a patched object
+// first), and the mistakes acmg must refuse: an object it does not render, a field it finds objects by.
+const patch = fc.oneof(
+  fc.constant({
+    kind: 'Deployment',
+    name: 'acmg-gateway',
+    mergePatch: { spec: { minReadySeconds: 5, template: { metadata: { annotations: { 'example.com/p': 'x' } } } } },
+  }),
+  fc.constant({ kind: 'Service', name: 'acmg-gateway', jsonPatch: [{ op: 'add', path: '/metadata/labels/team', value: 'net' }] }),
+  fc.constant({ kind: 'Deployment', name: 'acmg-gateway', jsonPatch: [{ op: 'remove', path: '/spec/template/spec/securityContext' }] }),
+  fc.constant({ kind: 'Deployment', name: 'acmg-controller', mergePatch: { spec: { revisionHistoryLimit: 2 } } }),
+  fc.constant({ kind: 'Service', name: 'acmg-gateway', mergePatch: { metadata: { name: 'renamed' } } }),
+  fc.constant({ kind: 'ConfigMap', name: 'nothing', mergePatch: { data: { a: 'b' } } }),
+);
+
 const overlay = fc.record(
   {
     namespace: fc.constantFrom(...NAMESPACES),
@@ -87,7 +110,10 @@ const overlay = fc.record(
         resources,
         statusPort: mostly(fc.constant(15021), [15020, 15090, 8080]),
         ports: fc.array(gatewayPort, { minLength: 1, maxLength: 3 }),
-        service: fc.record({ annotations }),
+        service: fc.record(
+          { annotations, trafficDistribution: mostly(fc.constantFrom('', 'PreferClose', 'PreferSameZone', 'PreferSameNode'), ['Close', 'preferClose']) },
+          { requiredKeys: [] },
+        ),
         podLabels: labels,
         podAnnotations: annotations,
         podDisruptionBudget: fc.record({ enabled: fc.boolean(), minAvailable: fc.integer({ min: 0, max: 4 }) }),
@@ -101,8 +127,10 @@ const overlay = fc.record(
           nodeSelector: labels,
           tolerations: fc.array(toleration, { maxLength: 2 }),
           antiAffinity: fc.constantFrom('none', 'preferred', 'required'),
+          zoneSpread: mostly(fc.constantFrom('none', 'preferred', 'required'), ['zone']),
         }),
         logLevel: fc.constantFrom('info', 'warning', 'debug'),
+        ...podSettings,
       },
       { requiredKeys: [] },
     ),
@@ -116,7 +144,11 @@ const overlay = fc.record(
       },
       { requiredKeys: [] },
     ),
-    controller: fc.record({ enabled: fc.boolean(), resources, resyncPeriod: mostly(fc.constantFrom('5m', '30s'), ['often']) }, { requiredKeys: [] }),
+    controller: fc.record(
+      { enabled: fc.boolean(), resources, resyncPeriod: mostly(fc.constantFrom('5m', '30s'), ['often']), ...podSettings },
+      { requiredKeys: [] },
+    ),
+    patches: fc.array(patch, { maxLength: 2 }),
     // The Gateway API Gateway (and the controller's RBAC for it) is judged by its CRD's validation (CEL rules).
     routing: fc.record({ api: mostly(fc.constantFrom('istio', 'gateway-api'), ['gatewayapi', 'Istio']) }, { requiredKeys: [] }),
   },
@@ -139,15 +171,22 @@ function render(profile: string, spec: unknown) {
 describe('values acmg accepts render objects Kubernetes and Istio accept', () => {
   let kube: Kube;
   beforeAll(async () => {
-    applyObjects({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'acmg-prop' } }, { clientSide: true });
+    applyObjects(
+      [
+        { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'acmg-prop' } },
+        { apiVersion: 'scheduling.k8s.io/v1', kind: 'PriorityClass', metadata: { name: 'acmg-prop-critical' }, value: 1000000 },
+      ],
+      { clientSide: true },
+    );
     kube = await Kube.connect({ kubeconfig });
   });
   afterAll(() => {
     kubectl(['delete', 'namespace', 'acmg-prop', '--ignore-not-found', '--wait=false']);
+    kubectl(['delete', 'priorityclass', 'acmg-prop-critical', '--ignore-not-found']);
   });
 
   test('server-side dry runs of every object (and the injected gateway pod) for 600 drawn value sets', async () => {
-    const counts = { accepted: 0, refused: 0, injectedPods: 0 };
+    const counts = { accepted: 0, refused: 0, injectedPods: 0, patched: 0 };
     await fc.assert(
       fc.asyncProperty(fc.constantFrom('acmg', 'ha', 'demo', 'minimal'), overlay, async (profile, spec) => {
         const r = render(profile, spec);
@@ -156,6 +195,7 @@ describe('values acmg accepts render objects Kubernetes and Istio accept', () =>
           return;
         }
         counts.accepted++;
+        if (r.doc.spec.patches.length) counts.patched++;
         const denied: string[] = [];
         for (const o of r.objects) {
           await kube.apply(o as never, { dryRun: true }).catch((e: Error) => denied.push(`${o.kind} ${o.metadata.name}: ${e.message}`));
@@ -179,5 +219,6 @@ describe('values acmg accepts render objects Kubernetes and Istio accept', () =>
     expect(counts.accepted).toBeGreaterThan(60);
     expect(counts.refused).toBeGreaterThan(60);
     expect(counts.injectedPods).toBeGreaterThan(0);
+    expect(counts.patched).toBeGreaterThan(10);
   });
 });
