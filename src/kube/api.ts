@@ -139,7 +139,8 @@ export function accessOf(method: string, path: string): { verb: string; resource
  * A 403 from authorization (RBAC: "User ... cannot create resource ..."), not from an admission
  * plugin that answers 403 too (Priority: "no PriorityClass ...", PodSecurity, ResourceQuota).
  */
-export const permissionDenied = (e: unknown): boolean => e instanceof ApiError && e.status === 403 && !/ is forbidden: (?!User )/.test(e.message);
+export const permissionDenied = (e: unknown): boolean =>
+  e instanceof ApiError && e.status === 403 && (/ cannot /.test(e.message) || !/ is forbidden: /.test(e.message));
 
 export function permissionHint(e: ApiError): string {
   const a = accessOf(e.method, e.path);

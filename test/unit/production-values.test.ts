@@ -3,6 +3,7 @@
 // values-property and pod-security tests prove the cluster accepts what renders here).
 import { runPrecheck } from '../../src/check/precheck.js';
 import { AcmgError } from '../../src/errors.js';
+import { ApiError, explainApiError, permissionDenied } from '../../src/kube/api.js';
 import type { KObject } from '../../src/model/object.js';
 import { applyJsonPatch, JsonPatchError } from '../../src/profile/json-patch.js';
 import { resolveValues } from '../../src/profile/load.js';
@@ -161,49 +162,34 @@ describe('spec.patches', () => {
     ).toBe('patches[0] (Service acmg-gateway): jsonPatch operation 0 (test /spec/type): /spec/type: test failed (the value there is "ClusterIP")');
   });
 
-  test('malformed patches are refused before anything renders, each problem with its path', () => {
-    expect(
-      problemsOf(() =>
-        resolveValues({
-          profile: 'acmg',
-          sets: [
-            ...patch(0, 'Service', 'acmg-gateway'),
-            ...patch(1, 'Service', 'acmg-gateway'),
-            'patches[1].mergePatch=5',
-            ...patch(2, 'Service', 'acmg-gateway'),
-            'patches[2].jsonPatch[0].op=move',
-            'patches[2].jsonPatch[0].path=spec/type',
-            'patches[2].jsonPatch[1].op=add',
-            'patches[2].jsonPatch[1].path=/a~2b',
-            'patches[2].jsonPatch[2].op=delete',
-            'patches[2].jsonPatch[2].path=/spec',
-          ],
-        }),
-      ),
-    ).toEqual(['patches[2].jsonPatch[2].op: "delete" is not one of add, remove, replace, move, copy, test']);
-    expect(
-      problemsOf(() =>
-        resolveValues({
-          profile: 'acmg',
-          sets: [
-            ...patch(0, 'Service', 'acmg-gateway'),
-            ...patch(1, 'Service', 'acmg-gateway'),
-            'patches[1].mergePatch=5',
-            ...patch(2, 'Service', 'acmg-gateway'),
-            'patches[2].jsonPatch[0].op=move',
-            'patches[2].jsonPatch[0].path=spec/type',
-            'patches[2].jsonPatch[1].op=add',
-            'patches[2].jsonPatch[1].path=/a~2b',
-          ],
-        }),
-      ),
-    ).toEqual([
+  test('malformed patches are refused before anything renders, each problem with its path (schema problems first)', () => {
+    const malformed = [
+      ...patch(0, 'Service', 'acmg-gateway'),
+      ...patch(1, 'Service', 'acmg-gateway'),
+      'patches[1].mergePatch=5',
+      ...patch(2, 'Service', 'acmg-gateway'),
+      'patches[2].jsonPatch[0].op=move',
+      'patches[2].jsonPatch[0].path=spec/type',
+      'patches[2].jsonPatch[1].op=add',
+      'patches[2].jsonPatch[1].path=/a~2b',
+    ];
+    const problems = (sets: string[]) => problemsOf(() => resolveValues({ profile: 'acmg', sets }));
+    expect(problems([...malformed, 'patches[2].jsonPatch[2].op=delete', 'patches[2].jsonPatch[2].path=/spec'])).toEqual([
+      'patches[2].jsonPatch[2].op: "delete" is not one of add, remove, replace, move, copy, test',
+    ]);
+    expect(problems(malformed)).toEqual([
       'patches[0]: give a mergePatch or a jsonPatch (or both)',
       'patches[1].mergePatch: expected an object (the fields to merge into Service acmg-gateway), got number',
       'patches[2].jsonPatch[0].path: "spec/type" is not a JSON pointer: it must start with "/" (for example /spec/replicas)',
       'patches[2].jsonPatch[0].from: move needs the pointer it takes the value from',
       'patches[2].jsonPatch[1].path: "/a~2b" has a "~" not followed by 0 or 1 (write ~0 for "~" and ~1 for "/")',
       'patches[2].jsonPatch[1].value: add needs a value',
+    ]);
+  });
+
+  test('a repeated image pull secret is refused (server-side apply keys the list by name)', () => {
+    expect(problemsOf(() => resolveValues({ profile: 'acmg', sets: ['gateway.imagePullSecrets[0]=a', 'gateway.imagePullSecrets[1]=a'] }))).toEqual([
+      'gateway.imagePullSecrets[1]: "a" is already gateway.imagePullSecrets[0]',
     ]);
   });
 });
@@ -254,5 +240,28 @@ describe('precheck: the priority classes the pods name', () => {
     kube.seed({ apiVersion: 'scheduling.k8s.io/v1', kind: 'PriorityClass', metadata: { name: 'gateway-critical' } } as KObject);
     expect(await results(kube, ['gateway.priorityClassName=gateway-critical'])).toMatchObject([{ status: 'ok', detail: 'gateway-critical' }]);
     expect(await results(kube, [])).toEqual([]);
+  });
+});
+
+describe('a 403 is a missing permission only when authorization says so', () => {
+  test('RBAC\'s "User ... cannot" gets the permission hint; an admission plugin\'s refusal says so instead', () => {
+    const rbac = new ApiError(
+      403,
+      'Forbidden',
+      'pods is forbidden: User "dev" cannot create resource "pods" in API group "" in the namespace "istio-system"',
+      'POST',
+      '/api/v1/namespaces/istio-system/pods',
+    );
+    const priority = new ApiError(
+      403,
+      'Forbidden',
+      'pods "gw-x" is forbidden: no PriorityClass with name gateway-critical was found',
+      'POST',
+      '/api/v1/namespaces/istio-system/pods',
+    );
+    expect(permissionDenied(rbac)).toBe(true);
+    expect(permissionDenied(priority)).toBe(false);
+    expect((explainApiError(rbac) as AcmgError).hint).toMatch(/you may not create pods in istio-system/);
+    expect((explainApiError(priority) as AcmgError).hint).toBe('an admission plugin of the cluster refused it; its message says why');
   });
 });
