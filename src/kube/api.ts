@@ -134,7 +134,6 @@ export function accessOf(method: string, path: string): { verb: string; resource
   return { verb, resource: group ? `${resource}.${group}` : resource, ...(namespace ? { namespace } : {}) };
 }
 
-/** The hint for a 403: what was refused, and how to ask the API server what you may do. */
 /**
  * A 403 from authorization (RBAC: "User ... cannot create resource ..."), not from an admission
  * plugin that answers 403 too (Priority: "no PriorityClass ...", PodSecurity, ResourceQuota).
@@ -142,6 +141,7 @@ export function accessOf(method: string, path: string): { verb: string; resource
 export const permissionDenied = (e: unknown): boolean =>
   e instanceof ApiError && e.status === 403 && (/ cannot /.test(e.message) || !/ is forbidden: /.test(e.message));
 
+/** The hint for a 403: what was refused, and how to ask the API server what you may do. */
 export function permissionHint(e: ApiError): string {
   const a = accessOf(e.method, e.path);
   if (!a) return 'ask a cluster admin for the permission; kubectl auth can-i --list shows what you may do';

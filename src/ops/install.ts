@@ -15,7 +15,7 @@ import { DEFAULT_COREDNS_DEPLOYMENT } from '../render/types.js';
 import { VERSION } from '../version.js';
 import { corednsDeployment } from './coredns-restart.js';
 import { withEffectivePorts } from './gateway-ports.js';
-import { normalize, refKey, refOf, sameObject } from './objects.js';
+import { normalize, refKey, refOf, refText, sameObject } from './objects.js';
 import { waitForDeployment } from './wait.js';
 
 export interface PlannedObject {
@@ -87,7 +87,7 @@ async function dryRunPatched(kube: KubeApi, o: KObject, namespaceToCreate: boole
   } catch (e) {
     if (!(e instanceof ApiError) || (e.status !== 422 && e.status !== 400)) throw e;
     throw usageError(
-      `the API server refuses ${o.kind} ${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name} as spec.patches leave it: ${e.message}`,
+      `the API server refuses ${refText(refOf(o))} as spec.patches leave it: ${e.message}`,
       'fix that entry of spec.patches; acmg manifest generate with the same values prints the object as patched',
     );
   }

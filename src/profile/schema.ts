@@ -101,7 +101,7 @@ const podSettings = {
   seccompProfile: oneOf('RuntimeDefault', 'none'),
 } as const;
 
-/** An RFC 6902 operation (model/json-patch.ts). */
+/** An RFC 6902 operation (profile/json-patch.ts). */
 const jsonPatchOperation = objWith({ op: oneOf(...JSON_PATCH_OPS), path: str(), from: str(), value: { kind: 'any' } as const }, ['from', 'value']);
 
 /** spec.patches: a merge patch and/or a JSON patch on one rendered object (render/patches.ts). */
