@@ -585,6 +585,30 @@ describe("nothing of someone else's is taken over", () => {
     );
   });
 
+  test("--accept-rule-changes does not accept a name taken by someone else's object: still refused, and their object is untouched", async () => {
+    const kube = await installedCluster();
+    const theirs = istio('VirtualService', routeName('ratings'), { hosts: ['ratings.example'], http: [{ route: [{ destination: { host: 'ratings' } }] }] });
+    kube.seed(svc('shop', 'reviews-acmg', [{ name: 'http', port: 9080 }]), theirs);
+    kube.calls.splice(0);
+    const e = (await planMigration(
+      kube,
+      { services: ['reviews', 'ratings'], namespace: 'shop' },
+      { approach: 'replace-service', acceptRuleChanges: true },
+    ).catch((x) => x)) as AcmgError;
+    expect(e).toBeInstanceOf(AcmgError);
+    expect(e.code).toBe(ExitCode.Usage);
+    expect(e.problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^VirtualService shop\/acmg-ratings exists and is not acmg's/),
+        expect.stringMatching(/^Service shop\/reviews-acmg exists and is not acmg's replacement for reviews/),
+      ]),
+    );
+    // A name conflict is not a rule change: the hint offers renaming, not --accept-rule-changes.
+    expect(e.problems.filter((p) => /exists and is not acmg's/.test(p) && /--accept-rule-changes/.test(p))).toEqual([]);
+    expect(kube.writes()).toEqual([]);
+    expect(kube.peek('networking.istio.io/v1', 'VirtualService', routeName('ratings'), 'shop')!.spec.hosts).toEqual(['ratings.example']);
+  });
+
   test("rollback removes only acmg's own route: a VirtualService of that name made by someone else stays", async () => {
     const kube = await installedCluster();
     await applyMigration(kube, await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' }), opts());

@@ -199,11 +199,19 @@ function stateSizeProblems(state: State, candidates: Candidate[], approach: Appr
  */
 /**
  * The user's VirtualServices and DestinationRule that route each candidate for sidecars (in the
- * candidates' namespaces; one paged list of each per namespace), and the rules among them that
- * cannot hold at the gateway.
+ * candidates' namespaces; one paged list of each per namespace), the rules among them that cannot
+ * hold at the gateway (acceptable with --accept-rule-changes), and the objects of someone else's
+ * that hold a name acmg would write (never acceptable: acmg would take them over).
  */
-async function userRoutesOf(kube: KubeApi, install: InstallRecord, state: State, candidates: Candidate[], approach: Approach): Promise<string[]> {
+async function userRoutesOf(
+  kube: KubeApi,
+  install: InstallRecord,
+  state: State,
+  candidates: Candidate[],
+  approach: Approach,
+): Promise<{ ruleChanges: string[]; conflicts: string[] }> {
   const refused: string[] = [];
+  const conflicts: string[] = [];
   const api = routingApiOf(install.values);
   for (const n of [...new Set(candidates.map((c) => c.service.metadata.namespace!))].sort()) {
     const here = candidates.filter((c) => c.service.metadata.namespace === n);
@@ -211,7 +219,7 @@ async function userRoutesOf(kube: KubeApi, install: InstallRecord, state: State,
     const ours = new Set(here.map((c) => routeName(c.service.metadata.name)));
     const notOurs = (o: KObject, what: string) => {
       if (ours.has(o.metadata.name) && !isAcmgObject(o))
-        refused.push(`${what} ${n}/${o.metadata.name} exists and is not acmg's: acmg would write its route there (rename that object)`);
+        conflicts.push(`${what} ${n}/${o.metadata.name} exists and is not acmg's: acmg would write its route there (rename that object)`);
     };
     const virtualServices: KObject[] = [];
     await listPages(kube, 'networking.istio.io/v1', 'VirtualService', { namespace: n }, (vs) => {
@@ -224,7 +232,7 @@ async function userRoutesOf(kube: KubeApi, install: InstallRecord, state: State,
       await listPages(kube, 'v1', 'Service', { namespace: n }, (svc) => {
         const of = replacements.get(svc.metadata.name);
         if (of && svc.metadata.labels?.['acmg.io/replaces'] !== of)
-          refused.push(
+          conflicts.push(
             `Service ${n}/${svc.metadata.name} exists and is not acmg's replacement for ${of}: --replace-service would take it over (rename it, or set migration.replacementSuffix)`,
           );
       });
@@ -240,7 +248,7 @@ async function userRoutesOf(kube: KubeApi, install: InstallRecord, state: State,
     for (const kind of api === 'gateway-api' ? (['HTTPRoute', 'TCPRoute'] as const) : (['HTTPRoute'] as const))
       await listOptional(kube, GATEWAY_API_VERSION, kind, n, (o) => {
         if (api === 'gateway-api' && portRoutes.has(`${kind}/${o.metadata.name}`) && !isAcmgObject(o))
-          refused.push(`${kind} ${n}/${o.metadata.name} exists and is not acmg's: acmg would write its route there (rename that object)`);
+          conflicts.push(`${kind} ${n}/${o.metadata.name} exists and is not acmg's: acmg would write its route there (rename that object)`);
         if (kind === 'HTTPRoute') httpRoutes.push(o);
       });
     const replacedServices = replacedIn(state, here, approach, n);
@@ -267,7 +275,7 @@ async function userRoutesOf(kube: KubeApi, install: InstallRecord, state: State,
       refused.push(...r.refused.map((x) => x.message));
     }
   }
-  return [...new Set(refused)];
+  return { ruleChanges: [...new Set(refused)], conflicts: [...new Set(conflicts)] };
 }
 
 /** The Services of a namespace whose traffic goes to a replacement once this run is through: migrated with --replace-service, or this run's with it. */
@@ -358,7 +366,9 @@ export async function planMigration(kube: KubeApi, sel: Selection, req: MigrateR
   let policyChanges: string[] = [];
   if (candidates.length) {
     problems.push(...stateSizeProblems(state, candidates, req.approach, install.values.migration.replacementSuffix));
-    ruleChanges = await userRoutesOf(kube, install, state, candidates, req.approach);
+    const routing = await userRoutesOf(kube, install, state, candidates, req.approach);
+    ruleChanges = routing.ruleChanges;
+    problems.push(...routing.conflicts);
     if (ruleChanges.length && !req.acceptRuleChanges)
       problems.push(
         ...ruleChanges.map(
