@@ -11,6 +11,7 @@
 #  controller the sync --watch controller with SERVICES VirtualServices created in a burst
 #             (bench/controller-burst.sh): time until DNS has every name, writes, peak RSS
 #   SERVICES=5000 NAMESPACES=50 APPROACH=replace-service LAYOUT=k3s PARTS=one,rollback bash bench/scale.sh
+#   VERIFY_BASE=/other/checkout/bin/acmg.js PARTS=one,verify bash bench/scale.sh   # verify-dns against another acmg
 # KEEP_OBJECTS=1 keeps the Services (and namespaces) for the next run of the same size.
 # Pods are simulated (kwok); Services, VirtualServices (checked by istiod's webhook), ConfigMaps
 # and CoreDNS are real.
@@ -69,9 +70,18 @@ fi
 
 if part verify; then
 echo "2. verify-dns and status for all of them:"
-t0=$(date +%s.%N)
-"${ACMG[@]}" verify-dns --nameserver "$NS" -o json > "$OUT/verify.json" 2>/dev/null
-echo "  verify-dns: $(secs "$t0" "$(date +%s.%N)") s, $(node -e 'const r=require(process.argv[1]);console.log(`${r.results.length} checks, passed: ${r.passed}`)' "$PWD/$OUT/verify.json")"
+# VERIFY_BASE=/other/checkout/bin/acmg.js: that acmg's verify-dns in the same run, interleaved
+# with this one's (ROUNDS rounds, default 3), for a ratio that the machine's load does not skew.
+verify_once() { # acmg-bin label
+  local t0
+  t0=$(date +%s.%N)
+  node "$1" verify-dns --nameserver "$NS" -o json > "$OUT/verify-$2.json" 2>/dev/null || true
+  echo "  verify-dns ($2): $(secs "$t0" "$(date +%s.%N)") s, $(node -e 'const r=require(process.argv[1]);console.log(`${r.results.length} checks, passed: ${r.passed}`)' "$PWD/$OUT/verify-$2.json")"
+}
+for _ in $(seq 1 "${ROUNDS:-$([ -n "${VERIFY_BASE:-}" ] && echo 3 || echo 1)}"); do
+  verify_once bin/acmg.js this
+  [ -z "${VERIFY_BASE:-}" ] || verify_once "$VERIFY_BASE" base
+done
 t0=$(date +%s.%N)
 "${ACMG[@]}" status -o json > "$OUT/status.json"
 echo "  status: $(secs "$t0" "$(date +%s.%N)") s, $(node -e 'const r=require(process.argv[1]);console.log(`${r.services.length} services, ${r.services.filter(s=>s.dns==="switched").length} switched`)' "$PWD/$OUT/status.json")"

@@ -65,33 +65,106 @@ export function toResponse(packet: dnsPacket.Packet, transport: 'udp' | 'tcp'): 
   };
 }
 
-function queryUdp(name: string, type: RecordType, opts: Required<QueryOptions>): Promise<DnsResponse> {
-  return new Promise((resolve, reject) => {
-    const id = newId();
-    const sock = dgram.createSocket(net.isIPv6(opts.host) ? 'udp6' : 'udp4');
-    const timer = setTimeout(() => {
-      sock.close();
-      reject(new DnsTimeoutError(`${opts.host}:${opts.port}`, name, opts.timeoutMs));
-    }, opts.timeoutMs);
-    sock.on('message', (msg) => {
+/** A question waiting for its answer on a shared UDP socket. */
+interface Pending {
+  name: string;
+  type: RecordType;
+  resolve: (r: DnsResponse) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * Many questions in flight on one UDP socket, matched by id, question and server. A socket per
+ * question (bind, send, close) cost more than the question itself: verify-dns for 40,000 names
+ * spent most of its time there (issue #25). The socket is unref'd: a pending question's timer
+ * keeps the process alive, an idle session does not.
+ */
+export class UdpDnsSession {
+  private sock: dgram.Socket | undefined;
+  private readonly pending = new Map<number, Pending>();
+
+  constructor(
+    private readonly host: string,
+    private readonly port: number,
+    private readonly timeoutMs: number,
+  ) {}
+
+  private socket(): dgram.Socket {
+    if (this.sock) return this.sock;
+    const sock = dgram.createSocket(net.isIPv6(this.host) ? 'udp6' : 'udp4');
+    sock.on('message', (msg, from) => {
+      if (from.port !== this.port || !sameHost(from.address, this.host)) return;
       let packet: dnsPacket.Packet;
       try {
         packet = dnsPacket.decode(msg);
       } catch {
-        return; // not for us / garbage: keep waiting until the timeout
+        return; // garbage: the question waits for its own answer or its timeout
       }
-      if (packet.id !== id) return;
-      clearTimeout(timer);
-      sock.close();
-      resolve(toResponse(packet, 'udp'));
+      const p = packet.id === undefined ? undefined : this.pending.get(packet.id);
+      const q = packet.questions?.[0];
+      if (!p || !q || q.name.toLowerCase() !== p.name.toLowerCase() || q.type !== p.type) return;
+      this.settle(packet.id!, p);
+      p.resolve(toResponse(packet, 'udp'));
     });
-    sock.on('error', (err) => {
-      clearTimeout(timer);
-      sock.close();
-      reject(err);
+    sock.on('error', (err) => this.fail(err));
+    sock.unref();
+    return (this.sock = sock);
+  }
+
+  private settle(id: number, p: Pending): void {
+    clearTimeout(p.timer);
+    this.pending.delete(id);
+  }
+
+  /** A socket error fails every question in flight; the next question opens a new socket. */
+  private fail(err: Error): void {
+    const sock = this.sock;
+    this.sock = undefined;
+    sock?.close();
+    for (const [id, p] of this.pending) {
+      this.settle(id, p);
+      p.reject(err);
+    }
+  }
+
+  /** A random id not in flight: answers are matched by it, and a guessable one is spoofable. */
+  private freeId(): number {
+    for (;;) {
+      const id = 1 + Math.floor(Math.random() * 65535);
+      if (!this.pending.has(id)) return id;
+    }
+  }
+
+  ask(name: string, type: RecordType): Promise<DnsResponse> {
+    if (this.pending.size >= 65535) return Promise.reject(new Error('more than 65,535 DNS questions in flight on one socket'));
+    const sock = this.socket();
+    const id = this.freeId();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.settle(id, p);
+        reject(new DnsTimeoutError(`${this.host}:${this.port}`, name, this.timeoutMs));
+      }, this.timeoutMs);
+      const p: Pending = { name, type, resolve, reject, timer };
+      this.pending.set(id, p);
+      sock.send(encodeQuery(name, type, id), this.port, this.host, (err) => {
+        if (err && this.pending.get(id) === p) {
+          this.settle(id, p);
+          reject(err);
+        }
+      });
     });
-    sock.send(encodeQuery(name, type, id), opts.port, opts.host);
-  });
+  }
+
+  close(): void {
+    this.fail(new Error('the DNS session was closed'));
+  }
+}
+
+/** The answer's source is the server asked ("::ffff:127.0.0.1" is 127.0.0.1 on a dual-stack socket). */
+function sameHost(from: string, host: string): boolean {
+  const strip = (a: string) => a.replace(/^::ffff:/i, '').toLowerCase();
+  return strip(from) === strip(host) || !net.isIP(host); // a host name: its address is not known here
 }
 
 /** Splits a DNS-over-TCP byte stream into messages (2-byte length prefix), whatever the chunking. */
@@ -147,11 +220,17 @@ export function queryTcp(name: string, type: RecordType, opts: Required<QueryOpt
   });
 }
 
-export async function query(name: string, type: RecordType, options: QueryOptions): Promise<DnsResponse> {
+/** One question, on a session's socket when given one (UDP, then TCP when the answer is truncated). */
+export async function query(name: string, type: RecordType, options: QueryOptions, session?: UdpDnsSession): Promise<DnsResponse> {
   const opts: Required<QueryOptions> = { timeoutMs: 2000, tcpOnly: false, ...options };
   if (opts.tcpOnly) return queryTcp(name, type, opts);
-  const udp = await queryUdp(name, type, opts);
-  return udp.truncated ? queryTcp(name, type, opts) : udp;
+  const own = session ? undefined : new UdpDnsSession(opts.host, opts.port, opts.timeoutMs);
+  try {
+    const udp = await (session ?? own!).ask(name, type);
+    return udp.truncated ? queryTcp(name, type, opts) : udp;
+  } finally {
+    own?.close();
+  }
 }
 
 /** "host:port" -> parts, with a clear error. IPv6 as [::1]:53. */

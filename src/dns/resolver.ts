@@ -1,6 +1,6 @@
 // How acmg asks cluster DNS during migrate/rollback/verify: directly (--nameserver) or, from
 // outside the cluster, through the API server's port-forward to a CoreDNS pod (DNS over TCP).
-import { query, type DnsResponse, type RecordType } from './client.js';
+import { query, UdpDnsSession, type DnsResponse, type RecordType } from './client.js';
 
 export interface Resolver {
   /** Where the questions go, for messages. */
@@ -9,11 +9,13 @@ export interface Resolver {
   close(): Promise<void>;
 }
 
+/** Questions straight to a nameserver, all on one UDP socket (TCP for a truncated answer). */
 export function directResolver(host: string, port: number, timeoutMs = 2000): Resolver {
+  const session = new UdpDnsSession(host, port, timeoutMs);
   return {
     describe: `${host}:${port}`,
-    ask: (name, type) => query(name, type, { host, port, timeoutMs }),
-    close: async () => {},
+    ask: (name, type) => query(name, type, { host, port, timeoutMs }, session),
+    close: async () => session.close(),
   };
 }
 
@@ -78,12 +80,12 @@ export interface WaitOptions {
 }
 
 /**
- * Questions in flight at most in one round of the wait. All at once (10,000 names) about half of
- * the UDP questions got no answer within the timeout (CoreDNS's socket buffers overflow), and a
- * timeout starts a name's count of right answers again: the wait took minutes after CoreDNS had
- * loaded the change (issue #25; verify-dns bounds its questions the same way).
+ * Questions in flight at most, in a round of the wait and in verify-dns. All at once (10,000 names)
+ * about half of the UDP questions got no answer within the timeout (CoreDNS's socket buffers
+ * overflow), and a timeout starts a name's count of right answers again: the wait took minutes
+ * after CoreDNS had loaded the change (issue #25).
  */
-export const WAIT_CONCURRENCY = 256;
+export const DNS_CONCURRENCY = 256;
 
 /** fn over items, at most `limit` at once; the results in the items' order. */
 async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -111,7 +113,7 @@ export async function waitForAnswers(r: Resolver, expect: Map<string, Want>, o: 
   let wrong: WrongAnswer[];
   for (;;) {
     const pending = [...expect.entries()].filter(([name]) => streak.get(name)! < confirmations);
-    const results = await mapBounded(pending, WAIT_CONCURRENCY, async ([name, want]) => ({ name, want, got: await resolveA(r, name).catch(() => null) }));
+    const results = await mapBounded(pending, DNS_CONCURRENCY, async ([name, want]) => ({ name, want, got: await resolveA(r, name).catch(() => null) }));
     wrong = [];
     const report = (x: (typeof results)[number]) => ({ name: x.name, got: x.got ?? [], want: describeWant(x.want) });
     for (const x of results) {

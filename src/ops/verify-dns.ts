@@ -1,7 +1,7 @@
 // acmg verify-dns, the I/O part: which services to check (acmg's state), and asking DNS.
 import { AcmgError, ExitCode, usageError } from '../errors.js';
 import { DnsTimeoutError } from '../dns/client.js';
-import type { Resolver } from '../dns/resolver.js';
+import { DNS_CONCURRENCY, type Resolver } from '../dns/resolver.js';
 import type { KubeApi } from '../kube/api.js';
 import { locateState } from '../kube/state.js';
 import { doorAddresses } from './gateway-sync.js';
@@ -48,39 +48,55 @@ export async function verifyTargets(kube: KubeApi, sel: VerifySelection): Promis
   return { targets, domain: i.clusterDomain, dnsNamespace: i.values.dns.namespace };
 }
 
-async function ask(r: Resolver, name: string, type: 'A' | 'AAAA'): Promise<Answer> {
-  const res = await r.ask(name, type);
-  return {
-    question: name,
-    rcode: res.rcode,
-    names: res.answers.filter((a) => a.type === type).map((a) => a.name),
-    ips: res.answers.filter((a) => a.type === type).map((a) => a.data),
+type Ask = (name: string, type: 'A' | 'AAAA') => Promise<Answer>;
+
+/**
+ * Each distinct question asked once in a run: the lookups of one service share most of their
+ * candidates (the FQDN ends every search path), so 8 questions a service become 5, and every
+ * lookup is judged on the same answer a pod would get for that question.
+ */
+function askOnce(r: Resolver): Ask {
+  const asked = new Map<string, Promise<Answer>>();
+  return (name, type) => {
+    const key = `${type} ${name.toLowerCase()}`;
+    let a = asked.get(key);
+    if (!a) {
+      a = r.ask(name, type).then((res) => ({
+        question: name,
+        rcode: res.rcode,
+        names: res.answers.filter((x) => x.type === type).map((x) => x.name),
+        ips: res.answers.filter((x) => x.type === type).map((x) => x.data),
+      }));
+      asked.set(key, a);
+    }
+    return a;
   };
 }
 
 /** Runs one lookup like a stub resolver: candidates in order until one is not NXDOMAIN. */
-async function runLookup(r: Resolver, l: Lookup): Promise<VerifyResult> {
+async function runLookup(ask: Ask, l: Lookup): Promise<VerifyResult> {
   const answers: Answer[] = [];
   for (const c of l.candidates) {
-    const a = await ask(r, c, 'A');
+    const a = await ask(c, 'A');
     answers.push(a);
     if (a.rcode !== 'NXDOMAIN') break;
   }
   const hit = answers.find((a) => a.rcode !== 'NXDOMAIN');
-  const aaaa = hit && l.form === 'fqdn' ? await ask(r, hit.question, 'AAAA') : undefined;
+  const aaaa = hit && l.form === 'fqdn' ? await ask(hit.question, 'AAAA') : undefined;
   return judge(l, answers, aaaa);
 }
 
 /** Runs every lookup with bounded concurrency. A nameserver that does not answer is exit 3. */
-export async function runVerification(r: Resolver, targets: VerifyTarget[], domain: string, concurrency = 64): Promise<VerifyResult[]> {
+export async function runVerification(r: Resolver, targets: VerifyTarget[], domain: string, concurrency = DNS_CONCURRENCY): Promise<VerifyResult[]> {
   const lookups = targets.flatMap((t) => lookupsFor(t, domain));
+  const ask = askOnce(r);
   const results: VerifyResult[] = new Array(lookups.length);
   let next = 0;
   const worker = async () => {
     while (next < lookups.length) {
       const i = next++;
       try {
-        results[i] = await runLookup(r, lookups[i]!);
+        results[i] = await runLookup(ask, lookups[i]!);
       } catch (e) {
         if (e instanceof DnsTimeoutError)
           throw new AcmgError(ExitCode.Cluster, `cannot reach the nameserver: ${e.message}`, 'check --nameserver, or that CoreDNS is running');
