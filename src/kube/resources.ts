@@ -33,6 +33,8 @@ const table: Record<string, ResourceInfo> = {
   'gateway.networking.k8s.io/v1/Gateway': { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'gateways', namespaced: true },
   'gateway.networking.k8s.io/v1/HTTPRoute': { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes', namespaced: true },
   'gateway.networking.k8s.io/v1/TCPRoute': { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'tcproutes', namespaced: true },
+  'gateway.networking.k8s.io/v1/GRPCRoute': { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'grpcroutes', namespaced: true },
+  'gateway.networking.k8s.io/v1/TLSRoute': { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'tlsroutes', namespaced: true },
   'gateway.networking.k8s.io/v1/GatewayClass': { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'gatewayclasses', namespaced: false },
   'security.istio.io/v1/AuthorizationPolicy': { group: 'security.istio.io', version: 'v1', plural: 'authorizationpolicies', namespaced: true },
   'security.istio.io/v1/PeerAuthentication': { group: 'security.istio.io', version: 'v1', plural: 'peerauthentications', namespaced: true },

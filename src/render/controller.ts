@@ -197,10 +197,14 @@ function declarativeClusterRules(spec: Spec, gatewayApi: boolean): Record<string
     // The plan's mesh-security judgement: the policies, and the pods' labels where a policy selects.
     { apiGroups: ['security.istio.io'], resources: ['authorizationpolicies', 'peerauthentications', 'requestauthentications'], verbs: ['list'] },
     { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
-    // The plan reads HTTPRoutes with either routing API (GAMMA routes a migration carries, or refuses).
-    ...(gatewayApi
-      ? [{ apiGroups: [GATEWAY_API_GROUP], resources: ['httproutes', 'tcproutes'], verbs: ['delete'] }]
-      : [{ apiGroups: [GATEWAY_API_GROUP], resources: ['httproutes'], verbs: ['list'] }]),
+    // The plan reads the GAMMA routes with either routing API (HTTPRoutes a migration carries or
+    // refuses; GRPCRoutes, TCPRoutes and TLSRoutes it refuses).
+    {
+      apiGroups: [GATEWAY_API_GROUP],
+      resources: gatewayApi ? ['grpcroutes', 'tlsroutes'] : ['httproutes', 'grpcroutes', 'tcproutes', 'tlsroutes'],
+      verbs: ['list'],
+    },
+    ...(gatewayApi ? [{ apiGroups: [GATEWAY_API_GROUP], resources: ['httproutes', 'tcproutes'], verbs: ['delete'] }] : []),
     // migration.restart: the namespaces' Deployments are restarted and waited for.
     ...(spec.migration.restart
       ? [

@@ -18,7 +18,13 @@ type Json = Record<string, any>;
 const refsService = (ref: Json, service: string, namespace: string, routeNamespace: string): boolean =>
   ref.kind === 'Service' && (ref.group === '' || ref.group === 'core') && ref.name === service && (ref.namespace ?? routeNamespace) === namespace;
 
-/** The user's GAMMA HTTPRoutes for a service (acmg's skipped), oldest first as Gateway API orders ties. */
+/**
+ * GAMMA route kinds acmg does not carry to the gateway (it carries HTTPRoutes): a migration would
+ * lose their rules there, so migrate names each one (a rule change, refused unless accepted).
+ */
+export const UNCARRIED_MESH_ROUTE_KINDS = ['GRPCRoute', 'TCPRoute', 'TLSRoute'] as const;
+
+/** The user's GAMMA routes (parentRefs the Service) for a service (acmg's skipped), oldest first as Gateway API orders ties. */
 export function meshHttpRoutesOf(routes: KObject[], service: string, namespace: string): KObject[] {
   return routes
     .filter((r) => !isAcmgObject(r) && (r.spec?.parentRefs ?? []).some((p: Json) => refsService(p, service, namespace, r.metadata.namespace ?? '')))

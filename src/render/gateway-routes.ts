@@ -250,6 +250,8 @@ export interface ServiceRoutingInput {
   virtualServices: KObject[];
   destinationRules: KObject[];
   httpRoutes?: KObject[];
+  /** The namespace's routes of the kinds acmg does not carry (UNCARRIED_MESH_ROUTE_KINDS): a GAMMA one for the service is refused. */
+  uncarriedRoutes?: KObject[];
   /** Other Services of the namespace migrated with --replace-service (a carried rule sending to one goes to its replacement). */
   replacedServices?: Iterable<string>;
   version: string;
@@ -281,6 +283,17 @@ export function renderServiceRouting(i: ServiceRoutingInput): ServiceRouting {
 }
 
 const routingOf = (o: KObject) => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`;
+
+/** The user's GAMMA GRPCRoutes, TCPRoutes and TLSRoutes for the service: either gateway would route it without them. */
+const uncarriedRouteChanges = (i: ServiceRoutingInput): RuleChange[] =>
+  meshHttpRoutesOf(i.uncarriedRoutes ?? [], i.service, i.namespace).map((r) =>
+    ruleChange(
+      `${routingOf(r)} routes ${i.service} for the mesh (GAMMA): acmg does not carry ${r.kind}s to the gateway, which would send ${i.service}'s traffic to the service without its rules (move them to ${routingApiOf({ routing: { api: i.api } }) === 'gateway-api' ? 'an HTTPRoute' : 'a VirtualService'}, or leave ${i.service} on its sidecars)`,
+      routingOf(r),
+      'uncarried-route-kind',
+      r.spec,
+    ),
+  );
 
 /**
  * The user's DestinationRule for the service, as the gateway must see it (either API: Istio applies
@@ -323,7 +336,7 @@ function renderGatewayApiRouting(i: ServiceRoutingInput): ServiceRouting {
       ),
     );
   const rule = destinationRuleFor(i, destination);
-  refused.push(...rule.refused);
+  refused.push(...rule.refused, ...uncarriedRouteChanges(i));
   const routes = renderGatewayApiRoutes({
     service: i.service,
     namespace: i.namespace,
@@ -355,7 +368,7 @@ function renderIstioRouting(i: ServiceRoutingInput): ServiceRouting {
   const replacing = i.approach === 'replace-service';
   const destination = replacing ? replacementName(i.service, i.replacementSuffix) : i.service;
   const rule = destinationRuleFor(i, destination);
-  const refused = [...rule.refused];
+  const refused = [...rule.refused, ...uncarriedRouteChanges(i)];
   const route = renderGatewayRoute({
     service: i.service,
     namespace: i.namespace,

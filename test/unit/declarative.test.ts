@@ -557,6 +557,8 @@ const RESOURCES: Record<string, string> = {
   'gateway.networking.k8s.io/v1/Gateway': 'gateways',
   'gateway.networking.k8s.io/v1/HTTPRoute': 'httproutes',
   'gateway.networking.k8s.io/v1/TCPRoute': 'tcproutes',
+  'gateway.networking.k8s.io/v1/GRPCRoute': 'grpcroutes',
+  'gateway.networking.k8s.io/v1/TLSRoute': 'tlsroutes',
   'security.istio.io/v1/AuthorizationPolicy': 'authorizationpolicies',
   'security.istio.io/v1/PeerAuthentication': 'peerauthentications',
   'security.istio.io/v1/RequestAuthentication': 'requestauthentications',

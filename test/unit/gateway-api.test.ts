@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
+import { AcmgError, ExitCode } from '../../src/errors.js';
 import { readState } from '../../src/kube/state.js';
 import type { KObject } from '../../src/model/object.js';
 import { loadInstall } from '../../src/ops/install-record.js';
@@ -296,6 +297,41 @@ describe('migrate and rollback', () => {
     await expect(planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' })).rejects.toThrow(/--accept-rule-changes/);
     expect(kube.writes()).toEqual([]);
   });
+
+  test.each(['gateway-api', 'istio'] as const)(
+    "with routing.api %s, the user's GAMMA GRPCRoutes, TCPRoutes and TLSRoutes for a service are named, not dropped: refused (exit 2, nothing written) unless accepted",
+    async (api) => {
+      const kube = await installedCluster(api);
+      const gamma = (kind: string, name: string, service: string, rules: object[]): KObject => ({
+        apiVersion: GATEWAY_API_VERSION,
+        kind,
+        metadata: { name, namespace: 'shop' },
+        spec: { parentRefs: [{ group: '', kind: 'Service', name: service }], rules },
+      });
+      kube.seed(
+        gamma('GRPCRoute', 'reviews-grpc', 'reviews', [
+          { matches: [{ method: { service: 'shop.Reviews' } }], backendRefs: [{ name: 'reviews-v2', port: 9080 }] },
+        ]),
+        gamma('TCPRoute', 'db-split', 'db', [{ backendRefs: [{ name: 'db', port: 5432, weight: 90 }] }]),
+        gamma('TLSRoute', 'reviews-tls', 'reviews', [{ backendRefs: [{ name: 'reviews', port: 9080 }] }]),
+        // Another service's route is not this migration's business.
+        gamma('GRPCRoute', 'other', 'reviews-v2', [{ backendRefs: [{ name: 'reviews-v2', port: 9080 }] }]),
+      );
+      kube.calls.splice(0);
+      const e = (await planMigration(kube, { services: ['reviews', 'db'], namespace: 'shop' }, { approach: 'keep-service' }).catch((x) => x)) as AcmgError;
+      expect(e).toBeInstanceOf(AcmgError);
+      expect(e.code).toBe(ExitCode.Usage);
+      expect(e.problems.map((p) => p.split(':')[0])).toEqual([
+        'GRPCRoute shop/reviews-grpc routes reviews for the mesh (GAMMA)',
+        'TLSRoute shop/reviews-tls routes reviews for the mesh (GAMMA)',
+        'TCPRoute shop/db-split routes db for the mesh (GAMMA)',
+      ]);
+      expect(e.problems[0]).toMatch(/acmg does not carry GRPCRoutes to the gateway.*--accept-rule-changes/);
+      expect(kube.writes()).toEqual([]);
+      const plan = await planMigration(kube, { services: ['reviews', 'db'], namespace: 'shop' }, { approach: 'keep-service', acceptRuleChanges: true });
+      expect(plan.ruleChanges).toHaveLength(3);
+    },
+  );
 
   test('install refuses to switch the routing API while services are migrated with the other', async () => {
     const kube = await installedCluster('istio');

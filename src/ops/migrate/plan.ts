@@ -12,6 +12,7 @@ import { checkSelection, SYSTEM_NAMESPACES, type Selection } from '../../plan/se
 import { renderServiceRouting } from '../../render/gateway-routes.js';
 import { replacementName, routeName } from '../../render/routes.js';
 import { GATEWAY_API_VERSION, portRouteName, routeKindFor, routingApiOf } from '../../render/gateway-api.js';
+import { UNCARRIED_MESH_ROUTE_KINDS } from '../../render/gateway-api-routes.js';
 import { isAcmgObject } from '../../render/labels.js';
 import { VERSION } from '../../version.js';
 import { fitsInState, projectedShardBytes } from '../../plan/state-size.js';
@@ -242,14 +243,16 @@ async function userRoutesOf(
       if (approach === 'replace-service') notOurs(dr, 'DestinationRule');
       destinationRules.push(dr);
     });
-    // HTTPRoutes: carried with the Gateway API, named with Istio's (neither where the CRDs are missing).
+    // GAMMA routes: HTTPRoutes carried with the Gateway API, named with Istio's; GRPCRoutes,
+    // TCPRoutes and TLSRoutes named with either (none of a kind whose CRD is missing).
     const httpRoutes: KObject[] = [];
+    const uncarriedRoutes: KObject[] = [];
     const portRoutes = new Set(here.flatMap((c) => c.ports.map((p) => `${routeKindFor(p.protocol)}/${portRouteName(c.service.metadata.name, p.port)}`)));
-    for (const kind of api === 'gateway-api' ? (['HTTPRoute', 'TCPRoute'] as const) : (['HTTPRoute'] as const))
+    for (const kind of ['HTTPRoute', ...UNCARRIED_MESH_ROUTE_KINDS] as const)
       await listOptional(kube, GATEWAY_API_VERSION, kind, n, (o) => {
         if (api === 'gateway-api' && portRoutes.has(`${kind}/${o.metadata.name}`) && !isAcmgObject(o))
           conflicts.push(`${kind} ${n}/${o.metadata.name} exists and is not acmg's: acmg would write its route there (rename that object)`);
-        if (kind === 'HTTPRoute') httpRoutes.push(o);
+        (kind === 'HTTPRoute' ? httpRoutes : uncarriedRoutes).push(o);
       });
     const replacedServices = replacedIn(state, here, approach, n);
     for (const c of here) {
@@ -259,6 +262,7 @@ async function userRoutesOf(
         approach,
         api,
         httpRoutes,
+        uncarriedRoutes,
         replacedServices,
         clusterDomain: install.clusterDomain,
         installNamespace: install.values.namespace,
