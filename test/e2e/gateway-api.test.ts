@@ -107,6 +107,28 @@ describe('Gateway API: Bookinfo routed by GAMMA HTTPRoutes, before and after a m
     expect(differences(before, back, allCalls)).toEqual([]);
   }, 300_000);
 
+  test('a GAMMA GRPCRoute for reviews, which acmg does not carry: migrate names it and exits 2, writing nothing', async () => {
+    const grpc = {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'GRPCRoute',
+      metadata: { name: 'reviews-grpc', namespace: 'bookinfo' },
+      spec: {
+        parentRefs: [{ group: '', kind: 'Service', name: 'reviews', port: 9080 }],
+        rules: [{ matches: [{ method: { service: 'bookinfo.Reviews' } }], backendRefs: [{ name: 'reviews-v2', port: 9080 }] }],
+      },
+    };
+    const objectsBefore = acmgObjects();
+    try {
+      kubectl(['apply', '-f', '-'], JSON.stringify(grpc));
+      const r = expectExit(await acmg(['migrate', '-n', 'bookinfo', 'reviews', '--keep-service', '-y', ...NS]), 2);
+      expect(r.stderr).toMatch(/GRPCRoute bookinfo\/reviews-grpc routes reviews for the mesh \(GAMMA\): acmg does not carry GRPCRoutes to the gateway/);
+      expect(acmgObjects()).toEqual(objectsBefore);
+      expect(JSON.parse(expectExit(await acmg(['status', '-o', 'json']), 0).stdout).services).toEqual([]);
+    } finally {
+      kubectl(['-n', 'bookinfo', 'delete', 'grpcroute', 'reviews-grpc', '--ignore-not-found']);
+    }
+  }, 120_000);
+
   test.each(['keep-service', 'replace-service'])(
     '--%s: every call lands where it did, with the same rules, through the Gateway API gateway; and again after the rollback',
     async (approach) => {
