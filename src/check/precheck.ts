@@ -249,7 +249,7 @@ const PRECHECKS: Check[] = [
     when: (c) => routingApiOf(c.s) === 'gateway-api',
     hint: `install the Gateway API CRDs (standard channel, v1.1 or later: kubectl apply --server-side -f https://github.com/kubernetes-sigs/gateway-api/releases/download/${GATEWAY_API_RELEASE}/standard-install.yaml), then restart istiod; or install with --set routing.api=istio`,
     async run(c) {
-      const kinds = ['gateways', 'httproutes', 'tcproutes'];
+      const kinds = ['gateways', 'httproutes', 'grpcroutes', 'tcproutes'];
       const crds = await Promise.all(kinds.map((p) => c.kube.get('apiextensions.k8s.io/v1', 'CustomResourceDefinition', `${p}.${GATEWAY_API_GROUP}`)));
       const servesV1 = (d: KObject | undefined) => (d?.spec?.versions ?? []).some((v: any) => v.name === 'v1' && v.served);
       const missing = kinds.filter((_, i) => !servesV1(crds[i])).map((k) => `${k}.${GATEWAY_API_GROUP}/v1`);
@@ -261,7 +261,9 @@ const PRECHECKS: Check[] = [
           `no GatewayClass "${GATEWAY_CLASS}": istiod does not serve the Gateway API (it creates that class when it does)`,
           'restart istiod after installing the CRDs (PILOT_ENABLE_GATEWAY_API must not be false)',
         );
-      return ok(`Gateway, HTTPRoute, TCPRoute (${GATEWAY_API_GROUP}/v1), GatewayClass ${GATEWAY_CLASS} (${cls.spec?.controllerName ?? 'no controller'})`);
+      return ok(
+        `Gateway, HTTPRoute, GRPCRoute, TCPRoute (${GATEWAY_API_GROUP}/v1), GatewayClass ${GATEWAY_CLASS} (${cls.spec?.controllerName ?? 'no controller'})`,
+      );
     },
   },
   {

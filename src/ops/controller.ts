@@ -21,7 +21,7 @@ import { ControlLoop, failingSeconds, live } from './control-loop.js';
 import { loadInstall } from './install-record.js';
 import { METRICS_CONTENT_TYPE, metricsText } from './metrics-text.js';
 import { tryAcquireOrRenew } from './leader.js';
-import { DESTINATION_RULE, HTTP_ROUTE, reconcile, TCP_ROUTE, VIRTUAL_SERVICE, vsCrdMissing, type ConfirmOptions } from './sync.js';
+import { DESTINATION_RULE, GRPC_ROUTE, HTTP_ROUTE, reconcile, TCP_ROUTE, VIRTUAL_SERVICE, vsCrdMissing, type ConfirmOptions } from './sync.js';
 import { GATEWAY_API_VERSION, routingApiOf } from '../render/gateway-api.js';
 
 export type { ControllerMetrics } from './control-loop.js';
@@ -149,16 +149,19 @@ async function control(kube: KubeApi, o: ControllerOptions, loop: ControlLoop): 
   const declarative = declarativeEnabled(install.values);
   const services = informer('v1', 'Service', declarative ? (s) => withMark(projectService(s), s) : projectService);
   const namespaces = declarative ? informer('v1', 'Namespace', projectNamespace) : undefined;
-  // With the Gateway API: HTTPRoutes (the user's GAMMA routes are followed) and TCPRoutes (acmg's are compared).
+  // With the Gateway API: HTTPRoutes (the user's GAMMA routes are followed), TCPRoutes (acmg's are
+  // compared) and GRPCRoutes (those bound to the shared Gateway steer names).
   const gatewayApi = routingApiOf(install.values) === 'gateway-api';
   const httpRoutes = gatewayApi ? informer(HTTP_ROUTE.apiVersion, HTTP_ROUTE.kind, projectRoutingObject) : undefined;
   const tcpRoutes = gatewayApi ? informer(TCP_ROUTE.apiVersion, TCP_ROUTE.kind, projectRoutingObject) : undefined;
+  const grpcRoutes = gatewayApi ? informer(GRPC_ROUTE.apiVersion, GRPC_ROUTE.kind, projectRoutingObject) : undefined;
   const cached = [
     virtualServices,
     destinationRules,
     services,
     ...(httpRoutes ? [httpRoutes] : []),
     ...(tcpRoutes ? [tcpRoutes] : []),
+    ...(grpcRoutes ? [grpcRoutes] : []),
     ...(namespaces ? [namespaces] : []),
   ];
   const informers = [
@@ -184,7 +187,9 @@ async function control(kube: KubeApi, o: ControllerOptions, loop: ControlLoop): 
             virtualServices: virtualServices.cache.values(),
             destinationRules: destinationRules.cache.values(),
             services: services.cache,
-            ...(httpRoutes && tcpRoutes ? { httpRoutes: [...httpRoutes.cache.values()], tcpRoutes: [...tcpRoutes.cache.values()] } : {}),
+            ...(httpRoutes && tcpRoutes && grpcRoutes
+              ? { httpRoutes: [...httpRoutes.cache.values()], tcpRoutes: [...tcpRoutes.cache.values()], grpcRoutes: [...grpcRoutes.cache.values()] }
+              : {}),
           },
         });
         if (!namespaces) return r;

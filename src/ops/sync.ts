@@ -75,9 +75,10 @@ function applyChange(current: DnsEntry[], add: DnsEntry[], remove: DnsEntry[]): 
 export interface ClusterView {
   virtualServices: Iterable<KObject>;
   destinationRules: Iterable<KObject>;
-  /** With routing.api gateway-api: HTTPRoutes (the user's GAMMA routes, acmg's own, those bound to the shared Gateway) and TCPRoutes. */
+  /** With routing.api gateway-api: HTTPRoutes (the user's GAMMA routes, acmg's own, those bound to the shared Gateway), TCPRoutes and GRPCRoutes (bound ones steer). */
   httpRoutes?: Iterable<KObject>;
   tcpRoutes?: Iterable<KObject>;
+  grpcRoutes?: Iterable<KObject>;
   /** By "namespace/name". */
   services: ReadonlyMap<string, KObject>;
 }
@@ -86,6 +87,7 @@ export const VIRTUAL_SERVICE = { apiVersion: 'networking.istio.io/v1', kind: 'Vi
 export const DESTINATION_RULE = { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule' } as const;
 export const HTTP_ROUTE = { apiVersion: GATEWAY_API_VERSION, kind: 'HTTPRoute' } as const;
 export const TCP_ROUTE = { apiVersion: GATEWAY_API_VERSION, kind: 'TCPRoute' } as const;
+export const GRPC_ROUTE = { apiVersion: GATEWAY_API_VERSION, kind: 'GRPCRoute' } as const;
 
 export function vsCrdMissing(e: unknown): AcmgError | undefined {
   if (e instanceof ApiError && e.status === 404)
@@ -109,8 +111,10 @@ async function listView(kube: KubeApi, api: RoutingApi): Promise<ClusterView> {
   const httpRoutes: KObject[] = [];
   const tcpRoutes: KObject[] = [];
   await listPages(kube, HTTP_ROUTE.apiVersion, HTTP_ROUTE.kind, {}, (r) => httpRoutes.push(projectRoutingObject(r)));
+  const grpcRoutes: KObject[] = [];
   await listPages(kube, TCP_ROUTE.apiVersion, TCP_ROUTE.kind, {}, (r) => tcpRoutes.push(projectRoutingObject(r)));
-  return { virtualServices, destinationRules, services, httpRoutes, tcpRoutes };
+  await listPages(kube, GRPC_ROUTE.apiVersion, GRPC_ROUTE.kind, {}, (r) => grpcRoutes.push(projectRoutingObject(r)));
+  return { virtualServices, destinationRules, services, httpRoutes, tcpRoutes, grpcRoutes };
 }
 
 /** A route write taken back (its migration was rolled back meanwhile): not reported as written. */
@@ -132,6 +136,7 @@ export async function reconcile(
     destinationRules: [...given.destinationRules],
     httpRoutes: [...(given.httpRoutes ?? [])],
     tcpRoutes: [...(given.tcpRoutes ?? [])],
+    grpcRoutes: [...(given.grpcRoutes ?? [])],
   };
   const state = await readState(kube, ns);
   // Doors are migrate's and rollback's to open and close; sync only reads them.
@@ -145,7 +150,7 @@ export async function reconcile(
     clusterDomain: install.clusterDomain,
     migrations: Object.values(state.migrations),
     virtualServices: view.virtualServices,
-    gatewayRoutes: [...view.httpRoutes, ...view.tcpRoutes],
+    gatewayRoutes: [...view.httpRoutes, ...view.tcpRoutes, ...view.grpcRoutes],
     services: view.services,
   });
   // acmg's routes at the doors, rendered again from the user's routing as it is now.

@@ -1,6 +1,6 @@
 // acmg sync, the pure part: the DNS entries and gateway ports that should exist, from acmg's
 // migrations (each name answers its namespace's door on the gateway) and from every route bound to
-// the shared acmg Gateway: VirtualServices (routing.api istio), HTTPRoutes and TCPRoutes (gateway-api),
+// the shared acmg Gateway: VirtualServices (routing.api istio), HTTPRoutes, GRPCRoutes and TCPRoutes (gateway-api),
 // as the original controller did for VirtualServices, but level-triggered: always computed from the
 // whole current state.
 import type { DnsEntry } from '../coredns/region.js';
@@ -25,7 +25,7 @@ export interface SyncInput {
   clusterDomain: string;
   migrations: MigrationRecord[];
   virtualServices: Iterable<KObject>;
-  /** With routing.api gateway-api: HTTPRoutes and TCPRoutes (parentRefs the shared Gateway steer too). */
+  /** With routing.api gateway-api: HTTPRoutes, GRPCRoutes and TCPRoutes (parentRefs the shared Gateway steer too). */
   gatewayRoutes?: Iterable<KObject>;
   /** Services by "namespace/name", to find the ports of a destination that names none. */
   services: ReadonlyMap<string, KObject>;
@@ -119,7 +119,7 @@ function vsDestinations(vs: KObject): Destination[] {
 
 type GatewayApiRef = { group?: string; kind?: string; name?: string; namespace?: string; port?: number; sectionName?: string };
 
-/** Does this HTTPRoute or TCPRoute name the shared Gateway among its parents? (namespace defaults to the route's) */
+/** Does this HTTPRoute, GRPCRoute or TCPRoute name the shared Gateway among its parents? (namespace defaults to the route's) */
 export function routeBoundToGateway(route: KObject, gw: { namespace: string; name: string }): boolean {
   const ns = route.metadata.namespace ?? 'default';
   return ((route.spec?.parentRefs ?? []) as GatewayApiRef[]).some(

@@ -44,10 +44,11 @@ export function renderController(spec: Spec, ctx: RenderContext): KObject[] {
         { apiGroups: ['networking.istio.io'], resources: ['virtualservices', 'destinationrules'], verbs: ['create', 'patch'] },
         { apiGroups: ['networking.istio.io'], resources: ['destinationrules'], verbs: ['delete'] },
         { apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'watch'] },
-        // With the Gateway API: the user's GAMMA HTTPRoutes, followed like VirtualServices, and acmg's routes.
+        // With the Gateway API: the user's GAMMA HTTPRoutes, followed like VirtualServices, acmg's
+        // routes, and the GRPCRoutes bound to the shared Gateway (read only).
         ...(gatewayApi
           ? [
-              { apiGroups: [GATEWAY_API_GROUP], resources: ['httproutes', 'tcproutes'], verbs: ['get', 'list', 'watch'] },
+              { apiGroups: [GATEWAY_API_GROUP], resources: ['httproutes', 'tcproutes', 'grpcroutes'], verbs: ['get', 'list', 'watch'] },
               { apiGroups: [GATEWAY_API_GROUP], resources: ['httproutes', 'tcproutes'], verbs: ['create', 'patch'] },
             ]
           : []),
@@ -201,7 +202,7 @@ function declarativeClusterRules(spec: Spec, gatewayApi: boolean): Record<string
     // refuses; GRPCRoutes, TCPRoutes and TLSRoutes it refuses).
     {
       apiGroups: [GATEWAY_API_GROUP],
-      resources: gatewayApi ? ['grpcroutes', 'tlsroutes'] : ['httproutes', 'grpcroutes', 'tcproutes', 'tlsroutes'],
+      resources: gatewayApi ? ['tlsroutes'] : ['httproutes', 'grpcroutes', 'tcproutes', 'tlsroutes'],
       verbs: ['list'],
     },
     ...(gatewayApi ? [{ apiGroups: [GATEWAY_API_GROUP], resources: ['httproutes', 'tcproutes'], verbs: ['delete'] }] : []),

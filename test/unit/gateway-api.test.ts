@@ -333,6 +333,23 @@ describe('migrate and rollback', () => {
     },
   );
 
+  test("acmg sync steers a GRPCRoute's Service backend when its parentRefs name the shared Gateway, as for an HTTPRoute", async () => {
+    const kube = await installedCluster();
+    kube.seed({
+      apiVersion: GATEWAY_API_VERSION,
+      kind: 'GRPCRoute',
+      metadata: { name: 'reviews-edge', namespace: 'shop' },
+      spec: {
+        parentRefs: [{ name: 'acmg-gateway', namespace: 'istio-system' }],
+        rules: [{ matches: [{ method: { service: 'shop.Reviews' } }], backendRefs: [{ name: 'reviews', port: 9080 }] }],
+      },
+    });
+    const gatewayIP = kube.peek('v1', 'Service', 'acmg-gateway', 'istio-system')!.spec.clusterIP;
+    const sync = await reconcile(kube);
+    expect(sync.add).toEqual([{ fqdn: 'reviews.shop.svc.cluster.local', ip: gatewayIP }]);
+    expect(sync.ports).toContain(9080);
+  });
+
   test('install refuses to switch the routing API while services are migrated with the other', async () => {
     const kube = await installedCluster('istio');
     await applyMigration(kube, await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' }), opts);
