@@ -102,8 +102,9 @@ export class UdpDnsSession {
         return; // garbage: the question waits for its own answer or its timeout
       }
       const p = packet.id === undefined ? undefined : this.pending.get(packet.id);
+      // An answer echoes its question (a server's error, such as FORMERR, may carry none).
       const q = packet.questions?.[0];
-      if (!p || !q || q.name.toLowerCase() !== p.name.toLowerCase() || q.type !== p.type) return;
+      if (!p || (q && (q.name.toLowerCase() !== p.name.toLowerCase() || q.type !== p.type))) return;
       this.settle(packet.id!, p);
       p.resolve(toResponse(packet, 'udp'));
     });
