@@ -18,6 +18,7 @@ import { allocateListenerPorts, NAMESPACE_LABEL, namespaceGatewayName, renderNam
 import { ISTIO_NETWORKING_VERSION } from '../render/istio-gateway.js';
 import { GATEWAY_API_VERSION, routingApiOf, type RoutingApi } from '../render/gateway-api.js';
 import { VERSION } from '../version.js';
+import { forEachBounded } from './bounded.js';
 import { listenersOf, namespacePorts, reservedListenerPorts, withEffectivePorts } from './gateway-ports.js';
 
 const DOOR_SELECTOR = `${MANAGED_SELECTOR},${COMPONENT}=namespace-gateway`;
@@ -91,10 +92,15 @@ export async function syncGatewayPorts(
       if ((o.kind === 'Service' && o.metadata.name === spec.gateway.name) || o.kind === 'Gateway') await kube.apply(o);
     }
     const doors = new Map<string, { name: string; listeners: NamespaceListener[] }>();
+    const toApply: { n: string; listeners: NamespaceListener[] }[] = [];
     for (const [n, ports] of byNamespace) {
       const listeners = listenersOf(ports, state.listeners, n);
       doors.set(n, { name: namespaceGatewayName(n), listeners });
       if (scope.doors === false || (scope.namespaces && !scope.namespaces.includes(n))) continue;
+      toApply.push({ n, listeners });
+    }
+    // Each door's objects in order (its Service, then its Gateway), a few doors at a time.
+    await forEachBounded(toApply, async ({ n, listeners }) => {
       for (const o of renderNamespaceGateway({
         namespace: n,
         installNamespace: ns,
@@ -104,7 +110,7 @@ export async function syncGatewayPorts(
         api,
       }))
         await kube.apply(o);
-    }
+    });
     if (scope.doors !== false) await removeStaleDoors(kube, ns, api, new Set(doors.keys()), scope.namespaces);
     result = { ports: spec.gateway.ports, doors };
     if ((await stateFingerprint(kube, ns)) === before) break;
@@ -119,11 +125,12 @@ async function removeStaleDoors(kube: KubeApi, ns: string, api: RoutingApi, live
     [api === 'gateway-api' ? GATEWAY_API_VERSION : ISTIO_NETWORKING_VERSION, 'Gateway'],
   ] as const) {
     const found = (await kube.list(apiVersion, kind, { namespace: ns, labelSelector: DOOR_SELECTOR })).items;
-    for (const o of found) {
+    const stale = found.filter((o) => {
       const n = o.metadata.labels?.[NAMESPACE_LABEL];
-      if (only && (!n || !only.includes(n))) continue;
-      if (!n || !live.has(n)) await kube.delete(apiVersion, kind, o.metadata.name, ns);
-    }
+      return !(only && (!n || !only.includes(n))) && (!n || !live.has(n));
+    });
+    // Independent deletes, a few at a time (one by one, 100 doors took 3 s of a rollback, issue #25).
+    await forEachBounded(stale, (o) => kube.delete(apiVersion, kind, o.metadata.name, ns));
   }
 }
 

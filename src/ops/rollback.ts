@@ -107,8 +107,9 @@ export const ROLLBACK_PHASES: readonly RollbackPhase[] = [
       // Which originals are missing: a paged list per namespace, not a GET per Service (10,000).
       const kept = records.filter((m) => m.originalService);
       const present = new Set<string>();
-      for (const n of [...new Set(kept.map((m) => m.namespace))].sort())
-        await listPages(kube, 'v1', 'Service', { namespace: n }, (svc) => present.add(migrationKey(n, svc.metadata.name)));
+      await forEachBounded([...new Set(kept.map((m) => m.namespace))].sort(), (n) =>
+        listPages(kube, 'v1', 'Service', { namespace: n }, (svc) => present.add(migrationKey(n, svc.metadata.name))),
+      );
       const missing = kept.filter((m) => !present.has(migrationKey(m.namespace, m.service)));
       if (!missing.length) return;
       await o.task(`recreate ${missing.length} original Service(s)`, async (update) => {
@@ -203,7 +204,8 @@ export const ROLLBACK_PHASES: readonly RollbackPhase[] = [
         // Services (by the Service they replace), also listed, not read one by one.
         const copies = new Map<string, string | undefined>();
         const replacements = new Map<string, string | undefined>();
-        for (const n of [...new Set(records.map((m) => m.namespace))].sort()) {
+        // Namespaces a few at a time (the sets do not depend on the order).
+        await forEachBounded([...new Set(records.map((m) => m.namespace))].sort(), async (n) => {
           for (const k of kinds)
             await listPages(kube, k.apiVersion, k.kind, { namespace: n, labelSelector: MANAGED_SELECTOR }, (o) =>
               owned.add(`${k.kind}/${n}/${o.metadata.name}`),
@@ -215,7 +217,7 @@ export const ROLLBACK_PHASES: readonly RollbackPhase[] = [
           await listPages(kube, 'v1', 'Service', { namespace: n, labelSelector: 'acmg.io/replaces' }, (o) =>
             replacements.set(`${n}/${o.metadata.name}`, o.metadata.labels?.['acmg.io/replaces']),
           );
-        }
+        });
         await forEachBounded(records, async (m) => {
           for (const r of refsOf(m)) if (owned.has(`${r.kind}/${m.namespace}/${r.name}`)) await kube.delete(r.apiVersion, r.kind, r.name, m.namespace);
           // Approach 2's copy of the user's DestinationRule, only if it is acmg's.
