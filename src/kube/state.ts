@@ -130,12 +130,16 @@ export async function readState(kube: KubeApi, namespace: string, scope?: { name
 
 const sortedRecord = <T>(r: Record<string, T>): Record<string, T> => Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 
-const recordsOf = (migrations: Record<string, MigrationRecord>, ns: string) =>
-  Object.fromEntries(
-    Object.entries(migrations)
-      .filter(([, m]) => m.namespace === ns)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-  );
+/** Each namespace's records, keys sorted: grouped in one pass (a filter per namespace was 100 passes over 10,000). */
+const recordsByNamespace = (migrations: Record<string, MigrationRecord>): Map<string, Record<string, MigrationRecord>> => {
+  const out = new Map<string, [string, MigrationRecord][]>();
+  for (const e of Object.entries(migrations)) {
+    const list = out.get(e[1].namespace);
+    if (list) list.push(e);
+    else out.set(e[1].namespace, [e]);
+  }
+  return new Map([...out].map(([ns, es]) => [ns, Object.fromEntries(es.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))]));
+};
 
 /**
  * Read-modify-write with optimistic concurrency: only the shards whose migrations changed are
@@ -157,8 +161,9 @@ export async function updateState(kube: KubeApi, namespace: string, mutate: (s: 
     if (moveLegacy) for (const m of Object.values(cur.legacy)) touched.add(m.namespace);
     // The shards are independent (each guarded by its own resourceVersion): written a few at a
     // time. A conflict on one re-reads and writes again only what still differs, as one at a time.
+    const byNamespace = recordsByNamespace(next.migrations);
     await forEachBounded([...touched].sort(), async (ns) => {
-      const records = recordsOf(next.migrations, ns);
+      const records = byNamespace.get(ns) ?? {};
       const data = { migrations: JSON.stringify(records) };
       const shard = cur.shards.get(ns);
       // An emptied shard is kept (written empty, guarded) rather than deleted: a delete would not

@@ -265,7 +265,9 @@ export async function rollbackMigrations(kube: KubeApi, install: InstallRecord, 
   const records = asked.map((k) => st.migrations[k]).filter((m): m is MigrationRecord => m !== undefined && (!o.only || o.only(m)));
   if (records.length === 0) return [];
   const keys = records.map((m) => migrationKey(m.namespace, m.service));
-  const remaining = Object.values(st.migrations).filter((m) => !keys.includes(migrationKey(m.namespace, m.service)));
+  // A set: keys.includes per record was 10,000 x 10,000 comparisons, 1.1 s of a rollback of all (issue #25).
+  const undoing = new Set(keys);
+  const remaining = Object.values(st.migrations).filter((m) => !undoing.has(migrationKey(m.namespace, m.service)));
   const readinessTimeoutMs = o.readinessTimeoutMs ?? DEFAULT_ROLLOUT_TIMEOUT_MS;
   // Before anything changes: the DNS write must be possible (a damaged acmg region is refused with
   // exit 2 now, not after labels and Services were put back).
