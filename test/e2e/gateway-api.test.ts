@@ -4,8 +4,22 @@
 // gateway), before a migration onto a Gateway API gateway, after it (both approaches) and after the
 // rollback, call by call; the real API server stores what acmg wrote (acmg sync has nothing to
 // change), istioctl analyze has nothing to say of acmg's objects, and purge takes them all away.
-import { DNS_NAMESERVER, acmg, acmgObjects, expectExit, istioctlAnalyze, kubectl, kubectlJson } from './cluster.js';
-import { CASES, GAMMA_SAMPLE_FILES, allCalls, applySample, deleteSample, differences, migratedAny, round, table, withSidecar, type Round } from './bookinfo.js';
+import { DNS_NAMESERVER, acmg, acmgObjects, eventually, expectExit, istioctlAnalyze, kubectl, kubectlJson } from './cluster.js';
+import {
+  CASES,
+  GAMMA_SAMPLE_FILES,
+  allCalls,
+  applySample,
+  deleteSample,
+  differences,
+  migratedAny,
+  round,
+  sleepPlain,
+  table,
+  withSidecar,
+  type Round,
+} from './bookinfo.js';
+import { traceCall } from './trace.js';
 
 const NS = ['--nameserver', DNS_NAMESERVER];
 const GATEWAY_API = ['--set', 'routing.api=gateway-api'];
@@ -18,6 +32,11 @@ const userRoutes = () =>
     .map((r: any) => `${r.metadata.name} generation ${r.metadata.generation} ${JSON.stringify(r.spec)}`)
     .sort();
 const destination = (r: Round, call: string) => r.traces.get(call)!.destination;
+/** A bookinfo route's Accepted condition for the shared acmg Gateway, as istiod wrote it. */
+const acceptedByShared = (kind: string, name: string) =>
+  kubectlJson(['-n', 'bookinfo', 'get', kind, name])
+    .status?.parents?.find((p: any) => p.parentRef?.name === 'acmg-gateway')
+    ?.conditions?.find((c: any) => c.type === 'Accepted')?.status;
 
 describe('Gateway API: Bookinfo routed by GAMMA HTTPRoutes, before and after a migration onto a Gateway API gateway', () => {
   let before: Round;
@@ -72,10 +91,7 @@ describe('Gateway API: Bookinfo routed by GAMMA HTTPRoutes, before and after a m
       const sync = JSON.parse(expectExit(await acmg(['sync', '-o', 'json', ...NS]), 0).stdout);
       expect(sync.add).toEqual([{ fqdn, ip: gatewayIP }]);
       expect(sync.ports).toContain(9080);
-      const accepted = () =>
-        kubectlJson(['-n', 'bookinfo', 'get', 'httproute', 'reviews-edge'])
-          .status?.parents?.find((p: any) => p.parentRef?.name === 'acmg-gateway')
-          ?.conditions?.find((c: any) => c.type === 'Accepted')?.status;
+      const accepted = () => acceptedByShared('httproute', 'reviews-edge');
       const steered = await round(
         'reviews steered to the shared Gateway by an HTTPRoute',
         (t) => t.get('svc.ns, no sidecar')?.hops.at(-1)?.kind === 'router' && accepted() === 'True',
@@ -105,6 +121,46 @@ describe('Gateway API: Bookinfo routed by GAMMA HTTPRoutes, before and after a m
     expect(sync.remove).toEqual([{ fqdn, ip: gatewayIP }]);
     const back = await round('reviews after reviews-edge was deleted', (t) => t.get('svc.ns, no sidecar')?.resolvedAddress !== gatewayIP);
     expect(differences(before, back, allCalls)).toEqual([]);
+  }, 300_000);
+
+  test("a GRPCRoute of the user's bound to the shared Gateway: acmg sync steers its backend's name there, and the gateway routes the call by the route's gRPC method; deleted, the name is taken back", async () => {
+    const grpc = {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'GRPCRoute',
+      metadata: { name: 'reviews-grpc-edge', namespace: 'bookinfo' },
+      spec: {
+        parentRefs: [{ name: 'acmg-gateway', namespace: 'istio-system' }],
+        rules: [{ matches: [{ method: { service: 'bookinfo.Reviews' } }], backendRefs: [{ name: 'reviews', port: 9080 }] }],
+      },
+    };
+    const fqdn = 'reviews.bookinfo.svc.cluster.local';
+    const gatewayIP = kubectlJson(['-n', 'istio-system', 'get', 'service', 'acmg-gateway']).spec.clusterIP;
+    const method = (path: string) => traceCall(sleepPlain, { url: `http://reviews.bookinfo:9080${path}`, headers: { 'content-type': 'application/grpc' } });
+    try {
+      kubectl(['apply', '-f', '-'], JSON.stringify(grpc));
+      const sync = JSON.parse(expectExit(await acmg(['sync', '-o', 'json', ...NS]), 0).stdout);
+      expect(sync.add).toEqual([{ fqdn, ip: gatewayIP }]);
+      expect(sync.ports).toContain(9080);
+      const accepted = () => acceptedByShared('grpcroute', 'reviews-grpc-edge');
+      const { value: hit } = await eventually(
+        'the gateway routes bookinfo.Reviews by the GRPCRoute',
+        90_000,
+        async () => {
+          const t = await method('/bookinfo.Reviews/Get');
+          return accepted() === 'True' && t.cluster === `outbound|9080||${fqdn}` ? t : undefined;
+        },
+        1000,
+      );
+      expect({ address: hit.resolvedAddress, hops: hit.hops.map((h) => h.kind) }).toEqual({ address: gatewayIP, hops: ['router'] });
+      expect(hit.endpoints.length).toBeGreaterThan(0);
+      // Another method, which no route matches: the gateway has no route for it (the route's match holds there).
+      const miss = await method('/bookinfo.Ratings/Get');
+      expect({ address: miss.resolvedAddress, failure: miss.failure?.kind }).toEqual({ address: gatewayIP, failure: 'no-route' });
+    } finally {
+      kubectl(['-n', 'bookinfo', 'delete', 'grpcroute', 'reviews-grpc-edge', '--ignore-not-found']);
+    }
+    const sync = JSON.parse(expectExit(await acmg(['sync', '-o', 'json', ...NS]), 0).stdout);
+    expect(sync.remove).toEqual([{ fqdn, ip: gatewayIP }]);
   }, 300_000);
 
   test('a GAMMA GRPCRoute for reviews, which acmg does not carry: migrate names it and exits 2, writing nothing', async () => {
