@@ -57,6 +57,9 @@ export function requiredAccess(doc: AcmgOperator): Access[] {
     add(GATEWAY_API_GROUP, 'gateways', [...rw, 'list'], ns, "install and migrate (the namespaces' doors)");
     add(GATEWAY_API_GROUP, 'httproutes', [...rw, 'list'], undefined, 'migrate, rollback and sync');
     add(GATEWAY_API_GROUP, 'tcproutes', [...rw, 'list'], undefined, 'migrate, rollback and sync');
+    // Read only: GRPCRoutes bound to the shared Gateway (sync), and the GAMMA kinds migrate refuses.
+    add(GATEWAY_API_GROUP, 'grpcroutes', ['list'], undefined, 'migrate and sync');
+    add(GATEWAY_API_GROUP, 'tlsroutes', ['list'], undefined, 'migrate');
   }
   if (s.dns.enabled) add('', 'configmaps', ['get', 'create', 'update'], s.dns.namespace, 'install and migrate (cluster DNS)');
   // install finds the CoreDNS Deployment by label (the controller's Role names it).

@@ -75,26 +75,39 @@ interface Pending {
 }
 
 /**
- * Many questions in flight on one UDP socket, matched by id, question and server. A socket per
+ * Sockets a session spreads its questions over. Through a Service's ClusterIP (kube-dns), kube-proxy
+ * keeps a UDP flow per source port on one CoreDNS pod: one socket would ask one replica only, and
+ * the wait's right answers in a row (replicas load a change one by one) would prove nothing of the
+ * others. Each question takes one of these at random, as a socket per question did.
+ */
+export const SESSION_SOCKETS = 16;
+
+/**
+ * Many questions in flight on a few UDP sockets, matched by id, question and server. A socket per
  * question (bind, send, close) cost more than the question itself: verify-dns for 40,000 names
- * spent most of its time there (issue #25). The socket is unref'd: a pending question's timer
+ * spent most of its time there (issue #25). The sockets are unref'd: a pending question's timer
  * keeps the process alive, an idle session does not.
  */
 export class UdpDnsSession {
-  private sock: dgram.Socket | undefined;
+  private readonly sockets: (dgram.Socket | undefined)[] = new Array(SESSION_SOCKETS).fill(undefined);
   private readonly pending = new Map<number, Pending>();
+  private readonly fromServer: (address: string, family: string) => boolean;
+  private closed = false;
 
   constructor(
     private readonly host: string,
     private readonly port: number,
     private readonly timeoutMs: number,
-  ) {}
+  ) {
+    this.fromServer = sourceMatcher(host);
+  }
 
-  private socket(): dgram.Socket {
-    if (this.sock) return this.sock;
+  private socket(i: number): dgram.Socket {
+    const have = this.sockets[i];
+    if (have) return have;
     const sock = dgram.createSocket(net.isIPv6(this.host) ? 'udp6' : 'udp4');
     sock.on('message', (msg, from) => {
-      if (from.port !== this.port || !sameHost(from.address, this.host)) return;
+      if (from.port !== this.port || !this.fromServer(from.address, String(from.family))) return;
       let packet: dnsPacket.Packet;
       try {
         packet = dnsPacket.decode(msg);
@@ -104,13 +117,18 @@ export class UdpDnsSession {
       const p = packet.id === undefined ? undefined : this.pending.get(packet.id);
       // An answer echoes its question (a server's error, such as FORMERR, may carry none).
       const q = packet.questions?.[0];
-      if (!p || (q && (q.name.toLowerCase() !== p.name.toLowerCase() || q.type !== p.type))) return;
+      if (!p || (q && (bare(q.name) !== bare(p.name) || q.type !== p.type))) return;
       this.settle(packet.id!, p);
       p.resolve(toResponse(packet, 'udp'));
     });
-    sock.on('error', (err) => this.fail(err));
+    // A socket's error fails the questions in flight; the next question on it opens a new one.
+    sock.on('error', (err) => {
+      if (this.sockets[i] === sock) this.sockets[i] = undefined;
+      sock.close();
+      this.failAll(err);
+    });
     sock.unref();
-    return (this.sock = sock);
+    return (this.sockets[i] = sock);
   }
 
   private settle(id: number, p: Pending): void {
@@ -118,11 +136,7 @@ export class UdpDnsSession {
     this.pending.delete(id);
   }
 
-  /** A socket error fails every question in flight; the next question opens a new socket. */
-  private fail(err: Error): void {
-    const sock = this.sock;
-    this.sock = undefined;
-    sock?.close();
+  private failAll(err: Error): void {
     for (const [id, p] of this.pending) {
       this.settle(id, p);
       p.reject(err);
@@ -138,8 +152,9 @@ export class UdpDnsSession {
   }
 
   ask(name: string, type: RecordType): Promise<DnsResponse> {
-    if (this.pending.size >= 65535) return Promise.reject(new Error('more than 65,535 DNS questions in flight on one socket'));
-    const sock = this.socket();
+    if (this.closed) return Promise.reject(new Error('the DNS session was closed'));
+    if (this.pending.size >= 65535) return Promise.reject(new Error('more than 65,535 DNS questions in flight on one session'));
+    const sock = this.socket(Math.floor(Math.random() * SESSION_SOCKETS));
     const id = this.freeId();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -157,16 +172,30 @@ export class UdpDnsSession {
     });
   }
 
+  /** Fails what is in flight and refuses new questions. */
   close(): void {
-    this.fail(new Error('the DNS session was closed'));
+    this.closed = true;
+    for (const [i, sock] of this.sockets.entries()) {
+      this.sockets[i] = undefined;
+      sock?.close();
+    }
+    this.failAll(new Error('the DNS session was closed'));
   }
 }
 
-/** The answer's source is the server asked ("::ffff:127.0.0.1" is 127.0.0.1 on a dual-stack socket). */
-function sameHost(from: string, host: string): boolean {
-  const strip = (a: string) => a.replace(/^::ffff:/i, '').toLowerCase();
-  return strip(from) === strip(host) || !net.isIP(host); // a host name: its address is not known here
+/**
+ * Whether a datagram's source address is the server asked, compared as addresses, not strings: an
+ * answer comes from the canonical form ("fd00::a" for "fd00:0::000a"). A host name: any source.
+ */
+export function sourceMatcher(host: string): (address: string, family: string) => boolean {
+  if (!net.isIP(host)) return () => true;
+  const server = new net.BlockList();
+  server.addAddress(host, net.isIPv6(host) ? 'ipv6' : 'ipv4');
+  return (address, family) => server.check(address, /6/.test(family) ? 'ipv6' : 'ipv4');
 }
+
+/** A name as compared with its echo: case and a trailing dot do not matter. */
+const bare = (name: string) => name.toLowerCase().replace(/\.$/, '');
 
 /** Splits a DNS-over-TCP byte stream into messages (2-byte length prefix), whatever the chunking. */
 export class TcpDnsFramer {

@@ -21,7 +21,17 @@ import { ControlLoop, failingSeconds, live } from './control-loop.js';
 import { loadInstall } from './install-record.js';
 import { METRICS_CONTENT_TYPE, metricsText } from './metrics-text.js';
 import { tryAcquireOrRenew } from './leader.js';
-import { DESTINATION_RULE, GRPC_ROUTE, HTTP_ROUTE, reconcile, TCP_ROUTE, VIRTUAL_SERVICE, vsCrdMissing, type ConfirmOptions } from './sync.js';
+import {
+  DESTINATION_RULE,
+  GRPC_ROUTE,
+  grpcRoutesServed,
+  HTTP_ROUTE,
+  reconcile,
+  TCP_ROUTE,
+  VIRTUAL_SERVICE,
+  vsCrdMissing,
+  type ConfirmOptions,
+} from './sync.js';
 import { GATEWAY_API_VERSION, routingApiOf } from '../render/gateway-api.js';
 
 export type { ControllerMetrics } from './control-loop.js';
@@ -154,7 +164,7 @@ async function control(kube: KubeApi, o: ControllerOptions, loop: ControlLoop): 
   const gatewayApi = routingApiOf(install.values) === 'gateway-api';
   const httpRoutes = gatewayApi ? informer(HTTP_ROUTE.apiVersion, HTTP_ROUTE.kind, projectRoutingObject) : undefined;
   const tcpRoutes = gatewayApi ? informer(TCP_ROUTE.apiVersion, TCP_ROUTE.kind, projectRoutingObject) : undefined;
-  const grpcRoutes = gatewayApi ? informer(GRPC_ROUTE.apiVersion, GRPC_ROUTE.kind, projectRoutingObject) : undefined;
+  const grpcRoutes = gatewayApi && (await grpcRoutesServed(kube)) ? informer(GRPC_ROUTE.apiVersion, GRPC_ROUTE.kind, projectRoutingObject) : undefined;
   const cached = [
     virtualServices,
     destinationRules,
@@ -187,8 +197,8 @@ async function control(kube: KubeApi, o: ControllerOptions, loop: ControlLoop): 
             virtualServices: virtualServices.cache.values(),
             destinationRules: destinationRules.cache.values(),
             services: services.cache,
-            ...(httpRoutes && tcpRoutes && grpcRoutes
-              ? { httpRoutes: [...httpRoutes.cache.values()], tcpRoutes: [...tcpRoutes.cache.values()], grpcRoutes: [...grpcRoutes.cache.values()] }
+            ...(httpRoutes && tcpRoutes
+              ? { httpRoutes: [...httpRoutes.cache.values()], tcpRoutes: [...tcpRoutes.cache.values()], grpcRoutes: [...(grpcRoutes?.cache.values() ?? [])] }
               : {}),
           },
         });

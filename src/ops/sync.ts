@@ -89,6 +89,20 @@ export const HTTP_ROUTE = { apiVersion: GATEWAY_API_VERSION, kind: 'HTTPRoute' }
 export const TCP_ROUTE = { apiVersion: GATEWAY_API_VERSION, kind: 'TCPRoute' } as const;
 export const GRPC_ROUTE = { apiVersion: GATEWAY_API_VERSION, kind: 'GRPCRoute' } as const;
 
+/**
+ * Whether the API server serves GRPCRoutes: an install made before precheck asked for their CRD
+ * may lack it, and then there are none to follow (an error other than 404 is the list's to report).
+ */
+export async function grpcRoutesServed(kube: KubeApi): Promise<boolean> {
+  try {
+    await kube.list(GRPC_ROUTE.apiVersion, GRPC_ROUTE.kind, { limit: 1 });
+    return true;
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return false;
+    return true;
+  }
+}
+
 export function vsCrdMissing(e: unknown): AcmgError | undefined {
   if (e instanceof ApiError && e.status === 404)
     return new AcmgError(ExitCode.Usage, 'the VirtualService CRD (networking.istio.io/v1) is not installed', 'install Istio first');
@@ -113,7 +127,7 @@ async function listView(kube: KubeApi, api: RoutingApi): Promise<ClusterView> {
   await listPages(kube, HTTP_ROUTE.apiVersion, HTTP_ROUTE.kind, {}, (r) => httpRoutes.push(projectRoutingObject(r)));
   const grpcRoutes: KObject[] = [];
   await listPages(kube, TCP_ROUTE.apiVersion, TCP_ROUTE.kind, {}, (r) => tcpRoutes.push(projectRoutingObject(r)));
-  await listPages(kube, GRPC_ROUTE.apiVersion, GRPC_ROUTE.kind, {}, (r) => grpcRoutes.push(projectRoutingObject(r)));
+  if (await grpcRoutesServed(kube)) await listPages(kube, GRPC_ROUTE.apiVersion, GRPC_ROUTE.kind, {}, (r) => grpcRoutes.push(projectRoutingObject(r)));
   return { virtualServices, destinationRules, services, httpRoutes, tcpRoutes, grpcRoutes };
 }
 

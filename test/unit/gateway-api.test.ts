@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { AcmgError, ExitCode } from '../../src/errors.js';
+import { ApiError } from '../../src/kube/api.js';
 import { readState } from '../../src/kube/state.js';
 import type { KObject } from '../../src/model/object.js';
 import { loadInstall } from '../../src/ops/install-record.js';
@@ -348,6 +349,15 @@ describe('migrate and rollback', () => {
     const sync = await reconcile(kube);
     expect(sync.add).toEqual([{ fqdn: 'reviews.shop.svc.cluster.local', ip: gatewayIP }]);
     expect(sync.ports).toContain(9080);
+  });
+
+  test('acmg sync works where the GRPCRoute CRD is not installed (an install made before precheck asked for it): there are none to follow', async () => {
+    const kube = await installedCluster();
+    kube.failWhen = (c) =>
+      c.kind === 'GRPCRoute' ? new ApiError(404, 'NotFound', 'the server could not find the requested resource', 'GET', 'GRPCRoute') : undefined;
+    const sync = await reconcile(kube);
+    expect(sync.warnings).toEqual([]);
+    expect(kube.calls.filter((c) => c.kind === 'GRPCRoute')).toHaveLength(1);
   });
 
   test('install refuses to switch the routing API while services are migrated with the other', async () => {

@@ -381,8 +381,10 @@ export async function planMigration(kube: KubeApi, sel: Selection, req: MigrateR
     problems.push(...routing.conflicts);
     if (ruleChanges.length && !req.acceptRuleChanges)
       problems.push(
-        ...ruleChanges.map(
-          (r) => `${r} (the gateway applies the rest of this VirtualService; --accept-rule-changes migrates anyway, without this rule at the gateway)`,
+        ...ruleChanges.map((r) =>
+          /^(GRPCRoute|TCPRoute|TLSRoute) /.test(r)
+            ? `${r} (--accept-rule-changes migrates anyway, without that route's rules at the gateway)`
+            : `${r} (the gateway applies the rest of this VirtualService; --accept-rule-changes migrates anyway, without this rule at the gateway)`,
         ),
       );
     policyChanges = await securityPolicyChanges(kube, install, candidates);
