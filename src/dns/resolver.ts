@@ -9,7 +9,7 @@ export interface Resolver {
   close(): Promise<void>;
 }
 
-/** Questions straight to a nameserver, all on one UDP socket (TCP for a truncated answer). */
+/** Questions straight to a nameserver, on one session's few UDP sockets (TCP for a truncated answer). */
 export function directResolver(host: string, port: number, timeoutMs = 2000): Resolver {
   const session = new UdpDnsSession(host, port, timeoutMs);
   return {

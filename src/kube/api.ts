@@ -76,6 +76,26 @@ export const isNotFound = (e: unknown) => e instanceof ApiError && e.status === 
 export const isConflict = (e: unknown) => e instanceof ApiError && e.status === 409;
 
 /**
+ * listPages for a kind whose CRD may not be installed (the Gateway API routes, Istio's security
+ * policies): none where the API server does not serve it (404), and false says so.
+ */
+export async function listPagesIfServed<T extends KObject = KObject>(
+  kube: KubeApi,
+  apiVersion: string,
+  kind: string,
+  opts: Omit<ListOptions, 'limit' | 'continue'>,
+  onItem: (item: T) => void,
+): Promise<boolean> {
+  try {
+    await listPages(kube, apiVersion, kind, opts, onItem);
+    return true;
+  } catch (e) {
+    if (isNotFound(e)) return false;
+    throw e;
+  }
+}
+
+/**
  * Lists a collection page by page, handing each item to onItem, so no single response or array holds
  * every object (a list of 10,000 VirtualServices is tens of megabytes of JSON). Returns the
  * resourceVersion of the first page: the list's snapshot, from which a watch sees every later change.

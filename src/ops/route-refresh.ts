@@ -3,7 +3,7 @@
 // to reviews-v2's replacement once migrate replaces it, and back to reviews-v2 once rollback
 // restores it, before the Service it named goes. The same judgement as acmg sync's route following
 // (plan/route-follow.ts), on fresh lists of the namespaces' routing objects.
-import { ApiError, listPages, type KubeApi } from '../kube/api.js';
+import { listPagesIfServed, type KubeApi } from '../kube/api.js';
 import type { KObject } from '../model/object.js';
 import type { InstallRecord, MigrationRecord, State } from '../model/state.js';
 import { planRouteFollow } from '../plan/route-follow.js';
@@ -13,11 +13,7 @@ import { VERSION } from '../version.js';
 /** Every object of a kind in a namespace; none where its CRD is not installed. */
 async function listAll(kube: KubeApi, apiVersion: string, kind: string, namespace: string): Promise<KObject[]> {
   const out: KObject[] = [];
-  try {
-    await listPages(kube, apiVersion, kind, { namespace }, (o) => void out.push(o));
-  } catch (e) {
-    if (!(e instanceof ApiError && e.status === 404)) throw e;
-  }
+  await listPagesIfServed(kube, apiVersion, kind, { namespace }, (o) => void out.push(o));
   return out;
 }
 

@@ -2,7 +2,7 @@
 // bound to the acmg Gateway; compared with what CoreDNS has; written only if different (one write).
 import type { DnsEntry } from '../coredns/region.js';
 import { AcmgError, ExitCode } from '../errors.js';
-import { ApiError, listPages, type KubeApi } from '../kube/api.js';
+import { ApiError, isNotFound, listPages, listPagesIfServed, type KubeApi } from '../kube/api.js';
 import type { KObject } from '../model/object.js';
 import { currentDnsEntries } from '../kube/dns-store.js';
 import { canMissReload } from './coredns-restart.js';
@@ -90,17 +90,14 @@ export const TCP_ROUTE = { apiVersion: GATEWAY_API_VERSION, kind: 'TCPRoute' } a
 export const GRPC_ROUTE = { apiVersion: GATEWAY_API_VERSION, kind: 'GRPCRoute' } as const;
 
 /**
- * Whether the API server serves GRPCRoutes: an install made before precheck asked for their CRD
- * may lack it, and then there are none to follow (an error other than 404 is the list's to report).
+ * Whether the API server serves GRPCRoutes (the controller watches them only then): an install made
+ * before precheck asked for their CRD may lack it (an error other than 404 is the watch's to report).
  */
 export async function grpcRoutesServed(kube: KubeApi): Promise<boolean> {
-  try {
-    await kube.list(GRPC_ROUTE.apiVersion, GRPC_ROUTE.kind, { limit: 1 });
-    return true;
-  } catch (e) {
-    if (e instanceof ApiError && e.status === 404) return false;
-    return true;
-  }
+  return kube.list(GRPC_ROUTE.apiVersion, GRPC_ROUTE.kind, { limit: 1 }).then(
+    () => true,
+    (e: unknown) => !isNotFound(e),
+  );
 }
 
 export function vsCrdMissing(e: unknown): AcmgError | undefined {
@@ -127,7 +124,7 @@ async function listView(kube: KubeApi, api: RoutingApi): Promise<ClusterView> {
   await listPages(kube, HTTP_ROUTE.apiVersion, HTTP_ROUTE.kind, {}, (r) => httpRoutes.push(projectRoutingObject(r)));
   const grpcRoutes: KObject[] = [];
   await listPages(kube, TCP_ROUTE.apiVersion, TCP_ROUTE.kind, {}, (r) => tcpRoutes.push(projectRoutingObject(r)));
-  if (await grpcRoutesServed(kube)) await listPages(kube, GRPC_ROUTE.apiVersion, GRPC_ROUTE.kind, {}, (r) => grpcRoutes.push(projectRoutingObject(r)));
+  await listPagesIfServed(kube, GRPC_ROUTE.apiVersion, GRPC_ROUTE.kind, {}, (r) => grpcRoutes.push(projectRoutingObject(r)));
   return { virtualServices, destinationRules, services, httpRoutes, tcpRoutes, grpcRoutes };
 }
 

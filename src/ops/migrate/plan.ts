@@ -3,7 +3,7 @@
 // that decides; what --dry-run prints is their description of it (describeMigration).
 import type { DnsEntry } from '../../coredns/region.js';
 import { AcmgError, ExitCode, usageError } from '../../errors.js';
-import { ApiError, listPages, type KubeApi } from '../../kube/api.js';
+import { listPages, listPagesIfServed, type KubeApi } from '../../kube/api.js';
 import { currentDnsEntries } from '../../kube/dns-store.js';
 import type { KObject } from '../../model/object.js';
 import { classifyPort, isProblem, portConflicts, type ClassifiedPort, type PortUse } from '../../model/ports.js';
@@ -253,7 +253,7 @@ async function userRoutesOf(
     const uncarriedRoutes: KObject[] = [];
     const portRoutes = new Set(here.flatMap((c) => c.ports.map((p) => `${routeKindFor(p.protocol)}/${portRouteName(c.service.metadata.name, p.port)}`)));
     for (const kind of ['HTTPRoute', ...UNCARRIED_MESH_ROUTE_KINDS] as const)
-      await listOptional(kube, GATEWAY_API_VERSION, kind, n, (o) => {
+      await listPagesIfServed(kube, GATEWAY_API_VERSION, kind, { namespace: n }, (o) => {
         if (api === 'gateway-api' && portRoutes.has(`${kind}/${o.metadata.name}`) && !isAcmgObject(o))
           conflicts.push(`${kind} ${n}/${o.metadata.name} exists and is not acmg's: acmg would write its route there (rename that object)`);
         (kind === 'HTTPRoute' ? httpRoutes : uncarriedRoutes).push(o);
@@ -293,15 +293,6 @@ export function replacedIn(state: Pick<State, 'migrations'>, candidates: Candida
   return [...new Set([...earlier.map((m) => m.service), ...now])].sort();
 }
 
-/** Each object of a kind in a namespace, page by page; none where its CRD is not installed. */
-async function listOptional(kube: KubeApi, apiVersion: string, kind: string, namespace: string, each: (o: KObject) => void): Promise<void> {
-  try {
-    await listPages(kube, apiVersion, kind, { namespace }, each);
-  } catch (e) {
-    if (!(e instanceof ApiError && e.status === 404)) throw e;
-  }
-}
-
 /**
  * Mesh security policies whose meaning the move changes (plan/mesh-security.ts): read from the
  * candidates' namespaces and Istio's root namespace (PeerAuthentications from every namespace),
@@ -310,13 +301,8 @@ async function listOptional(kube: KubeApi, apiVersion: string, kind: string, nam
 async function securityPolicyChanges(kube: KubeApi, install: InstallRecord, candidates: Candidate[]): Promise<string[]> {
   const namespaces = [...new Set(candidates.map((c) => c.service.metadata.namespace!))].sort();
   const policies: KObject[] = [];
-  const list = async (kind: string, namespace?: string) => {
-    try {
-      await listPages(kube, SECURITY_VERSION, kind, namespace ? { namespace } : {}, (o) => void policies.push(o));
-    } catch (e) {
-      if (!(e instanceof ApiError && e.status === 404)) throw e;
-    }
-  };
+  const list = (kind: string, namespace?: string) =>
+    listPagesIfServed(kube, SECURITY_VERSION, kind, namespace ? { namespace } : {}, (o) => void policies.push(o));
   // A few namespaces at a time, then sorted (kind, namespace, name) whatever order the lists came back in.
   await forEachBounded([...new Set([...namespaces, ISTIO_ROOT_NAMESPACE])], async (n) => {
     await list('AuthorizationPolicy', n);
@@ -382,7 +368,7 @@ export async function planMigration(kube: KubeApi, sel: Selection, req: MigrateR
     if (ruleChanges.length && !req.acceptRuleChanges)
       problems.push(
         ...ruleChanges.map((r) =>
-          /^(GRPCRoute|TCPRoute|TLSRoute) /.test(r)
+          UNCARRIED_MESH_ROUTE_KINDS.some((k) => r.startsWith(`${k} `))
             ? `${r} (--accept-rule-changes migrates anyway, without that route's rules at the gateway)`
             : `${r} (the gateway applies the rest of this VirtualService; --accept-rule-changes migrates anyway, without this rule at the gateway)`,
         ),
