@@ -57,10 +57,12 @@ export function requiredAccess(doc: AcmgOperator): Access[] {
     add(GATEWAY_API_GROUP, 'gateways', [...rw, 'list'], ns, "install and migrate (the namespaces' doors)");
     add(GATEWAY_API_GROUP, 'httproutes', [...rw, 'list'], undefined, 'migrate, rollback and sync');
     add(GATEWAY_API_GROUP, 'tcproutes', [...rw, 'list'], undefined, 'migrate, rollback and sync');
-    // Read only: GRPCRoutes bound to the shared Gateway (sync), and the GAMMA kinds migrate refuses.
-    add(GATEWAY_API_GROUP, 'grpcroutes', ['list'], undefined, 'migrate and sync');
-    add(GATEWAY_API_GROUP, 'tlsroutes', ['list'], undefined, 'migrate');
   }
+  // Read with either API: the GAMMA routes of the migrated Services (migrate carries or names them,
+  // sync names one added later) and, with the Gateway API, the GRPCRoutes bound to the shared
+  // Gateway. Asked even where a CRD is missing: RBAC answers a list before the API server looks for it.
+  for (const r of istioRoutes ? ['grpcroutes', 'httproutes', 'tcproutes', 'tlsroutes'] : ['grpcroutes', 'tlsroutes'])
+    add(GATEWAY_API_GROUP, r, ['list'], undefined, "migrate and sync (the migrated Services' GAMMA routes)");
   if (s.dns.enabled) add('', 'configmaps', ['get', 'create', 'update'], s.dns.namespace, 'install and migrate (cluster DNS)');
   // install finds the CoreDNS Deployment by label (the controller's Role names it).
   if (s.dns.enabled) add('apps', 'deployments', ['get', 'list'], s.dns.namespace, 'install');

@@ -77,22 +77,39 @@ export const isConflict = (e: unknown) => e instanceof ApiError && e.status === 
 
 /**
  * listPages for a kind whose CRD may not be installed (the Gateway API routes, Istio's security
- * policies): none where the API server does not serve it (404), and false says so.
+ * policies), at the first of `apiVersions` the API server serves (an older Gateway API serves its
+ * routes only at an alpha version): none where it serves none (404). Returns the version listed.
  */
 export async function listPagesIfServed<T extends KObject = KObject>(
   kube: KubeApi,
-  apiVersion: string,
+  apiVersions: string | readonly string[],
   kind: string,
   opts: Omit<ListOptions, 'limit' | 'continue'>,
   onItem: (item: T) => void,
-): Promise<boolean> {
-  try {
-    await listPages(kube, apiVersion, kind, opts, onItem);
-    return true;
-  } catch (e) {
-    if (isNotFound(e)) return false;
-    throw e;
-  }
+): Promise<string | undefined> {
+  for (const apiVersion of typeof apiVersions === 'string' ? [apiVersions] : apiVersions)
+    try {
+      await listPages(kube, apiVersion, kind, opts, onItem);
+      return apiVersion;
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+  return undefined;
+}
+
+/**
+ * The first of `apiVersions` at which the API server serves a kind (one item asked for), if any (a
+ * watch is opened there). An error other than 404 counts as served: the watch reports it.
+ */
+export async function servedVersion(kube: KubeApi, apiVersions: readonly string[], kind: string): Promise<string | undefined> {
+  for (const apiVersion of apiVersions)
+    try {
+      await kube.list(apiVersion, kind, { limit: 1 });
+      return apiVersion;
+    } catch (e) {
+      if (!isNotFound(e)) return apiVersion;
+    }
+  return undefined;
 }
 
 /**

@@ -35,6 +35,12 @@ const table: Record<string, ResourceInfo> = {
   'gateway.networking.k8s.io/v1/TCPRoute': { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'tcproutes', namespaced: true },
   'gateway.networking.k8s.io/v1/GRPCRoute': { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'grpcroutes', namespaced: true },
   'gateway.networking.k8s.io/v1/TLSRoute': { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'tlsroutes', namespaced: true },
+  // The route kinds at the older versions acmg also reads them at (render/gateway-api.ts, ROUTE_READ_VERSIONS).
+  'gateway.networking.k8s.io/v1beta1/HTTPRoute': { group: 'gateway.networking.k8s.io', version: 'v1beta1', plural: 'httproutes', namespaced: true },
+  'gateway.networking.k8s.io/v1alpha2/GRPCRoute': { group: 'gateway.networking.k8s.io', version: 'v1alpha2', plural: 'grpcroutes', namespaced: true },
+  'gateway.networking.k8s.io/v1alpha2/TCPRoute': { group: 'gateway.networking.k8s.io', version: 'v1alpha2', plural: 'tcproutes', namespaced: true },
+  'gateway.networking.k8s.io/v1alpha3/TLSRoute': { group: 'gateway.networking.k8s.io', version: 'v1alpha3', plural: 'tlsroutes', namespaced: true },
+  'gateway.networking.k8s.io/v1alpha2/TLSRoute': { group: 'gateway.networking.k8s.io', version: 'v1alpha2', plural: 'tlsroutes', namespaced: true },
   'gateway.networking.k8s.io/v1/GatewayClass': { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'gatewayclasses', namespaced: false },
   'security.istio.io/v1/AuthorizationPolicy': { group: 'security.istio.io', version: 'v1', plural: 'authorizationpolicies', namespaced: true },
   'security.istio.io/v1/PeerAuthentication': { group: 'security.istio.io', version: 'v1', plural: 'peerauthentications', namespaced: true },
@@ -55,8 +61,9 @@ export function resourceFor(apiVersion: string, kind: string): ResourceInfo {
   return r;
 }
 
-/** Every kind acmg may create, for `uninstall --purge`'s label sweep. */
+/** Every kind acmg may create, for `uninstall --purge`'s label sweep (at the version it writes: not the older ones it reads). */
 export const SWEEP_KINDS: [string, string][] = Object.keys(table)
+  .filter((k) => !/\/v\d+(alpha|beta)\d+\//.test(k))
   .filter(
     (k) =>
       !/(Event|Pod|ReplicaSet|EndpointSlice|CustomResourceDefinition|SelfSubjectAccessReview|Namespace|StatefulSet|DaemonSet|WebhookConfiguration|GatewayClass)$/.test(

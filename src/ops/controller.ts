@@ -9,7 +9,7 @@
 // is followed by the declarative pass (declarative.ts: marked Services migrated, unmarked rolled back).
 import http from 'node:http';
 import { AcmgError, ExitCode } from '../errors.js';
-import type { KubeApi } from '../kube/api.js';
+import { servedVersion, type KubeApi } from '../kube/api.js';
 import { abortableSleep, Informer, nextBackoff } from '../kube/informer.js';
 import type { KObject } from '../model/object.js';
 import { projectRoutingObject } from '../plan/route-follow.js';
@@ -21,18 +21,8 @@ import { ControlLoop, failingSeconds, live } from './control-loop.js';
 import { loadInstall } from './install-record.js';
 import { METRICS_CONTENT_TYPE, metricsText } from './metrics-text.js';
 import { tryAcquireOrRenew } from './leader.js';
-import {
-  DESTINATION_RULE,
-  GRPC_ROUTE,
-  grpcRoutesServed,
-  HTTP_ROUTE,
-  reconcile,
-  TCP_ROUTE,
-  VIRTUAL_SERVICE,
-  vsCrdMissing,
-  type ConfirmOptions,
-} from './sync.js';
-import { GATEWAY_API_VERSION, routingApiOf } from '../render/gateway-api.js';
+import { DESTINATION_RULE, reconcile, routesRead, VIRTUAL_SERVICE, vsCrdMissing, type ConfirmOptions } from './sync.js';
+import { GATEWAY_API_VERSION, ROUTE_READ_VERSIONS, routingApiOf, type RouteKind } from '../render/gateway-api.js';
 
 export type { ControllerMetrics } from './control-loop.js';
 
@@ -159,21 +149,15 @@ async function control(kube: KubeApi, o: ControllerOptions, loop: ControlLoop): 
   const declarative = declarativeEnabled(install.values);
   const services = informer('v1', 'Service', declarative ? (s) => withMark(projectService(s), s) : projectService);
   const namespaces = declarative ? informer('v1', 'Namespace', projectNamespace) : undefined;
-  // With the Gateway API: HTTPRoutes (the user's GAMMA routes are followed), TCPRoutes (acmg's are
-  // compared) and GRPCRoutes (those bound to the shared Gateway steer names).
+  // The Gateway API routes sync reads (routesRead): a kind not required only where served, at the
+  // version served when the controller starts.
   const gatewayApi = routingApiOf(install.values) === 'gateway-api';
-  const httpRoutes = gatewayApi ? informer(HTTP_ROUTE.apiVersion, HTTP_ROUTE.kind, projectRoutingObject) : undefined;
-  const tcpRoutes = gatewayApi ? informer(TCP_ROUTE.apiVersion, TCP_ROUTE.kind, projectRoutingObject) : undefined;
-  const grpcRoutes = gatewayApi && (await grpcRoutesServed(kube)) ? informer(GRPC_ROUTE.apiVersion, GRPC_ROUTE.kind, projectRoutingObject) : undefined;
-  const cached = [
-    virtualServices,
-    destinationRules,
-    services,
-    ...(httpRoutes ? [httpRoutes] : []),
-    ...(tcpRoutes ? [tcpRoutes] : []),
-    ...(grpcRoutes ? [grpcRoutes] : []),
-    ...(namespaces ? [namespaces] : []),
-  ];
+  const routes: { kind: RouteKind; informer: ReturnType<typeof informer> }[] = [];
+  for (const { kind, required } of routesRead(routingApiOf(install.values))) {
+    const apiVersion = required ? GATEWAY_API_VERSION : await servedVersion(kube, ROUTE_READ_VERSIONS[kind], kind);
+    if (apiVersion) routes.push({ kind, informer: informer(apiVersion, kind, projectRoutingObject) });
+  }
+  const cached = [virtualServices, destinationRules, services, ...routes.map((r) => r.informer), ...(namespaces ? [namespaces] : [])];
   const informers = [
     ...cached,
     informer(gatewayApi ? GATEWAY_API_VERSION : 'networking.istio.io/v1', 'Gateway', trigger, ns),
@@ -197,9 +181,7 @@ async function control(kube: KubeApi, o: ControllerOptions, loop: ControlLoop): 
             virtualServices: virtualServices.cache.values(),
             destinationRules: destinationRules.cache.values(),
             services: services.cache,
-            ...(httpRoutes && tcpRoutes
-              ? { httpRoutes: [...httpRoutes.cache.values()], tcpRoutes: [...tcpRoutes.cache.values()], grpcRoutes: [...(grpcRoutes?.cache.values() ?? [])] }
-              : {}),
+            routes: Object.fromEntries(routes.map((r) => [r.kind, [...r.informer.cache.values()]])),
           },
         });
         if (!namespaces) return r;

@@ -2,7 +2,7 @@
 // bound to the acmg Gateway; compared with what CoreDNS has; written only if different (one write).
 import type { DnsEntry } from '../coredns/region.js';
 import { AcmgError, ExitCode } from '../errors.js';
-import { ApiError, isNotFound, listPages, listPagesIfServed, type KubeApi } from '../kube/api.js';
+import { ApiError, listPages, listPagesIfServed, type KubeApi } from '../kube/api.js';
 import type { KObject } from '../model/object.js';
 import { currentDnsEntries } from '../kube/dns-store.js';
 import { canMissReload } from './coredns-restart.js';
@@ -16,7 +16,7 @@ import { migrationKey } from '../model/state.js';
 import { planRouteFollow, projectRoutingObject } from '../plan/route-follow.js';
 import { desiredState, namesToCheck, projectService, projectVirtualService } from '../plan/sync.js';
 import { VERSION } from '../version.js';
-import { GATEWAY_API_VERSION, routingApiOf, type RoutingApi } from '../render/gateway-api.js';
+import { GATEWAY_API_VERSION, ROUTE_READ_VERSIONS, routingApiOf, type RouteKind, type RoutingApi } from '../render/gateway-api.js';
 import { sharedPortsInUse } from './gateway-ports.js';
 import { doorAddresses, gatewayClusterIP, syncGatewayPorts } from './gateway-sync.js';
 import { dnsSettings, loadInstall } from './install-record.js';
@@ -75,29 +75,30 @@ function applyChange(current: DnsEntry[], add: DnsEntry[], remove: DnsEntry[]): 
 export interface ClusterView {
   virtualServices: Iterable<KObject>;
   destinationRules: Iterable<KObject>;
-  /** With routing.api gateway-api: HTTPRoutes (the user's GAMMA routes, acmg's own, those bound to the shared Gateway), TCPRoutes and GRPCRoutes (bound ones steer). */
-  httpRoutes?: Iterable<KObject>;
-  tcpRoutes?: Iterable<KObject>;
-  grpcRoutes?: Iterable<KObject>;
+  /** The Gateway API routes of the kinds ROUTES_READ names (none of a kind not read or not served). */
+  routes?: Partial<Record<RouteKind, Iterable<KObject>>>;
   /** By "namespace/name". */
   services: ReadonlyMap<string, KObject>;
 }
 
 export const VIRTUAL_SERVICE = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService' } as const;
 export const DESTINATION_RULE = { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule' } as const;
-export const HTTP_ROUTE = { apiVersion: GATEWAY_API_VERSION, kind: 'HTTPRoute' } as const;
-export const TCP_ROUTE = { apiVersion: GATEWAY_API_VERSION, kind: 'TCPRoute' } as const;
-export const GRPC_ROUTE = { apiVersion: GATEWAY_API_VERSION, kind: 'GRPCRoute' } as const;
 
 /**
- * Whether the API server serves GRPCRoutes (the controller watches them only then): an install made
- * before precheck asked for their CRD may lack it (an error other than 404 is the watch's to report).
+ * The Gateway API route kinds a reconcile reads, all cluster-wide. With the Gateway API: HTTPRoutes
+ * (the user's GAMMA routes, followed; acmg's own; those bound to the shared Gateway, which steer
+ * names) and TCPRoutes (acmg's, compared; bound ones steer) at v1, which precheck requires, and
+ * GRPCRoutes (bound ones steer). With either API, the GAMMA routes whose rules the gateway would not
+ * keep (every kind with Istio's; GRPCRoute, TCPRoute, TLSRoute with the Gateway API), so one added
+ * after a migration is named, not lost. A kind not required is read at the first version the API
+ * server serves (ROUTE_READ_VERSIONS), and none of it where its CRD is missing.
  */
-export async function grpcRoutesServed(kube: KubeApi): Promise<boolean> {
-  return kube.list(GRPC_ROUTE.apiVersion, GRPC_ROUTE.kind, { limit: 1 }).then(
-    () => true,
-    (e: unknown) => !isNotFound(e),
-  );
+export function routesRead(api: RoutingApi): { kind: RouteKind; required: boolean }[] {
+  const gatewayApi = api === 'gateway-api';
+  return (['HTTPRoute', 'TCPRoute', 'GRPCRoute', 'TLSRoute'] as const).map((kind) => ({
+    kind,
+    required: gatewayApi && (kind === 'HTTPRoute' || kind === 'TCPRoute'),
+  }));
 }
 
 export function vsCrdMissing(e: unknown): AcmgError | undefined {
@@ -118,14 +119,14 @@ async function listView(kube: KubeApi, api: RoutingApi): Promise<ClusterView> {
   }
   await listPages(kube, DESTINATION_RULE.apiVersion, DESTINATION_RULE.kind, {}, (dr) => destinationRules.push(projectRoutingObject(dr)));
   await listPages(kube, 'v1', 'Service', {}, (s) => services.set(`${s.metadata.namespace}/${s.metadata.name}`, projectService(s)));
-  if (api === 'istio') return { virtualServices, destinationRules, services };
-  const httpRoutes: KObject[] = [];
-  const tcpRoutes: KObject[] = [];
-  await listPages(kube, HTTP_ROUTE.apiVersion, HTTP_ROUTE.kind, {}, (r) => httpRoutes.push(projectRoutingObject(r)));
-  const grpcRoutes: KObject[] = [];
-  await listPages(kube, TCP_ROUTE.apiVersion, TCP_ROUTE.kind, {}, (r) => tcpRoutes.push(projectRoutingObject(r)));
-  await listPagesIfServed(kube, GRPC_ROUTE.apiVersion, GRPC_ROUTE.kind, {}, (r) => grpcRoutes.push(projectRoutingObject(r)));
-  return { virtualServices, destinationRules, services, httpRoutes, tcpRoutes, grpcRoutes };
+  const routes: Partial<Record<RouteKind, KObject[]>> = {};
+  for (const { kind, required } of routesRead(api)) {
+    const out: KObject[] = (routes[kind] = []);
+    const keep = (r: KObject) => void out.push(projectRoutingObject(r));
+    if (required) await listPages(kube, GATEWAY_API_VERSION, kind, {}, keep);
+    else await listPagesIfServed(kube, ROUTE_READ_VERSIONS[kind], kind, {}, keep);
+  }
+  return { virtualServices, destinationRules, services, routes };
 }
 
 /** A route write taken back (its migration was rolled back meanwhile): not reported as written. */
@@ -141,13 +142,15 @@ export async function reconcile(
   // Read twice below (DNS and routes): the controller hands its caches over as one-pass iterators.
   const api = routingApiOf(install.values);
   const given = opts.view ?? (await listView(kube, api));
+  const routesOf = (kind: RouteKind) => [...(given.routes?.[kind] ?? [])];
   const view = {
     ...given,
     virtualServices: [...given.virtualServices],
     destinationRules: [...given.destinationRules],
-    httpRoutes: [...(given.httpRoutes ?? [])],
-    tcpRoutes: [...(given.tcpRoutes ?? [])],
-    grpcRoutes: [...(given.grpcRoutes ?? [])],
+    httpRoutes: routesOf('HTTPRoute'),
+    tcpRoutes: routesOf('TCPRoute'),
+    grpcRoutes: routesOf('GRPCRoute'),
+    tlsRoutes: routesOf('TLSRoute'),
   };
   const state = await readState(kube, ns);
   // Doors are migrate's and rollback's to open and close; sync only reads them.
@@ -161,7 +164,8 @@ export async function reconcile(
     clusterDomain: install.clusterDomain,
     migrations: Object.values(state.migrations),
     virtualServices: view.virtualServices,
-    gatewayRoutes: [...view.httpRoutes, ...view.tcpRoutes, ...view.grpcRoutes],
+    // Routes bound to the shared Gateway steer names only where it is a Gateway API Gateway.
+    gatewayRoutes: api === 'gateway-api' ? [...view.httpRoutes, ...view.tcpRoutes, ...view.grpcRoutes] : [],
     services: view.services,
   });
   // acmg's routes at the doors, rendered again from the user's routing as it is now.
@@ -177,6 +181,7 @@ export async function reconcile(
     destinationRules: view.destinationRules,
     httpRoutes: view.httpRoutes,
     tcpRoutes: view.tcpRoutes,
+    uncarriedRoutes: [...view.tcpRoutes, ...view.grpcRoutes, ...view.tlsRoutes],
   });
   const warnings = [...desired.ignored, ...follow.warnings];
   const routes: string[] = [];

@@ -49,11 +49,16 @@ export interface RouteFollowInput {
   version: string;
   /** The install's routing API (default istio). */
   api?: RoutingApi;
-  /** VirtualServices, DestinationRules and (Gateway API) HTTPRoutes and TCPRoutes, projected (projectRoutingObject, or whole). */
+  /**
+   * VirtualServices, DestinationRules and HTTPRoutes (GAMMA: carried with the Gateway API, named with
+   * Istio's), and acmg's TCPRoutes, projected (projectRoutingObject, or whole).
+   */
   virtualServices: Iterable<KObject>;
   destinationRules: Iterable<KObject>;
   httpRoutes?: Iterable<KObject>;
   tcpRoutes?: Iterable<KObject>;
+  /** The GAMMA kinds acmg does not carry (GRPCRoutes, TCPRoutes, TLSRoutes): one added for a migrated service is named, not lost. */
+  uncarriedRoutes?: Iterable<KObject>;
 }
 
 export interface RouteFollowPlan {
@@ -81,6 +86,7 @@ export function planRouteFollow(i: RouteFollowInput): RouteFollowPlan {
   const drs = byNamespace(i.destinationRules);
   const hrs = byNamespace(i.httpRoutes ?? []);
   const trs = byNamespace(i.tcpRoutes ?? []);
+  const uncarried = byNamespace(i.uncarriedRoutes ?? []);
   // Only settled migrations: a run in progress writes its own route; a rollback removes it.
   const settled = i.migrations.filter((m) => m.phase === 'complete' && m.journal.includes('route'));
   // Services whose traffic goes to a replacement (approach 2), by namespace: a carried rule that
@@ -113,6 +119,7 @@ export function planRouteFollow(i: RouteFollowInput): RouteFollowPlan {
       approach: m.approach,
       api: i.api,
       httpRoutes: hrHere,
+      uncarriedRoutes: uncarried.get(m.namespace) ?? [],
       replacedServices: replaced.get(m.namespace) ?? [],
       clusterDomain: i.clusterDomain,
       installNamespace: i.installNamespace,

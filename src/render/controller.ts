@@ -44,14 +44,11 @@ export function renderController(spec: Spec, ctx: RenderContext): KObject[] {
         { apiGroups: ['networking.istio.io'], resources: ['virtualservices', 'destinationrules'], verbs: ['create', 'patch'] },
         { apiGroups: ['networking.istio.io'], resources: ['destinationrules'], verbs: ['delete'] },
         { apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'watch'] },
-        // With the Gateway API: the user's GAMMA HTTPRoutes, followed like VirtualServices, acmg's
-        // routes, and the GRPCRoutes bound to the shared Gateway (read only).
-        ...(gatewayApi
-          ? [
-              { apiGroups: [GATEWAY_API_GROUP], resources: ['httproutes', 'tcproutes', 'grpcroutes'], verbs: ['get', 'list', 'watch'] },
-              { apiGroups: [GATEWAY_API_GROUP], resources: ['httproutes', 'tcproutes'], verbs: ['create', 'patch'] },
-            ]
-          : []),
+        // The Gateway API routes sync reads (ops/sync.ts, routesRead), with either API: the user's
+        // GAMMA routes (HTTPRoutes followed with the Gateway API; the kinds the gateway would not keep
+        // named), acmg's routes, and those bound to the shared Gateway. It writes only acmg's.
+        { apiGroups: [GATEWAY_API_GROUP], resources: ['grpcroutes', 'httproutes', 'tcproutes', 'tlsroutes'], verbs: ['get', 'list', 'watch'] },
+        ...(gatewayApi ? [{ apiGroups: [GATEWAY_API_GROUP], resources: ['httproutes', 'tcproutes'], verbs: ['create', 'patch'] }] : []),
         ...(declarative ? declarativeClusterRules(spec, gatewayApi) : []),
       ],
     },
@@ -198,13 +195,7 @@ function declarativeClusterRules(spec: Spec, gatewayApi: boolean): Record<string
     // The plan's mesh-security judgement: the policies, and the pods' labels where a policy selects.
     { apiGroups: ['security.istio.io'], resources: ['authorizationpolicies', 'peerauthentications', 'requestauthentications'], verbs: ['list'] },
     { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
-    // The plan reads the GAMMA routes with either routing API (HTTPRoutes a migration carries or
-    // refuses; GRPCRoutes, TCPRoutes and TLSRoutes it refuses).
-    {
-      apiGroups: [GATEWAY_API_GROUP],
-      resources: gatewayApi ? ['tlsroutes'] : ['httproutes', 'grpcroutes', 'tcproutes', 'tlsroutes'],
-      verbs: ['list'],
-    },
+    // (The plan's reads of the GAMMA routes are the sync rules' list above.)
     ...(gatewayApi ? [{ apiGroups: [GATEWAY_API_GROUP], resources: ['httproutes', 'tcproutes'], verbs: ['delete'] }] : []),
     // migration.restart: the namespaces' Deployments are restarted and waited for.
     ...(spec.migration.restart

@@ -25,6 +25,18 @@ import type { RenderContext } from './types.js';
 
 export const GATEWAY_API_GROUP = 'gateway.networking.k8s.io';
 export const GATEWAY_API_VERSION = `${GATEWAY_API_GROUP}/v1`;
+/**
+ * The versions acmg reads each Gateway API route kind at, newest first: an older Gateway API serves
+ * GRPCRoute, TCPRoute and TLSRoute only at an alpha version (HTTPRoute at v1beta1), and the user's
+ * routes there count all the same. acmg writes v1 only.
+ */
+export const ROUTE_READ_VERSIONS = {
+  HTTPRoute: [GATEWAY_API_VERSION, `${GATEWAY_API_GROUP}/v1beta1`],
+  GRPCRoute: [GATEWAY_API_VERSION, `${GATEWAY_API_GROUP}/v1alpha2`],
+  TCPRoute: [GATEWAY_API_VERSION, `${GATEWAY_API_GROUP}/v1alpha2`],
+  TLSRoute: [GATEWAY_API_VERSION, `${GATEWAY_API_GROUP}/v1alpha3`, `${GATEWAY_API_GROUP}/v1alpha2`],
+} as const satisfies Record<string, readonly string[]>;
+export type RouteKind = keyof typeof ROUTE_READ_VERSIONS;
 /** The Gateway API release acmg is tested with (hints name its standard-install.yaml). */
 export const GATEWAY_API_RELEASE = 'v1.6.3';
 /** Istio's GatewayClass (istiod creates it when it runs with Gateway API support). */

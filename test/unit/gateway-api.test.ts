@@ -11,6 +11,7 @@ import { readState } from '../../src/kube/state.js';
 import type { KObject } from '../../src/model/object.js';
 import { loadInstall } from '../../src/ops/install-record.js';
 import { applyMigration, describeMigration, planMigration } from '../../src/ops/migrate/index.js';
+import { runController } from '../../src/ops/controller.js';
 import { rollbackMigrations } from '../../src/ops/rollback.js';
 import { reconcile } from '../../src/ops/sync.js';
 import { applyUninstall, planUninstall } from '../../src/ops/uninstall.js';
@@ -334,6 +335,103 @@ describe('migrate and rollback', () => {
     },
   );
 
+  test.each(['gateway-api', 'istio'] as const)(
+    'with routing.api %s, a GAMMA route of a cluster whose older Gateway API serves its kind only at an alpha version is named all the same, not skipped',
+    async (api) => {
+      const kube = await installedCluster(api);
+      // A Gateway API before TCPRoute and TLSRoute reached v1: their lists at v1 are a 404.
+      kube.failWhen = (c) =>
+        (c.kind === 'TCPRoute' || c.kind === 'TLSRoute') && c.apiVersion === GATEWAY_API_VERSION
+          ? new ApiError(404, 'NotFound', 'the server could not find the requested resource', 'GET', c.kind)
+          : undefined;
+      const alpha = (kind: string, version: string, name: string, service: string, port: number): KObject => ({
+        apiVersion: `gateway.networking.k8s.io/${version}`,
+        kind,
+        metadata: { name, namespace: 'shop' },
+        spec: { parentRefs: [{ group: '', kind: 'Service', name: service }], rules: [{ backendRefs: [{ name: service, port }] }] },
+      });
+      kube.seed(alpha('TCPRoute', 'v1alpha2', 'db-split', 'db', 5432), alpha('TLSRoute', 'v1alpha3', 'reviews-tls', 'reviews', 9080));
+      const e = (await planMigration(kube, { services: ['reviews', 'db'], namespace: 'shop' }, { approach: 'keep-service' }).catch((x) => x)) as AcmgError;
+      expect(e).toBeInstanceOf(AcmgError);
+      expect(e.code).toBe(ExitCode.Usage);
+      expect(e.problems.map((p) => p.split(':')[0])).toEqual([
+        'TLSRoute shop/reviews-tls routes reviews for the mesh (GAMMA)',
+        'TCPRoute shop/db-split routes db for the mesh (GAMMA)',
+      ]);
+      expect(kube.writes()).toEqual([]);
+    },
+  );
+
+  test.each(['gateway-api', 'istio'] as const)(
+    "with routing.api %s, a GAMMA GRPCRoute added after a migration is named by acmg sync, and the gateway's route is left as it was",
+    async (api) => {
+      const kube = await installedCluster(api);
+      await applyMigration(kube, await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' }), opts);
+      expect((await reconcile(kube)).warnings).toEqual([]);
+      kube.seed({
+        apiVersion: GATEWAY_API_VERSION,
+        kind: 'GRPCRoute',
+        metadata: { name: 'reviews-grpc', namespace: 'shop' },
+        spec: {
+          parentRefs: [{ group: '', kind: 'Service', name: 'reviews' }],
+          rules: [{ matches: [{ method: { service: 'shop.Reviews' } }], backendRefs: [{ name: 'reviews-v2', port: 9080 }] }],
+        },
+      });
+      const writesBefore = kube.writes().length;
+      const sync = await reconcile(kube);
+      expect(sync.warnings).toEqual([
+        expect.stringMatching(
+          /^shop\/reviews: not carrying the edit to the gateway, which keeps the rules it had: GRPCRoute shop\/reviews-grpc routes reviews for the mesh \(GAMMA\)/,
+        ),
+      ]);
+      expect(sync.routes).toEqual([]);
+      expect(kube.writes().length).toBe(writesBefore);
+    },
+  );
+
+  test("the controller (acmg sync --watch) reads the GAMMA kinds too, with Istio's API: a GAMMA TCPRoute for a migrated service served only at v1alpha2 is named", async () => {
+    const kube = await installedCluster('istio');
+    await applyMigration(kube, await planMigration(kube, { services: ['db'], namespace: 'shop' }, { approach: 'keep-service' }), opts);
+    kube.failWhen = (c) =>
+      c.kind === 'TCPRoute' && c.apiVersion === GATEWAY_API_VERSION
+        ? new ApiError(404, 'NotFound', 'the server could not find the requested resource', 'GET', c.kind)
+        : undefined;
+    kube.seed({
+      apiVersion: 'gateway.networking.k8s.io/v1alpha2',
+      kind: 'TCPRoute',
+      metadata: { name: 'db-split', namespace: 'shop' },
+      spec: { parentRefs: [{ group: '', kind: 'Service', name: 'db' }], rules: [{ backendRefs: [{ name: 'db', port: 5432, weight: 90 }] }] },
+    });
+    // Watches replay what there is, then stay open until the controller stops.
+    kube.watchHook = (o) => new Promise((r) => o.signal?.addEventListener('abort', () => r(), { once: true }));
+    const logs: string[] = [];
+    const ac = new AbortController();
+    const run = runController(kube, {
+      resyncMs: 60_000,
+      debounceMs: 10,
+      maxDelayMs: 50,
+      healthPort: 0,
+      leaderElect: false,
+      identity: 'test',
+      unhealthyAfterMs: 60_000,
+      log: (m: string) => logs.push(m),
+      signal: ac.signal,
+    });
+    try {
+      for (let i = 0; i < 300 && !logs.some((l) => l.startsWith('warning:')); i++) await new Promise((r) => setTimeout(r, 10));
+    } finally {
+      ac.abort();
+      await run;
+    }
+    expect(logs.filter((l) => l.startsWith('warning:'))).toEqual([
+      expect.stringMatching(
+        /^warning: shop\/db: not carrying the edit to the gateway, which keeps the rules it had: TCPRoute shop\/db-split routes db for the mesh \(GAMMA\)/,
+      ),
+    ]);
+    // Watched at the version served, cluster-wide.
+    expect(kube.calls.filter((c) => c.kind === 'TCPRoute' && c.verb === 'watch').map((c) => c.apiVersion)).toEqual(['gateway.networking.k8s.io/v1alpha2']);
+  }, 20_000);
+
   test("acmg sync steers a GRPCRoute's Service backend when its parentRefs name the shared Gateway, as for an HTTPRoute", async () => {
     const kube = await installedCluster();
     kube.seed({
@@ -357,7 +455,8 @@ describe('migrate and rollback', () => {
       c.kind === 'GRPCRoute' ? new ApiError(404, 'NotFound', 'the server could not find the requested resource', 'GET', 'GRPCRoute') : undefined;
     const sync = await reconcile(kube);
     expect(sync.warnings).toEqual([]);
-    expect(kube.calls.filter((c) => c.kind === 'GRPCRoute')).toHaveLength(1);
+    // Asked at v1, then at the alpha version an older Gateway API serves it at; neither is served.
+    expect(kube.calls.filter((c) => c.kind === 'GRPCRoute').map((c) => c.apiVersion)).toEqual([GATEWAY_API_VERSION, 'gateway.networking.k8s.io/v1alpha2']);
   });
 
   test('install refuses to switch the routing API while services are migrated with the other', async () => {

@@ -258,7 +258,7 @@ describe('the permissions check asks for what migrate, rollback and sync call', 
     expect(await permissions(allowingExcept([]))).toMatchObject({ status: 'ok' });
   });
 
-  test.each([
+  test.each<[string, RegExp]>([
     ['list authorizationpolicies.security.istio.io *', /list authorizationpolicies\.security\.istio\.io \(cluster-wide\) for migrate's mesh security check/],
     ['list requestauthentications.security.istio.io *', /list requestauthentications\.security\.istio\.io \(cluster-wide\) for migrate's mesh security check/],
     ['list peerauthentications.security.istio.io *', /list peerauthentications\.security\.istio\.io \(cluster-wide\) for migrate's mesh security check/],
@@ -270,6 +270,14 @@ describe('the permissions check asks for what migrate, rollback and sync call', 
     ['delete services *', /delete services \(cluster-wide\)/],
     ['list configmaps istio-system', /list configmaps in istio-system for acmg's state/],
     ['list endpointslices.discovery.k8s.io istio-system', /list endpointslices\.discovery\.k8s\.io in istio-system/],
+    // With Istio's API too, migrate and sync read the GAMMA routes of the migrated Services.
+    ...['httproutes', 'grpcroutes', 'tcproutes', 'tlsroutes'].map(
+      (r) =>
+        [
+          `list ${r}.gateway.networking.k8s.io *`,
+          new RegExp(`list ${r}\\.gateway\\.networking\\.k8s\\.io \\(cluster-wide\\) for migrate and sync \\(the migrated Services' GAMMA routes\\)`),
+        ] as [string, RegExp],
+    ),
   ])('denied %s: named in the failure', async (denied, named) => {
     expect(await permissions(allowingExcept([denied]))).toMatchObject({ status: 'fail', detail: expect.stringMatching(named) });
   });

@@ -11,7 +11,7 @@ import { migrationKey, shardName, type Approach, type InstallRecord, type Migrat
 import { checkSelection, SYSTEM_NAMESPACES, type Selection } from '../../plan/selection.js';
 import { renderServiceRouting } from '../../render/gateway-routes.js';
 import { replacementName, routeName } from '../../render/routes.js';
-import { GATEWAY_API_VERSION, portRouteName, routeKindFor, routingApiOf } from '../../render/gateway-api.js';
+import { ROUTE_READ_VERSIONS, portRouteName, routeKindFor, routingApiOf } from '../../render/gateway-api.js';
 import { UNCARRIED_MESH_ROUTE_KINDS } from '../../render/gateway-api-routes.js';
 import { forEachBounded } from '../bounded.js';
 import { isAcmgObject } from '../../render/labels.js';
@@ -248,12 +248,13 @@ async function userRoutesOf(
       destinationRules.push(dr);
     });
     // GAMMA routes: HTTPRoutes carried with the Gateway API, named with Istio's; GRPCRoutes,
-    // TCPRoutes and TLSRoutes named with either (none of a kind whose CRD is missing).
+    // TCPRoutes and TLSRoutes named with either (at an older version where that is all the cluster
+    // serves; none of a kind whose CRD is missing).
     const httpRoutes: KObject[] = [];
     const uncarriedRoutes: KObject[] = [];
     const portRoutes = new Set(here.flatMap((c) => c.ports.map((p) => `${routeKindFor(p.protocol)}/${portRouteName(c.service.metadata.name, p.port)}`)));
     for (const kind of ['HTTPRoute', ...UNCARRIED_MESH_ROUTE_KINDS] as const)
-      await listPagesIfServed(kube, GATEWAY_API_VERSION, kind, { namespace: n }, (o) => {
+      await listPagesIfServed(kube, ROUTE_READ_VERSIONS[kind], kind, { namespace: n }, (o) => {
         if (api === 'gateway-api' && portRoutes.has(`${kind}/${o.metadata.name}`) && !isAcmgObject(o))
           conflicts.push(`${kind} ${n}/${o.metadata.name} exists and is not acmg's: acmg would write its route there (rename that object)`);
         (kind === 'HTTPRoute' ? httpRoutes : uncarriedRoutes).push(o);
