@@ -237,6 +237,80 @@ describe('Gateway API: Bookinfo routed by GAMMA HTTPRoutes, before and after a m
     480_000,
   );
 
+  test("a GAMMA GRPCRoute added after reviews' migration: acmg sync names it and leaves the gateway's route as it was; rollback takes every name back", async () => {
+    const grpc = {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'GRPCRoute',
+      metadata: { name: 'reviews-grpc-late', namespace: 'bookinfo' },
+      spec: {
+        parentRefs: [{ group: '', kind: 'Service', name: 'reviews', port: 9080 }],
+        rules: [{ matches: [{ method: { service: 'bookinfo.Reviews' } }], backendRefs: [{ name: 'reviews-v2', port: 9080 }] }],
+      },
+    };
+    const route = () => kubectlJson(['-n', 'bookinfo', 'get', 'httproute', 'acmg-reviews-9080']).metadata.resourceVersion;
+    try {
+      expectExit(await acmg(['migrate', '-n', 'bookinfo', 'reviews', '--keep-service', '-y', ...NS]), 0);
+      expect(JSON.parse(expectExit(await acmg(['sync', '-o', 'json', ...NS]), 0).stdout).warnings).toEqual([]);
+      const written = route();
+      kubectl(['apply', '-f', '-'], JSON.stringify(grpc));
+      const sync = JSON.parse(expectExit(await acmg(['sync', '-o', 'json', ...NS]), 0).stdout);
+      expect(sync.warnings).toEqual([
+        expect.stringMatching(
+          /^bookinfo\/reviews: not carrying the edit to the gateway, which keeps the rules it had: GRPCRoute bookinfo\/reviews-grpc-late routes reviews for the mesh \(GAMMA\)/,
+        ),
+      ]);
+      expect({ routes: sync.routes, add: sync.add, remove: sync.remove }).toEqual({ routes: [], add: [], remove: [] });
+      expect(route()).toBe(written);
+    } finally {
+      kubectl(['-n', 'bookinfo', 'delete', 'grpcroute', 'reviews-grpc-late', '--ignore-not-found']);
+      if (migratedAny()) expectExit(await acmg(['rollback', '-n', 'bookinfo', '-y', ...NS]), 0);
+    }
+  }, 240_000);
+
+  test('a Gateway API that serves TLSRoute only at v1alpha2 (as before v1.5): a GAMMA TLSRoute for reviews there is named all the same, migrate exits 2 and writes nothing', async () => {
+    const crd = 'tlsroutes.gateway.networking.k8s.io';
+    const original = kubectlJson(['get', 'crd', crd]);
+    const serving = (versions: Record<string, boolean>) => {
+      const now = kubectlJson(['get', 'crd', crd]);
+      now.spec.versions = now.spec.versions.map((v: any) => ({ ...v, served: versions[v.name] ?? v.served }));
+      kubectl(['replace', '-f', '-'], JSON.stringify(now));
+    };
+    const tls = {
+      apiVersion: 'gateway.networking.k8s.io/v1alpha2',
+      kind: 'TLSRoute',
+      metadata: { name: 'reviews-tls-alpha', namespace: 'bookinfo' },
+      spec: { parentRefs: [{ group: '', kind: 'Service', name: 'reviews', port: 9080 }], rules: [{ backendRefs: [{ name: 'reviews-v2', port: 9080 }] }] },
+    };
+    const objectsBefore = acmgObjects();
+    try {
+      serving({ v1: false, v1alpha2: true });
+      // The API server serves v1alpha2 and no longer v1 (as an older release's CRD does).
+      await eventually('TLSRoute served at v1alpha2 only', 30_000, () => {
+        try {
+          kubectl(['get', 'tlsroutes.v1alpha2.gateway.networking.k8s.io', '-A']);
+        } catch {
+          return false;
+        }
+        try {
+          kubectl(['get', 'tlsroutes.v1.gateway.networking.k8s.io', '-A']);
+          return false;
+        } catch {
+          return true;
+        }
+      });
+      kubectl(['apply', '-f', '-'], JSON.stringify(tls));
+      const r = expectExit(await acmg(['migrate', '-n', 'bookinfo', 'reviews', '--keep-service', '-y', ...NS]), 2);
+      expect(r.stderr).toMatch(/TLSRoute bookinfo\/reviews-tls-alpha routes reviews for the mesh \(GAMMA\): acmg does not carry TLSRoutes to the gateway/);
+      expect(acmgObjects()).toEqual(objectsBefore);
+    } finally {
+      kubectl(['-n', 'bookinfo', 'delete', 'tlsroutes.v1alpha2.gateway.networking.k8s.io', 'reviews-tls-alpha', '--ignore-not-found']);
+      serving(Object.fromEntries(original.spec.versions.map((v: any) => [v.name, v.served])));
+    }
+    expect(kubectlJson(['get', 'crd', crd]).spec.versions.map((v: any) => `${v.name} ${v.served}`)).toEqual(
+      original.spec.versions.map((v: any) => `${v.name} ${v.served}`),
+    );
+  }, 120_000);
+
   test("purge takes away every Gateway API object acmg made, and leaves the user's routes as they were", async () => {
     expectExit(await acmg(['migrate', '-n', 'bookinfo', 'reviews', '--keep-service', '-y', ...NS]), 0);
     expectExit(await acmg(['uninstall', '--purge', '-y', ...NS]), 0);
