@@ -21,7 +21,8 @@ import { ControlLoop, failingSeconds, live } from './control-loop.js';
 import { loadInstall } from './install-record.js';
 import { METRICS_CONTENT_TYPE, metricsText } from './metrics-text.js';
 import { tryAcquireOrRenew } from './leader.js';
-import { DESTINATION_RULE, reconcile, routesRead, VIRTUAL_SERVICE, vsCrdMissing, type ConfirmOptions } from './sync.js';
+import { DESTINATION_RULE, reconcile, VIRTUAL_SERVICE, vsCrdMissing, type ConfirmOptions } from './sync.js';
+import { routesRead } from './route-lists.js';
 import { GATEWAY_API_VERSION, ROUTE_READ_VERSIONS, routingApiOf, type RouteKind } from '../render/gateway-api.js';
 
 export type { ControllerMetrics } from './control-loop.js';

@@ -7,7 +7,8 @@ import { listPagesIfServed, type KubeApi } from '../kube/api.js';
 import type { KObject } from '../model/object.js';
 import type { InstallRecord, MigrationRecord, State } from '../model/state.js';
 import { planRouteFollow } from '../plan/route-follow.js';
-import { GATEWAY_API_VERSION, routingApiOf } from '../render/gateway-api.js';
+import { routingApiOf } from '../render/gateway-api.js';
+import { listRoutes } from './route-lists.js';
 import { VERSION } from '../version.js';
 
 /** Every object of a kind in a namespace; none where its CRD is not installed. */
@@ -33,14 +34,21 @@ export async function refreshNamespaceRoutes(
   // Only where approach 2 is in play: nothing else changes a route's destinations.
   if (!here.some((m) => m.approach === 'replace-service') || !here.some((m) => m.phase === 'complete')) return [];
   const api = routingApiOf(install.values);
-  const lists = { virtualServices: [] as KObject[], destinationRules: [] as KObject[], httpRoutes: [] as KObject[], tcpRoutes: [] as KObject[] };
+  const lists = {
+    virtualServices: [] as KObject[],
+    destinationRules: [] as KObject[],
+    httpRoutes: [] as KObject[],
+    tcpRoutes: [] as KObject[],
+    uncarriedRoutes: [] as KObject[],
+  };
   for (const n of [...new Set(here.map((m) => m.namespace))].sort()) {
     lists.virtualServices.push(...(await listAll(kube, 'networking.istio.io/v1', 'VirtualService', n)));
     lists.destinationRules.push(...(await listAll(kube, 'networking.istio.io/v1', 'DestinationRule', n)));
-    if (api === 'gateway-api') {
-      lists.httpRoutes.push(...(await listAll(kube, GATEWAY_API_VERSION, 'HTTPRoute', n)));
-      lists.tcpRoutes.push(...(await listAll(kube, GATEWAY_API_VERSION, 'TCPRoute', n)));
-    }
+    // The same kinds as sync's (a carried GRPCRoute's rules are rendered again, a refused kind keeps the route as it is).
+    const routes = await listRoutes(kube, api, { namespace: n });
+    lists.httpRoutes.push(...routes.HTTPRoute);
+    lists.tcpRoutes.push(...routes.TCPRoute);
+    lists.uncarriedRoutes.push(...routes.TCPRoute, ...routes.GRPCRoute, ...routes.TLSRoute);
   }
   const plan = planRouteFollow({
     migrations: here,

@@ -2,7 +2,7 @@
 // bound to the acmg Gateway; compared with what CoreDNS has; written only if different (one write).
 import type { DnsEntry } from '../coredns/region.js';
 import { AcmgError, ExitCode } from '../errors.js';
-import { ApiError, listPages, listPagesIfServed, type KubeApi } from '../kube/api.js';
+import { ApiError, listPages, type KubeApi } from '../kube/api.js';
 import type { KObject } from '../model/object.js';
 import { currentDnsEntries } from '../kube/dns-store.js';
 import { canMissReload } from './coredns-restart.js';
@@ -16,7 +16,8 @@ import { migrationKey } from '../model/state.js';
 import { planRouteFollow, projectRoutingObject } from '../plan/route-follow.js';
 import { desiredState, namesToCheck, projectService, projectVirtualService } from '../plan/sync.js';
 import { VERSION } from '../version.js';
-import { GATEWAY_API_VERSION, ROUTE_READ_VERSIONS, routingApiOf, type RouteKind, type RoutingApi } from '../render/gateway-api.js';
+import { routingApiOf, type RouteKind, type RoutingApi } from '../render/gateway-api.js';
+import { listRoutes } from './route-lists.js';
 import { sharedPortsInUse } from './gateway-ports.js';
 import { doorAddresses, gatewayClusterIP, syncGatewayPorts } from './gateway-sync.js';
 import { dnsSettings, loadInstall } from './install-record.js';
@@ -75,7 +76,7 @@ function applyChange(current: DnsEntry[], add: DnsEntry[], remove: DnsEntry[]): 
 export interface ClusterView {
   virtualServices: Iterable<KObject>;
   destinationRules: Iterable<KObject>;
-  /** The Gateway API routes of the kinds ROUTES_READ names (none of a kind not read or not served). */
+  /** The Gateway API routes of the kinds routesRead names (none of a kind not served). */
   routes?: Partial<Record<RouteKind, Iterable<KObject>>>;
   /** By "namespace/name". */
   services: ReadonlyMap<string, KObject>;
@@ -83,23 +84,6 @@ export interface ClusterView {
 
 export const VIRTUAL_SERVICE = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService' } as const;
 export const DESTINATION_RULE = { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule' } as const;
-
-/**
- * The Gateway API route kinds a reconcile reads, all cluster-wide. With the Gateway API: HTTPRoutes
- * (the user's GAMMA routes, followed; acmg's own; those bound to the shared Gateway, which steer
- * names) and TCPRoutes (acmg's, compared; bound ones steer) at v1, which precheck requires, and
- * GRPCRoutes (bound ones steer). With either API, the GAMMA routes whose rules the gateway would not
- * keep (every kind with Istio's; GRPCRoute, TCPRoute, TLSRoute with the Gateway API), so one added
- * after a migration is named, not lost. A kind not required is read at the first version the API
- * server serves (ROUTE_READ_VERSIONS), and none of it where its CRD is missing.
- */
-export function routesRead(api: RoutingApi): { kind: RouteKind; required: boolean }[] {
-  const gatewayApi = api === 'gateway-api';
-  return (['HTTPRoute', 'TCPRoute', 'GRPCRoute', 'TLSRoute'] as const).map((kind) => ({
-    kind,
-    required: gatewayApi && (kind === 'HTTPRoute' || kind === 'TCPRoute'),
-  }));
-}
 
 export function vsCrdMissing(e: unknown): AcmgError | undefined {
   if (e instanceof ApiError && e.status === 404)
@@ -119,13 +103,7 @@ async function listView(kube: KubeApi, api: RoutingApi): Promise<ClusterView> {
   }
   await listPages(kube, DESTINATION_RULE.apiVersion, DESTINATION_RULE.kind, {}, (dr) => destinationRules.push(projectRoutingObject(dr)));
   await listPages(kube, 'v1', 'Service', {}, (s) => services.set(`${s.metadata.namespace}/${s.metadata.name}`, projectService(s)));
-  const routes: Partial<Record<RouteKind, KObject[]>> = {};
-  for (const { kind, required } of routesRead(api)) {
-    const out: KObject[] = (routes[kind] = []);
-    const keep = (r: KObject) => void out.push(projectRoutingObject(r));
-    if (required) await listPages(kube, GATEWAY_API_VERSION, kind, {}, keep);
-    else await listPagesIfServed(kube, ROUTE_READ_VERSIONS[kind], kind, {}, keep);
-  }
+  const routes = await listRoutes(kube, api, {}, projectRoutingObject);
   return { virtualServices, destinationRules, services, routes };
 }
 

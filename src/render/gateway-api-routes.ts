@@ -7,7 +7,7 @@
 // service. acmg never edits the user's objects; it writes these copies.
 import type { KObject } from '../model/object.js';
 import type { RuleChange } from '../model/state.js';
-import { GATEWAY_API_GROUP, GATEWAY_API_VERSION, doorListenerName, portRouteName, routeKindFor } from './gateway-api.js';
+import { GATEWAY_API_GROUP, GATEWAY_API_VERSION, doorListenerName, portRouteName, routeKindFor, type RoutingApi } from './gateway-api.js';
 import { authorityRegex, type ListenedPort } from './gateway-routes.js';
 import { acmgLabels, isAcmgObject } from './labels.js';
 import { ruleChange } from './rule-change.js';
@@ -19,10 +19,32 @@ const refsService = (ref: Json, service: string, namespace: string, routeNamespa
   ref.kind === 'Service' && (ref.group === '' || ref.group === 'core') && ref.name === service && (ref.namespace ?? routeNamespace) === namespace;
 
 /**
- * GAMMA route kinds acmg does not carry to the gateway (it carries HTTPRoutes): a migration would
- * lose their rules there, so migrate names each one (a rule change, refused unless accepted).
+ * GAMMA route kinds acmg does not carry to the gateway: a migration would lose their rules there,
+ * so migrate names each one (a rule change, refused unless accepted). With the Gateway API it
+ * carries HTTPRoutes and GRPCRoutes (the latter as HTTPRoute rules: what istiod makes of them).
+ * (HTTPRoutes with Istio's API are named on their own: the fix there is another API.)
  */
 export const UNCARRIED_MESH_ROUTE_KINDS = ['GRPCRoute', 'TCPRoute', 'TLSRoute'] as const;
+export const uncarriedMeshRouteKinds = (api: RoutingApi): readonly string[] =>
+  api === 'gateway-api' ? UNCARRIED_MESH_ROUTE_KINDS.filter((k) => k !== 'GRPCRoute') : UNCARRIED_MESH_ROUTE_KINDS;
+
+/**
+ * A GRPCRoute match as the HTTPRoute match istiod makes of it (pilot's createGRPCURIMatch): gRPC
+ * calls are POSTs to /<service>/<method>. A method with a service and a method is that exact path,
+ * a service alone its prefix, a method alone (or a regular expression) a regular expression; the
+ * header matches are the same. A match without a method matches every path (undefined: no path).
+ */
+export function grpcPathMatch(method: Json | undefined): Json | undefined {
+  if (!method) return undefined;
+  const { service, method: name } = method;
+  if ((method.type ?? 'Exact') === 'Exact') {
+    if (service && name) return { type: 'Exact', value: `/${service}/${name}` };
+    if (service) return { type: 'PathPrefix', value: `/${service}/` };
+    return { type: 'RegularExpression', value: `/[^/]+/${name}` };
+  }
+  if (!name) return { type: 'RegularExpression', value: `/${service}/.+` };
+  return { type: 'RegularExpression', value: service ? `/${service}/${name}` : `/[^/]+/${name}` };
+}
 
 /** The user's GAMMA routes (parentRefs the Service) for a service (acmg's skipped), oldest first as Gateway API orders ties. */
 export function meshHttpRoutesOf(routes: KObject[], service: string, namespace: string): KObject[] {
@@ -55,6 +77,49 @@ export interface GatewayApiRoutes {
   refused: RuleChange[];
 }
 
+/** A GRPCRoute rule as the HTTPRoute rule istiod makes of it: its matches by path (grpcPathMatch); filters and backendRefs are the same fields. */
+function asHttpRule(rule: Json): Json {
+  if (!rule.matches) return rule;
+  return {
+    ...rule,
+    matches: rule.matches.map((m: Json) => {
+      const path = grpcPathMatch(m.method);
+      return { ...(path ? { path } : {}), ...(m.headers ? { headers: m.headers } : {}) };
+    }),
+  };
+}
+
+/**
+ * Where the gateway would order a service port's carried rules otherwise than the sidecars do.
+ * istiod ranks a route's matches (exact path, prefix by length, regular expression, none), and a
+ * GRPCRoute match without a method has no path for the sidecars (ranked last) but the HTTPRoute
+ * rule at the gateway matches "/" (ranked above a regular expression); HTTPRoutes and GRPCRoutes for
+ * one port are ranked together, which acmg does not reproduce.
+ */
+function grpcOrderChanges(routes: KObject[], service: string, port: number): RuleChange[] {
+  const grpc = routes.filter((r) => r.kind === 'GRPCRoute');
+  if (!grpc.length) return [];
+  const id = (r: KObject) => `${r.kind} ${r.metadata.namespace}/${r.metadata.name}`;
+  const http = routes.filter((r) => r.kind !== 'GRPCRoute');
+  if (http.length)
+    return grpc.map((r) =>
+      ruleChange(
+        `${id(r)} and ${http.map(id).join(', ')} both route port ${port} of ${service}: acmg carries GRPCRoutes only where no HTTPRoute routes the same port, as the gateway may order their rules otherwise`,
+        id(r),
+        'grpc-beside-http-route',
+      ),
+    );
+  const matches = grpc.flatMap((r) => (r.spec?.rules ?? []).flatMap((rule: Json) => (rule.matches?.length ? rule.matches : [{}])));
+  if (!matches.some((m: Json) => grpcPathMatch(m.method)?.type === 'RegularExpression') || !matches.some((m: Json) => !m.method)) return [];
+  return grpc.map((r) =>
+    ruleChange(
+      `${id(r)}: a match without a method beside a regular-expression method match (port ${port} of ${service}): the gateway would try the match without a method first, the sidecars last (give that match a method, or name the methods exactly)`,
+      id(r),
+      'grpc-match-order',
+    ),
+  );
+}
+
 export function renderGatewayApiRoutes(i: GatewayApiRouteInput): GatewayApiRoutes {
   const refused: RuleChange[] = [];
   const host = { name: 'Host', type: 'RegularExpression', value: authorityRegex(i.service, i.namespace, i.clusterDomain) };
@@ -75,49 +140,55 @@ export function renderGatewayApiRoutes(i: GatewayApiRouteInput): GatewayApiRoute
     const kind = routeKindFor(p.protocol);
     const rules: Json[] = [];
     if (kind === 'HTTPRoute') {
-      for (const r of i.userRoutes) {
-        const id = `HTTPRoute ${r.metadata.namespace}/${r.metadata.name}`;
+      // A parentRef with a port routes only that port of the Service.
+      const here = i.userRoutes.filter((r) =>
+        (r.spec?.parentRefs ?? []).some(
+          (ref: Json) => refsService(ref, i.service, i.namespace, r.metadata.namespace ?? i.namespace) && (ref.port === undefined || ref.port === p.port),
+        ),
+      );
+      refused.push(...grpcOrderChanges(here, i.service, p.port));
+      for (const r of here) {
+        const id = `${r.kind} ${r.metadata.namespace}/${r.metadata.name}`;
         const routeNs = r.metadata.namespace ?? i.namespace;
-        // A parentRef with a port routes only that port of the Service.
-        const refs = (r.spec?.parentRefs ?? []).filter((ref: Json) => refsService(ref, i.service, i.namespace, routeNs));
-        if (!refs.some((ref: Json) => ref.port === undefined || ref.port === p.port)) continue;
         if ((r.spec?.hostnames ?? []).length)
           refused.push(
             ruleChange(`${id}: hostnames do not apply to mesh routes; acmg matches the service's names at the gateway`, id, 'hostnames', r.spec.hostnames),
           );
-        (r.spec?.rules ?? []).forEach((rule: Json, ri: number) => {
-          const matches: Json[] = rule.matches?.length ? rule.matches : [{}];
-          matches.forEach((m: Json, mi: number) => {
-            if ((m.headers ?? []).some((h: Json) => String(h.name).toLowerCase() === 'host'))
-              refused.push(
-                ruleChange(
-                  `${id} rules[${ri}].matches[${mi}].headers: acmg matches the service's names by the Host header at the gateway`,
-                  id,
-                  'matches.headers.host',
-                  m,
-                ),
-              );
-          });
-          const { matches: _m, backendRefs, filters, ...rest } = rule;
-          rules.push({
-            ...rest,
-            matches: matches.map((m: Json) => ({
-              path: anyPath,
-              ...m,
-              headers: [...(m.headers ?? []).filter((h: Json) => String(h.name).toLowerCase() !== 'host'), host],
-            })),
-            ...(filters
-              ? {
-                  filters: filters.map((f: Json) =>
-                    f.requestMirror?.backendRef
-                      ? { ...f, requestMirror: { ...f.requestMirror, backendRef: backend(f.requestMirror.backendRef, routeNs, p.port, false) } }
-                      : f,
+        (r.spec?.rules ?? [])
+          .map((rule: Json) => (r.kind === 'GRPCRoute' ? asHttpRule(rule) : rule))
+          .forEach((rule: Json, ri: number) => {
+            const matches: Json[] = rule.matches?.length ? rule.matches : [{}];
+            matches.forEach((m: Json, mi: number) => {
+              if ((m.headers ?? []).some((h: Json) => String(h.name).toLowerCase() === 'host'))
+                refused.push(
+                  ruleChange(
+                    `${id} rules[${ri}].matches[${mi}].headers: acmg matches the service's names by the Host header at the gateway`,
+                    id,
+                    'matches.headers.host',
+                    m,
                   ),
-                }
-              : {}),
-            ...(backendRefs ? { backendRefs: backendRefs.map((b: Json) => backend(b, routeNs, p.port)) } : {}),
+                );
+            });
+            const { matches: _m, backendRefs, filters, ...rest } = rule;
+            rules.push({
+              ...rest,
+              matches: matches.map((m: Json) => ({
+                path: anyPath,
+                ...m,
+                headers: [...(m.headers ?? []).filter((h: Json) => String(h.name).toLowerCase() !== 'host'), host],
+              })),
+              ...(filters
+                ? {
+                    filters: filters.map((f: Json) =>
+                      f.requestMirror?.backendRef
+                        ? { ...f, requestMirror: { ...f.requestMirror, backendRef: backend(f.requestMirror.backendRef, routeNs, p.port, false) } }
+                        : f,
+                    ),
+                  }
+                : {}),
+              ...(backendRefs ? { backendRefs: backendRefs.map((b: Json) => backend(b, routeNs, p.port)) } : {}),
+            });
           });
-        });
       }
       // A port the user's routes do not route: the service itself, as a sidecar without a route would.
       if (!rules.length)

@@ -15,7 +15,7 @@ import { ISTIO_NETWORKING_VERSION } from './istio-gateway.js';
 import { acmgLabels, isAcmgObject } from './labels.js';
 import { namespaceGatewayName } from './namespace-gateway.js';
 import { routingApiOf, type RoutingApi } from './gateway-api.js';
-import { meshHttpRoutesOf, renderGatewayApiRoutes } from './gateway-api-routes.js';
+import { meshHttpRoutesOf, renderGatewayApiRoutes, uncarriedMeshRouteKinds } from './gateway-api-routes.js';
 import { replacementName, routeName } from './routes.js';
 import { ruleChange } from './rule-change.js';
 
@@ -246,11 +246,11 @@ export interface ServiceRoutingInput {
   replacementSuffix: string;
   /** The service's ports, each with its listener port at the namespace's door (0 while planning). */
   ports: ListenedPort[];
-  /** VirtualServices, DestinationRules and HTTPRoutes of the service's namespace (acmg's own are skipped). */
+  /** VirtualServices, DestinationRules and HTTPRoutes of the service's namespace (acmg's own are skipped); migrate's route step passes a plan's carried GRPCRoutes here too. */
   virtualServices: KObject[];
   destinationRules: KObject[];
   httpRoutes?: KObject[];
-  /** The namespace's routes of the kinds acmg does not carry (UNCARRIED_MESH_ROUTE_KINDS): a GAMMA one for the service is refused. */
+  /** The namespace's GRPCRoutes, TCPRoutes and TLSRoutes: a GAMMA one for the service is carried (GRPCRoutes with the Gateway API) or refused (uncarriedMeshRouteKinds). */
   uncarriedRoutes?: KObject[];
   /** Other Services of the namespace migrated with --replace-service (a carried rule sending to one goes to its replacement). */
   replacedServices?: Iterable<string>;
@@ -262,7 +262,7 @@ export interface ServiceRouting {
   objects: KObject[];
   /** Approach 2, where the user has a DestinationRule for the service: its copy for the replacement (Istio API). */
   destinationRule?: KObject;
-  /** The user's objects the routing is made from (VirtualServices, or GAMMA HTTPRoutes with the Gateway API). */
+  /** The user's objects the routing is made from (VirtualServices, or GAMMA HTTPRoutes and GRPCRoutes with the Gateway API). */
   userRoutes: KObject[];
   userRule?: KObject;
   /** The user's rules that cannot hold at the gateway (migrate refuses them unless accepted). */
@@ -284,9 +284,13 @@ export function renderServiceRouting(i: ServiceRoutingInput): ServiceRouting {
 
 const routingOf = (o: KObject) => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`;
 
-/** The user's GAMMA GRPCRoutes, TCPRoutes and TLSRoutes for the service: either gateway would route it without them. */
+/** The user's GAMMA routes for the service of the kinds the install's API does not carry: the gateway would route it without them. */
 const uncarriedRouteChanges = (i: ServiceRoutingInput): RuleChange[] =>
-  meshHttpRoutesOf(i.uncarriedRoutes ?? [], i.service, i.namespace).map((r) =>
+  meshHttpRoutesOf(
+    (i.uncarriedRoutes ?? []).filter((r) => uncarriedMeshRouteKinds(routingApiOf({ routing: { api: i.api } })).includes(r.kind)),
+    i.service,
+    i.namespace,
+  ).map((r) =>
     ruleChange(
       `${routingOf(r)} routes ${i.service} for the mesh (GAMMA): acmg does not carry ${r.kind}s to the gateway, which would send ${i.service}'s traffic to the service without its rules (move them to ${routingApiOf({ routing: { api: i.api } }) === 'gateway-api' ? 'an HTTPRoute' : 'a VirtualService'}, or leave ${i.service} on its sidecars)`,
       routingOf(r),
@@ -324,7 +328,9 @@ function destinationRuleFor(i: ServiceRoutingInput, destination: string): { user
  * a Gateway API gateway does not read, are named (migrate refuses them unless accepted).
  */
 function renderGatewayApiRouting(i: ServiceRoutingInput): ServiceRouting {
-  const userRoutes = meshHttpRoutesOf(i.httpRoutes ?? [], i.service, i.namespace);
+  // HTTPRoutes and GRPCRoutes, oldest first across both (as istiod merges a service's routes).
+  const grpcRoutes = (i.uncarriedRoutes ?? []).filter((r) => r.kind === 'GRPCRoute');
+  const userRoutes = meshHttpRoutesOf([...(i.httpRoutes ?? []), ...grpcRoutes], i.service, i.namespace);
   const destination = i.approach === 'replace-service' ? replacementName(i.service, i.replacementSuffix) : i.service;
   const refused = i.virtualServices
     .filter((vs) => !isAcmgObject(vs) && routesService(vs, i.service, i.namespace, i.clusterDomain))

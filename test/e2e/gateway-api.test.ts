@@ -14,6 +14,7 @@ import {
   differences,
   migratedAny,
   round,
+  sleep,
   sleepPlain,
   table,
   withSidecar,
@@ -163,7 +164,7 @@ describe('Gateway API: Bookinfo routed by GAMMA HTTPRoutes, before and after a m
     expect(sync.remove).toEqual([{ fqdn, ip: gatewayIP }]);
   }, 300_000);
 
-  test('a GAMMA GRPCRoute for reviews, which acmg does not carry: migrate names it and exits 2, writing nothing', async () => {
+  test('a GAMMA GRPCRoute for reviews beside its HTTPRoute, which acmg does not carry together: migrate names it and exits 2, writing nothing', async () => {
     const grpc = {
       apiVersion: 'gateway.networking.k8s.io/v1',
       kind: 'GRPCRoute',
@@ -177,13 +178,99 @@ describe('Gateway API: Bookinfo routed by GAMMA HTTPRoutes, before and after a m
     try {
       kubectl(['apply', '-f', '-'], JSON.stringify(grpc));
       const r = expectExit(await acmg(['migrate', '-n', 'bookinfo', 'reviews', '--keep-service', '-y', ...NS]), 2);
-      expect(r.stderr).toMatch(/GRPCRoute bookinfo\/reviews-grpc routes reviews for the mesh \(GAMMA\): acmg does not carry GRPCRoutes to the gateway/);
+      expect(r.stderr).toMatch(/GRPCRoute bookinfo\/reviews-grpc and HTTPRoute bookinfo\/reviews both route port 9080 of reviews/);
       expect(acmgObjects()).toEqual(objectsBefore);
       expect(JSON.parse(expectExit(await acmg(['status', '-o', 'json']), 0).stdout).services).toEqual([]);
     } finally {
       kubectl(['-n', 'bookinfo', 'delete', 'grpcroute', 'reviews-grpc', '--ignore-not-found']);
     }
   }, 120_000);
+
+  test('a GAMMA GRPCRoute for details: the sidecars route its gRPC calls by method and header; after migrate the gateway routes each call to the same place, follows an edit (acmg sync), and after the rollback the sidecars do again', async () => {
+    const rule = (method: object, to: string, headers?: object[]) => ({
+      matches: [{ method, ...(headers ? { headers } : {}) }],
+      backendRefs: [{ name: to, port: 9080 }],
+    });
+    const jasonGet = rule({ service: 'bookinfo.Details', method: 'Get' }, 'reviews-v2', [{ name: 'end-user', value: 'jason' }]);
+    const grpc = (rules: object[]) => ({
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'GRPCRoute',
+      metadata: { name: 'details-grpc', namespace: 'bookinfo' },
+      spec: { parentRefs: [{ group: '', kind: 'Service', name: 'details', port: 9080 }], rules },
+    });
+    const rules = [jasonGet, rule({ service: 'bookinfo.Details' }, 'reviews-v1'), { backendRefs: [{ name: 'details', port: 9080 }] }];
+    const grpcHeaders = { 'content-type': 'application/grpc' };
+    const calls = {
+      'Get as jason': { path: '/bookinfo.Details/Get', headers: { ...grpcHeaders, 'end-user': 'jason' } },
+      Get: { path: '/bookinfo.Details/Get', headers: grpcHeaders },
+      List: { path: '/bookinfo.Details/List', headers: grpcHeaders },
+      'another service': { path: '/bookinfo.Ratings/Get', headers: grpcHeaders },
+      'plain HTTP': { path: '/details/0', headers: {} },
+    };
+    const where = async (client: typeof sleepPlain) => {
+      const out: Record<string, string | undefined> = {};
+      for (const [name, c] of Object.entries(calls)) {
+        const t = await traceCall(client, { url: `http://details.bookinfo:9080${c.path}`, headers: c.headers, method: 'POST' });
+        out[name] = `${t.destination ?? t.failure?.kind} via ${t.hops.map((h) => h.kind).join(',') || 'none'} at ${t.resolvedAddress}`;
+      }
+      return out;
+    };
+    const landing = (w: Record<string, string | undefined>) => Object.fromEntries(Object.entries(w).map(([k, v]) => [k, v!.split(' via ')[0]]));
+    const expected = {
+      'Get as jason': 'reviews-v2.bookinfo.svc.cluster.local:9080',
+      Get: 'reviews-v1.bookinfo.svc.cluster.local:9080',
+      List: 'reviews-v1.bookinfo.svc.cluster.local:9080',
+      'another service': 'details.bookinfo.svc.cluster.local:9080',
+      'plain HTTP': 'details.bookinfo.svc.cluster.local:9080',
+    };
+    let baseline: Record<string, string | undefined> | undefined;
+    try {
+      kubectl(['apply', '-f', '-'], JSON.stringify(grpc(rules)));
+      // The baseline: a client with a sidecar, routed by the GRPCRoute (once istiod has pushed it).
+      ({ value: baseline } = await eventually('the sidecars route details by the GRPCRoute', 90_000, async () => {
+        const w = await where(sleep);
+        return JSON.stringify(landing(w)) === JSON.stringify(expected) ? w : undefined;
+      }));
+      expect(landing(baseline)).toEqual(expected);
+
+      expectExit(await acmg(['migrate', '-n', 'bookinfo', 'details', '--keep-service', '-y', ...NS]), 0);
+      const door = kubectlJson(['-n', 'istio-system', 'get', 'service', 'acmg-bookinfo']).spec.clusterIP;
+      // A client without a sidecar now calls the door, and the gateway routes each call where the sidecars did.
+      const { value: after } = await eventually('the gateway routes details by the carried GRPCRoute', 90_000, async () => {
+        const w = await where(sleepPlain);
+        return Object.values(w).every((v) => v!.endsWith(`via router at ${door}`)) && JSON.stringify(landing(w)) === JSON.stringify(expected) ? w : undefined;
+      });
+      expect(landing(after)).toEqual(expected);
+      expect(landing(await where(sleep))).toEqual(expected);
+      // The carried route is an HTTPRoute at the door, accepted by istiod; sync has nothing to change.
+      expect(
+        kubectlJson(['-n', 'bookinfo', 'get', 'httproute', 'acmg-details-9080']).status?.parents?.[0]?.conditions?.find((c: any) => c.type === 'Accepted')
+          ?.status,
+      ).toBe('True');
+      expect(JSON.parse(expectExit(await acmg(['sync', '-o', 'json', ...NS]), 0).stdout)).toMatchObject({ routes: [], warnings: [] });
+
+      // An edit of the user's GRPCRoute (jason's rule gone): sync carries it, and jason's Get lands with everyone's.
+      kubectl(['apply', '-f', '-'], JSON.stringify(grpc(rules.slice(1))));
+      const sync = JSON.parse(expectExit(await acmg(['sync', '-o', 'json', ...NS]), 0).stdout);
+      expect({ routes: sync.routes, warnings: sync.warnings }).toEqual({ routes: ['apply HTTPRoute bookinfo/acmg-details-9080'], warnings: [] });
+      const edited = { ...expected, 'Get as jason': expected.Get };
+      await eventually('the gateway follows the edit', 90_000, async () => JSON.stringify(landing(await where(sleepPlain))) === JSON.stringify(edited));
+      await eventually('the sidecars follow the edit', 90_000, async () => JSON.stringify(landing(await where(sleep))) === JSON.stringify(edited));
+      kubectl(['apply', '-f', '-'], JSON.stringify(grpc(rules)));
+      expect(JSON.parse(expectExit(await acmg(['sync', '-o', 'json', ...NS]), 0).stdout).routes).toEqual(['apply HTTPRoute bookinfo/acmg-details-9080']);
+    } finally {
+      if (migratedAny()) expectExit(await acmg(['rollback', '-n', 'bookinfo', '-y', ...NS]), 0);
+    }
+    try {
+      const { value: back } = await eventually('the sidecars route details again', 90_000, async () => {
+        const w = await where(sleep);
+        return JSON.stringify(landing(w)) === JSON.stringify(expected) && !Object.values(w).some((v) => v!.includes('router')) ? w : undefined;
+      });
+      expect(back).toEqual(baseline);
+    } finally {
+      kubectl(['-n', 'bookinfo', 'delete', 'grpcroute', 'details-grpc', '--ignore-not-found']);
+    }
+  }, 480_000);
 
   test.each(['keep-service', 'replace-service'])(
     '--%s: every call lands where it did, with the same rules, through the Gateway API gateway; and again after the rollback',
@@ -237,7 +324,7 @@ describe('Gateway API: Bookinfo routed by GAMMA HTTPRoutes, before and after a m
     480_000,
   );
 
-  test("a GAMMA GRPCRoute added after reviews' migration: acmg sync names it and leaves the gateway's route as it was; rollback takes every name back", async () => {
+  test("a GAMMA GRPCRoute added after reviews' migration, beside its HTTPRoute: acmg sync names it and leaves the gateway's route as it was", async () => {
     const grpc = {
       apiVersion: 'gateway.networking.k8s.io/v1',
       kind: 'GRPCRoute',
@@ -256,7 +343,7 @@ describe('Gateway API: Bookinfo routed by GAMMA HTTPRoutes, before and after a m
       const sync = JSON.parse(expectExit(await acmg(['sync', '-o', 'json', ...NS]), 0).stdout);
       expect(sync.warnings).toEqual([
         expect.stringMatching(
-          /^bookinfo\/reviews: not carrying the edit to the gateway, which keeps the rules it had: GRPCRoute bookinfo\/reviews-grpc-late routes reviews for the mesh \(GAMMA\)/,
+          /^bookinfo\/reviews: not carrying the edit to the gateway, which keeps the rules it had: GRPCRoute bookinfo\/reviews-grpc-late and HTTPRoute bookinfo\/reviews both route port 9080 of reviews/,
         ),
       ]);
       expect({ routes: sync.routes, add: sync.add, remove: sync.remove }).toEqual({ routes: [], add: [], remove: [] });

@@ -17,7 +17,7 @@ import { reconcile } from '../../src/ops/sync.js';
 import { applyUninstall, planUninstall } from '../../src/ops/uninstall.js';
 import { resolveValues } from '../../src/profile/load.js';
 import { GATEWAY_API_VERSION } from '../../src/render/gateway-api.js';
-import { renderGatewayApiRoutes } from '../../src/render/gateway-api-routes.js';
+import { grpcPathMatch, renderGatewayApiRoutes } from '../../src/render/gateway-api-routes.js';
 import { renderServiceRouting } from '../../src/render/gateway-routes.js';
 import { renderManifests } from '../../src/render/index.js';
 import { renderNamespaceGateway } from '../../src/render/namespace-gateway.js';
@@ -301,7 +301,7 @@ describe('migrate and rollback', () => {
   });
 
   test.each(['gateway-api', 'istio'] as const)(
-    "with routing.api %s, the user's GAMMA GRPCRoutes, TCPRoutes and TLSRoutes for a service are named, not dropped: refused (exit 2, nothing written) unless accepted",
+    "with routing.api %s, the user's GAMMA routes of the kinds it does not carry (TCPRoutes, TLSRoutes; GRPCRoutes with Istio's) are named, not dropped: refused (exit 2, nothing written) unless accepted",
     async (api) => {
       const kube = await installedCluster(api);
       const gamma = (kind: string, name: string, service: string, rules: object[]): KObject => ({
@@ -312,7 +312,7 @@ describe('migrate and rollback', () => {
       });
       kube.seed(
         gamma('GRPCRoute', 'reviews-grpc', 'reviews', [
-          { matches: [{ method: { service: 'shop.Reviews' } }], backendRefs: [{ name: 'reviews-v2', port: 9080 }] },
+          { matches: [{ method: { type: 'Exact', service: 'shop.Reviews' } }], backendRefs: [{ name: 'reviews-v2', port: 9080 }] },
         ]),
         gamma('TCPRoute', 'db-split', 'db', [{ backendRefs: [{ name: 'db', port: 5432, weight: 90 }] }]),
         gamma('TLSRoute', 'reviews-tls', 'reviews', [{ backendRefs: [{ name: 'reviews', port: 9080 }] }]),
@@ -323,17 +323,126 @@ describe('migrate and rollback', () => {
       const e = (await planMigration(kube, { services: ['reviews', 'db'], namespace: 'shop' }, { approach: 'keep-service' }).catch((x) => x)) as AcmgError;
       expect(e).toBeInstanceOf(AcmgError);
       expect(e.code).toBe(ExitCode.Usage);
-      expect(e.problems.map((p) => p.split(':')[0])).toEqual([
-        'GRPCRoute shop/reviews-grpc routes reviews for the mesh (GAMMA)',
+      const refused = [
+        ...(api === 'istio' ? ['GRPCRoute shop/reviews-grpc routes reviews for the mesh (GAMMA)'] : []),
         'TLSRoute shop/reviews-tls routes reviews for the mesh (GAMMA)',
         'TCPRoute shop/db-split routes db for the mesh (GAMMA)',
-      ]);
-      expect(e.problems[0]).toMatch(/acmg does not carry GRPCRoutes to the gateway.*--accept-rule-changes/);
+      ];
+      expect(e.problems.map((p) => p.split(':')[0])).toEqual(refused);
+      expect(e.problems[0]).toMatch(/acmg does not carry (GRPC|TLS)Routes to the gateway.*--accept-rule-changes migrates anyway, without that route's rules/);
       expect(kube.writes()).toEqual([]);
       const plan = await planMigration(kube, { services: ['reviews', 'db'], namespace: 'shop' }, { approach: 'keep-service', acceptRuleChanges: true });
-      expect(plan.ruleChanges).toHaveLength(3);
+      expect(plan.ruleChanges).toHaveLength(refused.length);
+      // With the Gateway API the GRPCRoute is carried: the route at the door has its rule, by path.
+      if (api === 'gateway-api') {
+        expect(plan.candidates.find((c) => c.service.metadata.name === 'reviews')!.userRoutes.map((r) => `${r.kind} ${r.metadata.name}`)).toEqual([
+          'GRPCRoute reviews-grpc',
+        ]);
+        await applyMigration(kube, plan, opts);
+        expect(kube.peek(GATEWAY_API_VERSION, 'HTTPRoute', 'acmg-reviews-9080', 'shop')!.spec.rules).toEqual([
+          {
+            matches: [{ path: { type: 'PathPrefix', value: '/shop.Reviews/' }, headers: [{ name: 'Host', type: 'RegularExpression', value: HOST_RE }] }],
+            backendRefs: [{ group: '', kind: 'Service', weight: 1, name: 'reviews-v2', port: 9080 }],
+          },
+        ]);
+      }
     },
   );
+
+  test('a GRPCRoute match becomes the HTTPRoute match istiod makes of it: /service/method exact, a service alone its prefix, a method alone or a regular expression a regular expression', () => {
+    expect(
+      [
+        { type: 'Exact', service: 'shop.Reviews', method: 'Get' },
+        { type: 'Exact', service: 'shop.Reviews' },
+        { type: 'Exact', method: 'Get' },
+        { service: 'shop.Reviews', method: 'Get' },
+        { type: 'RegularExpression', service: 'shop\\.Rev.*', method: 'G.t' },
+        { type: 'RegularExpression', service: 'shop\\.Reviews' },
+        { type: 'RegularExpression', method: 'G.t' },
+        undefined,
+      ].map(grpcPathMatch),
+    ).toEqual([
+      { type: 'Exact', value: '/shop.Reviews/Get' },
+      { type: 'PathPrefix', value: '/shop.Reviews/' },
+      { type: 'RegularExpression', value: '/[^/]+/Get' },
+      { type: 'Exact', value: '/shop.Reviews/Get' },
+      { type: 'RegularExpression', value: '/shop\\.Rev.*/G.t' },
+      { type: 'RegularExpression', value: '/shop\\.Reviews/.+' },
+      { type: 'RegularExpression', value: '/[^/]+/G.t' },
+      undefined,
+    ]);
+  });
+
+  test("a GAMMA GRPCRoute is carried as HTTPRoute rules: headers, filters, weights and mirrors kept, the service's names matched by Host; where the gateway would order rules otherwise than the sidecars, it is refused", () => {
+    const grpc = (name: string, rules: object[]): KObject => ({
+      apiVersion: GATEWAY_API_VERSION,
+      kind: 'GRPCRoute',
+      metadata: { name, namespace: 'shop', creationTimestamp: '2026-01-01T00:00:00Z' },
+      spec: { parentRefs: [{ group: '', kind: 'Service', name: 'reviews', port: 9080 }], rules },
+    });
+    const render = (userRoutes: KObject[]) =>
+      renderGatewayApiRoutes({
+        service: 'reviews',
+        namespace: 'shop',
+        clusterDomain: 'cluster.local',
+        gateway: { namespace: 'istio-system', name: 'acmg-shop' },
+        destination: 'reviews',
+        ports: [{ name: 'grpc', port: 9080, protocol: 'GRPC', listenerPort: 20000 }],
+        userRoutes,
+        version: 't',
+      });
+    const host = { name: 'Host', type: 'RegularExpression', value: HOST_RE };
+    const r = render([
+      grpc('reviews-grpc', [
+        {
+          matches: [{ method: { type: 'Exact', service: 'shop.Reviews', method: 'Get' }, headers: [{ type: 'Exact', name: 'end-user', value: 'jason' }] }],
+          filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'reviews', port: 9080 } } }],
+          backendRefs: [
+            { name: 'reviews-v2', port: 9080, weight: 80 },
+            { name: 'reviews-v3', port: 9080, weight: 20 },
+          ],
+        },
+        // No match: every call (the sidecars rank it last; no regular expression here, so the gateway does too).
+        { backendRefs: [{ name: 'reviews', port: 9080 }] },
+      ]),
+    ]);
+    expect(r.refused).toEqual([]);
+    expect(r.objects[0]!.spec.rules).toEqual([
+      {
+        matches: [{ path: { type: 'Exact', value: '/shop.Reviews/Get' }, headers: [{ type: 'Exact', name: 'end-user', value: 'jason' }, host] }],
+        filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { group: '', kind: 'Service', name: 'reviews', port: 9080 } } }],
+        backendRefs: [
+          { group: '', kind: 'Service', weight: 80, name: 'reviews-v2', port: 9080 },
+          { group: '', kind: 'Service', weight: 20, name: 'reviews-v3', port: 9080 },
+        ],
+      },
+      {
+        matches: [{ path: { type: 'PathPrefix', value: '/' }, headers: [host] }],
+        backendRefs: [{ group: '', kind: 'Service', weight: 1, name: 'reviews', port: 9080 }],
+      },
+    ]);
+
+    // A match without a method beside a regular-expression one: the gateway would rank "/" above the expression.
+    const regex = render([
+      grpc('reviews-grpc', [
+        { matches: [{ method: { type: 'RegularExpression', method: 'List.*' } }], backendRefs: [{ name: 'reviews-v2', port: 9080 }] },
+        { matches: [{ headers: [{ type: 'Exact', name: 'end-user', value: 'jason' }] }], backendRefs: [{ name: 'reviews-v3', port: 9080 }] },
+      ]),
+    ]);
+    expect(regex.refused.map((x) => x.message)).toEqual([
+      expect.stringMatching(/^GRPCRoute shop\/reviews-grpc: a match without a method beside a regular-expression method match/),
+    ]);
+    // An HTTPRoute and a GRPCRoute for the same port: not carried together.
+    const mixed = render([
+      grpc('reviews-grpc', [{ backendRefs: [{ name: 'reviews', port: 9080 }] }]),
+      meshRoute('reviews-http', { parentRefs: [{ group: '', kind: 'Service', name: 'reviews' }], rules: [] }),
+    ]);
+    expect(mixed.refused.map((x) => x.message)).toEqual([
+      expect.stringMatching(
+        /^GRPCRoute shop\/reviews-grpc and HTTPRoute shop\/reviews-http both route port 9080 of reviews: acmg carries GRPCRoutes only where no HTTPRoute/,
+      ),
+    ]);
+  });
 
   test.each(['gateway-api', 'istio'] as const)(
     'with routing.api %s, a GAMMA route of a cluster whose older Gateway API serves its kind only at an alpha version is named all the same, not skipped',
@@ -363,7 +472,7 @@ describe('migrate and rollback', () => {
   );
 
   test.each(['gateway-api', 'istio'] as const)(
-    "with routing.api %s, a GAMMA GRPCRoute added after a migration is named by acmg sync, and the gateway's route is left as it was",
+    "with routing.api %s, a GAMMA GRPCRoute added after a migration: acmg sync carries it to the gateway (Gateway API), or names it and leaves the gateway's route as it was (Istio's)",
     async (api) => {
       const kube = await installedCluster(api);
       await applyMigration(kube, await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' }), opts);
@@ -374,18 +483,26 @@ describe('migrate and rollback', () => {
         metadata: { name: 'reviews-grpc', namespace: 'shop' },
         spec: {
           parentRefs: [{ group: '', kind: 'Service', name: 'reviews' }],
-          rules: [{ matches: [{ method: { service: 'shop.Reviews' } }], backendRefs: [{ name: 'reviews-v2', port: 9080 }] }],
+          rules: [{ matches: [{ method: { type: 'Exact', service: 'shop.Reviews' } }], backendRefs: [{ name: 'reviews-v2', port: 9080 }] }],
         },
       });
       const writesBefore = kube.writes().length;
       const sync = await reconcile(kube);
-      expect(sync.warnings).toEqual([
-        expect.stringMatching(
-          /^shop\/reviews: not carrying the edit to the gateway, which keeps the rules it had: GRPCRoute shop\/reviews-grpc routes reviews for the mesh \(GAMMA\)/,
-        ),
+      if (api === 'istio') {
+        expect(sync.warnings).toEqual([
+          expect.stringMatching(
+            /^shop\/reviews: not carrying the edit to the gateway, which keeps the rules it had: GRPCRoute shop\/reviews-grpc routes reviews for the mesh \(GAMMA\)/,
+          ),
+        ]);
+        expect(sync.routes).toEqual([]);
+        expect(kube.writes().length).toBe(writesBefore);
+        return;
+      }
+      expect({ warnings: sync.warnings, routes: sync.routes }).toEqual({ warnings: [], routes: ['apply HTTPRoute shop/acmg-reviews-9080'] });
+      expect(kube.peek(GATEWAY_API_VERSION, 'HTTPRoute', 'acmg-reviews-9080', 'shop')!.spec.rules.map((r: any) => r.matches[0].path)).toEqual([
+        { type: 'PathPrefix', value: '/shop.Reviews/' },
       ]);
-      expect(sync.routes).toEqual([]);
-      expect(kube.writes().length).toBe(writesBefore);
+      expect((await reconcile(kube)).routes).toEqual([]);
     },
   );
 

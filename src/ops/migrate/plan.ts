@@ -12,7 +12,7 @@ import { checkSelection, SYSTEM_NAMESPACES, type Selection } from '../../plan/se
 import { renderServiceRouting } from '../../render/gateway-routes.js';
 import { replacementName, routeName } from '../../render/routes.js';
 import { ROUTE_READ_VERSIONS, portRouteName, routeKindFor, routingApiOf } from '../../render/gateway-api.js';
-import { UNCARRIED_MESH_ROUTE_KINDS } from '../../render/gateway-api-routes.js';
+import { UNCARRIED_MESH_ROUTE_KINDS, uncarriedMeshRouteKinds } from '../../render/gateway-api-routes.js';
 import { forEachBounded } from '../bounded.js';
 import { isAcmgObject } from '../../render/labels.js';
 import { VERSION } from '../../version.js';
@@ -368,11 +368,14 @@ export async function planMigration(kube: KubeApi, sel: Selection, req: MigrateR
     problems.push(...routing.conflicts);
     if (ruleChanges.length && !req.acceptRuleChanges)
       problems.push(
-        ...ruleChanges.map((r) =>
-          UNCARRIED_MESH_ROUTE_KINDS.some((k) => r.startsWith(`${k} `))
-            ? `${r} (--accept-rule-changes migrates anyway, without that route's rules at the gateway)`
-            : `${r} (the gateway applies the rest of this VirtualService; --accept-rule-changes migrates anyway, without this rule at the gateway)`,
-        ),
+        ...ruleChanges.map((r) => {
+          const api = routingApiOf(install.values);
+          const kind = r.slice(0, r.indexOf(' '));
+          if (uncarriedMeshRouteKinds(api).includes(kind) || (api === 'istio' && kind === 'HTTPRoute'))
+            return `${r} (--accept-rule-changes migrates anyway, without that route's rules at the gateway)`;
+          if (kind === 'HTTPRoute' || kind === 'GRPCRoute') return `${r} (--accept-rule-changes migrates anyway, carrying the route as this says)`;
+          return `${r} (the gateway applies the rest of this VirtualService; --accept-rule-changes migrates anyway, without this rule at the gateway)`;
+        }),
       );
     policyChanges = await securityPolicyChanges(kube, install, candidates);
     if (policyChanges.length && !req.acceptPolicyChanges)

@@ -133,9 +133,12 @@ const MIGRATION_STEPS: readonly MigrationStep[] = [
       plan.candidates.flatMap((c) => {
         const n = c.service.metadata;
         const dest = destinationOf(plan, n.name);
-        const carried = c.userRoutes.map((v) => `${v.metadata.namespace}/${v.metadata.name}`);
+        // "VirtualService a/x, a/y", "HTTPRoute a/x and GRPCRoute a/z": by kind, in the order carried.
+        const byKind = new Map<string, string[]>();
+        for (const v of c.userRoutes) byKind.set(v.kind, [...(byKind.get(v.kind) ?? []), `${v.metadata.namespace}/${v.metadata.name}`]);
+        const carried = [...byKind].map(([kind, names]) => `${kind} ${names.join(', ')}`).join(' and ');
         const calls = `calls by ${n.name}, ${n.name}.${n.namespace}, ... and ${c.fqdn} -> ${dest}`;
-        const rulesOf = (kind: string) => (carried.length ? `, with the rules of ${kind} ${carried.join(', ')}` : '');
+        const rules = carried ? `, with the rules of ${carried}` : '';
         return [
           ...(plan.approach === 'replace-service' ? [`create Service ${n.namespace}/${dest} (same selector and ports)`] : []),
           ...(c.destinationRule
@@ -146,9 +149,9 @@ const MIGRATION_STEPS: readonly MigrationStep[] = [
           ...(routingApiOf(plan.install.values) === 'gateway-api'
             ? c.ports.map(
                 (p) =>
-                  `create ${routeKindFor(p.protocol)} ${n.namespace}/${portRouteName(n.name, p.port)} at the door of ${n.namespace}, port ${p.port} (${p.protocol === 'TCP' ? `-> ${dest}` : calls}${p.protocol === 'TCP' ? '' : rulesOf('HTTPRoute')})`,
+                  `create ${routeKindFor(p.protocol)} ${n.namespace}/${portRouteName(n.name, p.port)} at the door of ${n.namespace}, port ${p.port} (${p.protocol === 'TCP' ? `-> ${dest}` : calls}${p.protocol === 'TCP' ? '' : rules})`,
               )
-            : [`create VirtualService ${n.namespace}/${routeName(n.name)} at the door of ${n.namespace} (${calls}${rulesOf('VirtualService')})`]),
+            : [`create VirtualService ${n.namespace}/${routeName(n.name)} at the door of ${n.namespace} (${calls}${rules})`]),
         ];
       }),
     run: async ({ kube, plan, rt, keys }) => {
