@@ -21,12 +21,11 @@ const refsService = (ref: Json, service: string, namespace: string, routeNamespa
 /**
  * GAMMA route kinds acmg does not carry to the gateway: a migration would lose their rules there,
  * so migrate names each one (a rule change, refused unless accepted). With the Gateway API it
- * carries HTTPRoutes and GRPCRoutes (the latter as HTTPRoute rules: what istiod makes of them).
+ * carries HTTPRoutes, GRPCRoutes (as HTTPRoute rules: what istiod makes of them) and TCPRoutes.
  * (HTTPRoutes with Istio's API are named on their own: the fix there is another API.)
  */
 export const UNCARRIED_MESH_ROUTE_KINDS = ['GRPCRoute', 'TCPRoute', 'TLSRoute'] as const;
-export const uncarriedMeshRouteKinds = (api: RoutingApi): readonly string[] =>
-  api === 'gateway-api' ? UNCARRIED_MESH_ROUTE_KINDS.filter((k) => k !== 'GRPCRoute') : UNCARRIED_MESH_ROUTE_KINDS;
+export const uncarriedMeshRouteKinds = (api: RoutingApi): readonly string[] => (api === 'gateway-api' ? ['TLSRoute'] : UNCARRIED_MESH_ROUTE_KINDS);
 
 /**
  * A GRPCRoute match as the HTTPRoute match istiod makes of it (pilot's createGRPCURIMatch): gRPC
@@ -104,7 +103,7 @@ function grpcOrderChanges(routes: KObject[], service: string, port: number): Rul
   if (http.length)
     return grpc.map((r) =>
       ruleChange(
-        `${id(r)} and ${http.map(id).join(', ')} both route port ${port} of ${service}: acmg carries GRPCRoutes only where no HTTPRoute routes the same port, as the gateway may order their rules otherwise`,
+        `${id(r)} and ${http.map(id).join(', ')} both route port ${port} of ${service}: the sidecars rank their rules together, the gateway may order them otherwise (route the port with one kind; accepted, acmg carries both, the older route's rules first)`,
         id(r),
         'grpc-beside-http-route',
       ),
@@ -139,15 +138,16 @@ export function renderGatewayApiRoutes(i: GatewayApiRouteInput): GatewayApiRoute
   for (const p of i.ports) {
     const kind = routeKindFor(p.protocol);
     const rules: Json[] = [];
+    // The user's routes for this port: a parentRef with a port routes only that port of the Service.
+    const here = i.userRoutes.filter((r) =>
+      (r.spec?.parentRefs ?? []).some(
+        (ref: Json) => refsService(ref, i.service, i.namespace, r.metadata.namespace ?? i.namespace) && (ref.port === undefined || ref.port === p.port),
+      ),
+    );
     if (kind === 'HTTPRoute') {
-      // A parentRef with a port routes only that port of the Service.
-      const here = i.userRoutes.filter((r) =>
-        (r.spec?.parentRefs ?? []).some(
-          (ref: Json) => refsService(ref, i.service, i.namespace, r.metadata.namespace ?? i.namespace) && (ref.port === undefined || ref.port === p.port),
-        ),
-      );
-      refused.push(...grpcOrderChanges(here, i.service, p.port));
-      for (const r of here) {
+      const httpHere = here.filter((r) => r.kind !== 'TCPRoute');
+      refused.push(...grpcOrderChanges(httpHere, i.service, p.port));
+      for (const r of httpHere) {
         const id = `${r.kind} ${r.metadata.namespace}/${r.metadata.name}`;
         const routeNs = r.metadata.namespace ?? i.namespace;
         if ((r.spec?.hostnames ?? []).length)
@@ -194,7 +194,35 @@ export function renderGatewayApiRoutes(i: GatewayApiRouteInput): GatewayApiRoute
       if (!rules.length)
         rules.push({ matches: [{ path: anyPath, headers: [host] }], backendRefs: [backend({ name: i.destination, port: p.port }, i.namespace, p.port)] });
     } else {
-      rules.push({ backendRefs: [backend({ name: i.destination, port: p.port }, i.namespace, p.port)] });
+      // The user's GAMMA TCPRoute for the port: its rules (backends and weights), as istiod gives the
+      // sidecars. More than one for a port is refused (which one a sidecar takes is not the route's
+      // to say); none: the service itself.
+      const id = (r: KObject) => `${r.kind} ${r.metadata.namespace}/${r.metadata.name}`;
+      const tcp = here.filter((r) => r.kind === 'TCPRoute');
+      if (tcp.length > 1)
+        refused.push(
+          ...tcp.map((r) =>
+            ruleChange(
+              `${id(r)}: ${tcp.length} TCPRoutes route port ${p.port} of ${i.service}; acmg carries one (merge them into one route)`,
+              id(r),
+              'tcp-routes-per-port',
+            ),
+          ),
+        );
+      // An HTTPRoute or GRPCRoute on a port the gateway carries as TCP has no rules there; a sidecar
+      // that sniffs the port (an unnamed port) applies them. Named, not dropped in silence.
+      for (const r of here.filter((x) => x.kind !== 'TCPRoute'))
+        refused.push(
+          ruleChange(
+            `${id(r)} routes port ${p.port} of ${i.service}, which the gateway carries as TCP (port name "${p.name}"): its rules would not apply there (name the port http-... or grpc-..., or set its appProtocol)`,
+            id(r),
+            'http-route-on-tcp-port',
+          ),
+        );
+      const routeNs = tcp[0]?.metadata.namespace ?? i.namespace;
+      const carried: Json[] = (tcp[0]?.spec?.rules ?? []).filter((rule: Json) => rule.backendRefs?.length);
+      if (carried.length) rules.push(...carried.map((rule) => ({ ...rule, backendRefs: rule.backendRefs.map((b: Json) => backend(b, routeNs, p.port)) })));
+      else rules.push({ backendRefs: [backend({ name: i.destination, port: p.port }, i.namespace, p.port)] });
     }
     objects.push({
       apiVersion: GATEWAY_API_VERSION,

@@ -328,9 +328,9 @@ function destinationRuleFor(i: ServiceRoutingInput, destination: string): { user
  * a Gateway API gateway does not read, are named (migrate refuses them unless accepted).
  */
 function renderGatewayApiRouting(i: ServiceRoutingInput): ServiceRouting {
-  // HTTPRoutes and GRPCRoutes, oldest first across both (as istiod merges a service's routes).
-  const grpcRoutes = (i.uncarriedRoutes ?? []).filter((r) => r.kind === 'GRPCRoute');
-  const userRoutes = meshHttpRoutesOf([...(i.httpRoutes ?? []), ...grpcRoutes], i.service, i.namespace);
+  // HTTPRoutes, GRPCRoutes and TCPRoutes, oldest first (as istiod merges a service's routes).
+  const carried = (i.uncarriedRoutes ?? []).filter((r) => r.kind === 'GRPCRoute' || r.kind === 'TCPRoute');
+  const userRoutes = meshHttpRoutesOf([...(i.httpRoutes ?? []), ...carried], i.service, i.namespace);
   const destination = i.approach === 'replace-service' ? replacementName(i.service, i.replacementSuffix) : i.service;
   const refused = i.virtualServices
     .filter((vs) => !isAcmgObject(vs) && routesService(vs, i.service, i.namespace, i.clusterDomain))

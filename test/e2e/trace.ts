@@ -423,7 +423,9 @@ export async function traceCall(client: TraceClient, call: TraceCall): Promise<T
   if (client.sidecar !== undefined && client.sidecar !== sidecar)
     throw new Error(`pod ${client.namespace}/${pod.metadata.name} ${sidecar ? 'has' : 'has no'} sidecar; the test expected ${client.sidecar ? 'one' : 'none'}`);
   const u = new URL(call.url);
-  if (u.protocol !== 'http:') throw new Error(`${call.url}: only http:// calls are traced`);
+  if (u.protocol !== 'http:' && u.protocol !== 'tcp:') throw new Error(`${call.url}: only http:// and tcp:// calls are traced`);
+  // A tcp:// call is a TCP connection: no Host, path or headers reach the proxies.
+  const proto = u.protocol === 'tcp:' ? { protocol: 'tcp' as const } : {};
   const host = u.hostname;
   const port = u.port ? Number(u.port) : 80;
   const hostHeader = u.port ? `${host}:${u.port}` : host;
@@ -469,7 +471,7 @@ export async function traceCall(client: TraceClient, call: TraceCall): Promise<T
       next = {
         kind: 'router',
         proxy: gw,
-        call: { address: gw.status.podIP, port: ref.targetPort ?? sp.port, host: hostHeader, path, headers, mode: 'gateway' },
+        call: { address: gw.status.podIP, port: ref.targetPort ?? sp.port, host: hostHeader, path, headers, mode: 'gateway', ...proto },
       };
       return undefined;
     }
@@ -483,7 +485,7 @@ export async function traceCall(client: TraceClient, call: TraceCall): Promise<T
   };
 
   if (sidecar) {
-    next = { kind: 'sidecar', proxy: pod, call: { address, port, host: hostHeader, path, headers, mode: 'outbound' } };
+    next = { kind: 'sidecar', proxy: pod, call: { address, port, host: hostHeader, path, headers, mode: 'outbound', ...proto } };
   } else {
     if (!svc) return fail('no-service', 'kube-proxy', `${address} is no Service's ClusterIP: the trace cannot follow a call to it without a proxy`);
     // kube-proxy translates only the Service's ports: the connection fails (refused or timed out, as the proxy mode has it).
@@ -564,6 +566,7 @@ export async function traceCall(client: TraceClient, call: TraceCall): Promise<T
         path: nextPath,
         headers: pc.headers,
         mode: 'gateway',
+        ...proto,
       },
     };
   }

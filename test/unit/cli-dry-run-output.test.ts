@@ -118,7 +118,10 @@ describe('install --dry-run=server', () => {
     kube.seed({ apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'acmg-gateway', namespace: 'istio-system' } });
     const p = plan();
     await serverDryRun(kube, p);
-    expect(kube.writes()).toEqual(['apply Deployment istio-system/acmg-gateway', 'delete PodDisruptionBudget istio-system/acmg-gateway']);
+    expect(kube.calls.filter((c) => c.dryRun).map((c) => `${c.verb} ${c.kind} ${c.namespace}/${c.name}`)).toEqual([
+      'apply Deployment istio-system/acmg-gateway',
+    ]);
+    expect(kube.writes()).toEqual(['delete PodDisruptionBudget istio-system/acmg-gateway']);
     expect(kube.peek('apps/v1', 'Deployment', 'acmg-gateway', 'istio-system')).toBeUndefined();
     // The diff then shows the object as the server answered it.
     expect(p.objects[1]!.after).toMatchObject({ kind: 'Deployment', metadata: { name: 'acmg-gateway' } });

@@ -17,6 +17,8 @@ export interface Call {
   kind: string;
   namespace?: string;
   name?: string;
+  /** A server-side dry run: judged, never stored (not a write). */
+  dryRun?: true;
 }
 
 const clone = <T>(o: T): T => JSON.parse(JSON.stringify(o)) as T;
@@ -86,7 +88,7 @@ export class MemoryKube implements KubeApi {
   /** Writes (not reads), as "verb Kind ns/name". */
   writes(): string[] {
     return this.calls
-      .filter((c) => !['get', 'list', 'watch'].includes(c.verb))
+      .filter((c) => !['get', 'list', 'watch'].includes(c.verb) && !c.dryRun)
       .map((c) => `${c.verb} ${c.kind} ${c.namespace ? `${c.namespace}/` : ''}${c.name}`);
   }
 
@@ -158,7 +160,17 @@ export class MemoryKube implements KubeApi {
   }
 
   async apply<T extends KObject = KObject>(obj: KObject, opts: { dryRun?: boolean } = {}): Promise<T> {
-    this.record({ verb: 'apply', apiVersion: obj.apiVersion, kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name }, obj);
+    this.record(
+      {
+        verb: 'apply',
+        apiVersion: obj.apiVersion,
+        kind: obj.kind,
+        namespace: obj.metadata.namespace,
+        name: obj.metadata.name,
+        ...(opts.dryRun ? { dryRun: true as const } : {}),
+      },
+      obj,
+    );
     const live = this.objects.get(keyOf(obj.apiVersion, obj.kind, obj.metadata.name, obj.metadata.namespace));
     const next = clone(obj);
     if (live) {

@@ -3,7 +3,7 @@
 // that decides; what --dry-run prints is their description of it (describeMigration).
 import type { DnsEntry } from '../../coredns/region.js';
 import { AcmgError, ExitCode, usageError } from '../../errors.js';
-import { listPages, listPagesIfServed, type KubeApi } from '../../kube/api.js';
+import { ApiError, listPages, listPagesIfServed, type KubeApi } from '../../kube/api.js';
 import { currentDnsEntries } from '../../kube/dns-store.js';
 import type { KObject } from '../../model/object.js';
 import { classifyPort, isProblem, portConflicts, type ClassifiedPort, type PortUse } from '../../model/ports.js';
@@ -282,6 +282,25 @@ async function userRoutesOf(
       // One per rule (a refused subset is named once per port).
       c.ruleChanges = [...new Map(r.refused.map((x) => [x.key, x])).values()];
       refused.push(...r.refused.map((x) => x.message));
+      // A route made of the user's rules must pass the API server's own validation (the CRD's
+      // limits: 16 rules, 16 headers a match once Host is added, ...): judged by a dry run now,
+      // never found by the route step halfway through the run.
+      if (api === 'gateway-api' && r.userRoutes.length)
+        for (const o of r.objects.filter((x) => x.apiVersion.startsWith('gateway.networking.k8s.io/'))) {
+          try {
+            await kube.apply(o, { dryRun: true });
+          } catch (e) {
+            if (!(e instanceof ApiError) || ![400, 404, 422].includes(e.status)) throw e;
+            if (e.status === 404)
+              conflicts.push(
+                `${o.kind} ${n}/${o.metadata.name}: the API server does not serve ${o.apiVersion} ${o.kind}, which acmg writes (install the Gateway API's CRDs at v1.5 or later, experimental channel)`,
+              );
+            else
+              conflicts.push(
+                `${o.kind} ${n}/${o.metadata.name}, made of the rules of ${r.userRoutes.map((u) => `${u.kind} ${u.metadata.namespace}/${u.metadata.name}`).join(', ')}, is refused by the API server: ${e.message.replace(`${e.method} ${e.path}: `, '')} (fewer rules or matches in those routes: acmg adds a Host header match to each)`,
+              );
+          }
+        }
     }
   });
   return { ruleChanges: [...new Set(found.flatMap((f) => f.refused))], conflicts: [...new Set(found.flatMap((f) => f.conflicts))] };

@@ -133,12 +133,15 @@ const MIGRATION_STEPS: readonly MigrationStep[] = [
       plan.candidates.flatMap((c) => {
         const n = c.service.metadata;
         const dest = destinationOf(plan, n.name);
-        // "VirtualService a/x, a/y", "HTTPRoute a/x and GRPCRoute a/z": by kind, in the order carried.
-        const byKind = new Map<string, string[]>();
-        for (const v of c.userRoutes) byKind.set(v.kind, [...(byKind.get(v.kind) ?? []), `${v.metadata.namespace}/${v.metadata.name}`]);
-        const carried = [...byKind].map(([kind, names]) => `${kind} ${names.join(', ')}`).join(' and ');
+        // ", with the rules of VirtualService a/x, a/y" (or "HTTPRoute a/x and GRPCRoute a/z"): by kind, in the order carried.
+        const rulesOf = (routes: KObject[]) => {
+          const byKind = new Map<string, string[]>();
+          for (const v of routes) byKind.set(v.kind, [...(byKind.get(v.kind) ?? []), `${v.metadata.namespace}/${v.metadata.name}`]);
+          return byKind.size ? `, with the rules of ${[...byKind].map(([kind, names]) => `${kind} ${names.join(', ')}`).join(' and ')}` : '';
+        };
+        const tcp = rulesOf(c.userRoutes.filter((r) => r.kind === 'TCPRoute'));
+        const rules = rulesOf(c.userRoutes.filter((r) => r.kind !== 'TCPRoute'));
         const calls = `calls by ${n.name}, ${n.name}.${n.namespace}, ... and ${c.fqdn} -> ${dest}`;
-        const rules = carried ? `, with the rules of ${carried}` : '';
         return [
           ...(plan.approach === 'replace-service' ? [`create Service ${n.namespace}/${dest} (same selector and ports)`] : []),
           ...(c.destinationRule
@@ -149,7 +152,7 @@ const MIGRATION_STEPS: readonly MigrationStep[] = [
           ...(routingApiOf(plan.install.values) === 'gateway-api'
             ? c.ports.map(
                 (p) =>
-                  `create ${routeKindFor(p.protocol)} ${n.namespace}/${portRouteName(n.name, p.port)} at the door of ${n.namespace}, port ${p.port} (${p.protocol === 'TCP' ? `-> ${dest}` : calls}${p.protocol === 'TCP' ? '' : rules})`,
+                  `create ${routeKindFor(p.protocol)} ${n.namespace}/${portRouteName(n.name, p.port)} at the door of ${n.namespace}, port ${p.port} (${p.protocol === 'TCP' ? `-> ${dest}${tcp}` : `${calls}${rules}`})`,
               )
             : [`create VirtualService ${n.namespace}/${routeName(n.name)} at the door of ${n.namespace} (${calls}${rules})`]),
         ];
