@@ -18,6 +18,9 @@ type Json = Record<string, any>;
 const refsService = (ref: Json, service: string, namespace: string, routeNamespace: string): boolean =>
   ref.kind === 'Service' && (ref.group === '' || ref.group === 'core') && ref.name === service && (ref.namespace ?? routeNamespace) === namespace;
 
+/** A user's route as messages name it: "Kind ns/name". */
+export const routeId = (r: KObject) => `${r.kind} ${r.metadata.namespace}/${r.metadata.name}`;
+
 /**
  * GAMMA route kinds acmg does not carry to the gateway: a migration would lose their rules there,
  * so migrate names each one (a rule change, refused unless accepted). With the Gateway API it
@@ -98,13 +101,12 @@ function asHttpRule(rule: Json): Json {
 function grpcOrderChanges(routes: KObject[], service: string, port: number): RuleChange[] {
   const grpc = routes.filter((r) => r.kind === 'GRPCRoute');
   if (!grpc.length) return [];
-  const id = (r: KObject) => `${r.kind} ${r.metadata.namespace}/${r.metadata.name}`;
   const http = routes.filter((r) => r.kind !== 'GRPCRoute');
   if (http.length)
     return grpc.map((r) =>
       ruleChange(
-        `${id(r)} and ${http.map(id).join(', ')} both route port ${port} of ${service}: the sidecars rank their rules together, the gateway may order them otherwise (route the port with one kind; accepted, acmg carries both, the older route's rules first)`,
-        id(r),
+        `${routeId(r)} and ${http.map(routeId).join(', ')} both route port ${port} of ${service}: the sidecars rank their rules together, the gateway may order them otherwise (route the port with one kind; accepted, acmg carries both, the older route's rules first)`,
+        routeId(r),
         'grpc-beside-http-route',
       ),
     );
@@ -112,8 +114,8 @@ function grpcOrderChanges(routes: KObject[], service: string, port: number): Rul
   if (!matches.some((m: Json) => grpcPathMatch(m.method)?.type === 'RegularExpression') || !matches.some((m: Json) => !m.method)) return [];
   return grpc.map((r) =>
     ruleChange(
-      `${id(r)}: a match without a method beside a regular-expression method match (port ${port} of ${service}): the gateway would try the match without a method first, the sidecars last (give that match a method, or name the methods exactly)`,
-      id(r),
+      `${routeId(r)}: a match without a method beside a regular-expression method match (port ${port} of ${service}): the gateway would try the match without a method first, the sidecars last (give that match a method, or name the methods exactly)`,
+      routeId(r),
       'grpc-match-order',
     ),
   );
@@ -148,7 +150,7 @@ export function renderGatewayApiRoutes(i: GatewayApiRouteInput): GatewayApiRoute
       const httpHere = here.filter((r) => r.kind !== 'TCPRoute');
       refused.push(...grpcOrderChanges(httpHere, i.service, p.port));
       for (const r of httpHere) {
-        const id = `${r.kind} ${r.metadata.namespace}/${r.metadata.name}`;
+        const id = routeId(r);
         const routeNs = r.metadata.namespace ?? i.namespace;
         if ((r.spec?.hostnames ?? []).length)
           refused.push(
@@ -197,14 +199,13 @@ export function renderGatewayApiRoutes(i: GatewayApiRouteInput): GatewayApiRoute
       // The user's GAMMA TCPRoute for the port: its rules (backends and weights), as istiod gives the
       // sidecars. More than one for a port is refused (which one a sidecar takes is not the route's
       // to say); none: the service itself.
-      const id = (r: KObject) => `${r.kind} ${r.metadata.namespace}/${r.metadata.name}`;
       const tcp = here.filter((r) => r.kind === 'TCPRoute');
       if (tcp.length > 1)
         refused.push(
           ...tcp.map((r) =>
             ruleChange(
-              `${id(r)}: ${tcp.length} TCPRoutes route port ${p.port} of ${i.service}; acmg carries one (merge them into one route)`,
-              id(r),
+              `${routeId(r)}: ${tcp.length} TCPRoutes route port ${p.port} of ${i.service}; acmg carries one (merge them into one route)`,
+              routeId(r),
               'tcp-routes-per-port',
             ),
           ),
@@ -214,8 +215,8 @@ export function renderGatewayApiRoutes(i: GatewayApiRouteInput): GatewayApiRoute
       for (const r of here.filter((x) => x.kind !== 'TCPRoute'))
         refused.push(
           ruleChange(
-            `${id(r)} routes port ${p.port} of ${i.service}, which the gateway carries as TCP (port name "${p.name}"): its rules would not apply there (name the port http-... or grpc-..., or set its appProtocol)`,
-            id(r),
+            `${routeId(r)} routes port ${p.port} of ${i.service}, which the gateway carries as TCP (port name "${p.name}"): its rules would not apply there (name the port http-... or grpc-..., or set its appProtocol)`,
+            routeId(r),
             'http-route-on-tcp-port',
           ),
         );

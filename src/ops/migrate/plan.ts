@@ -12,7 +12,7 @@ import { checkSelection, SYSTEM_NAMESPACES, type Selection } from '../../plan/se
 import { renderServiceRouting } from '../../render/gateway-routes.js';
 import { replacementName, routeName } from '../../render/routes.js';
 import { ROUTE_READ_VERSIONS, portRouteName, routeKindFor, routingApiOf } from '../../render/gateway-api.js';
-import { UNCARRIED_MESH_ROUTE_KINDS, uncarriedMeshRouteKinds } from '../../render/gateway-api-routes.js';
+import { UNCARRIED_MESH_ROUTE_KINDS, routeId, uncarriedMeshRouteKinds } from '../../render/gateway-api-routes.js';
 import { forEachBounded } from '../bounded.js';
 import { isAcmgObject } from '../../render/labels.js';
 import { VERSION } from '../../version.js';
@@ -297,7 +297,7 @@ async function userRoutesOf(
               );
             else
               conflicts.push(
-                `${o.kind} ${n}/${o.metadata.name}, made of the rules of ${r.userRoutes.map((u) => `${u.kind} ${u.metadata.namespace}/${u.metadata.name}`).join(', ')}, is refused by the API server: ${e.message.replace(`${e.method} ${e.path}: `, '')} (fewer rules or matches in those routes: acmg adds a Host header match to each)`,
+                `${o.kind} ${n}/${o.metadata.name}, made of the rules of ${r.userRoutes.map(routeId).join(', ')}, is refused by the API server: ${e.message.replace(`${e.method} ${e.path}: `, '')} (fewer rules or matches in those routes: acmg adds a Host header match to each)`,
               );
           }
         }
