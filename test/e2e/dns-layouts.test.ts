@@ -102,9 +102,10 @@ describe('DNS layouts with coredns-custom imports, and without reload', () => {
       await hello.stop();
       await reviews.stop();
     }
-    // Zero failed or empty answers; every answer the service's own address or the gateway's.
-    expect(badSamples(hello.samples, [helloIP, helloDoor])).toEqual([]);
-    expect(badSamples(reviews.samples, [reviewsIP, reviewsDoor])).toEqual([]);
+    // Zero failed or empty answers; every answer the service's own address or the gateway's. Only a
+    // restart (old CoreDNS processes exit) may lose a first attempt that a resolver's retry answers.
+    expect(badSamples(hello.samples, [helloIP, helloDoor], { retries: restarts })).toEqual([]);
+    expect(badSamples(reviews.samples, [reviewsIP, reviewsDoor], { retries: restarts })).toEqual([]);
     expect(hello.samples.some((s) => s.ips[0] === helloDoor)).toBe(true);
     expect(reviews.samples.some((s) => s.ips[0] === reviewsDoor)).toBe(true);
     // CoreDNS accepted every configuration it was given (the harness bug of #16 showed here).

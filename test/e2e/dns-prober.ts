@@ -11,6 +11,8 @@ import { ROOT, dns } from './cluster.js';
 
 export interface ProbeSample {
   at: number;
+  /** 2 when the first query got no answer within 1 s and was asked again. */
+  attempts: number;
   rcode: string;
   ips: string[];
   error?: string;
@@ -91,7 +93,12 @@ export class DnsProber {
   }
 }
 
-/** Samples that are not exactly one of the allowed addresses. */
-export function badSamples(samples: ProbeSample[], allowed: string[]): ProbeSample[] {
-  return samples.filter((s) => s.rcode !== 'NOERROR' || s.ips.length !== 1 || !allowed.includes(s.ips[0]!));
+/**
+ * Samples that are not exactly one of the allowed addresses, or needed a second attempt. A retry is
+ * allowed only where CoreDNS processes are swapped (`retries: true`, a rolling restart): a query
+ * already queued on the old process's socket when it exits is lost, as one sent to a terminating
+ * pod is, and a resolver asks again. A reload within one process must never lose one.
+ */
+export function badSamples(samples: ProbeSample[], allowed: string[], { retries = false } = {}): ProbeSample[] {
+  return samples.filter((s) => s.rcode !== 'NOERROR' || s.ips.length !== 1 || !allowed.includes(s.ips[0]!) || (!retries && s.attempts > 1));
 }
