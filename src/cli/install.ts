@@ -34,6 +34,8 @@ export interface InstallOutput {
   createNamespace: boolean;
   objects: (ObjectRef & { action: 'create' | 'update' | 'unchanged' })[];
   prune: ObjectRef[];
+  /** The routes of migrated services moving to another routing.api, in place. */
+  routingSwitch?: { from: string; to: string; services: string[]; apply: ObjectRef[]; remove: ObjectRef[] };
   gateway?: { clusterIP?: string; ports: InstallResult['ports'] };
 }
 
@@ -52,6 +54,17 @@ export function installOutput(plan: InstallPlan, dryRun: DryRun, result?: Instal
       ...(p.object.metadata.namespace ? { namespace: p.object.metadata.namespace } : {}),
     })),
     prune: plan.prune,
+    ...(plan.routingSwitch
+      ? {
+          routingSwitch: {
+            from: plan.routingSwitch.from,
+            to: plan.routingSwitch.to,
+            services: plan.routingSwitch.services,
+            apply: plan.routingSwitch.apply.map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace })),
+            remove: plan.routingSwitch.remove,
+          },
+        }
+      : {}),
     ...(result?.gatewayClusterIP ? { gateway: { clusterIP: result.gatewayClusterIP, ports: result.ports } } : {}),
   };
 }
@@ -77,6 +90,7 @@ export function registerInstall(program: Command): void {
         requireConfirmable({ yes: opts.yes, dryRun: dryRun !== 'none' }, 'install');
         const doc = resolveValues({ profile: opts.profile, files: opts.filename, sets: opts.set, onWarning: (m) => log.warn(m) });
         const { applyInstall, planInstall, planIsEmpty, precheckFailure } = await import('../ops/install.js');
+        const { describeRoutingSwitch } = await import('../ops/routing-switch.js');
         const kube = await connectFrom(cmd);
         // A failed precheck fails the task: its ✖ line, then the checklist, then the error.
         let refused: Awaited<ReturnType<typeof planInstall>> | undefined;
@@ -117,6 +131,7 @@ export function registerInstall(program: Command): void {
           }
           for (const r of plan.prune)
             writeStdout(`--- live ${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}\n+++ /dev/null (pruned: the new values no longer render it)\n`);
+          if (plan.routingSwitch) writeStdout(`${describeRoutingSwitch(plan.routingSwitch).join('\n')}\n`);
           log.info(summary);
           return;
         }
@@ -132,7 +147,8 @@ export function registerInstall(program: Command): void {
             `  ${p.action === 'create' ? c.green('+ create') : c.yellow('~ update')} ${p.object.kind} ${p.object.metadata.namespace ? `${p.object.metadata.namespace}/` : ''}${p.object.metadata.name}`,
           );
         for (const r of plan.prune) log.info(`  ${c.red('- prune ')} ${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`);
-        log.info('  Running services are not affected: only `acmg migrate` moves traffic.');
+        if (plan.routingSwitch) for (const line of describeRoutingSwitch(plan.routingSwitch)) log.info(`  ${line}`);
+        else log.info('  Running services are not affected: only `acmg migrate` moves traffic.');
         if (!(await confirm('Proceed with the install?', { yes: opts.yes }))) {
           log.warn('install cancelled; nothing was changed');
           return;

@@ -7,7 +7,8 @@
 // Converges under concurrent runs: after applying, it re-reads the state and goes again if another
 // run changed it meanwhile.
 import { AcmgError, ExitCode } from '../errors.js';
-import type { KubeApi } from '../kube/api.js';
+import { listPagesIfServed, type KubeApi } from '../kube/api.js';
+import type { KObject } from '../model/object.js';
 import { readStateVersioned, stateFingerprint, updateState } from '../kube/state.js';
 import { listenerKey, type InstallRecord } from '../model/state.js';
 import type { GatewayPort } from '../profile/schema.js';
@@ -118,20 +119,35 @@ export async function syncGatewayPorts(
   return result;
 }
 
+/** The Gateway kinds a door has had: Istio's, and the Gateway API's (whose CRD may not be installed). */
+const doorGatewayKind = (api: RoutingApi) => [api === 'gateway-api' ? GATEWAY_API_VERSION : ISTIO_NETWORKING_VERSION, 'Gateway'] as const;
+
+/** acmg's door objects of a kind in the install namespace; none where the kind is not served. */
+async function listDoorObjects(kube: KubeApi, ns: string, apiVersion: string, kind: string): Promise<KObject[]> {
+  const found: KObject[] = [];
+  await listPagesIfServed(kube, apiVersion, kind, { namespace: ns, labelSelector: DOOR_SELECTOR }, (o) => void found.push(o));
+  return found;
+}
+
 /** Deletes the doors (Service and Gateway) of namespaces (of `only`, if given) that have no migration left. */
 async function removeStaleDoors(kube: KubeApi, ns: string, api: RoutingApi, live: Set<string>, only?: string[]): Promise<void> {
-  for (const [apiVersion, kind] of [
-    ['v1', 'Service'],
-    [api === 'gateway-api' ? GATEWAY_API_VERSION : ISTIO_NETWORKING_VERSION, 'Gateway'],
-  ] as const) {
-    const found = (await kube.list(apiVersion, kind, { namespace: ns, labelSelector: DOOR_SELECTOR })).items;
-    const stale = found.filter((o) => {
+  for (const [apiVersion, kind] of [['v1', 'Service'] as const, doorGatewayKind(api)]) {
+    const stale = (await listDoorObjects(kube, ns, apiVersion, kind)).filter((o) => {
       const n = o.metadata.labels?.[NAMESPACE_LABEL];
       return !(only && (!n || !only.includes(n))) && (!n || !live.has(n));
     });
     // Independent deletes, a few at a time (one by one, 100 doors took 3 s of a rollback, issue #25).
     await forEachBounded(stale, (o) => kube.delete(apiVersion, kind, o.metadata.name, ns));
   }
+}
+
+/** Every door's Gateway of one API (acmg's, in the install namespace `ns`). */
+export const doorGateways = (kube: KubeApi, ns: string, api: RoutingApi): Promise<KObject[]> => listDoorObjects(kube, ns, ...doorGatewayKind(api));
+
+/** Deletes every door's Gateway of one API (ops/routing-switch.ts: once the other API's are in place). */
+export async function removeDoorGateways(kube: KubeApi, ns: string, api: RoutingApi): Promise<void> {
+  const [apiVersion, kind] = doorGatewayKind(api);
+  await forEachBounded(await doorGateways(kube, ns, api), (o) => kube.delete(apiVersion, kind, o.metadata.name, ns));
 }
 
 /** Waits until a Service of the gateway has ready endpoints serving every named port. */

@@ -17,6 +17,7 @@ import { corednsDeployment } from './coredns-restart.js';
 import { withEffectivePorts } from './gateway-ports.js';
 import { normalize, refKey, refOf, refText, sameObject } from './objects.js';
 import { waitForDeployment } from './wait.js';
+import { applyRoutingSwitch, planRoutingSwitch, type RoutingSwitchPlan } from './routing-switch.js';
 
 export interface PlannedObject {
   object: KObject;
@@ -37,9 +38,12 @@ export interface InstallPlan {
   checks: CheckResult[];
   unreachable?: boolean;
   previous?: InstallRecord;
+  /** With migrated services and another routing.api: their routes move to it, in place. */
+  routingSwitch?: RoutingSwitchPlan;
 }
 
-export const planIsEmpty = (p: InstallPlan) => !p.createNamespace && p.prune.length === 0 && p.objects.every((o) => o.action === 'unchanged');
+export const planIsEmpty = (p: InstallPlan) =>
+  !p.createNamespace && p.prune.length === 0 && p.objects.every((o) => o.action === 'unchanged') && !p.routingSwitch;
 
 export async function planInstall(kube: KubeApi, doc: AcmgOperator): Promise<InstallPlan> {
   const pre = await runPrecheck(kube, doc);
@@ -73,7 +77,25 @@ export async function planInstall(kube: KubeApi, doc: AcmgOperator): Promise<Ins
   );
   const keep = new Set(rendered.map((o) => refKey(refOf(o))));
   const prune = (state.install?.objects ?? []).filter((r) => !keep.has(refKey(r)));
-  return { doc, clusterDomain, ...(corednsName ? { corednsDeployment: corednsName } : {}), objects, prune, createNamespace, checks, previous: state.install };
+  const routingSwitch = await planRoutingSwitch(kube, state, s);
+  // A switch that cannot be made now fails the install as a check does, before anything is written.
+  const switchChecks: CheckResult[] = (routingSwitch?.problems ?? []).map((detail) => ({
+    category: 'install',
+    check: `routing.api switch to ${routingSwitch!.to} in place`,
+    status: 'fail',
+    detail,
+  }));
+  return {
+    doc,
+    clusterDomain,
+    ...(corednsName ? { corednsDeployment: corednsName } : {}),
+    objects,
+    prune,
+    createNamespace,
+    checks: [...checks, ...switchChecks],
+    previous: state.install,
+    ...(routingSwitch ? { routingSwitch } : {}),
+  };
 }
 
 /**
@@ -154,6 +176,8 @@ export async function applyInstall(kube: KubeApi, plan: InstallPlan, o: ApplyOpt
       waitForDeployment(kube, s.namespace, s.gateway.name, o.readinessTimeoutMs, update, min),
     );
   }
+  // The routes of migrated services move to the new API before the old API's shared Gateway is pruned.
+  if (plan.routingSwitch) await applyRoutingSwitch(kube, plan.routingSwitch, { ...final, installedAt } as InstallRecord, o.task);
   for (const r of plan.prune) {
     await o.task(`prune ${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`, () => kube.delete(r.apiVersion, r.kind, r.name, r.namespace));
   }

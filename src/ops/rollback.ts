@@ -9,8 +9,9 @@ import { migrationKey, type InstallRecord, type MigrationRecord } from '../model
 import { MIGRATE_ANNOTATION } from '../plan/declarative.js';
 import { MANAGED_SELECTOR } from '../render/labels.js';
 import { replacementName, routeName } from '../render/routes.js';
-import { routingApiOf, serviceRouteRefs } from '../render/gateway-api.js';
 import { refreshNamespaceRoutes } from './route-refresh.js';
+import { routingApiOf } from '../render/gateway-api.js';
+import { ownedServiceRoutes } from './route-lists.js';
 import { forEachBounded } from './bounded.js';
 import { currentDnsEntries } from '../kube/dns-store.js';
 import { changeDns } from './dns-change.js';
@@ -194,22 +195,14 @@ export const ROLLBACK_PHASES: readonly RollbackPhase[] = [
           const namespaces = [...new Set(records.map((m) => m.namespace))].sort();
           await refreshNamespaceRoutes(kube, install, await readState(kube, install.values.namespace, { namespaces: [] }), remaining, namespaces);
         }
-        // Only acmg's own routes: a route of the same name that someone else made stays (one paged
-        // list per namespace and kind, not a GET per route).
-        const api = routingApiOf(install.values);
-        const refsOf = (m: MigrationRecord) => serviceRouteRefs(m.service, m.ports, api);
-        const kinds = [...new Map(records.flatMap(refsOf).map((r) => [`${r.apiVersion}/${r.kind}`, r] as const)).values()];
-        const owned = new Set<string>();
+        // Only acmg's own routes: a route of the same name that someone else made stays.
+        const routes = await ownedServiceRoutes(kube, records, routingApiOf(install.values));
         // Approach 2's DestinationRule copies (acmg's, by the service they are for) and replacement
-        // Services (by the Service they replace), also listed, not read one by one.
+        // Services (by the Service they replace), listed, not read one by one.
         const copies = new Map<string, string | undefined>();
         const replacements = new Map<string, string | undefined>();
         // Namespaces a few at a time (the sets do not depend on the order).
         await forEachBounded([...new Set(records.map((m) => m.namespace))].sort(), async (n) => {
-          for (const k of kinds)
-            await listPages(kube, k.apiVersion, k.kind, { namespace: n, labelSelector: MANAGED_SELECTOR }, (o) =>
-              owned.add(`${k.kind}/${n}/${o.metadata.name}`),
-            );
           if (records.some((m) => m.namespace === n && m.approach === 'replace-service'))
             await listPages(kube, 'networking.istio.io/v1', 'DestinationRule', { namespace: n, labelSelector: MANAGED_SELECTOR }, (o) =>
               copies.set(`${n}/${o.metadata.name}`, o.metadata.labels?.['acmg.io/service']),
@@ -218,8 +211,8 @@ export const ROLLBACK_PHASES: readonly RollbackPhase[] = [
             replacements.set(`${n}/${o.metadata.name}`, o.metadata.labels?.['acmg.io/replaces']),
           );
         });
+        await forEachBounded(routes, (r) => kube.delete(r.apiVersion, r.kind, r.name, r.namespace));
         await forEachBounded(records, async (m) => {
-          for (const r of refsOf(m)) if (owned.has(`${r.kind}/${m.namespace}/${r.name}`)) await kube.delete(r.apiVersion, r.kind, r.name, m.namespace);
           // Approach 2's copy of the user's DestinationRule, only if it is acmg's.
           if (m.approach === 'replace-service' && copies.get(`${m.namespace}/${routeName(m.service)}`) === m.service)
             await kube.delete('networking.istio.io/v1', 'DestinationRule', routeName(m.service), m.namespace);

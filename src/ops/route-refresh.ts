@@ -7,7 +7,7 @@ import { listPagesIfServed, type KubeApi } from '../kube/api.js';
 import type { KObject } from '../model/object.js';
 import type { InstallRecord, MigrationRecord, State } from '../model/state.js';
 import { planRouteFollow } from '../plan/route-follow.js';
-import { routingApiOf } from '../render/gateway-api.js';
+import { routingApiOf, type RoutingApi } from '../render/gateway-api.js';
 import { listRoutes } from './route-lists.js';
 import { VERSION } from '../version.js';
 
@@ -16,6 +16,27 @@ async function listAll(kube: KubeApi, apiVersion: string, kind: string, namespac
   const out: KObject[] = [];
   await listPagesIfServed(kube, apiVersion, kind, { namespace }, (o) => void out.push(o));
   return out;
+}
+
+/** What route following renders from, for `namespaces`: their routing objects, of the kinds `api` reads. */
+export async function routingLists(kube: KubeApi, api: RoutingApi, namespaces: string[]) {
+  const lists = {
+    virtualServices: [] as KObject[],
+    destinationRules: [] as KObject[],
+    httpRoutes: [] as KObject[],
+    tcpRoutes: [] as KObject[],
+    uncarriedRoutes: [] as KObject[],
+  };
+  for (const n of [...namespaces].sort()) {
+    lists.virtualServices.push(...(await listAll(kube, 'networking.istio.io/v1', 'VirtualService', n)));
+    lists.destinationRules.push(...(await listAll(kube, 'networking.istio.io/v1', 'DestinationRule', n)));
+    // The same kinds as sync's (a carried GRPCRoute's rules are rendered again, a refused kind keeps the route as it is).
+    const routes = await listRoutes(kube, api, { namespace: n });
+    lists.httpRoutes.push(...routes.HTTPRoute);
+    lists.tcpRoutes.push(...routes.TCPRoute);
+    lists.uncarriedRoutes.push(...routes.TCPRoute, ...routes.GRPCRoute, ...routes.TLSRoute);
+  }
+  return lists;
 }
 
 /**
@@ -34,22 +55,7 @@ export async function refreshNamespaceRoutes(
   // Only where approach 2 is in play: nothing else changes a route's destinations.
   if (!here.some((m) => m.approach === 'replace-service') || !here.some((m) => m.phase === 'complete')) return [];
   const api = routingApiOf(install.values);
-  const lists = {
-    virtualServices: [] as KObject[],
-    destinationRules: [] as KObject[],
-    httpRoutes: [] as KObject[],
-    tcpRoutes: [] as KObject[],
-    uncarriedRoutes: [] as KObject[],
-  };
-  for (const n of [...new Set(here.map((m) => m.namespace))].sort()) {
-    lists.virtualServices.push(...(await listAll(kube, 'networking.istio.io/v1', 'VirtualService', n)));
-    lists.destinationRules.push(...(await listAll(kube, 'networking.istio.io/v1', 'DestinationRule', n)));
-    // The same kinds as sync's (a carried GRPCRoute's rules are rendered again, a refused kind keeps the route as it is).
-    const routes = await listRoutes(kube, api, { namespace: n });
-    lists.httpRoutes.push(...routes.HTTPRoute);
-    lists.tcpRoutes.push(...routes.TCPRoute);
-    lists.uncarriedRoutes.push(...routes.TCPRoute, ...routes.GRPCRoute, ...routes.TLSRoute);
-  }
+  const lists = await routingLists(kube, api, [...new Set(here.map((m) => m.namespace))]);
   const plan = planRouteFollow({
     migrations: here,
     listeners: state.listeners ?? {},

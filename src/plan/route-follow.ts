@@ -65,6 +65,8 @@ export interface RouteFollowPlan {
   apply: KObject[];
   delete: { apiVersion: string; kind: string; name: string; namespace: string }[];
   warnings: string[];
+  /** The migrations whose route is held as it is ("ns/service"), each with why (the warnings, unframed). */
+  held: { id: string; reasons: string[] }[];
 }
 
 const byNamespace = (objs: Iterable<KObject>): Map<string, KObject[]> => {
@@ -81,7 +83,7 @@ const fingerprintOf = (o: KObject | undefined) => (o ? (o.metadata.annotations?.
 
 /** For every completed migration: acmg's objects to write (missing or changed) and to delete. */
 export function planRouteFollow(i: RouteFollowInput): RouteFollowPlan {
-  const plan: RouteFollowPlan = { apply: [], delete: [], warnings: [] };
+  const plan: RouteFollowPlan = { apply: [], delete: [], warnings: [], held: [] };
   const vss = byNamespace(i.virtualServices);
   const drs = byNamespace(i.destinationRules);
   const hrs = byNamespace(i.httpRoutes ?? []);
@@ -105,9 +107,9 @@ export function planRouteFollow(i: RouteFollowInput): RouteFollowPlan {
     }));
     const unheard = ports.filter((p) => p.listenerPort === undefined).map((p) => p.port);
     if (unheard.length) {
-      plan.warnings.push(
-        `${id}: acmg's state has no gateway listener for its port(s) ${unheard.join(', ')}; its route is left as it is (roll it back and migrate it again)`,
-      );
+      const reason = `acmg's state has no gateway listener for its port(s) ${unheard.join(', ')}`;
+      plan.warnings.push(`${id}: ${reason}; its route is left as it is (roll it back and migrate it again)`);
+      plan.held.push({ id, reasons: [reason] });
       continue;
     }
     const vsHere = vss.get(m.namespace) ?? [];
@@ -131,6 +133,7 @@ export function planRouteFollow(i: RouteFollowInput): RouteFollowPlan {
     });
     const fresh = r.refused.filter((x) => !acceptedRuleChange(m.acceptedRuleChanges, x)).map((x) => x.message);
     if (fresh.length) {
+      plan.held.push({ id, reasons: fresh });
       plan.warnings.push(
         ...fresh.map(
           (x) =>

@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { AcmgError, ExitCode } from '../../src/errors.js';
 import { ApiError } from '../../src/kube/api.js';
-import { readState } from '../../src/kube/state.js';
 import type { KObject } from '../../src/model/object.js';
 import { loadInstall } from '../../src/ops/install-record.js';
 import { applyMigration, describeMigration, planMigration } from '../../src/ops/migrate/index.js';
@@ -689,15 +688,5 @@ describe('migrate and rollback', () => {
     expect(sync.warnings).toEqual([]);
     // Asked at v1, then at the alpha version an older Gateway API serves it at; neither is served.
     expect(kube.calls.filter((c) => c.kind === 'GRPCRoute').map((c) => c.apiVersion)).toEqual([GATEWAY_API_VERSION, 'gateway.networking.k8s.io/v1alpha2']);
-  });
-
-  test('install refuses to switch the routing API while services are migrated with the other', async () => {
-    const kube = await installedCluster('istio');
-    await applyMigration(kube, await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' }), opts);
-    const { runPrecheck } = await import('../../src/check/precheck.js');
-    const pre = await runPrecheck(kube, resolveValues({ profile: 'minimal', sets: ['routing.api=gateway-api'] }));
-    const check = pre.results.find((r) => r.check === 'routing API unchanged while services are migrated')!;
-    expect(check).toMatchObject({ status: 'fail', detail: 'routing.api is istio for 1 migrated service(s), this install asks for gateway-api' });
-    expect((await readState(kube, 'istio-system')).install!.values.routing.api).toBe('istio');
   });
 });
