@@ -7,7 +7,7 @@
 // the door's one address throughout; istioctl analyze has nothing to say; acmg sync nothing to do.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { DNS_NAMESERVER, ROOT, acmg, doorIP, expectExit, istioctlAnalyze, kubeconfig, kubectl } from './cluster.js';
+import { DNS_NAMESERVER, ROOT, acmg, doorIP, eventually, expectExit, istioctlAnalyze, kubeconfig, kubectl, kubectlJson } from './cluster.js';
 import { SAMPLE, allCalls, applySample, deleteSample, differences, round, table, type Round } from './bookinfo.js';
 import { DnsProber, badSamples } from './dns-prober.js';
 
@@ -77,8 +77,15 @@ describe('routing.api switched in place with Bookinfo migrated: every call lands
     // The Gateway API's routes and the door's Gateway are in place; the Istio door Gateway is still
     // there unless the kill came just after its delete was sent.
     expect(half.httpRoutes).toEqual(['details', 'productpage', 'ratings', 'reviews'].map((s) => `httproute.gateway.networking.k8s.io/acmg-${s}-9080`));
-    expect(half.gatewayApiGateways).toContain('gateway.networking.k8s.io/acmg-bookinfo');
+    expect(half.gatewayApiGateways).toContain('gateway.gateway.networking.k8s.io/acmg-bookinfo');
     const merged = half.istioGateways.includes('gateway.networking.istio.io/acmg-bookinfo');
+    // istiod has taken the door's Gateway API Gateway in (it writes Programmed once it has), so the
+    // traces below are of the merged configuration, not of one istiod had not pushed yet.
+    await eventually('istiod programmed the Gateway API door', 60_000, async () =>
+      kubectlJson(['-n', 'istio-system', 'get', 'gateways.gateway.networking.k8s.io', 'acmg-bookinfo']).status?.conditions?.some(
+        (c: any) => c.type === 'Programmed' && c.status === 'True',
+      ),
+    );
     const during = await round(`Bookinfo during the switch (${merged ? 'both APIs on the door' : 'the Gateway API door only'})`, throughGateway);
     process.stdout.write(`\nBookinfo during the switch (${merged ? 'both Gateways on the door' : 'Istio door Gateway already gone'}):\n${table(during)}\n`);
     expect(differences(before, during, allCalls)).toEqual([]);
@@ -88,7 +95,7 @@ describe('routing.api switched in place with Bookinfo migrated: every call lands
     expect(routing()).toEqual({
       httpRoutes: half.httpRoutes,
       virtualServices: [],
-      gatewayApiGateways: ['gateway.networking.k8s.io/acmg-bookinfo', 'gateway.networking.k8s.io/acmg-gateway'],
+      gatewayApiGateways: ['gateway.gateway.networking.k8s.io/acmg-bookinfo', 'gateway.gateway.networking.k8s.io/acmg-gateway'],
       istioGateways: [],
     });
     const after = await round('Bookinfo after the switch to the Gateway API', throughGateway);
