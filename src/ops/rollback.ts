@@ -193,7 +193,8 @@ export const ROLLBACK_PHASES: readonly RollbackPhase[] = [
         // restores: back to it (restored already), before its replacement goes.
         if (records.some((m) => m.approach === 'replace-service')) {
           const namespaces = [...new Set(records.map((m) => m.namespace))].sort();
-          await refreshNamespaceRoutes(kube, install, await readState(kube, install.values.namespace, { namespaces: [] }), remaining, namespaces);
+          const restored = records.filter((m) => m.approach === 'replace-service').map((m) => `${m.namespace}/${m.service}`);
+          await refreshNamespaceRoutes(kube, install, await readState(kube, install.values.namespace, { namespaces: [] }), remaining, namespaces, restored);
         }
         // Only acmg's own routes: a route of the same name that someone else made stays.
         const routes = await ownedServiceRoutes(kube, records, routingApiOf(install.values));

@@ -153,3 +153,50 @@ export function planRouteFollow(i: RouteFollowInput): RouteFollowPlan {
   }
   return plan;
 }
+
+/**
+ * acmg's route for a service as it is, its Service destinations renamed (`renames`: name -> name,
+ * Services of the route's namespace): where approach 2 replaces or restores a Service that a held
+ * route (one whose user's rules the gateway cannot hold now, so it keeps the rules it had) sends
+ * to, the route keeps its rules and follows the Service. Undefined when nothing is renamed.
+ */
+export function retargetRoute(route: KObject, renames: Record<string, string>, clusterDomain: string): KObject | undefined {
+  const ns = route.metadata.namespace!;
+  const suffix = `.${ns}.svc.${clusterDomain}`;
+  let changed = false;
+  const rename = (name: string): string => {
+    const to = Object.hasOwn(renames, name) ? renames[name]! : name;
+    if (to !== name) changed = true;
+    return to;
+  };
+  // Istio: destinations are hosts (acmg writes FQDNs), in routes and mirrors.
+  const host = (d: any) => (typeof d?.host === 'string' && d.host.endsWith(suffix) ? { ...d, host: `${rename(d.host.slice(0, -suffix.length))}${suffix}` } : d);
+  // Gateway API: a backendRef to a Service of the route's namespace, in rules and mirror filters.
+  const ref = (b: any) =>
+    b && (b.kind ?? 'Service') === 'Service' && (b.group ?? '') === '' && (b.namespace ?? ns) === ns && typeof b.name === 'string'
+      ? { ...b, name: rename(b.name) }
+      : b;
+  const spec = structuredClone(route.spec ?? {});
+  if (route.kind === 'VirtualService') {
+    for (const kind of ['http', 'tcp', 'tls'])
+      for (const r of spec[kind] ?? []) {
+        for (const w of r.route ?? []) w.destination = host(w.destination);
+        if (r.mirror) r.mirror = host(r.mirror);
+        for (const m of r.mirrors ?? []) m.destination = host(m.destination);
+      }
+  } else {
+    for (const r of spec.rules ?? []) {
+      r.backendRefs = (r.backendRefs ?? []).map(ref);
+      if (!r.backendRefs.length) delete r.backendRefs;
+      for (const f of r.filters ?? []) if (f.requestMirror?.backendRef) f.requestMirror.backendRef = ref(f.requestMirror.backendRef);
+    }
+  }
+  if (!changed) return undefined;
+  const { name, labels, annotations } = route.metadata;
+  return {
+    apiVersion: route.apiVersion,
+    kind: route.kind,
+    metadata: { name, namespace: ns, ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}) },
+    spec,
+  };
+}

@@ -349,6 +349,28 @@ describe('Gateway API: Bookinfo routed by GAMMA HTTPRoutes, before and after a m
     480_000,
   );
 
+  test("reviews on approach 1 and reviews-v2 replaced (approach 2), then reviews-v2 rolled back: jason's calls land on reviews-v2 at every step (acmg's route follows the replacement there and back)", async () => {
+    try {
+      expectExit(await acmg(['migrate', '-n', 'bookinfo', 'reviews', '--keep-service', '-y', ...NS]), 0);
+      expectExit(await acmg(['migrate', '-n', 'bookinfo', 'reviews-v2', '--replace-service', '-y', ...NS]), 0);
+      const door = kubectlJson(['-n', 'istio-system', 'get', 'service', 'acmg-bookinfo']).spec.clusterIP;
+      const jasonAt = (t: Round['traces'], to: RegExp) =>
+        t.get('reviews')?.resolvedAddress === door &&
+        to.test(t.get('svc.ns, no sidecar')?.destination ?? '') &&
+        (t.get('svc.ns, no sidecar')?.endpoints.length ?? 0) > 0;
+      const replaced = await round('reviews migrated, reviews-v2 replaced', (t) => jasonAt(t, /^reviews-v2-acmg\.bookinfo/));
+      expect(differences(before, replaced, withSidecar)).toEqual([]);
+      expectExit(await acmg(['rollback', '-n', 'bookinfo', 'reviews-v2', '-y', ...NS]), 0);
+      // reviews-v2 is back and its replacement gone: the gateway sends jason to reviews-v2 itself.
+      const restored = await round('reviews migrated, reviews-v2 rolled back', (t) => jasonAt(t, /^reviews-v2\.bookinfo/));
+      process.stdout.write(`\nBookinfo with reviews migrated after reviews-v2's rollback:\n${table(restored)}\n`);
+      expect(differences(before, restored, withSidecar)).toEqual([]);
+      expect(kubectl(['-n', 'bookinfo', 'get', 'service', 'reviews-v2-acmg', '--ignore-not-found', '-o', 'name'])).toBe('');
+    } finally {
+      if (migratedAny()) expectExit(await acmg(['rollback', '-n', 'bookinfo', '-y', ...NS]), 0);
+    }
+  }, 480_000);
+
   test('a GAMMA TCPRoute splitting a TCP service 90/10 between its versions: the sidecars split its connections so; after migrate the gateway splits them the same at the door; after the rollback the sidecars do again', async () => {
     const svcOf = (name: string, selector: Record<string, string>) => ({
       apiVersion: 'v1',

@@ -225,6 +225,65 @@ describe('migrate and rollback', () => {
     expect(w.lastIndexOf('apply HTTPRoute shop/acmg-reviews-9080')).toBeLessThan(w.lastIndexOf('delete Service shop/reviews-v2'));
   });
 
+  test("--replace-service of reviews-v2 while reviews is on approach 1: reviews's carried rule follows to the replacement, and back to reviews-v2 on its rollback", async () => {
+    const kube = await installedCluster();
+    kube.seed(
+      meshRoute('reviews', {
+        parentRefs: [{ group: '', kind: 'Service', name: 'reviews' }],
+        rules: [
+          { matches: [{ headers: [{ name: 'end-user', value: 'jason' }] }], backendRefs: [{ name: 'reviews-v2', port: 9080 }] },
+          { backendRefs: [{ name: 'reviews', port: 9080 }] },
+        ],
+      }),
+    );
+    const backends = () =>
+      kube.peek(GATEWAY_API_VERSION, 'HTTPRoute', 'acmg-reviews-9080', 'shop')!.spec.rules.map((r: any) => r.backendRefs.map((b: any) => b.name).join(','));
+    await applyMigration(kube, await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' }), opts);
+    await applyMigration(kube, await planMigration(kube, { services: ['reviews-v2'], namespace: 'shop' }, { approach: 'replace-service' }), opts);
+    expect(backends()).toEqual(['reviews-v2-acmg', 'reviews']);
+    await rollbackMigrations(kube, await loadInstall(kube), ['shop/reviews-v2'], opts);
+    // reviews-v2 is back and its replacement gone: jason's rule sends to reviews-v2 again.
+    expect(kube.peek('v1', 'Service', 'reviews-v2-acmg', 'shop')).toBeUndefined();
+    expect(backends()).toEqual(['reviews-v2', 'reviews']);
+    const w = kube.writes();
+    expect(w.lastIndexOf('apply HTTPRoute shop/acmg-reviews-9080')).toBeLessThan(w.lastIndexOf('delete Service shop/reviews-v2-acmg'));
+  });
+
+  test('a held route (a GAMMA TLSRoute for reviews was added, which the gateway cannot carry) keeps its rules, but follows reviews-v2 to its replacement and back', async () => {
+    const kube = await installedCluster();
+    kube.seed(
+      meshRoute('reviews', {
+        parentRefs: [{ group: '', kind: 'Service', name: 'reviews' }],
+        rules: [
+          { matches: [{ headers: [{ name: 'end-user', value: 'jason' }] }], backendRefs: [{ name: 'reviews-v2', port: 9080 }] },
+          { backendRefs: [{ name: 'reviews', port: 9080 }] },
+        ],
+      }),
+    );
+    const route = () => kube.peek(GATEWAY_API_VERSION, 'HTTPRoute', 'acmg-reviews-9080', 'shop')!;
+    const backends = () => route().spec.rules.map((r: any) => r.backendRefs.map((b: any) => b.name).join(','));
+    await applyMigration(kube, await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' }), opts);
+    kube.seed({
+      apiVersion: GATEWAY_API_VERSION,
+      kind: 'TLSRoute',
+      metadata: { name: 'reviews-tls', namespace: 'shop' },
+      spec: { parentRefs: [{ group: '', kind: 'Service', name: 'reviews' }], rules: [{ backendRefs: [{ name: 'reviews', port: 9080 }] }] },
+    });
+    // The user also edits the HTTPRoute: held, the gateway keeps the rules it had.
+    const user = kube.peek(GATEWAY_API_VERSION, 'HTTPRoute', 'reviews', 'shop')!;
+    kube.seed({ ...user, spec: { ...user.spec, rules: [{ backendRefs: [{ name: 'reviews', port: 9080 }] }] } });
+    const sync = await reconcile(kube, { dryRun: true });
+    expect(sync.warnings).toEqual([expect.stringMatching(/shop\/reviews: not carrying the edit to the gateway.*TLSRoute shop\/reviews-tls/)]);
+    const rulesBefore = route().spec.rules.length;
+    await applyMigration(kube, await planMigration(kube, { services: ['reviews-v2'], namespace: 'shop' }, { approach: 'replace-service' }), opts);
+    // The held rules, with jason's destination following reviews-v2 (deleted) to its replacement.
+    expect(backends()).toEqual(['reviews-v2-acmg', 'reviews']);
+    expect(route().spec.rules.length).toBe(rulesBefore);
+    expect(kube.peek('v1', 'Service', 'reviews-v2', 'shop')).toBeUndefined();
+    await rollbackMigrations(kube, await loadInstall(kube), ['shop/reviews-v2'], opts);
+    expect(backends()).toEqual(['reviews-v2', 'reviews']);
+  });
+
   test("acmg sync follows an edit of the user's GAMMA HTTPRoute to the gateway, and a hand edit of acmg's route back", async () => {
     const kube = await installedCluster();
     const jasonTo = (backend: string) =>
@@ -688,5 +747,48 @@ describe('migrate and rollback', () => {
     expect(sync.warnings).toEqual([]);
     // Asked at v1, then at the alpha version an older Gateway API serves it at; neither is served.
     expect(kube.calls.filter((c) => c.kind === 'GRPCRoute').map((c) => c.apiVersion)).toEqual([GATEWAY_API_VERSION, 'gateway.networking.k8s.io/v1alpha2']);
+  });
+});
+
+describe('retargetRoute (a held route following approach 2)', () => {
+  test("renames a VirtualService's destination and mirror hosts of the route's namespace only, and an HTTPRoute's Service backendRefs and mirror", async () => {
+    const { retargetRoute } = await import('../../src/plan/route-follow.js');
+    const fq = (n: string, ns = 'shop') => `${n}.${ns}.svc.cluster.local`;
+    const vs: KObject = {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'acmg-reviews', namespace: 'shop', labels: { 'app.kubernetes.io/managed-by': 'acmg' }, resourceVersion: '7' },
+      spec: {
+        http: [
+          { route: [{ destination: { host: fq('reviews-v2') } }, { destination: { host: fq('reviews-v2', 'other') } }], mirror: { host: fq('reviews-v2') } },
+        ],
+      },
+    };
+    const moved = retargetRoute(vs, { 'reviews-v2': 'reviews-v2-acmg' }, 'cluster.local')!;
+    expect(moved.spec.http[0].route.map((w: any) => w.destination.host)).toEqual([fq('reviews-v2-acmg'), fq('reviews-v2', 'other')]);
+    expect(moved.spec.http[0].mirror.host).toBe(fq('reviews-v2-acmg'));
+    expect(moved.metadata).toEqual({ name: 'acmg-reviews', namespace: 'shop', labels: { 'app.kubernetes.io/managed-by': 'acmg' } });
+    expect(vs.spec.http[0].route[0].destination.host).toBe(fq('reviews-v2')); // the input is left as it was
+    expect(retargetRoute(vs, { ratings: 'ratings-acmg' }, 'cluster.local')).toBeUndefined();
+
+    const hr: KObject = {
+      apiVersion: GATEWAY_API_VERSION,
+      kind: 'HTTPRoute',
+      metadata: { name: 'acmg-reviews-9080', namespace: 'shop' },
+      spec: {
+        rules: [
+          {
+            backendRefs: [
+              { group: '', kind: 'Service', name: 'reviews-v2-acmg', port: 9080 },
+              { group: '', kind: 'Service', name: 'reviews-v2-acmg', namespace: 'other', port: 9080 },
+            ],
+            filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'reviews-v2-acmg', port: 9080 } } }],
+          },
+        ],
+      },
+    };
+    const back = retargetRoute(hr, { 'reviews-v2-acmg': 'reviews-v2' }, 'cluster.local')!;
+    expect(back.spec.rules[0].backendRefs.map((b: any) => `${b.namespace ?? 'shop'}/${b.name}`)).toEqual(['shop/reviews-v2', 'other/reviews-v2-acmg']);
+    expect(back.spec.rules[0].filters[0].requestMirror.backendRef.name).toBe('reviews-v2');
   });
 });
