@@ -247,3 +247,19 @@ export function serviceAccountKubeconfig(namespace: string, name: string): strin
   );
   return file;
 }
+
+/** Runs acmg and kills it with SIGKILL as soon as its stderr shows `title` (a task starting); true if it was killed (not finished on its own). */
+export async function acmgKilledAt(args: string[], title: RegExp): Promise<boolean> {
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'acmg.js'), ...args], {
+    env: { ...process.env, KUBECONFIG: kubeconfig, NO_COLOR: '1' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.stderr!.on('data', (d) => {
+    stderr += d;
+    if (title.test(stderr)) child.kill('SIGKILL');
+  });
+  await exited;
+  return child.signalCode === 'SIGKILL';
+}

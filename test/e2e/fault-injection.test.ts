@@ -5,7 +5,7 @@
 // namespace's labels, acmg's own objects and state) and the DNS ConfigMaps byte for byte.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { DNS_NAMESERVER, ROOT, acmg, acmgObjects, applyFiles, expectExit, kubeconfig, kubectl, kubectlJson } from './cluster.js';
+import { DNS_NAMESERVER, ROOT, acmg, acmgKilledAt, acmgObjects, applyFiles, expectExit, kubeconfig, kubectl, kubectlJson } from './cluster.js';
 import { Controller } from './controller-process.js';
 
 const NS = ['--nameserver', DNS_NAMESERVER];
@@ -44,21 +44,7 @@ function snapshot() {
 }
 
 /** Runs acmg and kills it with SIGKILL as soon as its stderr shows `title` (a task starting). */
-async function killed(args: string[], at: { title: RegExp }): Promise<boolean> {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'acmg.js'), ...args, ...NS], {
-    env: { ...process.env, KUBECONFIG: kubeconfig, NO_COLOR: '1' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.stderr!.on('data', (d) => {
-    stderr += d;
-    if (at.title.test(stderr)) child.kill('SIGKILL');
-  });
-  await exited;
-  // Killed (not finished on its own) when it exited on the signal.
-  return child.signalCode === 'SIGKILL';
-}
+const killed = (args: string[], at: { title: RegExp }): Promise<boolean> => acmgKilledAt([...args, ...NS], at.title);
 
 describe('acmg killed at every step, with the controller running: rollback leaves the cluster exactly as before', () => {
   const controller = new Controller();

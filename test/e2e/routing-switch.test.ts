@@ -5,9 +5,8 @@
 // Istio ones go: both APIs' Gateways on one door, which istiod merges), after install run again
 // finished it, and after the switch back. Every call lands where it did; a 20 ms DNS prober sees
 // the door's one address throughout; istioctl analyze has nothing to say; acmg sync nothing to do.
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { DNS_NAMESERVER, ROOT, acmg, doorIP, eventually, expectExit, istioctlAnalyze, kubeconfig, kubectl, kubectlJson } from './cluster.js';
+import { DNS_NAMESERVER, acmg, acmgKilledAt, doorIP, eventually, expectExit, istioctlAnalyze, kubectl, kubectlJson } from './cluster.js';
 import { SAMPLE, allCalls, applySample, deleteSample, differences, round, table, type Round } from './bookinfo.js';
 import { DnsProber, badSamples } from './dns-prober.js';
 
@@ -26,22 +25,6 @@ const routing = () => ({
 });
 /** Every migrated call goes through the gateway once istiod has pushed what the routes say. */
 const throughGateway = (t: Round['traces']) => t.get('reviews')?.hops.at(-1)?.kind === 'router' && (t.get('reviews')?.endpoints.length ?? 0) > 0;
-
-/** Runs acmg and kills it (SIGKILL) as soon as its stderr shows `title`; true if it was killed. */
-async function killedAt(args: string[], title: RegExp): Promise<boolean> {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'acmg.js'), ...args], {
-    env: { ...process.env, KUBECONFIG: kubeconfig, NO_COLOR: '1' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.stderr!.on('data', (d) => {
-    stderr += d;
-    if (title.test(stderr)) child.kill('SIGKILL');
-  });
-  await exited;
-  return child.signalCode === 'SIGKILL';
-}
 
 describe('routing.api switched in place with Bookinfo migrated: every call lands where it did, before, during and after', () => {
   let before: Round;
@@ -72,7 +55,7 @@ describe('routing.api switched in place with Bookinfo migrated: every call lands
     const dry = expectExit(await acmg(['install', '--dry-run', ...GATEWAY_API]), 0);
     expect(dry.stdout).toMatch(/switch the routes of 4 migrated service\(s\) from istio to gateway-api, in place/);
 
-    expect(await killedAt(['install', '-y', ...GATEWAY_API], /remove the doors' Istio Gateways/)).toBe(true);
+    expect(await acmgKilledAt(['install', '-y', ...GATEWAY_API], /remove the doors' Istio Gateways/)).toBe(true);
     const half = routing();
     // The Gateway API's routes and the door's Gateway are in place; the Istio door Gateway is still
     // there unless the kill came just after its delete was sent.

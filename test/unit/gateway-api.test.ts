@@ -36,6 +36,18 @@ const meshRoute = (name: string, spec: object): KObject => ({
   metadata: { name, namespace: 'shop' },
   spec,
 });
+/** The user's GAMMA route for reviews: jason to reviews-v2, the rest to reviews. */
+const jasonToV2 = () =>
+  meshRoute('reviews', {
+    parentRefs: [{ group: '', kind: 'Service', name: 'reviews' }],
+    rules: [
+      { matches: [{ headers: [{ name: 'end-user', value: 'jason' }] }], backendRefs: [{ name: 'reviews-v2', port: 9080 }] },
+      { backendRefs: [{ name: 'reviews', port: 9080 }] },
+    ],
+  });
+/** The backends of acmg's route for reviews, rule by rule. */
+const backendsOf = (kube: { peek: MemoryKube['peek'] }) =>
+  kube.peek(GATEWAY_API_VERSION, 'HTTPRoute', 'acmg-reviews-9080', 'shop')!.spec.rules.map((r: any) => r.backendRefs.map((b: any) => b.name).join(','));
 const HOST_RE = '(?i)^reviews(\\.shop(\\.svc(\\.cluster\\.local\\.?)?)?)?(:[0-9]+)?$';
 
 async function installedCluster(api: 'istio' | 'gateway-api' = 'gateway-api'): Promise<MemoryKube> {
@@ -197,17 +209,8 @@ describe('migrate and rollback', () => {
 
   test('--replace-service: a carried rule that sends to another replaced Service goes to its replacement, in one run or across runs, and back on rollback', async () => {
     const kube = await installedCluster();
-    kube.seed(
-      meshRoute('reviews', {
-        parentRefs: [{ group: '', kind: 'Service', name: 'reviews' }],
-        rules: [
-          { matches: [{ headers: [{ name: 'end-user', value: 'jason' }] }], backendRefs: [{ name: 'reviews-v2', port: 9080 }] },
-          { backendRefs: [{ name: 'reviews', port: 9080 }] },
-        ],
-      }),
-    );
-    const backends = () =>
-      kube.peek(GATEWAY_API_VERSION, 'HTTPRoute', 'acmg-reviews-9080', 'shop')!.spec.rules.map((r: any) => r.backendRefs.map((b: any) => b.name).join(','));
+    kube.seed(jasonToV2());
+    const backends = () => backendsOf(kube);
     const migrate = async (services: string[]) =>
       applyMigration(kube, await planMigration(kube, { services, namespace: 'shop' }, { approach: 'replace-service' }), opts);
 
@@ -227,17 +230,8 @@ describe('migrate and rollback', () => {
 
   test("--replace-service of reviews-v2 while reviews is on approach 1: reviews's carried rule follows to the replacement, and back to reviews-v2 on its rollback", async () => {
     const kube = await installedCluster();
-    kube.seed(
-      meshRoute('reviews', {
-        parentRefs: [{ group: '', kind: 'Service', name: 'reviews' }],
-        rules: [
-          { matches: [{ headers: [{ name: 'end-user', value: 'jason' }] }], backendRefs: [{ name: 'reviews-v2', port: 9080 }] },
-          { backendRefs: [{ name: 'reviews', port: 9080 }] },
-        ],
-      }),
-    );
-    const backends = () =>
-      kube.peek(GATEWAY_API_VERSION, 'HTTPRoute', 'acmg-reviews-9080', 'shop')!.spec.rules.map((r: any) => r.backendRefs.map((b: any) => b.name).join(','));
+    kube.seed(jasonToV2());
+    const backends = () => backendsOf(kube);
     await applyMigration(kube, await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' }), opts);
     await applyMigration(kube, await planMigration(kube, { services: ['reviews-v2'], namespace: 'shop' }, { approach: 'replace-service' }), opts);
     expect(backends()).toEqual(['reviews-v2-acmg', 'reviews']);
@@ -251,17 +245,9 @@ describe('migrate and rollback', () => {
 
   test('a held route (a GAMMA TLSRoute for reviews was added, which the gateway cannot carry) keeps its rules, but follows reviews-v2 to its replacement and back', async () => {
     const kube = await installedCluster();
-    kube.seed(
-      meshRoute('reviews', {
-        parentRefs: [{ group: '', kind: 'Service', name: 'reviews' }],
-        rules: [
-          { matches: [{ headers: [{ name: 'end-user', value: 'jason' }] }], backendRefs: [{ name: 'reviews-v2', port: 9080 }] },
-          { backendRefs: [{ name: 'reviews', port: 9080 }] },
-        ],
-      }),
-    );
+    kube.seed(jasonToV2());
     const route = () => kube.peek(GATEWAY_API_VERSION, 'HTTPRoute', 'acmg-reviews-9080', 'shop')!;
-    const backends = () => route().spec.rules.map((r: any) => r.backendRefs.map((b: any) => b.name).join(','));
+    const backends = () => backendsOf(kube);
     await applyMigration(kube, await planMigration(kube, { services: ['reviews'], namespace: 'shop' }, { approach: 'keep-service' }), opts);
     kube.seed({
       apiVersion: GATEWAY_API_VERSION,
